@@ -1,0 +1,3 @@
+from paradexctl.cli.main import run
+
+run()

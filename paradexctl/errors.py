@@ -1,0 +1,148 @@
+"""The exception tree of paradexctl. Each class carries its documented exit code.
+
+The exit-code contract is public API (``docs/exit-codes.md`` is generated from this module)::
+
+    ParadexctlError (abstract, never raised directly)
+     ├── CheckFailed            exit 1   reconcile found a mismatch / a smoke step failed
+     ├── UsageError             exit 2   bad flags or invalid input (nothing was sent)
+     │    └── ValidationError            an order failed local validation
+     ├── ConfigError            exit 3   configuration or credentials missing or unsafe
+     ├── ExchangeRejected       exit 4   the exchange answered with an error
+     ├── ExchangeUnavailable    exit 5   network or exchange unavailable after retries,
+     │                                   or a --wait that timed out
+     ├── OutcomeUnknown         exit 6   an order may or may not exist (names its client_id)
+     └── Interrupted            exit 130 SIGINT
+
+The CLI edge catches ``ParadexctlError`` and prints ``str(err)`` as one line on stderr (or a
+JSON object with ``-o json``), then exits with ``err.exit_code``. Messages never contain
+secrets: code that raises these must not interpolate keys or tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "EXIT_CODES",
+    "CheckFailed",
+    "ConfigError",
+    "ExchangeRejected",
+    "ExchangeUnavailable",
+    "Interrupted",
+    "OutcomeUnknown",
+    "ParadexctlError",
+    "UsageError",
+    "ValidationError",
+]
+
+
+class ParadexctlError(Exception):
+    """Base class. Subclasses set ``exit_code`` and ``kind``; this class is abstract."""
+
+    exit_code: ClassVar[int] = -1
+    kind: ClassVar[str] = "error"
+    summary: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        if type(self) is ParadexctlError:
+            raise TypeError("ParadexctlError is abstract; raise a subclass")
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable form printed on stderr with ``-o json``."""
+        out: dict[str, Any] = {
+            "error": self.kind,
+            "exit_code": self.exit_code,
+            "message": self.message,
+        }
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class CheckFailed(ParadexctlError):
+    exit_code = 1
+    kind = "check_failed"
+    summary = "reconcile found a mismatch, or a smoke check failed"
+
+
+class UsageError(ParadexctlError):
+    exit_code = 2
+    kind = "usage"
+    summary = "usage error or invalid input; nothing was sent"
+
+
+class ValidationError(UsageError):
+    kind = "validation"
+    summary = "an order failed validation against market metadata; nothing was sent"
+
+
+class ConfigError(ParadexctlError):
+    exit_code = 3
+    kind = "config"
+    summary = "configuration or credentials missing, invalid or unsafe"
+
+
+class ExchangeRejected(ParadexctlError):
+    exit_code = 4
+    kind = "rejected"
+    summary = "the exchange rejected the request (its error code and message are shown)"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        d = dict(details or {})
+        if code is not None:
+            d.setdefault("code", code)
+        if status is not None:
+            d.setdefault("status", status)
+        super().__init__(message, details=d)
+        self.code = code
+        self.status = status
+
+
+class ExchangeUnavailable(ParadexctlError):
+    exit_code = 5
+    kind = "unavailable"
+    summary = "network or exchange unavailable after retries, or a wait timed out"
+
+
+class OutcomeUnknown(ParadexctlError):
+    exit_code = 6
+    kind = "outcome_unknown"
+    summary = "an order may or may not exist; the message names its client_id"
+
+    def __init__(
+        self, message: str, *, client_id: str, details: dict[str, Any] | None = None
+    ) -> None:
+        d = dict(details or {})
+        d["client_id"] = client_id
+        super().__init__(message, details=d)
+        self.client_id = client_id
+
+
+class Interrupted(ParadexctlError):
+    exit_code = 130
+    kind = "interrupted"
+    summary = "interrupted (SIGINT)"
+
+
+#: Every documented exit code, with its meaning. 0 is success.
+EXIT_CODES: dict[int, str] = {0: "success"}
+for _cls in (
+    CheckFailed,
+    UsageError,
+    ConfigError,
+    ExchangeRejected,
+    ExchangeUnavailable,
+    OutcomeUnknown,
+    Interrupted,
+):
+    EXIT_CODES[_cls.exit_code] = _cls.summary
