@@ -1,0 +1,147 @@
+"""Process-wide CLI context: global options, resolved settings, the one ``Output``.
+
+Commands get it with :func:`get_ctx` and never parse global options themselves::
+
+    from paradexctl.cli.context import OutputOpt, get_ctx
+
+    def balances(output: OutputOpt = None) -> None:
+        ctx = get_ctx()
+        out = ctx.output(output)          # -o given on the command wins over the global -o
+        settings = ctx.settings()         # flag > env var > profile > default
+        ...
+        out.emit(rows, columns=[...])
+
+Heavy modules (httpx, websockets, rich, the signer's tables) are imported inside commands only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+
+from paradexctl.config import Settings, load_private_key_text, resolve_settings
+from paradexctl.errors import ConfigError, UsageError
+from paradexctl.output import FORMATS, Output, default_format
+
+__all__ = ["AppContext", "OutputOpt", "get_ctx", "set_ctx"]
+
+
+def _check_format(value: str | None) -> str | None:
+    if value is not None and value not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
+    return value
+
+
+#: The per-command ``-o/--output`` option; commands declare ``output: OutputOpt = None``.
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format: table, json or ndjson (default: table on a TTY, json when piped).",
+        callback=_check_format,
+        metavar="FORMAT",
+    ),
+]
+
+
+@dataclass
+class AppContext:
+    profile: str | None = None
+    env: str | None = None
+    api_url: str | None = None
+    ws_url: str | None = None
+    output_format: str | None = None
+    verbose: bool = False
+    quiet: bool = False
+    color: bool = True
+    #: the format used for error reporting; updated when a command picks its own
+    error_format: str = "table"
+    _settings: Settings | None = field(default=None, repr=False)
+    _outputs: dict[str, Output] = field(default_factory=dict, repr=False)
+
+    def output(self, override: str | None = None) -> Output:
+        explicit = override or self.output_format
+        fmt = explicit or default_format()
+        # errors are JSON only when JSON was asked for explicitly
+        self.error_format = explicit or "table"
+        out = self._outputs.get(fmt)
+        if out is None:
+            out = Output(fmt, color=self.color, quiet=self.quiet, verbose=self.verbose)
+            self._outputs[fmt] = out
+        return out
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Resolved settings; ``overrides`` are command-level flags (they win)."""
+        if overrides:
+            merged = {
+                "profile": self.profile,
+                "env": self.env,
+                "api_url": self.api_url,
+                "ws_url": self.ws_url,
+            }
+            merged.update({k: v for k, v in overrides.items() if v is not None})
+            return resolve_settings(**merged)
+        if self._settings is None:
+            self._settings = resolve_settings(
+                profile=self.profile, env=self.env, api_url=self.api_url, ws_url=self.ws_url
+            )
+        return self._settings
+
+    def private_key(self, settings: Settings | None = None) -> int:
+        """The private key as an integer. ConfigError (exit 3) when missing or invalid."""
+        from paradexctl.signing import InvalidKeyError, parse_private_key
+
+        s = settings or self.settings()
+        text = load_private_key_text(s)
+        try:
+            return parse_private_key(text)
+        except InvalidKeyError as err:
+            src = s.key_source.describe() if s.key_source else "the configured source"
+            raise ConfigError(f"invalid private key from {src}: {err}") from None
+
+    def account_address(self, settings: Settings | None = None) -> str:
+        s = settings or self.settings()
+        if not s.account_address:
+            raise ConfigError(
+                "no account address configured: set PARADEX_ACCOUNT_ADDRESS, pass "
+                "--account, or run 'paradexctl config set account_address 0x...'"
+            )
+        return s.account_address
+
+    def confirm(self, question: str, *, yes: bool, settings: Settings | None = None) -> None:
+        """Ask before acting on a real-money environment.
+
+        On ``prod``: proceeds with ``--yes``; asks on a TTY; refuses (exit 2) without a TTY.
+        Elsewhere: proceeds.
+        """
+        s = settings or self.settings()
+        if yes or not s.real_money:
+            return
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise UsageError(
+                f"{question} on {s.env} needs confirmation; not on a TTY, so pass --yes "
+                "to proceed (nothing was sent)"
+            )
+        if not typer.confirm(f"{question} on {s.env} (real money)?", default=False, err=True):
+            raise UsageError("not confirmed; nothing was sent")
+
+
+_CTX: AppContext | None = None
+
+
+def set_ctx(ctx: AppContext) -> None:
+    global _CTX
+    _CTX = ctx
+
+
+def get_ctx() -> AppContext:
+    """The current context (a default one when a command is invoked without the root)."""
+    global _CTX
+    if _CTX is None:
+        _CTX = AppContext(color="NO_COLOR" not in os.environ)
+    return _CTX

@@ -1,0 +1,403 @@
+"""Profiles, settings resolution and credentials.
+
+Files:
+
+* ``$XDG_CONFIG_HOME/paradexctl/config.toml`` (default ``~/.config/paradexctl/config.toml``),
+  read with tomllib, written with tomli-w, always mode 0600::
+
+      current_profile = "default"
+
+      [profiles.default]
+      env = "testnet"
+      account_address = "0x..."
+      key_file = "~/.config/paradexctl/default.key"     # or key_command = "pass show paradex"
+      # subkey = true                                     # key is a trade-only subkey
+
+* ``$XDG_CACHE_HOME/paradexctl/`` (default ``~/.cache/paradexctl/``): JWTs and exchange
+  metadata, files mode 0600.
+
+Precedence for every setting: command-line flag > environment variable > profile > default.
+
+Key sources, first match wins: ``--key-file`` flag; ``PARADEX_L2_PRIVATE_KEY``;
+``PARADEX_L2_KEY_FILE``; ``PARADEX_KEY_COMMAND``; the profile's ``private_key`` (only when
+written explicitly with ``config set private_key ... --allow-plaintext-key``), ``key_file`` or
+``key_command``. A key file readable by group or others is refused.
+
+Nothing in this module prints, and no error message contains a key.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paradexctl.errors import ConfigError, UsageError
+from paradexctl.paradex.env import ENVIRONMENTS
+
+__all__ = [
+    "ENV_VARS",
+    "PROFILE_KEYS",
+    "KeySource",
+    "Settings",
+    "cache_dir",
+    "config_dir",
+    "config_path",
+    "load_config",
+    "load_private_key_text",
+    "mask",
+    "resolve_settings",
+    "save_config",
+    "write_private_file",
+]
+
+#: Environment variables read by paradexctl, and what they set.
+ENV_VARS: dict[str, str] = {
+    "PARADEXCTL_PROFILE": "profile name",
+    "PARADEX_ENV": "environment: prod, testnet, nightly or local",
+    "PARADEX_API_URL": "REST base URL override",
+    "PARADEX_WS_URL": "WebSocket URL override",
+    "PARADEX_ACCOUNT_ADDRESS": "L2 account address (the main account's, for a subkey)",
+    "PARADEX_L2_PRIVATE_KEY": "L2 (Stark) private key, hex",
+    "PARADEX_L2_KEY_FILE": "path of a file holding the private key (mode 0600)",
+    "PARADEX_KEY_COMMAND": "command whose stdout is the private key",
+    "PARADEX_SUBKEY": "1 when the key is a trade-only subkey",
+    "XDG_CONFIG_HOME": "base of the config directory",
+    "XDG_CACHE_HOME": "base of the cache directory",
+    "NO_COLOR": "disable colour",
+}
+
+#: Keys a profile may hold, with a description. ``private_key`` needs explicit consent.
+PROFILE_KEYS: dict[str, str] = {
+    "env": "prod, testnet, nightly or local",
+    "account_address": "L2 account address (main account's address for a subkey)",
+    "key_file": "path of the private-key file (must be mode 0600)",
+    "key_command": "command printing the private key (e.g. a password manager)",
+    "private_key": "the key itself: discouraged, needs --allow-plaintext-key",
+    "subkey": "true when the key is a trade-only subkey",
+    "api_url": "REST base URL override",
+    "ws_url": "WebSocket URL override",
+}
+
+_SECRET_KEYS = frozenset({"private_key"})
+_BOOL_KEYS = frozenset({"subkey"})
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "paradexctl"
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "paradexctl"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    return config_dir(environ) / "config.toml"
+
+
+def write_private_file(path: Path, data: str | bytes) -> None:
+    """Write ``data`` atomically to ``path`` with mode 0600 (directory 0700 when created)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The parsed config file, or an empty config when there is none."""
+    path = config_path(environ)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {"profiles": {}}
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    profiles = data.setdefault("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table")
+    return data
+
+
+def save_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path:
+    import tomli_w
+
+    path = config_path(environ)
+    write_private_file(path, tomli_w.dumps(dict(data)))
+    return path
+
+
+def mask(value: str) -> str:
+    """A masked rendering of a secret: never more than its length class."""
+    return "****" if value else ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySource:
+    """Where the private key comes from. ``ref`` is a variable name, path or command."""
+
+    kind: str  # "env", "file", "command", "config"
+    ref: str
+
+    def describe(self) -> str:
+        if self.kind == "env":
+            return f"environment variable {self.ref}"
+        if self.kind == "file":
+            return f"key file {self.ref}"
+        if self.kind == "command":
+            return f"key_command {self.ref!r}"
+        return f"config.toml profile ({self.ref})"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    profile: str
+    env: str
+    api_url: str
+    ws_url: str
+    chain_id: str
+    account_address: str | None
+    key_source: KeySource | None
+    subkey: bool
+    real_money: bool
+    #: where each value came from: "flag", "env", "profile" or "default"
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def public_view(self) -> dict[str, Any]:
+        """What ``config show`` prints: no secret values."""
+        return {
+            "profile": self.profile,
+            "env": self.env,
+            "api_url": self.api_url,
+            "ws_url": self.ws_url,
+            "chain_id": self.chain_id,
+            "account_address": self.account_address,
+            "key_source": self.key_source.describe() if self.key_source else None,
+            "subkey": self.subkey,
+            "origins": dict(self.origins),
+        }
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_settings(
+    *,
+    profile: str | None = None,
+    env: str | None = None,
+    api_url: str | None = None,
+    ws_url: str | None = None,
+    account_address: str | None = None,
+    key_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve every setting: flag > environment variable > profile > default."""
+    envv = os.environ if environ is None else environ
+    cfg = load_config(envv) if config is None else config
+    origins: dict[str, str] = {}
+
+    def pick(name: str, flag: Any, var: str | None, prof: Mapping[str, Any], default: Any) -> Any:
+        if flag not in (None, ""):
+            origins[name] = "flag"
+            return flag
+        if var and envv.get(var):
+            origins[name] = "env"
+            return envv[var]
+        if prof.get(name) not in (None, ""):
+            origins[name] = "profile"
+            return prof[name]
+        origins[name] = "default"
+        return default
+
+    profiles = cfg.get("profiles", {}) or {}
+    prof_name = pick("profile", profile, "PARADEXCTL_PROFILE", {}, None)
+    if prof_name is None:
+        prof_name = cfg.get("current_profile") or "default"
+        origins["profile"] = "profile" if cfg.get("current_profile") else "default"
+    prof = profiles.get(prof_name)
+    if prof is None:
+        if origins["profile"] in ("flag", "env"):
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(
+                f"profile {prof_name!r} does not exist (known: {known}); "
+                "create it with 'paradexctl config init --profile NAME'"
+            )
+        prof = {}
+
+    env_name = str(pick("env", env, "PARADEX_ENV", prof, "testnet"))
+    if env_name not in ENVIRONMENTS:
+        raise UsageError(
+            f"unknown environment {env_name!r}; choose one of {', '.join(ENVIRONMENTS)}"
+        )
+    environment = ENVIRONMENTS[env_name]
+    api = str(pick("api_url", api_url, "PARADEX_API_URL", prof, environment.api_url))
+    ws = str(pick("ws_url", ws_url, "PARADEX_WS_URL", prof, environment.ws_url))
+    address = pick("account_address", account_address, "PARADEX_ACCOUNT_ADDRESS", prof, None)
+    subkey = _truthy(pick("subkey", None, "PARADEX_SUBKEY", prof, False))
+
+    source: KeySource | None
+    if key_file:
+        source = KeySource("file", key_file)
+        origins["key"] = "flag"
+    elif envv.get("PARADEX_L2_PRIVATE_KEY"):
+        source = KeySource("env", "PARADEX_L2_PRIVATE_KEY")
+        origins["key"] = "env"
+    elif envv.get("PARADEX_L2_KEY_FILE"):
+        source = KeySource("file", envv["PARADEX_L2_KEY_FILE"])
+        origins["key"] = "env"
+    elif envv.get("PARADEX_KEY_COMMAND"):
+        source = KeySource("command", envv["PARADEX_KEY_COMMAND"])
+        origins["key"] = "env"
+    elif prof.get("private_key"):
+        source = KeySource("config", prof_name)
+        origins["key"] = "profile"
+    elif prof.get("key_file"):
+        source = KeySource("file", str(prof["key_file"]))
+        origins["key"] = "profile"
+    elif prof.get("key_command"):
+        source = KeySource("command", str(prof["key_command"]))
+        origins["key"] = "profile"
+    else:
+        source = None
+        origins["key"] = "default"
+
+    return Settings(
+        profile=str(prof_name),
+        env=env_name,
+        api_url=api.rstrip("/"),
+        ws_url=ws,
+        chain_id=environment.chain_id,
+        account_address=str(address) if address else None,
+        key_source=source,
+        subkey=subkey,
+        real_money=environment.real_money,
+        origins=origins,
+    )
+
+
+_NO_KEY_HELP = (
+    "no private key configured: set PARADEX_L2_PRIVATE_KEY (or PARADEX_L2_KEY_FILE / "
+    "PARADEX_KEY_COMMAND), pass --key-file, or run 'paradexctl config init'"
+)
+
+
+def load_private_key_text(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> str:
+    """Fetch the private key's text from its source. Raises ConfigError; never echoes it."""
+    envv = os.environ if environ is None else environ
+    src = settings.key_source
+    if src is None:
+        raise ConfigError(_NO_KEY_HELP)
+    if src.kind == "env":
+        text = envv.get(src.ref, "")
+    elif src.kind == "file":
+        text = _read_key_file(Path(os.path.expanduser(src.ref)))
+    elif src.kind == "command":
+        text = _run_key_command(src.ref)
+    else:
+        cfg = load_config(envv) if config is None else config
+        text = str(cfg.get("profiles", {}).get(src.ref, {}).get("private_key", ""))
+    text = text.strip()
+    if not text:
+        raise ConfigError(f"the private key from {src.describe()} is empty")
+    return text
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"key file {path} does not exist") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read key file {path}: {err.strerror}") from None
+    if st.st_mode & 0o077:
+        raise ConfigError(
+            f"key file {path} is readable by group or others "
+            f"(mode {stat.filemode(st.st_mode)}); fix it with: chmod 600 {shlex.quote(str(path))}"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read key file {path}: {err}") from None
+
+
+def _run_key_command(command: str) -> str:
+    try:
+        proc = subprocess.run(
+            shlex.split(command),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"key_command {command!r} could not run: {err}") from None
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"key_command {command!r} timed out after 30 s") from None
+    if proc.returncode != 0:
+        # stderr may be shown; stdout (which could hold the key) is not.
+        err_line = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+        raise ConfigError(
+            f"key_command {command!r} exited with status {proc.returncode}"
+            + (f": {err_line}" if err_line else "")
+        )
+    return proc.stdout
+
+
+def set_profile_value(
+    cfg: dict[str, Any], profile: str, key: str, value: str, *, allow_plaintext_key: bool = False
+) -> None:
+    """Validate and set ``key`` in ``profile`` (created if missing)."""
+    if key not in PROFILE_KEYS:
+        raise UsageError(f"unknown setting {key!r}; known: {', '.join(PROFILE_KEYS)}")
+    if key in _SECRET_KEYS and not allow_plaintext_key:
+        raise UsageError(
+            "refusing to store a private key in config.toml; use key_file or key_command, "
+            "or pass --allow-plaintext-key if you really mean it"
+        )
+    if key == "env" and value not in ENVIRONMENTS:
+        raise UsageError(f"unknown environment {value!r}; choose one of {', '.join(ENVIRONMENTS)}")
+    profiles = cfg.setdefault("profiles", {})
+    prof = profiles.setdefault(profile, {})
+    prof[key] = _truthy(value) if key in _BOOL_KEYS else value
+
+
+def masked_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the config with every secret value masked."""
+    out: dict[str, Any] = {k: v for k, v in cfg.items() if k != "profiles"}
+    out["profiles"] = {
+        name: {k: (mask(str(v)) if k in _SECRET_KEYS else v) for k, v in prof.items()}
+        for name, prof in (cfg.get("profiles") or {}).items()
+    }
+    return out
