@@ -1,0 +1,416 @@
+"""Authentication, on-disk caches and the per-invocation :class:`Session`.
+
+* JWTs come from ``POST /auth/{public_key}`` with the ``PARADEX-*`` headers (a signature over
+  the ``Request`` typed data, timestamp in seconds, expiration now + 30 min). They are cached
+  per profile + environment + API URL + account under ``cache_dir()`` (files mode 0600) and
+  reused across invocations until 60 s before the token's ``exp`` (read from the payload,
+  never verified: the exchange verifies it). A 401 makes the REST client call
+  :meth:`Authenticator.invalidate` and retry once.
+* ``/system/config`` (1 h) and ``/markets`` (5 min) are cached in the same directory.
+* The account address is the configured one, or is derived from the key with the class hashes
+  in ``/system/config``. A subkey cannot derive its main account's address (ConfigError).
+
+The private key is loaded lazily (a cached JWT and a configured address make private queries
+need no key at all) and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paradexctl.config import Settings, cache_dir, write_private_file
+from paradexctl.errors import ConfigError, ExchangeRejected, UsageError
+from paradexctl.paradex.rest import RestClient
+
+__all__ = [
+    "JWT_REFRESH_MARGIN_S",
+    "MARKETS_TTL_S",
+    "SIGNATURE_EXPIRATION_S",
+    "SYSTEM_CONFIG_TTL_S",
+    "Authenticator",
+    "JwtCache",
+    "MetaCache",
+    "Session",
+    "jwt_expiry",
+    "normalize_address",
+]
+
+JWT_REFRESH_MARGIN_S = 60
+SIGNATURE_EXPIRATION_S = 30 * 60
+SYSTEM_CONFIG_TTL_S = 3600
+MARKETS_TTL_S = 300
+
+ONBOARD_HINT = "this account is not onboarded yet; run 'paradexctl account onboard' first"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def normalize_address(address: str) -> str:
+    """``0x`` + lowercase hex without leading zeros; UsageError when not hex."""
+    try:
+        return hex(int(address, 16))
+    except (TypeError, ValueError):
+        raise ConfigError(f"account address {address!r} is not a hex number") from None
+
+
+def jwt_expiry(token: str) -> int | None:
+    """The ``exp`` claim of a JWT (unverified), or None when absent or unreadable."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        exp = claims.get("exp")
+        return int(exp) if exp is not None else None
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None
+
+
+class JwtCache:
+    """One JWT in a 0600 JSON file. Corrupt or unreadable files count as empty."""
+
+    def __init__(self, path: Path | Callable[[], Path]) -> None:
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        """Resolved on first use (deriving the account address may need the key)."""
+        if callable(self._path):
+            self._path = self._path()
+        return self._path
+
+    def load(self, now: float) -> str | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            token = data["jwt"]
+            exp = int(data["exp"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(token, str) or now >= exp - JWT_REFRESH_MARGIN_S:
+            return None
+        return token
+
+    def save(self, token: str, now: float) -> None:
+        # a token without exp is assumed to live 4 minutes (the exchange issues 5)
+        exp = jwt_expiry(token) or int(now) + 240
+        write_private_file(self.path, json.dumps({"jwt": token, "exp": exp}))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class MetaCache:
+    """Public exchange metadata cached as JSON files with a time-to-live."""
+
+    def __init__(self, directory: Path, api_url: str, clock: Callable[[], float]) -> None:
+        self.directory = directory
+        self.tag = _digest(api_url)
+        self.clock = clock
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}-{self.tag}.json"
+
+    def get(self, name: str, ttl: float) -> Any | None:
+        try:
+            data = json.loads(self.path(name).read_text(encoding="utf-8"))
+            if self.clock() - float(data["fetched_at"]) > ttl:
+                return None
+            return data["value"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, name: str, value: Any) -> None:
+        try:
+            write_private_file(
+                self.path(name),
+                json.dumps({"fetched_at": self.clock(), "value": value}, default=str),
+            )
+        except OSError:
+            pass  # a read-only cache directory only costs speed
+
+
+def _sig_header(r: int, s: int) -> str:
+    from paradexctl.signing import format_signature
+
+    return format_signature(r, s)
+
+
+class Authenticator:
+    """Obtains and caches JWTs for one account; implements the REST client's ``Auth``."""
+
+    def __init__(
+        self,
+        *,
+        cache: JwtCache,
+        account: Callable[[], str],
+        private_key: Callable[[], int],
+        chain_id: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cache = cache
+        self._account = account
+        self._private_key = private_key
+        self._chain_id = chain_id
+        self.clock = clock
+        self._token: str | None = None
+        #: how many times a JWT was requested from the exchange in this process
+        self.logins = 0
+
+    def authorization(self, client: RestClient) -> str:
+        now = self.clock()
+        token = self._token
+        if token is not None:
+            exp = jwt_expiry(token)
+            if exp is not None and now >= exp - JWT_REFRESH_MARGIN_S:
+                token = None
+        if token is None:
+            token = self.cache.load(now)
+        if token is None:
+            token = self.login(client)
+        self._token = token
+        return f"Bearer {token}"
+
+    def invalidate(self) -> None:
+        self._token = None
+        self.cache.clear()
+
+    def login(self, client: RestClient) -> str:
+        """``POST /auth/{public_key}``; caches and returns the JWT."""
+        from paradexctl.signing import auth_message_hash, chain_id_felt, private_to_public, sign
+
+        priv = self._private_key()
+        pub = private_to_public(priv)
+        account = self._account()
+        now = int(self.clock())
+        expiration = now + SIGNATURE_EXPIRATION_S
+        msg = auth_message_hash(chain_id_felt(self._chain_id()), int(account, 16), now, expiration)
+        r, s = sign(msg, priv)
+        headers = {
+            "PARADEX-STARKNET-ACCOUNT": account,
+            "PARADEX-STARKNET-SIGNATURE": _sig_header(r, s),
+            "PARADEX-TIMESTAMP": str(now),
+            "PARADEX-SIGNATURE-EXPIRATION": str(expiration),
+        }
+        try:
+            body = client.request(
+                "POST", f"/auth/{hex(pub)}", headers=headers, private=False, idempotent=True
+            )
+        except ExchangeRejected as err:
+            if err.code == "NOT_ONBOARDED":
+                raise ExchangeRejected(
+                    f"{ONBOARD_HINT} (exchange said: NOT_ONBOARDED)",
+                    code=err.code,
+                    status=err.status,
+                ) from None
+            raise
+        token = (body or {}).get("jwt_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ExchangeRejected(
+                "the exchange's /auth answer carries no jwt_token", code="BAD_AUTH_RESPONSE"
+            )
+        self.logins += 1
+        self.cache.save(token, self.clock())
+        return token
+
+
+@dataclass
+class Session:
+    """Everything a command needs to talk to the exchange for one settings resolution.
+
+    Build with :meth:`open`; use :attr:`client` for requests. Lazily loads the key, the
+    system config (cached 1 h) and markets (cached 5 min).
+    """
+
+    settings: Settings
+    client: RestClient
+    meta: MetaCache
+    key_loader: Callable[[], int]
+    clock: Callable[[], float] = time.time
+    authenticator: Authenticator | None = None
+    _key: int | None = field(default=None, repr=False)
+    _account: str | None = None
+    _markets: dict[str, dict[str, Any]] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        key_loader: Callable[[], int],
+        *,
+        transport: Any = None,
+        trace: Callable[[str], None] | None = None,
+        retry: Any = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        cache_root: Path | None = None,
+    ) -> Session:
+        root = cache_root if cache_root is not None else cache_dir()
+        client = RestClient(
+            settings.api_url, transport=transport, timeout=timeout, retry=retry, trace=trace
+        )
+        session = cls(
+            settings=settings,
+            client=client,
+            meta=MetaCache(root, settings.api_url, clock),
+            key_loader=key_loader,
+            clock=clock,
+        )
+        session.authenticator = Authenticator(
+            cache=JwtCache(lambda: root / session._jwt_file_name()),
+            account=session.account_address,
+            private_key=session.private_key,
+            chain_id=session.chain_id,
+            clock=clock,
+        )
+        client.auth = session.authenticator
+        return session
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _jwt_file_name(self) -> str:
+        s = self.settings
+        # the account is part of the key; when it must be derived, derive it now
+        account = self.account_address()
+        safe_profile = "".join(c if c.isalnum() or c in "-_" else "_" for c in s.profile)
+        return f"jwt-{safe_profile}-{s.env}-{_digest(s.api_url, account)}.json"
+
+    # -- credentials ------------------------------------------------------------------------
+
+    def private_key(self) -> int:
+        if self._key is None:
+            self._key = self.key_loader()
+        return self._key
+
+    def public_key(self) -> int:
+        from paradexctl.signing import private_to_public
+
+        return int(private_to_public(self.private_key()))
+
+    def account_address(self) -> str:
+        if self._account is None:
+            if self.settings.account_address:
+                self._account = normalize_address(self.settings.account_address)
+            elif self.settings.subkey:
+                raise ConfigError(
+                    "a subkey cannot derive its account address: set the main account's "
+                    "address with PARADEX_ACCOUNT_ADDRESS or 'paradexctl config set "
+                    "account_address 0x...'"
+                )
+            else:
+                self._account = self._derive_address()
+        return self._account
+
+    def _derive_address(self) -> str:
+        from paradexctl.signing import derive_account_address
+
+        cfg = self.system_config()
+        account_hash = cfg.get("paraclear_account_hash")
+        proxy_hash = cfg.get("paraclear_account_proxy_hash")
+        if not account_hash or not proxy_hash:
+            raise ConfigError(
+                "cannot derive the account address: /system/config has no account class "
+                "hashes; set account_address in the profile"
+            )
+        address = derive_account_address(
+            self.public_key(), int(str(account_hash), 16), int(str(proxy_hash), 16)
+        )
+        return hex(int(address)) if not isinstance(address, str) else normalize_address(address)
+
+    def chain_id(self) -> str:
+        """The Starknet chain id (short string) from /system/config, else the environment's."""
+        cached = self.meta.get("system-config", SYSTEM_CONFIG_TTL_S)
+        if cached is None and self.settings.env in ("prod", "testnet", "nightly"):
+            # the well-known environments: no request needed
+            return self.settings.chain_id
+        cfg = cached if cached is not None else self.system_config()
+        chain = cfg.get("starknet_chain_id") if isinstance(cfg, dict) else None
+        return str(chain) if chain else self.settings.chain_id
+
+    # -- cached metadata --------------------------------------------------------------------
+
+    def system_config(self) -> dict[str, Any]:
+        cfg = self.meta.get("system-config", SYSTEM_CONFIG_TTL_S)
+        if cfg is None:
+            cfg = self.client.get("/system/config")
+            if not isinstance(cfg, dict):
+                raise ExchangeRejected(
+                    "/system/config answer is not an object", code="BAD_RESPONSE"
+                )
+            self.meta.put("system-config", cfg)
+        return dict(cfg)
+
+    def markets(self, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        """All markets by symbol (cached 5 min)."""
+        if self._markets is not None and not refresh:
+            return self._markets
+        rows = None if refresh else self.meta.get("markets", MARKETS_TTL_S)
+        if rows is None:
+            body = self.client.get("/markets")
+            rows = (body or {}).get("results") or []
+            self.meta.put("markets", rows)
+        self._markets = {str(m.get("symbol")): m for m in rows if isinstance(m, dict)}
+        return self._markets
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        """One market's metadata; UsageError naming close matches when unknown."""
+        markets = self.markets()
+        if symbol in markets:
+            return markets[symbol]
+        fresh = self.markets(refresh=True)
+        if symbol in fresh:
+            return fresh[symbol]
+        import difflib
+
+        close = difflib.get_close_matches(symbol.upper(), list(fresh), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        some = ", ".join(sorted(fresh)[:8])
+        raise UsageError(
+            f"unknown market {symbol!r}{hint} (known: {some}{', ...' if len(fresh) > 8 else ''})"
+        )
+
+    # -- onboarding -------------------------------------------------------------------------
+
+    def onboard(self, ethereum_account: str = "0x0") -> dict[str, Any]:
+        """``POST /onboarding`` (idempotent on the exchange's side)."""
+        from paradexctl.signing import (
+            chain_id_felt,
+            onboarding_message_hash,
+            sign,
+        )
+
+        if self.settings.subkey:
+            raise UsageError("a subkey cannot onboard an account; onboard with the main key")
+        priv = self.private_key()
+        pub = self.public_key()
+        account = self.account_address()
+        msg = onboarding_message_hash(chain_id_felt(self.chain_id()), int(account, 16))
+        r, s = sign(msg, priv)
+        headers = {
+            "PARADEX-ETHEREUM-ACCOUNT": ethereum_account,
+            "PARADEX-STARKNET-ACCOUNT": account,
+            "PARADEX-STARKNET-SIGNATURE": _sig_header(r, s),
+        }
+        self.client.request(
+            "POST",
+            "/onboarding",
+            json_body={"public_key": hex(pub)},
+            headers=headers,
+            private=False,
+            idempotent=True,
+        )
+        return {"account": account, "public_key": hex(pub), "onboarded": True}

@@ -1,0 +1,433 @@
+"""The REST client: one httpx.Client, retries, typed errors, redacted traces.
+
+Outcome rules (STYLE item 5):
+
+* A request that provably never reached the exchange (connection refused, connect timeout) or
+  that the exchange refused before processing it (429, 401 before a re-auth) is safe to send
+  again, whatever its method.
+* Idempotent requests (GET) are also retried after read timeouts, connection resets and 5xx,
+  with exponential backoff and full jitter, within :class:`RetryPolicy`'s budget.
+* Non-idempotent requests (POST /orders, PUT, DELETE) are **never** re-sent after the request
+  may have been processed: the client raises :class:`OutcomeUncertain` and the caller decides
+  (``orders.place`` looks the order up by client_id; it never re-POSTs).
+
+Error mapping: a Paradex error body (``{"error", "message"}``, or the JWT middleware's bare
+``{"message"}``) becomes :class:`~paradexctl.errors.ExchangeRejected` (exit 4) with the
+exchange's code and message; network failures and 5xx after the retry budget become
+:class:`~paradexctl.errors.ExchangeUnavailable` (exit 5).
+
+httpx is imported here; the CLI imports this module lazily, inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+
+__all__ = [
+    "Auth",
+    "OutcomeUncertain",
+    "RestClient",
+    "RetryPolicy",
+    "redact_headers",
+    "redact_text",
+]
+
+USER_AGENT = "paradexctl"
+
+
+class Auth(Protocol):
+    """What the client needs from an authenticator (see :mod:`paradexctl.paradex.auth`)."""
+
+    def authorization(self, client: RestClient) -> str:
+        """The ``Authorization`` header value, obtaining a JWT first if needed."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the current JWT (called once after a 401)."""
+        ...
+
+
+class OutcomeUncertain(ExchangeUnavailable):
+    """A non-idempotent request may or may not have been processed (timeout, reset, 5xx).
+
+    Exit 5 if it escapes; ``orders.place`` catches it and looks the order up instead.
+    """
+
+    kind = "unavailable"
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter: delay = rng() * min(cap, base * 2**attempt).
+
+    ``attempts`` counts every try (the first one included). ``sleep`` and ``rng`` are injectable
+    so tests run instantly and deterministically. ``max_wait`` caps a 429's requested wait.
+    """
+
+    attempts: int = 4
+    base: float = 0.25
+    cap: float = 4.0
+    max_wait: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    rng: Callable[[], float] = field(default=random.random)
+    clock: Callable[[], float] = field(default=time.time)
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before try number ``attempt + 1`` (``attempt`` starts at 0)."""
+        return self.rng() * min(self.cap, self.base * (2**attempt))
+
+    def rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> float:
+        """How long to wait after a 429: Retry-After, then x-ratelimit-reset, else backoff."""
+        wait: float | None = None
+        retry_after = headers.get("retry-after")
+        if retry_after:
+            try:
+                wait = float(retry_after)
+            except ValueError:
+                wait = None
+        if wait is None:
+            reset = headers.get("x-ratelimit-reset")
+            if reset:
+                try:
+                    value = float(reset)
+                except ValueError:
+                    value = None
+                if value is not None:
+                    # Documented as a unix timestamp in seconds; small values are a delta.
+                    wait = value - self.clock() if value > 1e9 else value
+        if wait is None:
+            wait = self.base * (2**attempt)
+        # a little jitter so many clients do not return in lockstep
+        wait = max(0.0, wait) + self.rng() * 0.1
+        return min(wait, self.max_wait)
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+_SECRET_HEADERS = frozenset({"authorization", "paradex-starknet-signature", "cookie"})
+_SECRET_FIELDS = ("signature", "jwt_token", "bearer", "token", "private_key")
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_FIELD_RE = re.compile(
+    r'("(?:' + "|".join(_SECRET_FIELDS) + r')"\s*:\s*)("(?:[^"\\]|\\.)*"|\[[^\]]*\])'
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask JWTs and the values of secret JSON fields in ``text``."""
+    text = _FIELD_RE.sub(r'\1"***"', text)
+    return _JWT_RE.sub("***JWT***", text)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        if k.lower() in _SECRET_HEADERS:
+            out[k] = "Bearer ***" if v.lower().startswith("bearer ") else "***"
+        else:
+            out[k] = redact_text(v)
+    return out
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def _parse_json(text: str) -> Any:
+    # parse_float=Decimal: a stray JSON number is never turned into a binary float
+    return json.loads(text, parse_float=Decimal)
+
+
+def _error_from_response(method: str, path: str, resp: httpx.Response) -> ExchangeRejected:
+    code: str | None = None
+    message: str | None = None
+    data: Any = None
+    try:
+        body = _parse_json(resp.text) if resp.text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("error") if isinstance(body.get("error"), str) else None
+        message = body.get("message") if isinstance(body.get("message"), str) else None
+        data = body.get("data")
+    if code is None:
+        if resp.status_code == 401:
+            code = "UNAUTHORIZED"
+        elif resp.status_code == 404:
+            code = "NOT_FOUND"
+        elif resp.status_code == 403:
+            code = "FORBIDDEN"
+    text = message or (redact_text(resp.text[:200]) if resp.text else resp.reason_phrase)
+    label = f"{code}: {text}" if code else f"HTTP {resp.status_code}: {text}"
+    details: dict[str, Any] = {"request": f"{method} {path}"}
+    if data not in (None, "", {}):
+        details["data"] = data
+    if message is not None:
+        details["exchange_message"] = message
+    return ExchangeRejected(
+        f"exchange rejected {method} {path}: {redact_text(label)}",
+        code=code,
+        status=resp.status_code,
+        details=details,
+    )
+
+
+def _is_not_sent(err: httpx.TransportError) -> bool:
+    """True when the request provably never reached the server."""
+    return isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+class RestClient:
+    """A synchronous Paradex REST client.
+
+    Args:
+        base_url: e.g. ``https://api.testnet.paradex.trade/v1`` (paths are appended to it).
+        transport: an httpx transport (``httpx.MockTransport`` in unit tests); default: real.
+        auth: an :class:`Auth` for private calls; ``None`` for a public-only client.
+        timeout: seconds for connect/read/write.
+        retry: the :class:`RetryPolicy`.
+        trace: a callable receiving one redacted line per request and response (``-v``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        auth: Auth | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.retry = retry or RetryPolicy()
+        self.trace = trace
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    # context manager
+    def __enter__(self) -> RestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- convenience verbs ------------------------------------------------------------------
+
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, private: bool = False
+    ) -> Any:
+        return self.request("GET", path, params=params, private=private)
+
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        private: bool = True,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> Any:
+        return self.request(
+            "POST", path, json_body=body, private=private, headers=headers, idempotent=idempotent
+        )
+
+    def put(self, path: str, body: Any = None, *, private: bool = True) -> Any:
+        return self.request("PUT", path, json_body=body, private=private)
+
+    def delete(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        *,
+        private: bool = True,
+    ) -> Any:
+        return self.request("DELETE", path, params=params, json_body=body, private=private)
+
+    # -- the one request path ---------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        private: bool = False,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request with the retry rules above; return the decoded JSON (or None).
+
+        Raises:
+            ExchangeRejected: the exchange answered with an error (4xx).
+            OutcomeUncertain: a non-idempotent request may have been processed.
+            ExchangeUnavailable: network failure or 5xx after the retry budget.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method == "GET"
+        url = self.base_url + path
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        content: bytes | None = None
+        req_headers: dict[str, str] = dict(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
+            req_headers["Content-Type"] = "application/json"
+        reauthed = False
+        attempt = 0
+        last_problem = ""
+        while True:
+            if private:
+                if self.auth is None:
+                    raise RuntimeError(f"{method} {path} needs authentication")
+                req_headers["Authorization"] = self.auth.authorization(self)
+            request = self._http.build_request(
+                method, url, params=clean_params, content=content, headers=req_headers
+            )
+            self._trace_request(request, content)
+            try:
+                resp = self._http.send(request)
+            except httpx.TransportError as err:
+                problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                self._trace(f"!! {method} {path}: {problem}")
+                if not (idempotent or _is_not_sent(err)):
+                    raise OutcomeUncertain(
+                        f"{method} {path}: {problem}; the request may have been processed",
+                        details={"request": f"{method} {path}", "cause": type(err).__name__},
+                    ) from None
+                last_problem = problem
+                if attempt + 1 >= self.retry.attempts:
+                    break
+                self.retry.sleep(self.retry.backoff(attempt))
+                attempt += 1
+                continue
+            self._trace_response(resp)
+            status = resp.status_code
+            if status < 400:
+                if status == 204 or not resp.content:
+                    return None
+                try:
+                    return _parse_json(resp.text)
+                except ValueError:
+                    raise ExchangeUnavailable(
+                        f"{method} {path}: the exchange sent a body that is not JSON "
+                        f"(HTTP {status})"
+                    ) from None
+            if status == 401 and private and not reauthed and self.auth is not None:
+                # the request was refused before processing: re-auth once, retry once
+                reauthed = True
+                self.auth.invalidate()
+                continue
+            if status == 429:
+                last_problem = "HTTP 429 (rate limited)"
+                if attempt + 1 >= self.retry.attempts:
+                    break
+                wait = self.retry.rate_limit_wait(resp.headers, attempt)
+                self._trace(f".. rate limited; waiting {wait:.2f} s")
+                self.retry.sleep(wait)
+                attempt += 1
+                continue
+            if status >= 500:
+                err = _error_from_response(method, path, resp)
+                problem = f"HTTP {status}" + (f" {err.code}" if err.code else "")
+                if not idempotent:
+                    raise OutcomeUncertain(
+                        f"{method} {path}: {problem}; the request may have been processed",
+                        details={"request": f"{method} {path}", "status": status},
+                    )
+                last_problem = problem
+                if attempt + 1 >= self.retry.attempts:
+                    break
+                self.retry.sleep(self.retry.backoff(attempt))
+                attempt += 1
+                continue
+            raise _error_from_response(method, path, resp)
+        raise ExchangeUnavailable(
+            f"{method} {path}: exchange unavailable after {attempt + 1} attempts "
+            f"(last: {last_problem})",
+            details={"request": f"{method} {path}", "attempts": attempt + 1, "last": last_problem},
+        )
+
+    # -- pagination -------------------------------------------------------------------------
+
+    def get_paginated(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        private: bool = True,
+        page_size: int = 100,
+    ) -> list[Any]:
+        """Follow ``next`` cursors until ``limit`` rows (or the end) are collected."""
+        rows: list[Any] = []
+        query = dict(params or {})
+        cursor: str | None = None
+        while True:
+            want = page_size if limit is None else max(1, min(page_size, limit - len(rows)))
+            query["page_size"] = want
+            if cursor:
+                query["cursor"] = cursor
+            page = self.get(path, query, private=private)
+            results = (page or {}).get("results") or []
+            rows.extend(results)
+            cursor = (page or {}).get("next")
+            if not cursor or not results or (limit is not None and len(rows) >= limit):
+                break
+        return rows if limit is None else rows[:limit]
+
+    # -- tracing ----------------------------------------------------------------------------
+
+    def _trace(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace(line)
+
+    def _trace_request(self, request: httpx.Request, content: bytes | None) -> None:
+        if self.trace is None:
+            return
+        hdrs = redact_headers(
+            {
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() not in ("accept-encoding", "connection")
+            }
+        )
+        self._trace(f"> {request.method} {request.url}")
+        for k, v in hdrs.items():
+            self._trace(f">   {k}: {v}")
+        if content:
+            self._trace(f">   {redact_text(content.decode(errors='replace'))}")
+
+    def _trace_response(self, resp: httpx.Response) -> None:
+        if self.trace is None:
+            return
+        self._trace(f"< {resp.status_code} {resp.request.method} {resp.request.url}")
+        for k in ("retry-after", "x-ratelimit-remaining", "x-ratelimit-reset"):
+            if k in resp.headers:
+                self._trace(f"<   {k}: {resp.headers[k]}")
+        if resp.content:
+            body = resp.text
+            if len(body) > 2000:
+                body = body[:2000] + f"... ({len(resp.text)} chars)"
+            self._trace(f"<   {redact_text(body)}")
