@@ -168,9 +168,7 @@ class Output:
             _silence_stdout()
             raise OutputClosed() from None
 
-    def _table(
-        self, data: Any, *, columns: Sequence[str] | None, title: str | None
-    ) -> None:
+    def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,7 +10,7 @@ import typer
 COMPLETE_VAR = "_PARADEXCTL_COMPLETE"
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -19,7 +19,7 @@ class Shell(str, Enum):
 def completion_script(shell: str) -> str:
     """The completion script for ``shell`` (the same text as ``completions/paradexctl.<shell>``)."""
     from typer._completion_shared import get_completion_script
-    from typer.completion import completion_init
+    from typer.completion import completion_init  # type: ignore[attr-defined]
 
     completion_init()
     script = get_completion_script(prog_name="paradexctl", complete_var=COMPLETE_VAR, shell=shell)

@@ -78,7 +78,7 @@ class AppContext:
     def settings(self, **overrides: Any) -> Settings:
         """Resolved settings; ``overrides`` are command-level flags (they win)."""
         if overrides:
-            merged = {
+            merged: dict[str, Any] = {
                 "profile": self.profile,
                 "env": self.env,
                 "api_url": self.api_url,

@@ -63,7 +63,9 @@ def _version(value: bool) -> None:
 def root(
     profile: Annotated[
         str | None,
-        typer.Option("--profile", metavar="NAME", help="Configuration profile [env: PARADEXCTL_PROFILE]."),
+        typer.Option(
+            "--profile", metavar="NAME", help="Configuration profile [env: PARADEXCTL_PROFILE]."
+        ),
     ] = None,
     env: Annotated[
         str | None,
@@ -75,11 +77,16 @@ def root(
         ),
     ] = None,
     api_url: Annotated[
-        str | None, typer.Option("--api-url", metavar="URL", help="REST base URL override [env: PARADEX_API_URL].")
+        str | None,
+        typer.Option(
+            "--api-url", metavar="URL", help="REST base URL override [env: PARADEX_API_URL]."
+        ),
     ] = None,
     ws_url: Annotated[
         str | None,
-        typer.Option("--ws-url", metavar="URL", help="WebSocket URL override [env: PARADEX_WS_URL]."),
+        typer.Option(
+            "--ws-url", metavar="URL", help="WebSocket URL override [env: PARADEX_WS_URL]."
+        ),
     ] = None,
     output: Annotated[
         str | None,
@@ -93,7 +100,9 @@ def root(
     ] = None,
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", "-v", help="Trace HTTP and WebSocket traffic to stderr (redacted)."),
+        typer.Option(
+            "--verbose", "-v", help="Trace HTTP and WebSocket traffic to stderr (redacted)."
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors.")] = False,
     no_color: Annotated[
@@ -143,8 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer._click import exceptions as click_exc
 
     try:
-        rv = app(args=list(argv) if argv is not None else None, standalone_mode=False,
-                 prog_name="paradexctl")
+        rv = app(
+            args=list(argv) if argv is not None else None,
+            standalone_mode=False,
+            prog_name="paradexctl",
+        )
     except ParadexctlError as err:
         if get_ctx().verbose:
             import traceback

@@ -1,0 +1,1 @@
+complete --command paradexctl --no-files --arguments "(env _PARADEXCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) paradexctl)" --condition "env _PARADEXCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) paradexctl"

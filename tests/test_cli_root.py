@@ -1,0 +1,164 @@
+"""The CLI edge: global options, lazy imports, error reporting and the exit-code contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paradexctl import __version__, errors
+from paradexctl.cli import config as cli_config
+from paradexctl.cli import main as cli_main
+
+HEAVY = ("httpx", "websockets", "starlette", "uvicorn", "rich")
+
+
+def _run(
+    *args: str, env: dict[str, str] | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "paradexctl", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["config", "--help"]])
+def test_help_and_version_do_not_import_heavy_modules(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from paradexctl.cli.main import main\n"
+        f"rc = main({argv!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{HEAVY!r} or m.startswith('paradexctl.signing') or m.startswith('paradexctl.sim'))\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    heavy_line = [ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY=")][-1]
+    assert heavy_line == "HEAVY=", f"imported on {argv}: {heavy_line}"
+
+
+def test_version_prints_package_version() -> None:
+    proc = _run("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"paradexctl {__version__}"
+
+
+def test_unknown_option_is_usage_error_exit_2() -> None:
+    proc = _run("--no-such-flag")
+    assert proc.returncode == 2
+    assert "No such option" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_invalid_output_format_is_exit_2() -> None:
+    proc = _run("-o", "xml", "config", "show")
+    assert proc.returncode == 2
+    assert "table, json, ndjson" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.CheckFailed("mismatch"),
+        errors.UsageError("bad input"),
+        errors.ValidationError("price off tick"),
+        errors.ConfigError("no key"),
+        errors.ExchangeRejected("rejected", code="ORDER_IS_CLOSED", status=400),
+        errors.ExchangeUnavailable("down"),
+        errors.OutcomeUnknown("order outcome unknown for client_id abc", client_id="abc"),
+        errors.Interrupted("interrupted"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_error_class_exits_with_its_code_through_the_cli_edge(
+    exc: errors.ParadexctlError,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(cli_config, "load_config", boom)
+    rc = cli_main.main(["config", "profiles"])
+    assert rc == exc.exit_code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == f"paradexctl: {exc.message}"
+    assert "Traceback" not in captured.err
+
+
+def test_error_is_json_on_stderr_with_explicit_json_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise errors.OutcomeUnknown("outcome unknown for client_id c-1", client_id="c-1")
+
+    monkeypatch.setattr(cli_config, "load_config", boom)
+    rc = cli_main.main(["-o", "json", "config", "profiles"])
+    assert rc == 6
+    err = json.loads(capsys.readouterr().err)
+    assert err == {
+        "error": "outcome_unknown",
+        "exit_code": 6,
+        "message": "outcome unknown for client_id c-1",
+        "details": {"client_id": "c-1"},
+    }
+
+
+def test_keyboard_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_config, "load_config", boom)
+    assert cli_main.main(["config", "profiles"]) == 130
+
+
+def test_unexpected_exception_is_one_line_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli_config, "load_config", boom)
+    assert cli_main.main(["config", "profiles"]) == cli_main.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: kaboom" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
+    # The reader goes away before paradexctl writes (as with `| head`): no traceback, status 0.
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", "-o", "ndjson", "config", "show"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # closed long before the child has imported anything
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
+
+
+def test_default_output_is_json_when_piped(tmp_path: Path) -> None:
+    proc = _run("config", "show", env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["profile"] == "default"

@@ -1,0 +1,181 @@
+"""Profiles, precedence and credentials (config.py and `paradexctl config`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paradexctl import config
+from paradexctl.cli.main import main
+from paradexctl.errors import ConfigError, UsageError
+
+KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
+ADDR = "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in config.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_precedence_flag_over_env_over_profile_over_default(home: Path) -> None:
+    cfg = {"profiles": {"p": {"env": "nightly", "account_address": "0xprofile"}}}
+    environ = {"PARADEX_ENV": "local", "PARADEX_ACCOUNT_ADDRESS": "0xenv"}
+    s = config.resolve_settings(profile="p", env="prod", environ=environ, config=cfg)
+    assert (s.env, s.origins["env"]) == ("prod", "flag")
+    assert (s.account_address, s.origins["account_address"]) == ("0xenv", "env")
+    s = config.resolve_settings(profile="p", environ={}, config=cfg)
+    assert (s.env, s.origins["env"]) == ("nightly", "profile")
+    assert (s.account_address, s.origins["account_address"]) == ("0xprofile", "profile")
+    s = config.resolve_settings(environ={}, config={"profiles": {}})
+    assert (s.env, s.origins["env"]) == ("testnet", "default")
+    assert s.api_url == "https://api.testnet.paradex.trade/v1"
+
+
+def test_local_env_points_at_the_sim_and_urls_can_be_overridden(home: Path) -> None:
+    s = config.resolve_settings(env="local", environ={}, config={"profiles": {}})
+    assert s.api_url.startswith("http://127.0.0.1:")
+    assert not s.real_money
+    s = config.resolve_settings(
+        env="prod", api_url="http://127.0.0.1:1/v1/", environ={}, config={"profiles": {}}
+    )
+    assert s.api_url == "http://127.0.0.1:1/v1"
+    assert s.real_money
+
+
+def test_unknown_profile_from_flag_is_config_error(home: Path) -> None:
+    with pytest.raises(ConfigError, match="profile 'nope' does not exist"):
+        config.resolve_settings(profile="nope", environ={}, config={"profiles": {"a": {}}})
+
+
+def test_unknown_env_is_usage_error(home: Path) -> None:
+    with pytest.raises(UsageError, match="unknown environment 'mainnet'"):
+        config.resolve_settings(env="mainnet", environ={}, config={"profiles": {}})
+
+
+def test_missing_key_names_the_variable_to_set(home: Path) -> None:
+    s = config.resolve_settings(environ={}, config={"profiles": {}})
+    with pytest.raises(ConfigError, match="PARADEX_L2_PRIVATE_KEY"):
+        config.load_private_key_text(s, environ={})
+
+
+def test_key_from_env_var(home: Path) -> None:
+    environ = {"PARADEX_L2_PRIVATE_KEY": KEY}
+    s = config.resolve_settings(environ=environ, config={"profiles": {}})
+    assert s.key_source == config.KeySource("env", "PARADEX_L2_PRIVATE_KEY")
+    assert config.load_private_key_text(s, environ=environ) == KEY
+
+
+def test_world_readable_key_file_is_refused_with_chmod_fix(home: Path) -> None:
+    key_file = home / "k.key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o644)
+    s = config.resolve_settings(key_file=str(key_file), environ={}, config={"profiles": {}})
+    with pytest.raises(ConfigError) as err:
+        config.load_private_key_text(s, environ={})
+    assert "chmod 600" in str(err.value)
+    assert KEY not in str(err.value)
+    key_file.chmod(0o600)
+    assert config.load_private_key_text(s, environ={}) == KEY
+
+
+def test_group_readable_key_file_is_refused(home: Path) -> None:
+    key_file = home / "k.key"
+    key_file.write_text(KEY)
+    key_file.chmod(0o640)
+    s = config.resolve_settings(key_file=str(key_file), environ={}, config={"profiles": {}})
+    with pytest.raises(ConfigError, match="readable by group or others"):
+        config.load_private_key_text(s, environ={})
+
+
+def test_key_command_stdout_is_the_key_and_failures_do_not_leak_stdout(home: Path) -> None:
+    ok = f"{sys.executable} -c \"print('{KEY}')\""
+    s = config.resolve_settings(environ={"PARADEX_KEY_COMMAND": ok}, config={"profiles": {}})
+    assert config.load_private_key_text(s, environ={"PARADEX_KEY_COMMAND": ok}) == KEY
+    secret_file = home / "secret"
+    secret_file.write_text(KEY)
+    bad = f'{sys.executable} -c "import sys; print(open(sys.argv[1]).read()); sys.exit(3)" {secret_file}'
+    s = config.resolve_settings(environ={"PARADEX_KEY_COMMAND": bad}, config={"profiles": {}})
+    with pytest.raises(ConfigError) as err:
+        config.load_private_key_text(s, environ={})
+    assert "exited with status 3" in str(err.value)
+    assert KEY not in str(err.value)
+
+
+def test_config_file_written_0600_and_private_key_needs_consent(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "set", "env", "local"]) == 0
+    path = config.config_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert main(["config", "set", "private_key", KEY]) == 2
+    assert KEY not in path.read_text()
+    capsys.readouterr()
+    assert main(["-o", "json", "config", "set", "private_key", KEY, "--allow-plaintext-key"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err
+    assert KEY not in captured.out and KEY not in captured.err
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_config_show_never_prints_the_key(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "set", "private_key", KEY, "--allow-plaintext-key"]) == 0
+    assert main(["config", "set", "account_address", ADDR]) == 0
+    capsys.readouterr()
+    for fmt in ("json", "table", "ndjson"):
+        assert main(["-o", fmt, "config", "show"]) == 0
+        captured = capsys.readouterr()
+        assert KEY not in captured.out + captured.err
+        assert KEY[2:] not in captured.out + captured.err
+    assert main(["-o", "json", "config", "show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["account_address"] == ADDR
+    assert shown["key_source"].startswith("config.toml profile")
+
+
+def test_init_profiles_and_use(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["config", "init", "--profile", "a", "--env", "local", "--account-address", ADDR]) == 0
+    )
+    assert main(["config", "init", "--profile", "b", "--env", "testnet"]) == 0
+    assert main(["config", "init", "--profile", "b"]) == 2  # exists, no --force
+    capsys.readouterr()
+    assert main(["-o", "json", "config", "profiles"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["profile"], r["current"]) for r in rows] == [("a", True), ("b", False)]
+    assert main(["config", "use", "b"]) == 0
+    assert main(["config", "use", "zzz"]) == 2
+    capsys.readouterr()
+    assert main(["-o", "json", "config", "show"]) == 0
+    assert json.loads(capsys.readouterr().out)["env"] == "testnet"
+
+
+def test_config_init_does_not_prompt_without_a_tty(home: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "cfg2")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "config", "init"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["env"] == "testnet"
+
+
+def test_invalid_toml_is_config_error(home: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("this is = = not toml")
+    assert main(["config", "show"]) == 3

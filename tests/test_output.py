@@ -1,0 +1,60 @@
+"""Renderers: Decimal exactness, NDJSON framing, table escaping."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paradexctl.output import Output, jsonable, render_json, render_ndjson
+
+
+def test_decimals_render_as_exact_strings() -> None:
+    data = {"size": Decimal("0.0100"), "price": Decimal("97123.50"), "n": 3}
+    assert json.loads(render_json(data)) == {"size": "0.0100", "price": "97123.50", "n": 3}
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_decimal_roundtrip_is_exact(value: Decimal) -> None:
+    line = next(render_ndjson([{"v": value}]))
+    assert Decimal(json.loads(line)["v"]) == value
+    assert json.loads(line)["v"] == str(value)
+
+
+def test_ndjson_is_one_compact_object_per_line() -> None:
+    lines = list(render_ndjson([{"a": 1}, {"b": [1, 2]}]))
+    assert lines == ['{"a":1}\n', '{"b":[1,2]}\n']
+
+
+def test_dataclasses_are_rendered_as_objects() -> None:
+    @dataclass
+    class Row:
+        market: str
+        size: Decimal
+
+    assert jsonable([Row("BTC-USD-PERP", Decimal("1.5"))]) == [
+        {"market": "BTC-USD-PERP", "size": "1.5"}
+    ]
+
+
+def test_table_escapes_rich_markup_from_venue_strings() -> None:
+    buf = io.StringIO()
+    out = Output("table", stdout=buf, color=False)
+    out.emit([{"client_id": "[bold]x[/bold]"}], columns=["client_id"])
+    assert "[bold]x[/bold]" in buf.getvalue()
+
+
+def test_messages_go_to_stderr_and_quiet_suppresses_them() -> None:
+    so, se = io.StringIO(), io.StringIO()
+    out = Output("json", stdout=so, stderr=se)
+    out.info("hello")
+    out.emit({"a": 1})
+    assert se.getvalue() == "hello\n"
+    assert json.loads(so.getvalue()) == {"a": 1}
+    se2 = io.StringIO()
+    Output("json", stdout=io.StringIO(), stderr=se2, quiet=True).info("hidden")
+    assert se2.getvalue() == ""
