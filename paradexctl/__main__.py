@@ -1,3 +1,3 @@
-from paradexctl.cli.main import run
+from paradexctl.cli import run
 
 run()

@@ -29,11 +29,6 @@ Nothing in this module prints, and no error message contains a key.
 from __future__ import annotations
 
 import os
-import shlex
-import stat
-import subprocess
-import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +103,8 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def write_private_file(path: Path, data: str | bytes) -> None:
     """Write ``data`` atomically to ``path`` with mode 0600 (directory 0700 when created)."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -125,6 +122,8 @@ def write_private_file(path: Path, data: str | bytes) -> None:
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The parsed config file, or an empty config when there is none."""
+    import tomllib
+
     path = config_path(environ)
     try:
         raw = path.read_bytes()
@@ -334,6 +333,9 @@ def load_private_key_text(
 
 
 def _read_key_file(path: Path) -> str:
+    import shlex
+    import stat
+
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -352,6 +354,9 @@ def _read_key_file(path: Path) -> str:
 
 
 def _run_key_command(command: str) -> str:
+    import shlex
+    import subprocess
+
     try:
         proc = subprocess.run(
             shlex.split(command),

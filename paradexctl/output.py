@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -77,11 +76,15 @@ def jsonable(obj: Any) -> Any:
 
 def render_json(data: Any) -> str:
     """One JSON document, indented, with a trailing newline."""
+    import json
+
     return json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def render_ndjson(rows: Iterable[Any]) -> Iterator[str]:
     """One compact JSON object per line (each string ends with a newline)."""
+    import json
+
     for row in rows:
         yield json.dumps(jsonable(row), separators=(",", ":"), ensure_ascii=False) + "\n"
 
@@ -99,6 +102,8 @@ def _silence_stdout() -> None:
 
 
 def _cell(value: Any) -> str:
+    import json
+
     value = jsonable(value)
     if value is None:
         return ""

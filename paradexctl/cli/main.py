@@ -15,7 +15,6 @@ may also ``raise typer.Exit(code)`` for a non-error status (reconcile's 1).
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -141,6 +140,8 @@ _register_all()
 def _report(err: ParadexctlError) -> None:
     ctx = get_ctx()
     if ctx.error_format in ("json", "ndjson"):
+        import json
+
         print(json.dumps(err.to_json(), default=str), file=sys.stderr, flush=True)
     else:
         print(f"paradexctl: {err.message}", file=sys.stderr, flush=True)
