@@ -1,0 +1,98 @@
+"""Building a :class:`~paradexctl.paradex.auth.Session` from the CLI context (not a command module).
+
+Test seam: ``transport_override`` (an httpx transport, e.g. ``httpx.MockTransport`` or a respx
+router's handler wrapped in one) is passed to every client the CLI creates; tests set it
+explicitly and reset it. Environment knobs for the retry budget (documented in
+``docs/trading.md``): ``PARADEXCTL_RETRY_ATTEMPTS``, ``PARADEXCTL_RETRY_BASE_MS``,
+``PARADEXCTL_TIMEOUT_S``, ``PARADEXCTL_LOOKUP_ROUNDS``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from paradexctl.cli.context import get_ctx
+from paradexctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from paradexctl.config import Settings
+    from paradexctl.paradex.auth import Session
+    from paradexctl.paradex.orders import LookupPolicy
+
+#: an httpx transport used instead of the network (tests only)
+transport_override: Any = None
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise UsageError(f"{name} must not be negative")
+    return value
+
+
+def _trace(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_session(settings: Settings | None = None) -> Session:
+    """A Session for the resolved settings; the key is loaded only if a request needs it."""
+    from paradexctl.paradex.auth import Session
+    from paradexctl.paradex.rest import RetryPolicy
+
+    ctx = get_ctx()
+    s = settings or ctx.settings()
+    retry = RetryPolicy(
+        attempts=max(1, int(_env_number("PARADEXCTL_RETRY_ATTEMPTS", 4))),
+        base=_env_number("PARADEXCTL_RETRY_BASE_MS", 250) / 1000,
+    )
+    return Session.open(
+        s,
+        lambda: ctx.private_key(s),
+        transport=transport_override,
+        trace=_trace if ctx.verbose else None,
+        retry=retry,
+        timeout=_env_number("PARADEXCTL_TIMEOUT_S", 10.0),
+    )
+
+
+def lookup_policy() -> LookupPolicy:
+    from paradexctl.paradex.orders import LookupPolicy
+
+    rounds = max(1, int(_env_number("PARADEXCTL_LOOKUP_ROUNDS", 5)))
+    return LookupPolicy(rounds=rounds, base=_env_number("PARADEXCTL_RETRY_BASE_MS", 250) / 1000)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str | None, now_ms: int) -> int | None:
+    """``--since``: unix ms (13+ digits), unix seconds, an ISO-8601 time (UTC if naive), or
+    a relative age such as ``30m``, ``2h``, ``7d``. Returns unix ms."""
+    if text is None or text == "":
+        return None
+    t = text.strip()
+    if t[-1:].lower() in _UNITS and t[:-1].replace(".", "", 1).isdigit():
+        return now_ms - int(float(t[:-1]) * _UNITS[t[-1].lower()] * 1000)
+    if t.isdigit():
+        n = int(t)
+        return n if n >= 10**12 else n * 1000
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: use unix ms or seconds, an ISO time (2026-01-31T12:00:00Z) "
+            "or an age like 30m, 2h, 7d"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)

@@ -1,0 +1,528 @@
+"""``paradexctl orders list`` and ``paradexctl order get|place|modify|cancel|cancel-all``.
+
+Thin: parse flags, call :mod:`paradexctl.paradex.orders`, render. See ``docs/trading.md``
+for the never-place-twice policy and the exit codes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.errors import ExchangeRejected, UsageError
+
+orders_app = typer.Typer(help="List orders (open or history).", no_args_is_help=True)
+order_app = typer.Typer(
+    help="Get, place, modify and cancel orders (never placed twice).", no_args_is_help=True
+)
+
+ORDER_COLUMNS = [
+    "id",
+    "client_id",
+    "market",
+    "side",
+    "type",
+    "size",
+    "remaining_size",
+    "price",
+    "status",
+    "cancel_reason",
+    "created_at",
+]
+PLACE_COLUMNS = [
+    "outcome",
+    "client_id",
+    "order_id",
+    "market",
+    "side",
+    "type",
+    "size",
+    "price",
+    "status",
+    "cancel_reason",
+]
+BATCH_COLUMNS = ["line", "client_id", "market", "side", "size", "price", "outcome", "order_id",
+                 "status", "error"]  # fmt: skip
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on prod.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(orders_app, name="orders")
+    app.add_typer(order_app, name="order")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# -- orders list ----------------------------------------------------------------------------
+
+
+@orders_app.command("list")
+def orders_list(
+    open_: Annotated[bool, typer.Option("--open", help="Open orders (the default).")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="Order history (all statuses, paginated).")
+    ] = False,
+    market: Annotated[str | None, typer.Option("--market", help="Only this market.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", metavar="STATUS", help="NEW, UNTRIGGERED, OPEN or CLOSED."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="WHEN", help="Created since WHEN (unix ms/s, ISO, 2h)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 100,
+    output: OutputOpt = None,
+) -> None:
+    """List open orders (GET /orders) or the history (GET /orders-history, cursor-paged)."""
+    from paradexctl.cli._session import open_session, parse_since
+
+    if open_ and history:
+        raise UsageError("--open and --history are exclusive")
+    st = status.upper() if status else None
+    if st is not None and st not in ("NEW", "UNTRIGGERED", "OPEN", "CLOSED"):
+        raise UsageError(f"--status {status!r}: choose NEW, UNTRIGGERED, OPEN or CLOSED")
+    if st == "CLOSED" and not history:
+        raise UsageError("open orders are never CLOSED; use --history --status closed")
+    out = get_ctx().output(output)
+    start = parse_since(since, _now_ms())
+    with open_session() as sess:
+        if history:
+            rows = sess.client.get_paginated(
+                "/orders-history",
+                {"market": market, "status": st, "start_at": start},
+                limit=limit,
+            )
+        else:
+            body = sess.client.get("/orders", {"market": market}, private=True)
+            rows = [r for r in (body or {}).get("results") or [] if isinstance(r, dict)]
+            if st:
+                rows = [r for r in rows if r.get("status") == st]
+            if start is not None:
+                rows = [r for r in rows if int(r.get("created_at") or 0) >= start]
+            rows = rows[:limit]
+    out.emit(rows, columns=ORDER_COLUMNS)
+
+
+# -- order get ------------------------------------------------------------------------------
+
+
+@order_app.command("get")
+def order_get(
+    order_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Order id.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", metavar="X", help="Look up by client id.")
+    ] = None,
+    market: Annotated[
+        str | None, typer.Option("--market", help="Market (speeds up client-id lookups).")
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Show one order by id or by client id (open orders, then the history)."""
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.orders import get_order, lookup_client_id_once
+
+    if (order_id is None) == (client_id is None):
+        raise UsageError("give an order ID or --client-id (exactly one)")
+    out = get_ctx().output(output)
+    with open_session() as sess:
+        if order_id is not None:
+            order = get_order(sess.client, order_id)
+        else:
+            found = lookup_client_id_once(sess.client, str(client_id), market)
+            if found is None:
+                raise ExchangeRejected(
+                    f"no order with client_id {client_id}", code="CLIENT_ORDER_ID_NOT_FOUND"
+                )
+            order = found
+    out.emit(order)
+
+
+# -- order place ----------------------------------------------------------------------------
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    order = result.get("order") or {}
+    row = {
+        "outcome": result.get("outcome"),
+        "client_id": result.get("client_id"),
+        "order_id": order.get("id"),
+        "market": order.get("market"),
+        "side": order.get("side"),
+        "type": order.get("type"),
+        "size": order.get("size"),
+        "price": order.get("price"),
+        "status": order.get("status"),
+        "cancel_reason": order.get("cancel_reason") or None,
+    }
+    if result.get("note"):
+        row["note"] = result["note"]
+    return row
+
+
+@order_app.command("place")
+def order_place(
+    market: Annotated[
+        str | None, typer.Argument(metavar="MARKET", help="e.g. BTC-USD-PERP.")
+    ] = None,
+    side: Annotated[str | None, typer.Argument(metavar="{buy,sell}", help="buy or sell.")] = None,
+    size: Annotated[str | None, typer.Argument(metavar="SIZE", help="Size in base units.")] = None,
+    price: Annotated[
+        str | None, typer.Option("--price", metavar="P", help="Limit price (limit types).")
+    ] = None,
+    type_: Annotated[
+        str,
+        typer.Option("--type", metavar="TYPE", help="limit, market, stop-limit or stop-market."),
+    ] = "limit",
+    trigger_price: Annotated[
+        str | None,
+        typer.Option("--trigger-price", metavar="P", help="Trigger price (stop types)."),
+    ] = None,
+    tif: Annotated[
+        str, typer.Option("--tif", metavar="TIF", help="gtc, ioc or post-only.")
+    ] = "gtc",
+    reduce_only: Annotated[
+        bool, typer.Option("--reduce-only", help="Only reduce a position.")
+    ] = False,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id", metavar="X", help="Your id for the order (generated if not given)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and sign, print the request, send nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    wait: Annotated[
+        str | None,
+        typer.Option(
+            "--wait", metavar="STATE", help="Wait until accepted, open, filled or closed."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="S", help="Seconds for --wait (default 30).")
+    ] = 30.0,
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", metavar="FILE", help="One JSON order per line ('-' = stdin)."),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Orders per batch request (default 10).")
+    ] = 10,
+    output: OutputOpt = None,
+) -> None:
+    """Validate, sign and place an order (or a --batch file of orders).
+
+    Every order carries a client_id (printed). After a timeout, reset or 5xx the order is
+    looked up by client_id, never re-sent; if its fate stays unknown, exit 6.
+    """
+    from paradexctl.paradex.orders import (
+        ORDER_TYPES,
+        SIDES,
+        TIFS,
+        WAIT_TARGETS,
+        OrderSpec,
+        new_client_id,
+        parse_decimal,
+        validate,
+    )
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    if wait is not None and wait not in WAIT_TARGETS:
+        raise UsageError(f"--wait {wait!r}: choose one of {', '.join(WAIT_TARGETS)}")
+    if timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if batch is not None:
+        if market or side or size or price or trigger_price or client_id or wait:
+            raise UsageError("--batch takes the orders from the file; give no order arguments")
+        _place_batch(batch, chunk_size=chunk_size, dry_run=dry_run, yes=yes, output=output)
+        return
+    if market is None or side is None or size is None:
+        raise UsageError("order place needs MARKET {buy,sell} SIZE (or --batch FILE)")
+    if side.lower() not in SIDES:
+        raise UsageError(f"side must be buy or sell, not {side!r}")
+    if type_.lower() not in ORDER_TYPES:
+        raise UsageError(f"--type {type_!r}: choose {', '.join(ORDER_TYPES)}")
+    if tif.lower() not in TIFS:
+        raise UsageError(f"--tif {tif!r}: choose {', '.join(TIFS)}")
+    spec = OrderSpec(
+        market=market,
+        side=SIDES[side.lower()],
+        size=parse_decimal(size, "size"),
+        type=ORDER_TYPES[type_.lower()],
+        price=None if price is None else parse_decimal(price, "price"),
+        trigger_price=None
+        if trigger_price is None
+        else parse_decimal(trigger_price, "trigger price"),
+        instruction=TIFS[tif.lower()],
+        reduce_only=reduce_only,
+        client_id=client_id or new_client_id(),
+    )
+    validate(spec, {})  # everything that needs no market metadata, before any request
+    if not dry_run:
+        ctx.confirm(f"place {spec.describe()}", yes=yes)
+    _place_one(spec, dry_run=dry_run, wait=wait, timeout=timeout, out=out)
+
+
+def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, out: Any) -> None:
+    from paradexctl.cli._session import lookup_policy, open_session
+    from paradexctl.paradex.orders import (
+        RestPoller,
+        build_order_request,
+        submit_order,
+        validate,
+        wait_for,
+    )
+
+    with open_session() as sess:
+        validate(spec, sess.market(spec.market))
+        body = build_order_request(
+            spec,
+            chain_id=sess.chain_id(),
+            account=sess.account_address(),
+            private_key=sess.private_key(),
+            timestamp_ms=_now_ms(),
+        )
+        if dry_run:
+            out.emit(
+                {
+                    "dry_run": True,
+                    "method": "POST",
+                    "url": f"{sess.client.base_url}/orders",
+                    "body": body,
+                }
+            )
+            out.info(f"dry run: {spec.describe()} validated and signed; nothing was sent")
+            return
+        out.info(f"placing {spec.describe()}")
+        result = submit_order(sess.client, body, lookup=lookup_policy())
+        if result.note:
+            out.warn(result.note)
+        if wait is not None and result.order is not None and result.order.get("id"):
+            order = wait_for(result.order, wait, timeout, RestPoller(sess.client))
+            result.order = order
+            result.outcome = wait
+    data = result.to_dict()
+    if out.fmt == "table":
+        out.emit(_flat(data))
+    else:
+        out.emit(data)
+    order = result.order or {}
+    if wait is None:
+        out.info(
+            f"acknowledged: order {order.get('id')} (client_id {result.client_id}) is "
+            f"{order.get('status')}; not yet confirmed open or filled (use --wait to confirm)"
+        )
+    else:
+        out.info(f"order {order.get('id')} (client_id {result.client_id}) is {wait}")
+
+
+def _place_batch(
+    path: Path, *, chunk_size: int, dry_run: bool, yes: bool, output: str | None
+) -> None:
+    import sys
+
+    from paradexctl.cli._session import lookup_policy, open_session
+    from paradexctl.paradex.orders import build_order_request, parse_batch, place_batch, validate
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    if str(path) == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    items = parse_batch(lines, str(path))
+    for item in items:
+        validate(item.spec, {})
+    if not dry_run:
+        ctx.confirm(f"place {len(items)} orders from {path}", yes=yes)
+    with open_session() as sess:
+        signed: list[tuple[Any, dict[str, Any]]] = []
+        for item in items:
+            try:
+                validate(item.spec, sess.market(item.spec.market))
+            except UsageError as err:
+                raise type(err)(f"{path}:{item.line}: {err.message}") from None
+            ts = _now_ms()
+            body = build_order_request(
+                item.spec,
+                chain_id=sess.chain_id(),
+                account=sess.account_address(),
+                private_key=sess.private_key(),
+                timestamp_ms=ts,
+            )
+            signed.append((item, body))
+        if dry_run:
+            out.emit(
+                [
+                    {
+                        "line": it.line,
+                        "method": "POST",
+                        "url": f"{sess.client.base_url}/orders/batch",
+                        "body": body,
+                    }
+                    for it, body in signed
+                ]
+            )
+            out.info(f"dry run: {len(signed)} orders validated and signed; nothing was sent")
+            return
+        rows = place_batch(sess.client, signed, chunk_size=chunk_size, lookup=lookup_policy())
+    out.emit(rows, columns=BATCH_COLUMNS)
+    unknown = [r for r in rows if r["outcome"] == "unknown"]
+    rejected = [r for r in rows if r["outcome"] == "rejected"]
+    out.info(
+        f"{len(rows) - len(unknown) - len(rejected)} acknowledged, {len(rejected)} rejected, "
+        f"{len(unknown)} unknown"
+    )
+    if unknown:
+        from paradexctl.errors import OutcomeUnknown
+
+        ids = ", ".join(r["client_id"] for r in unknown)
+        raise OutcomeUnknown(
+            f"{len(unknown)} order(s) have an unknown outcome (NOT re-sent): client_id {ids}",
+            client_id=ids,
+        )
+    if rejected:
+        raise ExchangeRejected(
+            f"{len(rejected)} of {len(rows)} orders were rejected (see the per-order results)",
+            code="BATCH_PARTIAL_FAILURE",
+        )
+
+
+# -- order modify ---------------------------------------------------------------------------
+
+
+@order_app.command("modify")
+def order_modify(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="Order id.")],
+    price: Annotated[str | None, typer.Option("--price", metavar="P", help="New price.")] = None,
+    size: Annotated[str | None, typer.Option("--size", metavar="S", help="New size.")] = None,
+    yes: YesOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Change an open limit order's price and/or size (PUT /orders/{id})."""
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.orders import (
+        OrderSpec,
+        build_modify_request,
+        get_order,
+        parse_decimal,
+        validate,
+    )
+    from paradexctl.paradex.rest import OutcomeUncertain
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    if price is None and size is None:
+        raise UsageError("order modify needs --price and/or --size")
+    new_price = None if price is None else parse_decimal(price, "price")
+    new_size = None if size is None else parse_decimal(size, "size")
+    ctx.confirm(f"modify order {order_id}", yes=yes)
+    with open_session() as sess:
+        current = get_order(sess.client, order_id)
+        if current.get("status") == "CLOSED":
+            raise ExchangeRejected(
+                f"order {order_id} is already CLOSED ({current.get('cancel_reason') or 'filled'}"
+                "); not sending a modification",
+                code="ORDER_IS_CLOSED",
+            )
+        final_price = (
+            new_price
+            if new_price is not None
+            else parse_decimal(str(current.get("price")), "price")
+        )
+        final_size = (
+            new_size if new_size is not None else parse_decimal(str(current.get("size")), "size")
+        )
+        trig = current.get("trigger_price")
+        spec = OrderSpec(
+            market=str(current.get("market")),
+            side=str(current.get("side")),
+            size=final_size,
+            type=str(current.get("type")),
+            price=final_price,
+            trigger_price=None if trig in (None, "", "0") else parse_decimal(str(trig), "trigger"),
+            instruction=str(current.get("instruction") or "GTC"),
+            client_id=str(current.get("client_id") or "modify"),
+        )
+        if spec.type not in ("LIMIT", "STOP_LIMIT"):
+            raise UsageError(
+                f"order {order_id} is a {spec.type} order; only limit orders can be modified"
+            )
+        validate(spec, sess.market(spec.market))
+        body = build_modify_request(
+            current,
+            size=final_size,
+            price=final_price,
+            chain_id=sess.chain_id(),
+            account=sess.account_address(),
+            private_key=sess.private_key(),
+            timestamp_ms=_now_ms(),
+        )
+        try:
+            order = sess.client.put(f"/orders/{order_id}", body)
+        except OutcomeUncertain as err:
+            err.message += f"; check the order with 'paradexctl order get {order_id}'"
+            raise
+    out.emit(order if isinstance(order, dict) else {"id": order_id})
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="Order id.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", metavar="X", help="Cancel by client id.")
+    ] = None,
+    market: Annotated[
+        str | None, typer.Option("--market", help="Market of the client id (faster).")
+    ] = None,
+    yes: YesOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Cancel one order. Refused locally (exit 4, ORDER_IS_CLOSED) if it is already CLOSED."""
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.orders import cancel_order
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    if (order_id is None) == (client_id is None):
+        raise UsageError("give an order ID or --client-id (exactly one)")
+    ctx.confirm(f"cancel order {order_id or 'with client_id ' + str(client_id)}", yes=yes)
+    with open_session() as sess:
+        result = cancel_order(sess.client, order_id=order_id, client_id=client_id, market=market)
+    out.emit(result)
+    out.info("cancel queued (the exchange confirms it asynchronously)")
+
+
+@order_app.command("cancel-all")
+def order_cancel_all(
+    market: Annotated[str | None, typer.Option("--market", help="Only this market.")] = None,
+    yes: YesOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Cancel every open order (in one market with --market)."""
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.orders import cancel_all
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    ctx.confirm(f"cancel all open orders{' in ' + market if market else ''}", yes=yes)
+    with open_session() as sess:
+        rows = cancel_all(sess.client, market)
+    out.emit(rows, columns=["id", "client_id", "market", "status"])
+    out.info(f"{len(rows)} open order(s) queued for cancellation")

@@ -1,0 +1,887 @@
+"""Order entry without the CLI: validation, signing, placement, lookup, cancel, modify, wait.
+
+Command outcomes (STYLE item 5) for ``POST /orders``:
+
+* **invalid**: :func:`validate` fails before anything is signed or sent (exit 2);
+* **rejected**: the exchange answers with an error (exit 4), or accepts the order and closes it
+  a moment later with a ``cancel_reason`` (a *late rejection*, detected by :func:`wait_for`);
+* **unknown**: a timeout, connection reset or 5xx after the request may have reached the
+  exchange. The order is **never re-sent**: :func:`find_by_client_id` looks it up (bounded,
+  with backoff) and reports what the exchange holds; if it still cannot tell, exit 6 naming the
+  client_id (:class:`~paradexctl.errors.OutcomeUnknown`).
+
+Every order carries a client_id (:func:`new_client_id` when the user gives none), which is what
+makes the lookup possible.
+
+Money is ``Decimal`` throughout; excess precision is refused, never truncated.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from paradexctl.errors import (
+    ExchangeRejected,
+    ExchangeUnavailable,
+    OutcomeUnknown,
+    UsageError,
+    ValidationError,
+)
+from paradexctl.paradex.rest import OutcomeUncertain, RestClient
+
+__all__ = [
+    "NOT_FOUND_CODES",
+    "ORDER_TYPES",
+    "TIFS",
+    "WAIT_TARGETS",
+    "BatchLine",
+    "LookupPolicy",
+    "OrderSpec",
+    "PlaceResult",
+    "RestPoller",
+    "build_modify_request",
+    "build_order_request",
+    "cancel_all",
+    "cancel_order",
+    "find_by_client_id",
+    "get_order",
+    "new_client_id",
+    "parse_batch",
+    "parse_decimal",
+    "place_batch",
+    "submit_order",
+    "validate",
+    "wait_for",
+]
+
+#: CLI spelling -> exchange spelling
+ORDER_TYPES: dict[str, str] = {
+    "limit": "LIMIT",
+    "market": "MARKET",
+    "stop-limit": "STOP_LIMIT",
+    "stop-market": "STOP_MARKET",
+}
+TIFS: dict[str, str] = {"gtc": "GTC", "ioc": "IOC", "post-only": "POST_ONLY"}
+SIDES: dict[str, str] = {"buy": "BUY", "sell": "SELL"}
+LIMIT_TYPES = frozenset({"LIMIT", "STOP_LIMIT"})
+STOP_TYPES = frozenset({"STOP_LIMIT", "STOP_MARKET"})
+#: ``--wait`` targets, in the order an order passes them
+WAIT_TARGETS = ("accepted", "open", "filled", "closed")
+#: error codes meaning "the exchange has no such order"
+NOT_FOUND_CODES = frozenset(
+    {"CLIENT_ORDER_ID_NOT_FOUND", "ORDER_ID_NOT_FOUND", "NOT_FOUND", "ORDER_NOT_FOUND"}
+)
+#: cancel reasons that are the user's own doing, not a rejection
+USER_CANCEL_REASONS = frozenset({"", "USER_CANCELED", "USER_CANCELLED"})
+#: a signed quantity has at most this many decimals (the chain's fixed point)
+CHAIN_DECIMALS = 8
+MAX_CLIENT_ID = 64
+
+
+def new_client_id() -> str:
+    """A fresh client id: ``pctl-`` + ms timestamp (hex) + 48 random bits."""
+    return f"pctl-{int(time.time() * 1000):x}-{secrets.token_hex(6)}"
+
+
+def parse_decimal(text: str | Decimal | int, what: str) -> Decimal:
+    """A finite Decimal or ValidationError naming ``what``. Floats are refused."""
+    if isinstance(text, float):
+        raise ValidationError(f"{what}: pass {text!r} as a string, not a float")
+    try:
+        value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{what} {text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValidationError(f"{what} {text!r} is not a finite number")
+    return value
+
+
+def _plain(d: Decimal) -> str:
+    """A Decimal as a plain string (no exponent), trailing zeros kept as given."""
+    s = format(d, "f")
+    return s
+
+
+def _dec(market: Mapping[str, Any], key: str) -> Decimal | None:
+    raw = market.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        d = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() and d > 0 else None
+
+
+def _neighbours(value: Decimal, step: Decimal) -> tuple[Decimal, Decimal]:
+    lo = (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    hi = (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    q = step.normalize()
+    exp = q.as_tuple().exponent
+    if isinstance(exp, int) and exp < 0:
+        lo, hi = lo.quantize(q), hi.quantize(q)
+    return lo, hi
+
+
+def _is_multiple(value: Decimal, step: Decimal) -> bool:
+    return (value % step) == 0
+
+
+def _decimals(d: Decimal) -> int:
+    exp = d.normalize().as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """An order as the user asked for it, in the exchange's spelling (``BUY``, ``LIMIT``...)."""
+
+    market: str
+    side: str
+    size: Decimal
+    type: str = "LIMIT"
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    instruction: str = "GTC"
+    reduce_only: bool = False
+    client_id: str = field(default_factory=new_client_id)
+
+    def describe(self) -> str:
+        price = f" @ {_plain(self.price)}" if self.price is not None else ""
+        trig = f" trigger {_plain(self.trigger_price)}" if self.trigger_price is not None else ""
+        ro = " reduce-only" if self.reduce_only else ""
+        return (
+            f"{self.side} {_plain(self.size)} {self.market} {self.type}{price}{trig} "
+            f"{self.instruction}{ro} (client_id {self.client_id})"
+        )
+
+
+def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
+    """Check ``spec`` against the market's metadata; ValidationError (exit 2) says what is valid.
+
+    Checks: side/type/instruction values, prices and sizes positive and finite, at most 8
+    decimals (the chain's precision: never truncated), price on the tick, size on the
+    increment, size within ``max_order_size``, notional at least ``min_notional``, price
+    present exactly when the type needs one, trigger price for stop types, and the
+    instruction allowed for the type.
+    """
+    sym = spec.market
+    if spec.side not in ("BUY", "SELL"):
+        raise ValidationError(f"side must be buy or sell, not {spec.side!r}")
+    if spec.type not in ORDER_TYPES.values():
+        raise ValidationError(
+            f"order type {spec.type!r} is not supported; choose {', '.join(ORDER_TYPES)}"
+        )
+    if spec.instruction not in TIFS.values():
+        raise ValidationError(
+            f"time in force {spec.instruction!r} is not supported; choose {', '.join(TIFS)}"
+        )
+    if not spec.client_id or len(spec.client_id) > MAX_CLIENT_ID:
+        raise ValidationError(f"client_id must be 1 to {MAX_CLIENT_ID} characters")
+    if spec.size <= 0:
+        raise ValidationError(f"size must be positive, not {_plain(spec.size)}")
+    is_limit = spec.type in LIMIT_TYPES
+    if is_limit and spec.price is None:
+        raise ValidationError(f"a {spec.type} order needs --price")
+    if not is_limit and spec.price is not None:
+        raise ValidationError(
+            f"a {spec.type} order takes no --price (it executes at the market); "
+            "use --type limit or stop-limit to set a price"
+        )
+    if spec.type in STOP_TYPES and spec.trigger_price is None:
+        raise ValidationError(f"a {spec.type} order needs --trigger-price")
+    if spec.type not in STOP_TYPES and spec.trigger_price is not None:
+        raise ValidationError("--trigger-price is only for stop-limit and stop-market orders")
+    if spec.instruction == "IOC" and not is_limit:
+        raise ValidationError("--tif ioc applies to limit orders only (market orders are IOC)")
+    if spec.instruction == "POST_ONLY" and not is_limit:
+        raise ValidationError("--tif post-only applies to limit and stop-limit orders only")
+
+    for name, value in (("size", spec.size), ("price", spec.price),
+                        ("trigger price", spec.trigger_price)):  # fmt: skip
+        if value is not None and _decimals(value) > CHAIN_DECIMALS:
+            raise ValidationError(
+                f"{name} {_plain(value)} has more than {CHAIN_DECIMALS} decimals; "
+                "refusing to truncate it"
+            )
+    for name, value in (("price", spec.price), ("trigger price", spec.trigger_price)):
+        if value is not None and value <= 0:
+            raise ValidationError(f"{name} must be positive, not {_plain(value)}")
+
+    tick = _dec(market, "price_tick_size")
+    step = _dec(market, "order_size_increment")
+    if step is not None and not _is_multiple(spec.size, step):
+        lo, hi = _neighbours(spec.size, step)
+        near = f"{_plain(hi)}" if lo <= 0 else f"{_plain(lo)} or {_plain(hi)}"
+        raise ValidationError(
+            f"size {_plain(spec.size)} is not a multiple of {sym}'s size increment "
+            f"{_plain(step)}; nearest valid sizes: {near}"
+        )
+    if tick is not None:
+        for name, value in (("price", spec.price), ("trigger price", spec.trigger_price)):
+            if value is not None and not _is_multiple(value, tick):
+                lo, hi = _neighbours(value, tick)
+                near = f"{_plain(hi)}" if lo <= 0 else f"{_plain(lo)} or {_plain(hi)}"
+                raise ValidationError(
+                    f"{name} {_plain(value)} is not on {sym}'s tick of {_plain(tick)}; "
+                    f"nearest valid prices: {near}"
+                )
+    max_size = _dec(market, "max_order_size")
+    if max_size is not None and spec.size > max_size:
+        raise ValidationError(
+            f"size {_plain(spec.size)} is above {sym}'s maximum order size {_plain(max_size)}"
+        )
+    min_notional = _dec(market, "min_notional")
+    ref_price = spec.price if spec.price is not None else None
+    if min_notional is not None and ref_price is not None and not spec.reduce_only:
+        notional = spec.size * ref_price
+        if notional < min_notional:
+            need = min_notional / ref_price
+            if step is not None:
+                need = (need / step).to_integral_value(rounding=ROUND_CEILING) * step
+            raise ValidationError(
+                f"notional {_plain(notional)} (size {_plain(spec.size)} x price "
+                f"{_plain(ref_price)}) is below {sym}'s minimum of {_plain(min_notional)}; "
+                f"the smallest valid size at this price is {_plain(need)}"
+            )
+
+
+# -- signing --------------------------------------------------------------------------------
+
+
+def _to_chain(value: Decimal, what: str) -> int:
+    from paradexctl.signing import PrecisionError, to_chain_int
+
+    try:
+        return int(to_chain_int(value))
+    except PrecisionError as err:
+        raise ValidationError(f"{what} {_plain(value)}: {err}; refusing to truncate") from None
+
+
+def build_order_request(
+    spec: OrderSpec,
+    *,
+    chain_id: str,
+    account: str,
+    private_key: int,
+    timestamp_ms: int,
+) -> dict[str, Any]:
+    """The signed ``POST /orders`` body. MARKET-style orders sign price 0 and send none."""
+    from paradexctl.signing import chain_id_felt, format_signature, order_message_hash, sign
+
+    is_limit = spec.type in LIMIT_TYPES
+    price = spec.price if is_limit and spec.price is not None else Decimal(0)
+    _to_chain(spec.size, "size")
+    _to_chain(price, "price")
+    try:
+        msg = order_message_hash(
+            chain_id_felt(chain_id),
+            int(account, 16),
+            timestamp_ms=timestamp_ms,
+            market=spec.market,
+            side=spec.side,
+            order_type=spec.type,
+            size=spec.size,
+            price=price,
+        )
+    except ValueError as err:  # PrecisionError and other encoding failures
+        raise ValidationError(f"cannot sign the order: {err}") from None
+    r, s = sign(msg, private_key)
+    body: dict[str, Any] = {
+        "market": spec.market,
+        "side": spec.side,
+        "type": spec.type,
+        "size": _plain(spec.size),
+        "instruction": spec.instruction,
+        "client_id": spec.client_id,
+        "signature": format_signature(r, s),
+        "signature_timestamp": timestamp_ms,
+    }
+    if is_limit:
+        body["price"] = _plain(price)
+    if spec.trigger_price is not None:
+        body["trigger_price"] = _plain(spec.trigger_price)
+    if spec.reduce_only:
+        body["flags"] = ["REDUCE_ONLY"]
+    return body
+
+
+def build_modify_request(
+    order: Mapping[str, Any],
+    *,
+    size: Decimal,
+    price: Decimal,
+    chain_id: str,
+    account: str,
+    private_key: int,
+    timestamp_ms: int,
+) -> dict[str, Any]:
+    """The signed ``PUT /orders/{id}`` body for ``order`` (the exchange's current object)."""
+    from paradexctl.signing import (
+        chain_id_felt,
+        format_signature,
+        modify_order_message_hash,
+        sign,
+    )
+
+    _to_chain(size, "size")
+    _to_chain(price, "price")
+    order_id = str(order["id"])
+    try:
+        msg = modify_order_message_hash(
+            chain_id_felt(chain_id),
+            int(account, 16),
+            timestamp_ms=timestamp_ms,
+            market=str(order["market"]),
+            side=str(order["side"]),
+            order_type=str(order["type"]),
+            size=size,
+            price=price,
+            order_id=order_id,
+        )
+    except ValueError as err:
+        raise ValidationError(f"cannot sign the modification: {err}") from None
+    r, s = sign(msg, private_key)
+    body: dict[str, Any] = {
+        "id": order_id,
+        "market": order["market"],
+        "side": order["side"],
+        "type": order["type"],
+        "size": _plain(size),
+        "price": _plain(price),
+        "signature": format_signature(r, s),
+        "signature_timestamp": timestamp_ms,
+    }
+    trig = order.get("trigger_price")
+    if trig not in (None, "", "0"):
+        body["trigger_price"] = trig
+    return body
+
+
+# -- lookups --------------------------------------------------------------------------------
+
+
+@dataclass
+class LookupPolicy:
+    """How hard to look for an order after an uncertain POST: ``rounds`` lookups with
+    exponential backoff (``base`` * 2**n, capped at ``cap``) between them."""
+
+    rounds: int = 5
+    base: float = 0.2
+    cap: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def delays(self) -> Iterator[float]:
+        for n in range(self.rounds - 1):
+            yield min(self.cap, self.base * (2**n))
+
+
+def _is_not_found(err: ExchangeRejected) -> bool:
+    return err.code in NOT_FOUND_CODES or err.status == 404
+
+
+def get_order(client: RestClient, order_id: str) -> dict[str, Any]:
+    body = client.get(f"/orders/{order_id}", private=True)
+    if not isinstance(body, dict):
+        raise ExchangeRejected(f"order {order_id}: unexpected answer", code="BAD_RESPONSE")
+    return body
+
+
+def lookup_client_id_once(
+    client: RestClient, client_id: str, market: str | None = None
+) -> dict[str, Any] | None:
+    """One lookup: ``/orders/by_client_id/{id}``, then ``/orders-history?client_id=``.
+
+    Returns the order or None (the exchange says it has none). ExchangeUnavailable when the
+    exchange cannot be asked.
+    """
+    try:
+        body = client.get(f"/orders/by_client_id/{client_id}", private=True)
+        if isinstance(body, dict) and body.get("id"):
+            return body
+    except ExchangeRejected as err:
+        if not _is_not_found(err):
+            raise
+    params: dict[str, Any] = {"client_id": client_id, "page_size": 10}
+    if market:
+        params["market"] = market
+    page = client.get("/orders-history", params, private=True)
+    for row in (page or {}).get("results") or []:
+        if isinstance(row, dict) and row.get("client_id") == client_id:
+            return row
+    return None
+
+
+def find_by_client_id(
+    client: RestClient,
+    client_id: str,
+    market: str | None = None,
+    *,
+    policy: LookupPolicy | None = None,
+) -> tuple[dict[str, Any] | None, str]:
+    """Look an order up by client_id, ``policy.rounds`` times with backoff.
+
+    Returns ``(order, "")`` when found, else ``(None, why)`` where ``why`` says whether the
+    exchange kept answering "not found" or could not be asked.
+    """
+    pol = policy or LookupPolicy()
+    delays = pol.delays()
+    last = ""
+    for n in range(pol.rounds):
+        try:
+            found = lookup_client_id_once(client, client_id, market)
+            if found is not None:
+                return found, ""
+            last = "the exchange reports no such order"
+        except ExchangeUnavailable as err:
+            last = f"lookup failed: {err.message}"
+        if n + 1 < pol.rounds:
+            pol.sleep(next(delays))
+    return None, f"{last} after {pol.rounds} lookups"
+
+
+# -- placement ------------------------------------------------------------------------------
+
+
+@dataclass
+class PlaceResult:
+    """What ``order place`` learned. ``outcome``: ``acknowledged`` (201, not yet confirmed
+    open or filled), ``recovered`` (the POST failed but the order was found by client_id),
+    or, after :func:`wait_for`, the target reached."""
+
+    client_id: str
+    outcome: str
+    order: dict[str, Any] | None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "outcome": self.outcome,
+            "client_id": self.client_id,
+            "order_id": (self.order or {}).get("id"),
+            "status": (self.order or {}).get("status"),
+            "order": self.order,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def submit_order(
+    client: RestClient,
+    body: Mapping[str, Any],
+    *,
+    lookup: LookupPolicy | None = None,
+) -> PlaceResult:
+    """``POST /orders`` once; after an uncertain failure, look it up; never re-send."""
+    client_id = str(body["client_id"])
+    try:
+        order = client.post("/orders", dict(body))
+    except OutcomeUncertain as err:
+        found, why = find_by_client_id(client, client_id, str(body["market"]), policy=lookup)
+        if found is not None:
+            return PlaceResult(
+                client_id,
+                "recovered",
+                found,
+                note=f"the POST failed ({err.message}); the order was found by client_id",
+            )
+        raise OutcomeUnknown(
+            f"order with client_id {client_id}: outcome unknown ({err.message}; {why}). "
+            "It was NOT re-sent. Check with 'paradexctl order get --client-id "
+            f"{client_id}' before placing it again",
+            client_id=client_id,
+            details={"cause": err.message},
+        ) from None
+    if not isinstance(order, dict):
+        order = None
+    return PlaceResult(client_id, "acknowledged", order)
+
+
+# -- late rejections and --wait ---------------------------------------------------------------
+
+
+def _remaining(order: Mapping[str, Any]) -> Decimal | None:
+    raw = order.get("remaining_size")
+    if raw in (None, ""):
+        return None
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        return None
+
+
+def is_filled(order: Mapping[str, Any]) -> bool:
+    rem = _remaining(order)
+    return order.get("status") == "CLOSED" and rem is not None and rem == 0
+
+
+def rejection_reason(order: Mapping[str, Any]) -> str | None:
+    """The cancel_reason of an order CLOSED with nothing filled, other than by the user."""
+    if order.get("status") != "CLOSED":
+        return None
+    reason = str(order.get("cancel_reason") or "")
+    if reason in USER_CANCEL_REASONS:
+        return None
+    rem = _remaining(order)
+    try:
+        size = Decimal(str(order.get("size")))
+    except InvalidOperation:
+        size = None
+    if rem is not None and size is not None and rem < size:
+        return None  # partly filled: not a rejection
+    return reason
+
+
+def target_reached(order: Mapping[str, Any], target: str) -> bool | None:
+    """True when ``order`` satisfies ``target``; False when it never can; None: keep waiting.
+
+    Rejections (closed with a cancel_reason that is not the user's) are False for every
+    target. ``accepted`` = past the risk checks (no longer NEW); ``open`` = resting (OPEN or
+    UNTRIGGERED) or already filled; ``filled`` = closed with nothing remaining; ``closed`` =
+    any CLOSED.
+    """
+    status = order.get("status")
+    if status == "CLOSED":
+        if rejection_reason(order) is not None:
+            return False
+        if target in ("accepted", "closed"):
+            return True
+        return is_filled(order)
+    if target == "accepted":
+        return True if status in ("OPEN", "UNTRIGGERED") else None
+    if target == "open":
+        return True if status in ("OPEN", "UNTRIGGERED") else None
+    return None
+
+
+class OrderSource(Protocol):
+    """Where ``wait_for`` gets fresh observations of one order: the REST poller now, the
+    WebSocket (through the same StateManager) when it lands."""
+
+    def poll(self, order_id: str, timeout: float) -> list[dict[str, Any]]:
+        """Observations of the order (exchange Order objects), waiting at most ``timeout``."""
+        ...
+
+
+class RestPoller:
+    """``GET /orders/{id}`` every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        client: RestClient,
+        *,
+        interval: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.sleep = sleep
+        self._first = True
+
+    def poll(self, order_id: str, timeout: float) -> list[dict[str, Any]]:
+        if not self._first:
+            self.sleep(min(self.interval, max(0.0, timeout)))
+        self._first = False
+        try:
+            return [get_order(self.client, order_id)]
+        except ExchangeUnavailable:
+            return []
+
+
+def wait_for(
+    initial: Mapping[str, Any],
+    target: str,
+    timeout: float,
+    source: OrderSource,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> dict[str, Any]:
+    """Follow an order until ``target`` (see :func:`target_reached`) through the StateManager.
+
+    Returns the order that reached it. Raises ExchangeRejected (exit 4) on a (late)
+    rejection or a state that can no longer reach the target, ExchangeUnavailable (exit 5)
+    with the last known state on timeout.
+    """
+    from paradexctl.core.state import StateManager, Update
+
+    if target not in WAIT_TARGETS:
+        raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
+    state = StateManager()
+    order_id = str(initial["id"])
+    state.apply(Update.order(dict(initial), "rest", wall_ms()))
+    deadline = clock() + timeout
+    while True:
+        current = state.order(order_id)
+        payload = dict(current.raw) if current is not None else dict(initial)
+        verdict = target_reached(payload, target)
+        if verdict is True:
+            return payload
+        if verdict is False:
+            reason = rejection_reason(payload)
+            if reason:
+                raise ExchangeRejected(
+                    f"order {order_id} (client_id {payload.get('client_id')}) was rejected "
+                    f"after being acknowledged: {reason}",
+                    code=reason,
+                    details={"order": payload},
+                )
+            raise ExchangeRejected(
+                f"order {order_id} closed without reaching '{target}' "
+                f"(remaining {payload.get('remaining_size')} of {payload.get('size')}, "
+                f"cancel_reason {payload.get('cancel_reason') or 'none'})",
+                code=str(payload.get("cancel_reason") or "CLOSED"),
+                details={"order": payload},
+            )
+        left = deadline - clock()
+        if left <= 0:
+            raise ExchangeUnavailable(
+                f"timed out waiting for order {order_id} to be {target}; last known status "
+                f"{payload.get('status')} (remaining {payload.get('remaining_size')})",
+                details={"order": payload},
+            )
+        for obs in source.poll(order_id, left):
+            try:
+                state.apply(Update.order(obs, "rest", wall_ms()))
+            except ValueError:
+                continue
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+def _refuse_if_closed(order: Mapping[str, Any], wall_ms: int) -> None:
+    from paradexctl.core.state import StateManager, Update
+
+    state = StateManager()
+    state.apply(Update.order(dict(order), "rest", wall_ms))
+    check = state.check_cancellable(str(order["id"]))
+    if not check.allowed:
+        raise ExchangeRejected(
+            check.message, code="ORDER_IS_CLOSED", details={"order": dict(order), "local": True}
+        )
+
+
+def cancel_order(
+    client: RestClient,
+    *,
+    order_id: str | None = None,
+    client_id: str | None = None,
+    market: str | None = None,
+    wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> dict[str, Any]:
+    """Cancel one order after a fresh lookup; refuse locally (exit 4, ORDER_IS_CLOSED) when the
+    exchange already reports it CLOSED. Returns ``{id, client_id, status}``."""
+    if (order_id is None) == (client_id is None):
+        raise UsageError("give an order ID or --client-id (exactly one)")
+    current: dict[str, Any] | None = None
+    try:
+        if order_id is not None:
+            current = get_order(client, order_id)
+        else:
+            current = lookup_client_id_once(client, str(client_id), market)
+    except ExchangeRejected as err:
+        if not _is_not_found(err):
+            raise
+    if current is not None and current.get("id"):
+        _refuse_if_closed(current, wall_ms())
+        order_id = str(current["id"])
+        market = market or current.get("market")
+    if order_id is not None:
+        client.delete(f"/orders/{order_id}")
+    else:
+        client.delete(f"/orders/by_client_id/{client_id}", params={"market": market})
+    return {
+        "id": order_id,
+        "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
+        "market": market,
+        "status": "QUEUED_FOR_CANCELLATION",
+    }
+
+
+def cancel_all(client: RestClient, market: str | None = None) -> list[dict[str, Any]]:
+    """``DELETE /orders[?market=]``; returns the orders that were open just before."""
+    body = client.get("/orders", {"market": market}, private=True)
+    before = [o for o in (body or {}).get("results") or [] if isinstance(o, dict)]
+    client.delete("/orders", params={"market": market})
+    return [
+        {
+            "id": o.get("id"),
+            "client_id": o.get("client_id"),
+            "market": o.get("market"),
+            "status": "QUEUED_FOR_CANCELLATION",
+        }
+        for o in before
+    ]
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchLine:
+    line: int
+    spec: OrderSpec
+
+
+def _pick(row: Mapping[str, Any], *names: str) -> Any:
+    for n in names:
+        if n in row and row[n] is not None:
+            return row[n]
+    return None
+
+
+def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
+    """An OrderSpec from a batch line (CLI or exchange spelling: ``buy``/``BUY``,
+    ``limit``/``LIMIT``, ``tif``/``instruction``, ``reduce_only``/``flags``)."""
+    known = {"market", "side", "size", "price", "type", "tif", "instruction", "trigger_price",
+             "reduce_only", "flags", "client_id"}  # fmt: skip
+    extra = set(row) - known
+    if extra:
+        raise ValidationError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+    market = _pick(row, "market")
+    side = str(_pick(row, "side") or "")
+    size = _pick(row, "size")
+    if not market or not side or size is None:
+        raise ValidationError(f"{where}: market, side and size are required")
+    typ = str(_pick(row, "type") or "limit")
+    tif = str(_pick(row, "tif", "instruction") or "gtc")
+    typ_x = ORDER_TYPES.get(typ.lower(), typ.upper().replace("-", "_"))
+    tif_x = TIFS.get(tif.lower(), tif.upper().replace("-", "_"))
+    price = _pick(row, "price")
+    trig = _pick(row, "trigger_price")
+    flags = row.get("flags") or []
+    reduce_only = bool(row.get("reduce_only")) or "REDUCE_ONLY" in flags
+    try:
+        return OrderSpec(
+            market=str(market),
+            side=SIDES.get(side.lower(), side.upper()),
+            size=parse_decimal(size, f"{where}: size"),
+            type=typ_x,
+            price=None if price in (None, "") else parse_decimal(price, f"{where}: price"),
+            trigger_price=None if trig in (None, "") else parse_decimal(trig, f"{where}: trigger"),
+            instruction=tif_x,
+            reduce_only=reduce_only,
+            client_id=str(row.get("client_id") or new_client_id()),
+        )
+    except ValidationError:
+        raise
+
+
+def parse_batch(lines: Sequence[str], source: str) -> list[BatchLine]:
+    """One JSON object per non-blank line (``#`` comments allowed)."""
+    import json
+
+    out: list[BatchLine] = []
+    for n, raw in enumerate(lines, 1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{source}:{n}"
+        try:
+            row = json.loads(text, parse_float=Decimal)
+        except ValueError as err:
+            raise ValidationError(
+                f"{where}: not JSON ({err.args[0] if err.args else err})"
+            ) from None
+        if not isinstance(row, dict):
+            raise ValidationError(f"{where}: each line must be a JSON object")
+        out.append(BatchLine(n, spec_from_mapping(row, where)))
+    if not out:
+        raise ValidationError(f"{source}: no orders")
+    ids = [b.spec.client_id for b in out]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ValidationError(f"{source}: duplicate client_id(s) {', '.join(sorted(dup))}")
+    return out
+
+
+def place_batch(
+    client: RestClient,
+    items: Sequence[tuple[BatchLine, dict[str, Any]]],
+    *,
+    chunk_size: int = 10,
+    lookup: LookupPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """Send signed bodies in chunks via ``POST /orders/batch``; one result row per order.
+
+    Rows: ``{line, client_id, market, side, size, price, outcome, order_id, status, error}``
+    with outcome ``acknowledged``, ``recovered``, ``rejected`` or ``unknown``. A chunk whose
+    POST is uncertain is never re-sent: each of its orders is looked up by client_id.
+    """
+    if chunk_size < 1:
+        raise UsageError("--chunk-size must be at least 1")
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(items), chunk_size):
+        chunk = items[start : start + chunk_size]
+        bodies = [b for _, b in chunk]
+        try:
+            resp = client.post("/orders/batch", bodies)
+            rows.extend(_match_batch(chunk, resp))
+        except OutcomeUncertain as err:
+            for bl, body in chunk:
+                found, why = find_by_client_id(
+                    client, str(body["client_id"]), bl.spec.market, policy=lookup
+                )
+                if found is not None:
+                    rows.append(_row(bl, "recovered", found, None))
+                else:
+                    rows.append(_row(bl, "unknown", None, f"{err.message}; {why}; NOT re-sent"))
+        except ExchangeRejected as err:
+            # the whole chunk was refused (basic validation or a signature)
+            for bl, _ in chunk:
+                rows.append(_row(bl, "rejected", None, f"{err.code}: {err.message}"))
+    return rows
+
+
+def _row(
+    bl: BatchLine, outcome: str, order: Mapping[str, Any] | None, error: str | None
+) -> dict[str, Any]:
+    s = bl.spec
+    return {
+        "line": bl.line,
+        "client_id": s.client_id,
+        "market": s.market,
+        "side": s.side,
+        "size": _plain(s.size),
+        "price": _plain(s.price) if s.price is not None else None,
+        "outcome": outcome,
+        "order_id": (order or {}).get("id"),
+        "status": (order or {}).get("status"),
+        "error": error,
+    }
+
+
+def _match_batch(
+    chunk: Sequence[tuple[BatchLine, dict[str, Any]]], resp: Any
+) -> list[dict[str, Any]]:
+    orders = [o for o in (resp or {}).get("orders") or [] if isinstance(o, dict)]
+    errors = [e for e in (resp or {}).get("errors") or [] if e]
+    by_cid = {str(o.get("client_id")): o for o in orders}
+    rows: list[dict[str, Any]] = []
+    unmatched: list[BatchLine] = []
+    for bl, _ in chunk:
+        order = by_cid.get(bl.spec.client_id)
+        if order is not None:
+            rows.append(_row(bl, "acknowledged", order, None))
+        else:
+            unmatched.append(bl)
+            rows.append({})
+    # errors[] alignment is unconfirmed: pair them in order with the unmatched requests
+    texts = [
+        f"{e.get('error')}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors
+    ]
+    it = iter(texts)
+    out: list[dict[str, Any]] = []
+    for r, (bl, _) in zip(rows, chunk, strict=True):
+        if r:
+            out.append(r)
+        else:
+            out.append(_row(bl, "rejected", None, next(it, "rejected (no reason given)")))
+    return out
