@@ -60,8 +60,13 @@ def _keccak_f(a: list[int]) -> None:
 
 def keccak256(data: bytes) -> bytes:
     """The 32-byte Keccak-256 digest of ``data``."""
+    return _sponge256(data, 0x01)
+
+
+def _sponge256(data: bytes, suffix: int) -> bytes:
+    """Keccak[c=512] sponge with a 256-bit output; ``suffix`` 0x01 is Keccak, 0x06 SHA3-256."""
     padded = bytearray(data)
-    padded.append(0x01)
+    padded.append(suffix)
     padded.extend(b"\x00" * ((-len(padded)) % _RATE))
     padded[-1] |= 0x80
     state = [0] * 25
