@@ -655,6 +655,19 @@ class Exchange:
         data.update(extra)
         self._emit("balance_event", acct.address, extra.get("market"), data)
 
+    def deposit(self, address: str, amount: Decimal, now_ms: int) -> list[Event]:
+        """Credit (or, if negative, debit) USDC to an account (admin faucet)."""
+        self._tick(now_ms)
+        acct = self._account(address)
+        if amount == 0:
+            raise Rejected("VALIDATION_ERROR", "amount must not be zero")
+        before = acct.balance
+        acct.balance += amount
+        kind = "DEPOSIT" if amount > 0 else "WITHDRAWAL"
+        self._emit_balance(acct, before, kind, {"amount": fmt(amount)})
+        self._touched_accounts.add(address)
+        return self._finish()
+
     def account_summary(self, address: str) -> dict[str, Any]:
         acct = self._account(address)
         upnl = ZERO

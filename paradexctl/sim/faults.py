@@ -1,0 +1,171 @@
+"""Fault injection for the simulator: what to break, and a seeded RNG to decide when.
+
+Pure: no clock and no I/O. Times are passed in (ms on the sim's clock). Every random
+decision comes from one ``random.Random`` seeded from the sim's ``--seed`` (offset so it is
+independent of the engine's RNG), so a run with the same seed and the same traffic injects
+the same faults.
+
+Faults (all settable at start and at run time through ``POST /_sim/faults``):
+
+=========================  =================================================================
+``ws_latency_ms``          delay added to every WebSocket notification
+``ws_jitter_ms``           extra uniform random delay in ``[0, jitter]`` (order is kept)
+``ws_duplicate_rate``      probability that a notification is sent twice
+``ws_drop_rate``           probability that a notification is never sent (a real gap)
+``ws_disconnect_every_s``  close every WebSocket connection every N seconds (0 = off)
+``refuse_connections_s``   refuse new WebSocket upgrades (HTTP 503) for N seconds from now
+``rest_5xx``               the next N REST calls answer ``rest_5xx_status`` (default 503)
+``rest_429``               the next N REST calls answer 429 with ``x-ratelimit-*`` headers
+``accept_then_timeout``    the next N order placements are executed, but the response is
+                           held (``timeout_mode: hold``, up to ``timeout_hold_s``) or the
+                           connection is closed without a response (``timeout_mode: close``)
+=========================  =================================================================
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["FaultConfig", "Faults"]
+
+_RATE_FIELDS = ("ws_duplicate_rate", "ws_drop_rate")
+
+
+@dataclass(slots=True)
+class FaultConfig:
+    ws_latency_ms: int = 0
+    ws_jitter_ms: int = 0
+    ws_duplicate_rate: float = 0.0
+    ws_drop_rate: float = 0.0
+    ws_disconnect_every_s: float = 0.0
+    refuse_connections_s: float = 0.0
+    rest_5xx: int = 0
+    rest_5xx_status: int = 503
+    rest_429: int = 0
+    retry_after_s: int = 1
+    accept_then_timeout: int = 0
+    timeout_hold_s: float = 30.0
+    timeout_mode: str = "hold"
+
+    def validate(self) -> None:
+        for name in _RATE_FIELDS:
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, int | float) and v < 0:
+                raise ValueError(f"{f.name} must not be negative")
+        if not 500 <= self.rest_5xx_status <= 599:
+            raise ValueError("rest_5xx_status must be a 5xx status")
+        if self.timeout_mode not in ("hold", "close"):
+            raise ValueError("timeout_mode must be 'hold' or 'close'")
+
+
+class Faults:
+    """The live fault settings plus the counters and RNG that apply them."""
+
+    def __init__(self, config: FaultConfig | None = None, *, seed: int = 0, now_ms: int = 0):
+        self.config = FaultConfig()
+        self.rng = random.Random(f"faults:{seed}")
+        self.refuse_until_ms = 0
+        self.last_disconnect_ms = now_ms
+        #: counters of faults actually injected, for GET /_sim/faults
+        self.injected: dict[str, int] = {
+            "rest_5xx": 0,
+            "rest_429": 0,
+            "accept_then_timeout": 0,
+            "ws_dropped": 0,
+            "ws_duplicated": 0,
+            "ws_disconnects": 0,
+            "ws_refused": 0,
+        }
+        if config is not None:
+            self.update(asdict(config), now_ms)
+
+    def update(self, changes: dict[str, Any], now_ms: int) -> None:
+        """Apply a partial update (unknown keys raise ``ValueError``); validated as a whole."""
+        known = {f.name: f.type for f in fields(FaultConfig)}
+        new = FaultConfig(**asdict(self.config))
+        for key, value in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}")
+            current = getattr(new, key)
+            if isinstance(current, str):
+                if not isinstance(value, str):
+                    raise ValueError(f"{key} must be a string")
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key} must be a number")
+            elif isinstance(current, int) and not isinstance(current, bool):
+                if value != int(value):
+                    raise ValueError(f"{key} must be an integer")
+                value = int(value)
+            else:
+                value = float(value)
+            setattr(new, key, value)
+        new.validate()
+        self.config = new
+        if "refuse_connections_s" in changes:
+            self.refuse_until_ms = now_ms + int(new.refuse_connections_s * 1000)
+        if "ws_disconnect_every_s" in changes:
+            self.last_disconnect_ms = now_ms
+
+    def to_json(self, now_ms: int) -> dict[str, Any]:
+        d = asdict(self.config)
+        d["refusing_for_ms"] = max(0, self.refuse_until_ms - now_ms)
+        d["injected"] = dict(self.injected)
+        return d
+
+    # ------------------------------------------------------------------ REST
+
+    def take_rest_fault(self) -> str | None:
+        """Consume one REST fault, if any is pending: ``"5xx"``, ``"429"`` or None."""
+        c = self.config
+        if c.rest_5xx > 0:
+            c.rest_5xx -= 1
+            self.injected["rest_5xx"] += 1
+            return "5xx"
+        if c.rest_429 > 0:
+            c.rest_429 -= 1
+            self.injected["rest_429"] += 1
+            return "429"
+        return None
+
+    def take_accept_then_timeout(self) -> bool:
+        c = self.config
+        if c.accept_then_timeout > 0:
+            c.accept_then_timeout -= 1
+            self.injected["accept_then_timeout"] += 1
+            return True
+        return False
+
+    # ------------------------------------------------------------------ WebSocket
+
+    def refusing(self, now_ms: int) -> bool:
+        if now_ms < self.refuse_until_ms:
+            self.injected["ws_refused"] += 1
+            return True
+        return False
+
+    def disconnect_due(self, now_ms: int) -> bool:
+        every = self.config.ws_disconnect_every_s
+        if every <= 0 or now_ms - self.last_disconnect_ms < every * 1000:
+            return False
+        self.last_disconnect_ms = now_ms
+        return True
+
+    def plan_delivery(self) -> list[float]:
+        """Delays in seconds for one notification: ``[]`` drops it, two entries duplicate it."""
+        c = self.config
+        if c.ws_drop_rate and self.rng.random() < c.ws_drop_rate:
+            self.injected["ws_dropped"] += 1
+            return []
+        delay = c.ws_latency_ms / 1000
+        if c.ws_jitter_ms:
+            delay += self.rng.uniform(0, c.ws_jitter_ms) / 1000
+        if c.ws_duplicate_rate and self.rng.random() < c.ws_duplicate_rate:
+            self.injected["ws_duplicated"] += 1
+            return [delay, delay]
+        return [delay]

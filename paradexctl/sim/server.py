@@ -1,0 +1,157 @@
+"""Running the simulator: under uvicorn in the foreground (the CLI) or in a background thread
+(:class:`SimServer`, for tests and benchmarks), plus a small admin-API client.
+
+Example::
+
+    with SimServer(SimOptions(seed=1, mark_walk_ms=0)) as sim:
+        httpx.get(sim.http_url + "/markets")
+        sim.admin.mark_price("BTC-USD-PERP", "95000")
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+
+from .app import SimApp, SimOptions
+
+__all__ = ["SimAdmin", "SimServer", "make_uvicorn_config"]
+
+
+def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
+    o = sim.options
+    return uvicorn.Config(
+        sim.app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_ping_interval=o.ws_ping_interval_s or None,
+        ws_ping_timeout=o.ws_ping_timeout_s or None,
+        timeout_graceful_shutdown=2,
+    )
+
+
+class SimAdmin:
+    """Client for the loopback-only admin API under ``/_sim/``."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.client = httpx.Client(base_url=base_url + "/_sim", timeout=10)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        r = self.client.post(path, json=body or {})
+        r.raise_for_status()
+        return r.json()
+
+    def state(self) -> dict[str, Any]:
+        r = self.client.get("/state")
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+    def faults(self, **changes: Any) -> dict[str, Any]:
+        """Update faults (e.g. ``rest_5xx=2``, ``ws_drop_rate=0.5``); returns the new set."""
+        return self._post("/faults", changes)  # type: ignore[no-any-return]
+
+    def staleness(self, **ms: int) -> dict[str, int]:
+        """Set REST staleness per endpoint key (``default``, ``orders``, ``order``, ...)."""
+        return self._post("/staleness", ms)  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        """Fresh engine, faults and staleness back to their start values; closes WebSockets."""
+        self._post("/reset")
+
+    def force_fill(self, order_id: str, size: str | None = None, price: str | None = None) -> Any:
+        body: dict[str, Any] = {"order_id": order_id}
+        if size is not None:
+            body["size"] = size
+        if price is not None:
+            body["price"] = price
+        return self._post("/force-fill", body)
+
+    def mark_price(self, market: str, price: str) -> Any:
+        return self._post("/mark-price", {"market": market, "price": price})
+
+    def disconnect(self, code: int = 1012) -> int:
+        return int(self._post("/disconnect", {"code": code})["disconnected"])
+
+    def advance_time(self, ms: int) -> Any:
+        return self._post("/time/advance", {"ms": ms})
+
+    def deposit(self, account: str, amount: str) -> Any:
+        return self._post("/deposit", {"account": account, "amount": amount})
+
+
+class SimServer:
+    """The simulator on a loopback port (0 = any free port) in a background thread."""
+
+    def __init__(
+        self, options: SimOptions | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.sim = SimApp(options)
+        self.host = host
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, self.port))
+        self._thread: threading.Thread | None = None
+        self._admin: SimAdmin | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+    @property
+    def admin(self) -> SimAdmin:
+        if self._admin is None:
+            self._admin = SimAdmin(self.base_url)
+        return self._admin
+
+    def start(self, timeout: float = 15.0) -> SimServer:
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
+            name=f"paradexctl-sim-{self.port}",
+        )  # fmt: skip
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.002)
+        return self
+
+    def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+            self._thread = None
+        self._sock.close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
