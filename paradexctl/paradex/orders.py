@@ -276,8 +276,8 @@ def build_order_request(
 
     is_limit = spec.type in LIMIT_TYPES
     price = spec.price if is_limit and spec.price is not None else Decimal(0)
-    _to_chain(spec.size, "size")
-    _to_chain(price, "price")
+    chain_size = _to_chain(spec.size, "size")
+    chain_price = _to_chain(price, "price")
     try:
         msg = order_message_hash(
             chain_id_felt(chain_id),
@@ -286,8 +286,8 @@ def build_order_request(
             market=spec.market,
             side=spec.side,
             order_type=spec.type,
-            size=spec.size,
-            price=price,
+            size=chain_size,
+            price=chain_price,
         )
     except ValueError as err:  # PrecisionError and other encoding failures
         raise ValidationError(f"cannot sign the order: {err}") from None
@@ -329,8 +329,8 @@ def build_modify_request(
         sign,
     )
 
-    _to_chain(size, "size")
-    _to_chain(price, "price")
+    chain_size = _to_chain(size, "size")
+    chain_price = _to_chain(price, "price")
     order_id = str(order["id"])
     try:
         msg = modify_order_message_hash(
@@ -340,9 +340,9 @@ def build_modify_request(
             market=str(order["market"]),
             side=str(order["side"]),
             order_type=str(order["type"]),
-            size=size,
-            price=price,
-            order_id=order_id,
+            size=chain_size,
+            price=chain_price,
+            order_id=int(order_id),
         )
     except ValueError as err:
         raise ValidationError(f"cannot sign the modification: {err}") from None
@@ -618,8 +618,8 @@ def wait_for(
     state.apply(Update.order(dict(initial), "rest", wall_ms()))
     deadline = clock() + timeout
     while True:
-        current = state.order(order_id)
-        payload = dict(current.raw) if current is not None else dict(initial)
+        current = state.get("order", order_id)
+        payload = dict(current.payload) if current is not None else dict(initial)
         verdict = target_reached(payload, target)
         if verdict is True:
             return payload

@@ -1,0 +1,470 @@
+"""paradexctl.paradex.orders: validation, signing against the vectors, never-place-twice,
+late rejections, cancel refusal, batch matching. MockTransport only, instant sleeps."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, OutcomeUnknown, ValidationError
+from paradexctl.paradex import orders as O
+from paradexctl.paradex.rest import RestClient, RetryPolicy
+
+VECTORS = Path("/work/shared/vectors")
+D = Decimal
+BTC = {
+    "symbol": "BTC-USD-PERP",
+    "price_tick_size": "0.1",
+    "order_size_increment": "0.001",
+    "min_notional": "10",
+    "max_order_size": "100",
+}
+
+
+def spec(**kw) -> O.OrderSpec:
+    base = dict(market="BTC-USD-PERP", side="BUY", size=D("0.01"), price=D("97000"),
+                client_id="c-1")  # fmt: skip
+    base.update(kw)
+    return O.OrderSpec(**base)
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def test_valid_limit_order_passes():
+    O.validate(spec(), BTC)
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({"price": D("97000.05")}, "nearest valid prices: 97000.0 or 97000.1"),
+        ({"size": D("0.0015")}, "nearest valid sizes: 0.001 or 0.002"),
+        ({"size": D("0.0001")}, "nearest valid sizes: 0.001"),
+        ({"size": D("0.0001"), "price": D("100000")}, "size increment 0.001"),
+        (
+            {"size": D("0.001"), "price": D("5000")},
+            "the smallest valid size at this price is 0.002",
+        ),
+        ({"size": D("101")}, "maximum order size 100"),
+        ({"size": D("0")}, "size must be positive"),
+        ({"size": D("-1")}, "size must be positive"),
+        ({"price": None}, "needs --price"),
+        ({"type": "MARKET"}, "takes no --price"),
+        ({"type": "STOP_LIMIT"}, "needs --trigger-price"),
+        ({"trigger_price": D("1")}, "only for stop"),
+        ({"type": "MARKET", "price": None, "instruction": "POST_ONLY"}, "post-only"),
+        ({"type": "MARKET", "price": None, "instruction": "IOC"}, "ioc"),
+        ({"price": D("97000.000000001")}, "more than 8 decimals"),
+        ({"client_id": "x" * 65}, "client_id"),
+    ],
+)
+def test_validation_errors_say_what_is_valid(kw, expected):
+    with pytest.raises(ValidationError) as ei:
+        O.validate(spec(**kw), BTC)
+    assert ei.value.exit_code == 2
+    assert expected in ei.value.message
+
+
+def test_min_notional_not_applied_to_reduce_only():
+    O.validate(spec(size=D("0.001"), price=D("5000"), reduce_only=True), BTC)
+
+
+def test_parse_decimal_refuses_nan_inf_garbage_and_floats():
+    for bad in ("nan", "inf", "-Infinity", "1e", "abc"):
+        with pytest.raises(ValidationError):
+            O.parse_decimal(bad, "size")
+    with pytest.raises(ValidationError):
+        O.parse_decimal(0.1, "size")  # type: ignore[arg-type]
+    assert O.parse_decimal(" 0.0100 ", "size") == D("0.0100")
+
+
+def test_client_ids_are_unique_and_short():
+    ids = {O.new_client_id() for _ in range(200)}
+    assert len(ids) == 200 and all(len(i) <= 64 for i in ids)
+
+
+# -- signing: the request body reproduces the reference vectors -------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["order_limit_buy_btc_k2.json", "order_limit_sell_eth_k2.json", "order_market_buy_eth_k2.json"],
+)
+def test_order_body_matches_vector(name):
+    from paradexctl.signing import parse_private_key
+
+    v = json.loads((VECTORS / name).read_text())
+    i = v["inputs"]
+    s = O.OrderSpec(
+        market=i["market"],
+        side=i["side"],
+        size=D(i["size"]),
+        type=i["type"],
+        price=D(i["price"]) if i["type"] == "LIMIT" else None,
+        instruction=i["instruction"],
+        client_id=i["client_id"],
+    )
+    body = O.build_order_request(
+        s,
+        chain_id=v["account"]["chain"]["starknet_chain_id"],
+        account=v["account"]["l2_address"],
+        private_key=parse_private_key(v["account"]["l2_private_key"]),
+        timestamp_ms=i["signature_timestamp_ms"],
+    )
+    assert body["signature"] == v["signature_header_value"]
+    assert body["signature_timestamp"] == i["signature_timestamp_ms"]
+    assert body["size"] == i["size"]
+    if i["type"] == "MARKET":
+        assert "price" not in body
+    else:
+        assert body["price"] == i["price"]
+
+
+def test_excess_precision_is_refused_not_truncated():
+    from paradexctl.signing import parse_private_key
+
+    with pytest.raises(ValidationError) as ei:
+        O.build_order_request(
+            spec(size=D("0.000000001"), price=D("1")),
+            chain_id="PRIVATE_SN_POTC_SEPOLIA",
+            account="0x1",
+            private_key=parse_private_key("0x1234"),
+            timestamp_ms=1,
+        )
+    assert "refusing to truncate" in ei.value.message
+
+
+def test_modify_body_matches_vector():
+    from paradexctl.signing import parse_private_key
+
+    v = json.loads((VECTORS / "modify_order_k2.json").read_text())
+    i = v["inputs"]
+    order = {"id": i.get("id") or i.get("order_id"), "market": i["market"], "side": i["side"],
+             "type": i["type"], "trigger_price": "0"}  # fmt: skip
+    body = O.build_modify_request(
+        order,
+        size=D(i["size"]),
+        price=D(i["price"]),
+        chain_id=v["account"]["chain"]["starknet_chain_id"],
+        account=v["account"]["l2_address"],
+        private_key=parse_private_key(v["account"]["l2_private_key"]),
+        timestamp_ms=i["signature_timestamp_ms"],
+    )
+    assert body["signature"] == v["signature_header_value"]
+    assert "trigger_price" not in body
+
+
+# -- never place twice ----------------------------------------------------------------------
+
+
+class FakeAuth:
+    def authorization(self, client):
+        return "Bearer t"
+
+    def invalidate(self):
+        pass
+
+
+def make_client(handler) -> RestClient:
+    return RestClient(
+        "https://x.invalid/v1",
+        transport=httpx.MockTransport(handler),
+        auth=FakeAuth(),
+        retry=RetryPolicy(attempts=3, sleep=lambda s: None, rng=lambda: 0.0),
+    )
+
+
+BODY = {"market": "BTC-USD-PERP", "client_id": "cid-7", "side": "BUY", "size": "0.01"}
+ORDER = {"id": "111", "client_id": "cid-7", "market": "BTC-USD-PERP", "status": "NEW",
+         "side": "BUY", "type": "LIMIT", "price": "97000",
+         "size": "0.01", "remaining_size": "0.01"}  # fmt: skip
+NO_SLEEP = O.LookupPolicy(rounds=3, sleep=lambda s: None)
+
+
+def test_acknowledged_on_201():
+    posts = []
+
+    def handler(req):
+        posts.append(req)
+        return httpx.Response(201, json=ORDER)
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert r.outcome == "acknowledged" and r.order["id"] == "111"
+    assert len(posts) == 1
+
+
+@pytest.mark.parametrize("failure", ["timeout", "reset", "503"])
+def test_uncertain_post_is_looked_up_not_resent(failure):
+    posts = []
+    lookups = []
+
+    def handler(req):
+        if req.method == "POST":
+            posts.append(req)
+            if failure == "timeout":
+                raise httpx.ReadTimeout("slow", request=req)
+            if failure == "reset":
+                raise httpx.RemoteProtocolError("reset", request=req)
+            return httpx.Response(503, json={"error": "SERVICE_UNAVAILABLE", "message": "x"})
+        lookups.append(req.url.path)
+        if len(lookups) < 2:
+            return httpx.Response(
+                400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "not found"}
+            )
+        return httpx.Response(200, json={**ORDER, "status": "OPEN"})
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert len(posts) == 1
+    assert r.outcome == "recovered" and r.order["status"] == "OPEN"
+    assert "/v1/orders/by_client_id/cid-7" in lookups
+
+
+def test_found_in_history_when_by_client_id_misses_closed_orders():
+    def handler(req):
+        if req.method == "POST":
+            raise httpx.ReadTimeout("slow", request=req)
+        if req.url.path.endswith("/orders-history"):
+            assert req.url.params["client_id"] == "cid-7"
+            return httpx.Response(
+                200, json={"results": [{**ORDER, "status": "CLOSED"}], "next": None}
+            )
+        return httpx.Response(404, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "-"})
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert r.outcome == "recovered" and r.order["status"] == "CLOSED"
+
+
+def test_truly_lost_order_is_exit_6_naming_client_id_and_bounded():
+    posts, lookups, sleeps = [], [], []
+
+    def handler(req):
+        if req.method == "POST":
+            posts.append(1)
+            raise httpx.ReadTimeout("slow", request=req)
+        lookups.append(req.url.path)
+        if req.url.path.endswith("/orders-history"):
+            return httpx.Response(200, json={"results": [], "next": None})
+        return httpx.Response(400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "-"})
+
+    pol = O.LookupPolicy(rounds=4, base=0.1, cap=0.3, sleep=sleeps.append)
+    with pytest.raises(OutcomeUnknown) as ei:
+        O.submit_order(make_client(handler), BODY, lookup=pol)
+    err = ei.value
+    assert err.exit_code == 6 and err.client_id == "cid-7" and "cid-7" in err.message
+    assert "NOT re-sent" in err.message
+    assert len(posts) == 1
+    assert len(lookups) == 8  # 4 rounds x (by_client_id + history)
+    assert sleeps == [0.1, 0.2, 0.3]  # exponential, capped
+
+
+def test_lookup_that_cannot_reach_exchange_is_also_exit_6():
+    def handler(req):
+        raise httpx.ReadTimeout("down", request=req)
+
+    with pytest.raises(OutcomeUnknown) as ei:
+        O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert "lookup failed" in ei.value.message
+
+
+def test_rejection_400_is_exit_4_and_not_looked_up():
+    calls = []
+
+    def handler(req):
+        calls.append(req.method)
+        return httpx.Response(400, json={"error": "INVALID_ORDER_SIZE", "message": "too small"})
+
+    with pytest.raises(ExchangeRejected) as ei:
+        O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert ei.value.code == "INVALID_ORDER_SIZE" and calls == ["POST"]
+
+
+# -- wait and late rejections ---------------------------------------------------------------
+
+
+class Script:
+    """An OrderSource returning scripted observations, with a fake clock."""
+
+    def __init__(self, observations, step=1.0):
+        self.obs = list(observations)
+        self.t = 0.0
+        self.step = step
+
+    def poll(self, order_id, timeout):
+        self.t += self.step
+        return [self.obs.pop(0)] if self.obs else []
+
+    def clock(self):
+        return self.t
+
+
+def seq(order, n, **kw):
+    return {**order, "last_updated_at": 1000 + n, "seq_no": n, **kw}
+
+
+def test_wait_open_succeeds():
+    src = Script([seq(ORDER, 2, status="OPEN")])
+    got = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert got["status"] == "OPEN"
+
+
+def test_late_rejection_is_exit_4_with_reason():
+    src = Script([seq(ORDER, 2, status="CLOSED", cancel_reason="NOT_ENOUGH_MARGIN")])
+    with pytest.raises(ExchangeRejected) as ei:
+        O.wait_for(seq(ORDER, 1), "accepted", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert ei.value.exit_code == 4 and "NOT_ENOUGH_MARGIN" in ei.value.message
+
+
+def test_wait_filled_and_partial_fill_closed_is_not_filled():
+    filled = seq(ORDER, 3, status="CLOSED", remaining_size="0")
+    src = Script([seq(ORDER, 2, status="OPEN"), filled])
+    assert (
+        O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)[
+            "remaining_size"
+        ]
+        == "0"
+    )
+    partial = seq(ORDER, 3, status="CLOSED", remaining_size="0.004", cancel_reason="IOC")
+    src = Script([partial])
+    with pytest.raises(ExchangeRejected) as ei:
+        O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert "without reaching 'filled'" in ei.value.message
+
+
+def test_wait_ignores_stale_rest_observation_after_closed():
+    # CLOSED is sticky in the StateManager: a later stale OPEN must not revive the order
+    closed = seq(ORDER, 3, status="CLOSED", remaining_size="0.01", cancel_reason="USER_CANCELED")
+    src = Script([closed, seq(ORDER, 2, status="OPEN")])
+    got = O.wait_for(seq(ORDER, 1), "closed", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert got["status"] == "CLOSED"
+
+
+def test_wait_timeout_is_exit_5_with_last_state():
+    src = Script([seq(ORDER, 2, status="NEW")] * 3, step=4.0)
+    with pytest.raises(ExchangeUnavailable) as ei:
+        O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert ei.value.exit_code == 5
+    assert "last known status NEW" in ei.value.message
+    assert ei.value.details["order"]["id"] == "111"
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+def test_cancel_refused_locally_when_closed():
+    calls = []
+
+    def handler(req):
+        calls.append(req.method)
+        return httpx.Response(200, json={**ORDER, "status": "CLOSED", "cancel_reason": "FILLED"})
+
+    with pytest.raises(ExchangeRejected) as ei:
+        O.cancel_order(make_client(handler), order_id="111")
+    assert ei.value.code == "ORDER_IS_CLOSED"
+    assert calls == ["GET"]  # no DELETE sent
+
+
+def test_cancel_open_order_sends_delete():
+    calls = []
+
+    def handler(req):
+        calls.append((req.method, req.url.path))
+        if req.method == "GET":
+            return httpx.Response(200, json={**ORDER, "status": "OPEN"})
+        return httpx.Response(204)
+
+    out = O.cancel_order(make_client(handler), order_id="111")
+    assert calls[-1] == ("DELETE", "/v1/orders/111")
+    assert out["status"] == "QUEUED_FOR_CANCELLATION" and out["client_id"] == "cid-7"
+
+
+def test_cancel_by_unknown_client_id_still_sends_delete_with_market():
+    calls = []
+
+    def handler(req):
+        calls.append((req.method, req.url.path, dict(req.url.params)))
+        if req.method == "GET" and req.url.path.endswith("orders-history"):
+            return httpx.Response(200, json={"results": []})
+        if req.method == "GET":
+            return httpx.Response(400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": ""})
+        return httpx.Response(204)
+
+    O.cancel_order(make_client(handler), client_id="zz", market="BTC-USD-PERP")
+    assert calls[-1] == ("DELETE", "/v1/orders/by_client_id/zz", {"market": "BTC-USD-PERP"})
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+def test_parse_batch_accepts_both_spellings_and_reports_line_numbers():
+    lines = [
+        '{"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "97000"}',
+        "",
+        "# comment",
+        '{"market": "ETH-USD-PERP", "side": "SELL", "size": "1", "type": "MARKET",'
+        ' "instruction": "GTC", "flags": ["REDUCE_ONLY"], "client_id": "e1"}',
+    ]
+    items = O.parse_batch(lines, "f.ndjson")
+    assert [i.line for i in items] == [1, 4]
+    assert items[0].spec.side == "BUY" and items[0].spec.price == D("97000")
+    assert items[1].spec.type == "MARKET" and items[1].spec.reduce_only
+    with pytest.raises(ValidationError) as ei:
+        O.parse_batch(['{"market": "X", "side": "buy"}'], "f")
+    assert "f:1" in ei.value.message
+    # a JSON number is read as an exact Decimal, never through a float
+    exact = O.parse_batch(['{"market": "X", "side": "buy", "size": 0.1000000000000000055}'], "f")
+    assert exact[0].spec.size == D("0.1000000000000000055")
+    with pytest.raises(ValidationError):
+        O.parse_batch(['{"market": "X", "side": "buy", "size": "1", "colour": "red"}'], "f")
+
+
+def _items(n):
+    out = []
+    for k in range(n):
+        s = spec(client_id=f"b{k}")
+        out.append((O.BatchLine(k + 1, s), {"client_id": f"b{k}", "market": s.market}))
+    return out
+
+
+def test_batch_chunks_and_matches_partial_failures():
+    posts = []
+
+    def handler(req):
+        body = json.loads(req.content)
+        posts.append(len(body))
+        orders = [{"id": f"id-{b['client_id']}", "client_id": b["client_id"], "status": "NEW"}
+                  for b in body if b["client_id"] != "b3"]  # fmt: skip
+        errors = (
+            [{"error": "INVALID_ORDER_SIZE", "message": "no"}] if len(orders) < len(body) else []
+        )
+        return httpx.Response(201, json={"orders": orders, "errors": errors})
+
+    rows = O.place_batch(make_client(handler), _items(5), chunk_size=2, lookup=NO_SLEEP)
+    assert posts == [2, 2, 1]
+    assert [r["outcome"] for r in rows] == ["acknowledged"] * 3 + ["rejected", "acknowledged"]
+    assert rows[3]["error"].startswith("INVALID_ORDER_SIZE")
+    assert rows[0]["order_id"] == "id-b0"
+
+
+def test_batch_uncertain_chunk_is_looked_up_per_order():
+    posts = []
+
+    def handler(req):
+        if req.method == "POST":
+            posts.append(1)
+            raise httpx.ReadTimeout("slow", request=req)
+        cid = req.url.path.rsplit("/", 1)[-1]
+        if cid == "b0":
+            return httpx.Response(200, json={**ORDER, "id": "9", "client_id": "b0"})
+        if req.url.path.endswith("orders-history"):
+            return httpx.Response(200, json={"results": []})
+        return httpx.Response(400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": ""})
+
+    rows = O.place_batch(make_client(handler), _items(2), chunk_size=10, lookup=NO_SLEEP)
+    assert posts == [1]
+    assert [r["outcome"] for r in rows] == ["recovered", "unknown"]
+    assert "NOT re-sent" in rows[1]["error"]
