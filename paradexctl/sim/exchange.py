@@ -1509,8 +1509,6 @@ class Exchange:
         ex = cls(config, now_ms=state["now_ms"])
         ex._seq = state["seq"]
         ex._ids = state["ids"]
-        r = state["rng"]
-        ex.rng.setstate((r[0], tuple(r[1]), r[2]))
         for a in state["accounts"]:
             acct = Account.from_json(a)
             ex.accounts[acct.address] = acct
@@ -1540,6 +1538,9 @@ class Exchange:
             m.user_asks.sort(key=lambda o: (o.price, o.created_at))
             m.last_bbo = ex._bbo_key(m)
         ex._last_walk = ex.now_ms
+        # last, so the book regeneration above does not consume the saved random state
+        r = state["rng"]
+        ex.rng.setstate((r[0], tuple(r[1]), r[2]))
         return ex
 
     # ----------------------------------------------------------------- introspection
