@@ -30,7 +30,14 @@ from paradexctl.output import OutputClosed
 __all__ = ["COMMAND_MODULES", "app", "main", "run"]
 
 #: Command modules, in the order their commands appear in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("markets", "account", "orders", "config", "completion")
+COMMAND_MODULES: tuple[str, ...] = (
+    "markets",
+    "account",
+    "orders",
+    "stream",
+    "config",
+    "completion",
+)
 
 #: Exit code for an unexpected internal error (a bug). Not part of the contract's success or
 #: failure classes; the message asks for a report.

@@ -1,0 +1,758 @@
+"""The stream pump: WebSocket + REST resync + StateManager, reusable by every live command.
+
+:class:`StreamPump` runs a :class:`~paradexctl.paradex.ws.WsClient` and, after every
+(re)connect and resubscribe, a REST resync (open orders, positions, balances, the account,
+fills since the last one seen). Every WS frame and every REST snapshot goes through
+:func:`paradexctl.core.recording.apply_record` into one
+:class:`~paradexctl.core.state.StateManager`: there is no other merge logic. The boundary
+time of a resync is taken before its first REST call, so a key changed while the calls were
+in flight is never judged by its absence (rule 6). Orders the open-orders listing no longer
+mentions are then looked up by id (:meth:`StateManager.settle`).
+
+Output is a stream of plain dicts (the NDJSON lines of ``docs/stream.md``) handed to
+``emit``; decisions go to ``on_decision``; ``record`` receives every WS frame and REST snapshot
+as a recording line (:mod:`paradexctl.core.recording`). The pump never prints.
+
+REST calls are synchronous (:class:`~paradexctl.paradex.rest.RestClient`); they run one at a
+time on a daemon worker thread, so the event loop keeps reading the WebSocket meanwhile and an
+interrupted process does not wait for a hung request.
+
+:func:`wait_for_order` follows one order to a ``--wait`` target through the same machinery,
+falling back to REST lookups (through the same StateManager) while the WebSocket is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue as queue_mod
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+from paradexctl.core.models import ModelError
+from paradexctl.core.recording import Meta, RestSnapshot, WsFrame, apply_record, to_line
+from paradexctl.core.state import Decision, Kind, StateManager
+from paradexctl.errors import (
+    ExchangeRejected,
+    ExchangeUnavailable,
+    ParadexctlError,
+)
+from paradexctl.paradex import ws as wsmod
+
+__all__ = [
+    "CHANNELS",
+    "StreamPump",
+    "session_jwt",
+    "to_cli_error",
+    "wait_for_order",
+    "ws_channel_names",
+]
+
+#: The ``stream`` channel names, in output order, and the WS channel each maps to.
+CHANNELS: tuple[str, ...] = ("orders", "fills", "positions", "balances", "account")
+
+_KIND_CHANNEL: Mapping[Kind, str] = {
+    Kind.ORDER: "orders",
+    Kind.FILL: "fills",
+    Kind.TRADEBUST: "fills",
+    Kind.POSITION: "positions",
+    Kind.BALANCE: "balances",
+    Kind.ACCOUNT: "account",
+}
+
+
+def ws_channel_names(names: Iterable[str], market: str | None = None) -> dict[str, str]:
+    """``{ws channel: stream channel}`` for the stream channel ``names``."""
+    scope = market or "ALL"
+    out: dict[str, str] = {}
+    for name in names:
+        if name == "orders":
+            out[f"orders.{scope}"] = name
+        elif name == "fills":
+            out[f"fills.{scope}"] = name
+        elif name == "positions":
+            out["positions"] = name
+        elif name == "balances":
+            out["balance_events"] = name
+        elif name == "account":
+            out["account"] = name
+        else:
+            raise ValueError(f"unknown stream channel {name!r}")
+    return out
+
+
+def to_cli_error(exc: BaseException) -> ParadexctlError:
+    """Map a fatal WebSocket error to the CLI's exception (and so its exit code)."""
+    if isinstance(exc, ParadexctlError):
+        return exc
+    if isinstance(exc, wsmod.RpcFailure):
+        return ExchangeRejected(
+            f"WebSocket {exc}", code=str(exc.code) if exc.code is not None else None
+        )
+    try:
+        from websockets.exceptions import InvalidStatus
+    except ImportError:  # pragma: no cover
+        InvalidStatus = ()  # type: ignore[assignment,misc]
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return ExchangeRejected(f"WebSocket upgrade refused: HTTP {status}", status=status)
+    return ExchangeUnavailable(str(exc) or type(exc).__name__)
+
+
+def session_jwt(session: Any) -> Callable[[bool], Awaitable[str]]:
+    """A ``jwt(refresh)`` provider for :class:`WsClient` from an auth ``Session``.
+
+    The Session's authenticator renews a token within a minute of its expiry, so every new
+    connection authenticates with a currently valid JWT.
+    """
+
+    def fetch(refresh: bool) -> str:
+        auth = session.authenticator
+        if refresh:
+            auth.invalidate()
+        header = auth.authorization(session.client)
+        return str(header).split(" ", 1)[1]
+
+    async def jwt(refresh: bool) -> str:
+        return await asyncio.to_thread(fetch, refresh)
+
+    return jwt
+
+
+class _Worker:
+    """One daemon thread running blocking calls in order; results come back as futures."""
+
+    def __init__(self) -> None:
+        self._jobs: queue_mod.SimpleQueue[Any] = queue_mod.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _run(jobs: queue_mod.SimpleQueue[Any]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            loop, fut, fn, args = job
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                done: Callable[[asyncio.Future[Any], Any], None] = _set_exc
+                value: Any = exc
+            else:
+                done, value = _set_result, result
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+                loop.call_soon_threadsafe(done, fut, value)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, args=(self._jobs,), name="paradexctl-rest", daemon=True
+            )
+            self._thread.start()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._jobs.put((loop, fut, fn, args))
+        return fut
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+            self._jobs = queue_mod.SimpleQueue()
+
+
+def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+class _Stop:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _ResyncDone:
+    __slots__ = ()
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StreamPump:
+    """Runs the WebSocket, the REST resyncs and the StateManager; emits NDJSON-ready dicts.
+
+    Args:
+        url: the WebSocket URL.
+        rest: a :class:`~paradexctl.paradex.rest.RestClient` (authenticated) for resyncs.
+        jwt: ``async jwt(refresh) -> token`` (see :func:`session_jwt`).
+        channels: stream channel names (:data:`CHANNELS`); ``market`` scopes orders/fills
+            subscriptions and the output of every channel.
+        state: the StateManager (a fresh one with ``grace_ms`` by default).
+        emit: receives each output line as a dict (None: no output, e.g. ``--wait``).
+        merged: emit only updates the state manager accepted (from WS and REST).
+        explain: add each decision; without ``merged``, REST rows and rejected updates too.
+        on_decision: receives every decision (WS and REST), after it was applied.
+        record: a text file receiving every WS frame and REST snapshot (recording format).
+        count: stop with ``"count"`` after this many ``update`` lines.
+        duration: stop with ``"duration"`` after this many seconds.
+        resync_every: also resync every this many seconds (0: only after connects).
+        lookups: order ids to look up by id on every resync (``--wait``).
+        ws_options: extra keyword arguments for :class:`WsClient` (max_reconnects,
+            stale_after, reconnect_delays, connect, ...).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        rest: Any,
+        jwt: Callable[[bool], Awaitable[str]] | None,
+        channels: Sequence[str] = CHANNELS,
+        market: str | None = None,
+        state: StateManager | None = None,
+        grace_ms: int = 5000,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+        merged: bool = False,
+        explain: bool = False,
+        on_decision: Callable[[Decision], None] | None = None,
+        on_event: Callable[[Any], None] | None = None,
+        record: TextIO | None = None,
+        record_meta: Mapping[str, Any] | None = None,
+        count: int | None = None,
+        duration: float | None = None,
+        resync_every: float = 0.0,
+        resync_retry: float = 5.0,
+        max_lookups: int = 50,
+        lookups: Iterable[str] = (),
+        wall_ms: Callable[[], int] = _wall_ms,
+        trace: Callable[[str], None] | None = None,
+        ws_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.rest = rest
+        self.jwt = jwt
+        self.names = [c for c in CHANNELS if c in set(channels)]
+        unknown = set(channels) - set(CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown stream channel(s): {', '.join(sorted(unknown))}")
+        self.market = market
+        self.ws_channels = ws_channel_names(self.names, market)
+        self.state = state if state is not None else StateManager(grace_ms)
+        self.emit = emit
+        self.merged = merged
+        self.explain = explain
+        self.on_decision = on_decision
+        self.on_event = on_event
+        self.record = record
+        self.record_meta = dict(record_meta or {})
+        self.count = count
+        self.duration = duration
+        self.resync_every = resync_every
+        self.resync_retry = resync_retry
+        self.max_lookups = max_lookups
+        self.lookups: set[str] = set(lookups)
+        self.wall_ms = wall_ms
+        self.trace = trace
+        self.ws_options = dict(ws_options or {})
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.client: wsmod.WsClient | None = None
+        #: True between a Subscribed and the next Disconnected
+        self.live = False
+        self.started_at = 0
+        self.emitted = 0
+        self.stats: dict[str, int] = {
+            "frames": 0,
+            "accepted": 0,
+            "rejected": 0,
+            "malformed": 0,
+            "resyncs": 0,
+            "resync_failures": 0,
+        }
+        self._last_fill_at: int | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self._resync_again = False
+        self._worker = _Worker()
+        self._stop_reason: str | None = None
+        self._subscribed = asyncio.Event()
+
+    # -- control -------------------------------------------------------------------------
+
+    def stop(self, reason: str = "stopped") -> None:
+        """End :meth:`run` soon, returning ``reason``."""
+        self.queue.put_nowait(_Stop(reason))
+
+    async def run(self) -> str:
+        """Stream until ``count``/``duration``/:meth:`stop`; returns the stop reason.
+
+        Raises a :class:`~paradexctl.errors.ParadexctlError` when the WebSocket gives up
+        (``max_reconnects``) or meets a fatal error (see :func:`to_cli_error`).
+        """
+        loop = asyncio.get_running_loop()
+        self.started_at = self.wall_ms()
+        if self.record is not None:
+            meta: dict[str, Any] = {"tool": "paradexctl stream", "channels": list(self.ws_channels)}
+            meta.update(self.record_meta)
+            meta["started_at"] = self.started_at
+            self._record(Meta(meta))
+        self.client = wsmod.WsClient(
+            self.url,
+            list(self.ws_channels),
+            jwt=self.jwt,
+            queue=self.queue,
+            trace=self.trace,
+            wall_ms=self.wall_ms,
+            **self.ws_options,
+        )
+        client_task = asyncio.ensure_future(self.client.run())
+        timers: list[asyncio.TimerHandle] = []
+        if self.duration is not None:
+            timers.append(loop.call_later(self.duration, self.stop, "duration"))
+        periodic = asyncio.ensure_future(self._periodic_resync()) if self.resync_every > 0 else None
+        try:
+            return await self._loop()
+        finally:
+            for t in timers:
+                t.cancel()
+            for task in (periodic, self._resync_task, client_task):
+                if task is not None and not task.done():
+                    task.cancel()
+            for task in (periodic, self._resync_task, client_task):
+                if task is not None:
+                    with contextlib.suppress(BaseException):
+                        await task
+            self._worker.close()
+            if self.record is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.record.flush()
+
+    async def _loop(self) -> str:
+        get = self.queue.get
+        notification = wsmod.Notification
+        while True:
+            ev = await get()
+            if type(ev) is notification:
+                self._on_frame(ev)
+                if self._stop_reason is not None:
+                    return self._stop_reason
+                continue
+            if type(ev) is _Stop:
+                return ev.reason
+            if type(ev) is _ResyncDone:
+                if self._stop_reason is not None:
+                    return self._stop_reason
+                continue
+            if self.on_event is not None:
+                self.on_event(ev)
+            if type(ev) is wsmod.Closed:
+                if ev.error is not None:
+                    raise to_cli_error(ev.error)
+                return "closed"
+            self._on_lifecycle(ev)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _line(self, obj: dict[str, Any]) -> None:
+        if self.emit is not None:
+            self.emit(obj)
+
+    def _on_lifecycle(self, ev: Any) -> None:
+        t = type(ev)
+        if t is wsmod.Connected:
+            self._line(
+                {"ts": ev.at, "type": "connected", "attempt": ev.attempt, "url": ev.url,
+                 "node_id": ev.node_id}
+            )  # fmt: skip
+        elif t is wsmod.Subscribed:
+            self.live = True
+            self._subscribed.set()
+            self._line(
+                {"ts": ev.at, "type": "subscribed", "attempt": ev.attempt,
+                 "channels": list(ev.channels)}
+            )  # fmt: skip
+            self.request_resync()
+        elif t is wsmod.Reconnecting:
+            self._line(
+                {"ts": ev.at, "type": "reconnecting", "attempt": ev.attempt,
+                 "delay_ms": round(ev.delay * 1000), "reason": ev.reason}
+            )  # fmt: skip
+        elif t is wsmod.Disconnected:
+            self.live = False
+            self._subscribed.clear()
+            self._line({"ts": ev.at, "type": "disconnected", "reason": ev.reason, "code": ev.code})
+        elif t is wsmod.Stale:
+            self._line({"ts": ev.at, "type": "stale", "silent_ms": round(ev.silent_for * 1000)})
+        elif t is wsmod.Invalid or t is wsmod.Unknown or t is wsmod.RpcError:
+            pass  # counted by the client; traced with -v
+
+    # -- WS data ---------------------------------------------------------------------------
+
+    def _record(self, record: Any) -> None:
+        if self.record is not None:
+            self.record.write(to_line(record) + "\n")
+
+    def _on_frame(self, n: wsmod.Notification) -> None:
+        self.stats["frames"] += 1
+        frame = WsFrame(n.received_at, n.channel, n.data)
+        if self.record is not None:
+            self.record.write(to_line(frame) + "\n")
+        try:
+            decisions = apply_record(self.state, frame)
+        except ModelError as err:
+            self.stats["malformed"] += 1
+            decisions = []
+            if self.trace is not None:
+                self.trace(f"ws< malformed {n.channel} payload: {err}")
+            if self.emit is not None and not self.merged:
+                self._emit_raw(n, None, str(err))
+            return
+        self._after(decisions)
+        if self.emit is None:
+            return
+        if self.merged:
+            for d in decisions:
+                if d.accepted:
+                    self._emit_decision(d, n.channel)
+        else:
+            self._emit_raw(n, decisions[0] if decisions else None, None)
+
+    def _after(self, decisions: list[Decision]) -> None:
+        stats = self.stats
+        on_decision = self.on_decision
+        for d in decisions:
+            if d.accepted:
+                stats["accepted"] += 1
+                if d.update.kind is Kind.FILL:
+                    ts = d.update.exchange_ts
+                    if ts is not None and (self._last_fill_at is None or ts > self._last_fill_at):
+                        self._last_fill_at = ts
+            else:
+                stats["rejected"] += 1
+            if on_decision is not None:
+                on_decision(d)
+
+    def _count_line(self) -> None:
+        self.emitted += 1
+        if self.count is not None and self.emitted >= self.count and self._stop_reason is None:
+            self._stop_reason = "count"
+
+    def _visible(self, data: Any) -> bool:
+        if self.market is None or not isinstance(data, Mapping):
+            return True
+        m = data.get("market")
+        return m is None or m == self.market
+
+    def _emit_raw(self, n: wsmod.Notification, d: Decision | None, malformed: str | None) -> None:
+        if self._stop_reason is not None or not self._visible(n.data):
+            return
+        name = self.ws_channels.get(n.channel) or n.channel
+        line: dict[str, Any] = {
+            "ts": n.received_at,
+            "type": "update",
+            "channel": name,
+            "source": "ws",
+            "origin": n.channel,
+        }
+        if d is not None:
+            line["kind"] = d.update.kind.value
+            line["key"] = d.update.key
+        line["data"] = n.data
+        if self.explain:
+            if d is not None:
+                line["decision"] = d.to_json()
+            elif malformed is not None:
+                line["decision"] = {"accepted": False, "reason": "malformed", "detail": malformed}
+        self._line(line)
+        self._count_line()
+
+    def _emit_decision(self, d: Decision, origin: str) -> None:
+        if self._stop_reason is not None:
+            return
+        u = d.update
+        data: Any = u.payload if u.payload else None
+        if data is not None and not self._visible(data):
+            return
+        if data is None and d.prior is not None and not self._visible(d.prior):
+            return
+        line: dict[str, Any] = {
+            "ts": u.received_at,
+            "type": "update",
+            "channel": _KIND_CHANNEL[u.kind],
+            "source": u.source.value,
+            "origin": origin,
+            "kind": u.kind.value,
+            "key": u.key,
+            "data": data,
+        }
+        if self.explain:
+            line["decision"] = d.to_json()
+        self._line(line)
+        self._count_line()
+
+    # -- REST resync -----------------------------------------------------------------------
+
+    def request_resync(self) -> None:
+        """Start a resync now, or right after the one in flight."""
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_again = True
+            return
+        self._resync_task = asyncio.ensure_future(self._resync_loop())
+
+    async def _resync_loop(self) -> None:
+        while True:
+            self._resync_again = False
+            ok = await self._resync()
+            if self._resync_again:
+                continue
+            if ok or self.resync_retry <= 0:
+                return
+            await asyncio.sleep(self.resync_retry)
+            if not self.live:
+                return  # the next Subscribed starts a fresh one
+
+    async def _periodic_resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_every)
+            if self.live:
+                self.request_resync()
+
+    def _rest_plan(self) -> list[tuple[str, str, dict[str, Any]]]:
+        plan: list[tuple[str, str, dict[str, Any]]] = []
+        market = self.market
+        for name in self.names:
+            if name == "orders":
+                plan.append(("orders", "/orders", {"market": market} if market else {}))
+            elif name == "positions":
+                plan.append(("positions", "/positions", {}))
+            elif name == "balances":
+                plan.append(("balance", "/balance", {}))
+            elif name == "account":
+                plan.append(("account", "/account", {}))
+            elif name == "fills":
+                since = self._last_fill_at if self._last_fill_at is not None else self.started_at
+                params: dict[str, Any] = {"start_at": since}
+                if market:
+                    params["market"] = market
+                plan.append(("fills", "/fills", params))
+        return plan
+
+    def _fetch(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Any:
+        if endpoint == "fills":
+            return {"results": self.rest.get_paginated(path, params, private=True)}
+        return self.rest.get(path, params or None, private=True)
+
+    async def _resync(self) -> bool:
+        """One resync; True when every REST call succeeded."""
+        self.stats["resyncs"] += 1
+        boundary = self.wall_ms()  # rule 6: taken before the first request is sent
+        counts: dict[str, int] = {}
+        changed: list[dict[str, Any]] = []
+        failed: dict[str, str] = {}
+        accepted = rejected = 0
+
+        async def snapshot(endpoint: str, path: str, params: dict[str, Any], origin: str) -> Any:
+            nonlocal accepted, rejected
+            try:
+                data = await self._worker.call(self._fetch, endpoint, path, params)
+            except ParadexctlError as err:
+                if endpoint == "order" and isinstance(err, ExchangeRejected) and _not_found(err):
+                    data = None
+                else:
+                    failed[origin] = err.message
+                    return None
+            snap = RestSnapshot(endpoint, boundary, self.wall_ms(), data, params or None)
+            self._record(snap)
+            try:
+                decisions = apply_record(self.state, snap)
+            except ModelError as err:
+                failed[origin] = f"malformed answer: {err}"
+                return None
+            self._after(decisions)
+            n = 0
+            for d in decisions:
+                if d.update.payload:
+                    n += 1
+                if d.accepted:
+                    accepted += 1
+                    changed.append({"kind": d.kind.value, "key": d.key, "reason": d.reason.value})
+                    if self.merged:
+                        self._emit_decision(d, origin)
+                else:
+                    rejected += 1
+                if self.explain and not self.merged:
+                    self._emit_decision(d, origin)
+            counts[origin] = counts.get(origin, 0) + n
+            return data
+
+        for endpoint, path, params in self._rest_plan():
+            await snapshot(endpoint, path, params, f"GET {path}")
+        # Rule 6: orders absent from the listing are settled by a lookup by id.
+        todo = sorted(
+            {key for kind, key in self.state.unconfirmed if kind is Kind.ORDER} | self.lookups
+        )[: self.max_lookups]
+        for order_id in todo:
+            await snapshot(
+                "order", f"/orders/{order_id}", {"order_id": order_id}, "GET /orders/{id}"
+            )
+        if self.record is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.record.flush()
+        line: dict[str, Any] = {
+            "ts": self.wall_ms(),
+            "type": "resynced",
+            "boundary_at": boundary,
+            "rows": counts,
+            "accepted": accepted,
+            "rejected": rejected,
+            "changed": changed,
+            "unconfirmed": sorted(f"{k.value}:{key}" for k, key in self.state.unconfirmed),
+        }
+        if failed:
+            self.stats["resync_failures"] += 1
+            line["failed"] = failed
+        self._line(line)
+        self.queue.put_nowait(_ResyncDone())
+        return not failed
+
+    # -- helpers for followers (wait_for_order) ---------------------------------------------
+
+    async def lookup(self, order_id: str) -> None:
+        """Look one order up by id now and apply it (used while the WebSocket is down)."""
+        boundary = self.wall_ms()
+        try:
+            data = await self._worker.call(
+                self._fetch, "order", f"/orders/{order_id}", {"order_id": order_id}
+            )
+        except ExchangeRejected as err:
+            if not _not_found(err):
+                raise
+            data = None
+        snap = RestSnapshot("order", boundary, self.wall_ms(), data, {"order_id": order_id})
+        self._record(snap)
+        self._after(apply_record(self.state, snap))
+
+
+def _not_found(err: ExchangeRejected) -> bool:
+    return err.status == 404 or (err.code or "").endswith("NOT_FOUND")
+
+
+# --- wait_for_order ---------------------------------------------------------------------------
+
+
+async def wait_for_order(
+    *,
+    url: str,
+    rest: Any,
+    jwt: Callable[[bool], Awaitable[str]] | None,
+    order_id: str,
+    target: str,
+    timeout: float,
+    market: str | None = None,
+    initial: Mapping[str, Any] | None = None,
+    state: StateManager | None = None,
+    poll_interval: float = 0.25,
+    ws_options: Mapping[str, Any] | None = None,
+    wall_ms: Callable[[], int] = _wall_ms,
+    reached: Callable[[Mapping[str, Any], str], bool | None] | None = None,
+) -> dict[str, Any]:
+    """Follow ``order_id`` until ``reached(order, target)`` is not None; return the order.
+
+    Observations come from the ``orders`` WebSocket channel and the resync lookups, all
+    through one StateManager; while the WebSocket is not subscribed (it cannot connect, or is
+    reconnecting), the order is looked up over REST every ``poll_interval`` seconds through
+    the same StateManager. ``reached`` defaults to
+    :func:`paradexctl.paradex.orders.target_reached` (True: reached; False: never will).
+
+    Raises:
+        ExchangeUnavailable: ``timeout`` elapsed (the message names the last known status).
+    """
+    if reached is None:
+        from paradexctl.paradex.orders import target_reached
+
+        reached = target_reached
+    check = reached
+    st = state if state is not None else StateManager()
+    if initial is not None:
+        from paradexctl.core.state import Update
+
+        st.apply(Update.order(dict(initial), "rest", wall_ms()))
+    done = asyncio.Event()
+
+    def current() -> dict[str, Any] | None:
+        o = st.order(order_id)
+        return dict(o.raw) if o is not None else None
+
+    def on_decision(d: Decision) -> None:
+        if d.accepted and d.update.kind is Kind.ORDER and d.update.key == order_id:
+            cur = current()
+            if cur is not None and check(cur, target) is not None:
+                done.set()
+
+    opts: dict[str, Any] = {"max_reconnects": None, "stale_after": 30.0}
+    opts.update(ws_options or {})
+    pump = StreamPump(
+        url,
+        rest=rest,
+        jwt=jwt,
+        channels=("orders",),
+        market=market,
+        state=st,
+        on_decision=on_decision,
+        lookups=[order_id],
+        wall_ms=wall_ms,
+        ws_options=opts,
+    )
+
+    async def poll() -> None:
+        while not done.is_set():
+            if not pump.live:
+                with contextlib.suppress(ParadexctlError):
+                    await pump.lookup(order_id)
+            await asyncio.sleep(poll_interval)
+
+    cur = current()
+    if cur is not None and check(cur, target) is not None:
+        return cur
+    runner = asyncio.ensure_future(pump.run())
+    poller = asyncio.ensure_future(poll())
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    except TimeoutError:
+        pass
+    finally:
+        pump.stop("done")
+        poller.cancel()
+        with contextlib.suppress(BaseException):
+            await poller
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(runner, 5)
+    cur = current()
+    if cur is not None and check(cur, target) is not None:
+        return cur
+    status = (cur or {}).get("status", "unknown")
+    raise ExchangeUnavailable(
+        f"timed out waiting for order {order_id} to be {target}; last known status {status} "
+        f"(remaining {(cur or {}).get('remaining_size')})",
+        details={"order": cur},
+    )
+
+
+def delays_from(values: Iterable[float]) -> Callable[[], Generator[float]]:
+    """A ``reconnect_delays`` factory that replays ``values`` then repeats the last (tests)."""
+    vals = list(values)
+
+    def factory() -> Generator[float]:
+        yield from vals
+        while True:
+            yield vals[-1] if vals else 0.0
+
+    return factory
