@@ -1,0 +1,184 @@
+"""Benchmark the StateManager: updates/s for orders, positions and a mixed stream, and RSS growth.
+
+Run: .venv/bin/python bench/state.py [--n 200000] [--rss-n 1000000]
+
+Figures printed:
+- ``apply``: StateManager.apply on pre-built Update objects (the manager's own cost);
+- ``build+apply``: Update.order(...)/... from the raw payload dict, then apply (what a feed pays);
+- RSS growth (VmRSS, measured first in a fresh process) over a stream of --rss-n updates with a bounded key space
+  and fills capped by ``max_fills`` (decisions are consumed, not kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from paradexctl.core.state import Source, StateManager, Update
+
+BASE_TS = 1_718_000_000_000
+
+
+def order_payload(i: int, n_keys: int) -> dict[str, Any]:
+    k = i % n_keys
+    step = i // n_keys
+    status = "NEW" if step == 0 else "OPEN"
+    return {
+        "id": f"1718941725080201704{k:09d}",
+        "client_id": f"c-{k}",
+        "account": "0x49dd",
+        "market": ("BTC-USD-PERP", "ETH-USD-PERP", "SOL-USD-PERP")[k % 3],
+        "side": "BUY" if k % 2 else "SELL",
+        "type": "LIMIT",
+        "size": "1.5",
+        "remaining_size": str(max(0, 1000 - step)),
+        "price": "70784.5",
+        "avg_fill_price": "",
+        "status": status,
+        "cancel_reason": "",
+        "instruction": "GTC",
+        "flags": [],
+        "stp": "EXPIRE_TAKER",
+        "trigger_price": "0",
+        "timestamp": BASE_TS,
+        "created_at": BASE_TS,
+        "last_updated_at": BASE_TS + i,
+        "received_at": BASE_TS,
+        "published_at": BASE_TS + i,
+        "seq_no": 1_718_958_002_991_595_738 + i,
+    }
+
+
+def position_payload(i: int, n_keys: int) -> dict[str, Any]:
+    k = i % n_keys
+    return {
+        "id": f"0x49dd-M{k}-USD-PERP",
+        "market": f"M{k}-USD-PERP",
+        "status": "OPEN",
+        "side": "LONG",
+        "size": f"0.{i % 1000 + 1}",
+        "average_entry_price": "64839.96053748",
+        "unrealized_pnl": "-2.39677214",
+        "cost": "648.39960537",
+        "last_updated_at": BASE_TS + i,
+        "last_fill_id": f"f{i}",
+        "seq_no": 1_718_950_074_249_176_253 + i,
+    }
+
+
+def balance_payload(i: int) -> dict[str, Any]:
+    return {"token": "USDC", "size": f"99980.{i}", "last_updated_at": BASE_TS + i}
+
+
+def fill_payload(i: int) -> dict[str, Any]:
+    return {
+        "id": f"f{i}",
+        "order_id": "1",
+        "market": "BTC-USD-PERP",
+        "side": "BUY",
+        "size": "0.01",
+        "price": "64852.9",
+        "fee": "0.19",
+        "created_at": BASE_TS + i,
+    }
+
+
+def mixed(i: int, n_keys: int) -> tuple[Callable[..., Update], dict[str, Any], Source]:
+    r = i % 10
+    src = Source.REST if r == 9 else Source.WS
+    if r < 5:
+        return Update.order, order_payload(i, n_keys), src
+    if r < 7:
+        return Update.position, position_payload(i, 100), src
+    if r < 8:
+        return Update.balance, balance_payload(i), src
+    return Update.fill, fill_payload(i), Source.WS
+
+
+def gen(kind: str, n: int, n_keys: int) -> Iterator[tuple[Callable[..., Update], Any, Source]]:
+    for i in range(n):
+        if kind == "orders":
+            src = Source.REST if i % 10 == 9 else Source.WS
+            yield Update.order, order_payload(i, n_keys), src
+        elif kind == "positions":
+            yield Update.position, position_payload(i, n_keys), Source.WS
+        else:
+            yield mixed(i, n_keys)
+
+
+def bench(kind: str, n: int, n_keys: int) -> tuple[float, float]:
+    raw = list(gen(kind, n, n_keys))
+    updates = [b(p, s, BASE_TS + i) for i, (b, p, s) in enumerate(raw)]
+    gc.collect()
+    sm = StateManager(max_fills=10_000)
+    apply = sm.apply
+    t0 = time.process_time()
+    for u in updates:
+        apply(u)
+    t_apply = time.process_time() - t0
+    sm = StateManager(max_fills=10_000)
+    apply = sm.apply
+    t0 = time.process_time()
+    for i, (b, p, s) in enumerate(raw):
+        apply(b(p, s, BASE_TS + i))
+    t_build = time.process_time() - t0
+    return n / t_apply, n / t_build
+
+
+def rss_kib() -> int:
+    """Current resident set size in KiB (Linux /proc), else the peak from getrusage."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_growth(n: int) -> tuple[int, int, float]:
+    """Stream n mixed updates built on the fly; decisions are dropped as a stream would."""
+    sm = StateManager(max_fills=10_000)
+    warm = 50_000
+    for i in range(warm):
+        b, p, s = mixed(i, 1_000)
+        sm.apply(b(p, s, BASE_TS + i))
+    gc.collect()
+    before = rss_kib()
+    t0 = time.process_time()
+    for i in range(warm, warm + n):
+        b, p, s = mixed(i, 1_000)
+        sm.apply(b(p, s, BASE_TS + i))
+    cpu = time.process_time() - t0
+    return before, rss_kib(), n / cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--keys", type=int, default=1_000)
+    ap.add_argument("--rss-n", type=int, default=1_000_000)
+    args = ap.parse_args()
+    goal = 200_000
+    before, after, rate = rss_growth(args.rss_n)
+    for kind in ("orders", "positions", "mixed"):
+        a, b = bench(kind, args.n, args.keys)
+        print(
+            f"{kind:10s} apply: {a:>10,.0f} updates/s ({a / goal:.2f}x goal)   "
+            f"build+apply: {b:>10,.0f} updates/s ({b / goal:.2f}x goal)"
+        )
+    growth_mb = (after - before) / 1024
+    print(
+        f"rss over {args.rss_n:,} mixed updates (payloads built on the fly, max_fills=10,000): "
+        f"{before / 1024:.1f} MB -> {after / 1024:.1f} MB, growth {growth_mb:.1f} MB "
+        f"(goal <= 20 MB); {rate:,.0f} updates/s incl. payload generation"
+    )
+
+
+if __name__ == "__main__":
+    main()
