@@ -180,7 +180,7 @@ def test_modify_to_crossing_price_takes_liquidity() -> None:
     ex = make()
     acc, _ = ex.place_order(A, req("BUY", "0.01", "96000"), 2_000)
     ask = ex.bbo(BTC)["ask"]
-    order, events = ex.modify_order(A, acc["id"], req("BUY", "0.01", ask), 2_001)
+    _order, events = ex.modify_order(A, acc["id"], req("BUY", "0.01", ask), 2_001)
     assert [e.data["liquidity"] for e in events if e.kind == "fill"] == ["TAKER"]
     assert ex.orders[acc["id"]].status == CLOSED
 
@@ -189,7 +189,7 @@ def test_users_trade_with_each_other_before_the_synthetic_book() -> None:
     ex = make()
     ask = D(ex.bbo(BTC)["ask"])
     inside = str(ask - D("0.1"))
-    maker, _ = ex.place_order(B, req("SELL", "0.01", inside), 2_000)
+    _maker, _ = ex.place_order(B, req("SELL", "0.01", inside), 2_000)
     _, events = ex.place_order(A, req("BUY", "0.01", str(ask)), 2_001)
     fills = {(e.account, e.data["liquidity"], e.data["price"]) for e in events if e.kind == "fill"}
     assert fills == {(A, "TAKER", inside), (B, "MAKER", inside)}

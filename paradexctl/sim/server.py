@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -44,7 +43,7 @@ class SimAdmin:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.client = httpx.Client(base_url=base_url + "/_sim", timeout=10)
+        self.client = httpx.Client(base_url=base_url + "/_sim", timeout=10, verify=False)
 
     def close(self) -> None:
         self.client.close()
@@ -100,13 +99,11 @@ class SimServer:
     ) -> None:
         self.sim = SimApp(options)
         self.host = host
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port: int = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, self.port))
+        self.port: int = port  # the real port once started, if 0 was asked for
+        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port))
         self._thread: threading.Thread | None = None
         self._admin: SimAdmin | None = None
+        self._http: httpx.Client | None = None
 
     @property
     def base_url(self) -> str:
@@ -126,11 +123,15 @@ class SimServer:
             self._admin = SimAdmin(self.base_url)
         return self._admin
 
+    @property
+    def http(self) -> httpx.Client:
+        """An httpx client with ``base_url=http_url`` (closed by :meth:`stop`)."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.http_url, timeout=10, verify=False)
+        return self._http
+
     def start(self, timeout: float = 15.0) -> SimServer:
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
-            name=f"paradexctl-sim-{self.port}",
-        )  # fmt: skip
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="paradexctl-sim")
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -138,9 +139,13 @@ class SimServer:
                 self.stop()
                 raise RuntimeError("the simulator did not start")
             time.sleep(0.002)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._admin is not None:
             self._admin.close()
             self._admin = None
@@ -148,7 +153,6 @@ class SimServer:
             self._server.should_exit = True
             self._thread.join(10)
             self._thread = None
-        self._sock.close()
 
     def __enter__(self) -> SimServer:
         return self.start()

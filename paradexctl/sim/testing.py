@@ -18,7 +18,20 @@ from paradexctl import signing
 
 from .app import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, norm_hex
 
-__all__ = ["SimAccount", "login", "modify_body", "new_account", "order_body"]
+_shared: httpx.Client | None = None
+
+
+def _client() -> httpx.Client:
+    """One shared client (building an httpx client costs ~50 ms: it loads CA certificates)."""
+    global _shared
+    if _shared is None:
+        _shared = httpx.Client(
+            timeout=10, verify=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+    return _shared
+
+
+__all__ = ["SimAccount", "auth_headers", "login", "modify_body", "new_account", "order_body"]
 
 _CHAIN = signing.chain_id_felt(CHAIN_NAME)
 _EC_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
@@ -48,7 +61,7 @@ def new_account(
     if onboard:
         h = signing.onboarding_message_hash(_CHAIN, int(address, 16))
         sig = signing.format_signature(*signing.sign(h, priv))
-        resp = httpx.post(
+        resp = _client().post(
             f"{http_url}/onboarding",
             headers={
                 "PARADEX-ETHEREUM-ACCOUNT": "0x0",
@@ -56,7 +69,6 @@ def new_account(
                 "PARADEX-STARKNET-SIGNATURE": sig,
             },
             json={"public_key": acct.public_key},
-            timeout=10,
         )
         resp.raise_for_status()
     return acct
@@ -78,8 +90,8 @@ def auth_headers(
 
 def login(http_url: str, acct: SimAccount, *, now_s: int | None = None) -> str:
     """``POST /auth/{public_key}``; returns the JWT."""
-    resp = httpx.post(
-        f"{http_url}/auth/{acct.public_key}", headers=auth_headers(acct, now_s=now_s), timeout=10
+    resp = _client().post(
+        f"{http_url}/auth/{acct.public_key}", headers=auth_headers(acct, now_s=now_s)
     )
     resp.raise_for_status()
     return str(resp.json()["jwt_token"])
