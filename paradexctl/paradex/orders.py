@@ -834,9 +834,28 @@ def place_batch(
                 else:
                     rows.append(_row(bl, "unknown", None, f"{err.message}; {why}; NOT re-sent"))
         except ExchangeRejected as err:
-            # the whole chunk was refused (basic validation or a signature)
-            for bl, _ in chunk:
-                rows.append(_row(bl, "rejected", None, f"{err.code}: {err.message}"))
+            # the whole chunk was refused (basic validation or a signature); ``data.index``
+            # names the culprit when the exchange says which one it was
+            data = err.details.get("data")
+            culprit = data.get("index") if isinstance(data, dict) else None
+            why = err.details.get("exchange_message") or err.message
+            for k, (bl, _) in enumerate(chunk):
+                if culprit is None or k == culprit:
+                    rows.append(_row(bl, "rejected", None, f"{err.code}: {why}"))
+                else:
+                    line = (
+                        chunk[culprit][0].line
+                        if isinstance(culprit, int) and 0 <= culprit < len(chunk)
+                        else "?"
+                    )
+                    rows.append(
+                        _row(
+                            bl,
+                            "rejected",
+                            None,
+                            f"not placed: its batch was refused because of line {line}",
+                        )
+                    )
     return rows
 
 

@@ -1,0 +1,471 @@
+"""End to end: the real CLI (in process, ``main([...])``) against the real sim over loopback.
+
+Every command and option of issue 6, in table and json output, plus the never-place-twice
+faults (accept-then-timeout, truly lost), 5xx bursts and 429s within and beyond the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from paradexctl.cli.main import main
+
+pytestmark = pytest.mark.e2e
+
+BTC = "BTC-USD-PERP"
+ETH = "ETH-USD-PERP"
+
+
+class Cli:
+    def __init__(self, sim, capsys, priv: int, address: str) -> None:
+        self.sim = sim
+        self.capsys = capsys
+        self.priv = priv
+        self.address = address
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(list(args))
+        cap = self.capsys.readouterr()
+        return code, cap.out, cap.err
+
+    def json(self, *args: str):
+        code, out, err = self("-o", "json", *args)
+        assert code == 0, err
+        return json.loads(out)
+
+    def orders_with_client_id(self, client_id: str) -> list:
+        return [o for o in self.sim.sim.engine.orders.values() if o.client_id == client_id]
+
+
+@pytest.fixture
+def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+    priv, _pub, address = sim_account(sim)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PARADEX_ENV", "local")
+    monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(priv))
+    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
+    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
+    monkeypatch.setenv("COLUMNS", "400")  # wide rich tables in captured output
+    for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
+        monkeypatch.delenv(var, raising=False)
+    return Cli(sim, capsys, priv, address)
+
+
+def place(cli: Cli, *args: str) -> dict:
+    return cli.json("order", "place", *args)
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+def test_markets_table_and_json(cli):
+    rows = cli.json("markets")
+    assert {m["symbol"] for m in rows} >= {BTC, ETH}
+    one = cli.json("markets", BTC)
+    assert one["price_tick_size"] == "0.1" and one["order_size_increment"] == "0.001"
+    code, out, _ = cli("markets", "-o", "table")
+    assert code == 0 and "price_tick_size" in out and BTC in out
+    code, out, _ = cli("markets", BTC, "--refresh", "-o", "table")
+    assert code == 0 and "min_notional" in out
+    code, _, err = cli("markets", "BTC-USD-PERPX")
+    assert code == 2 and "did you mean BTC-USD-PERP" in err
+
+
+def test_markets_cached_with_0600_files(cli, tmp_path):
+    cli.json("markets")
+    files = list((tmp_path / "cache" / "paradexctl").glob("markets-*.json"))
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_bbo(cli):
+    b = cli.json("bbo", BTC)
+    assert Decimal(b["bid"]) < Decimal(b["ask"])
+    code, out, _ = cli("-o", "table", "bbo", BTC)
+    assert code == 0 and "bid_size" in out
+    code, _, _err = cli("bbo", "NOPE-USD-PERP")
+    assert code == 4
+
+
+def test_account_balances_positions(cli):
+    a = cli.json("account")
+    assert a["account"] == cli.address and a["status"] == "ACTIVE"
+    assert cli.json("balances")[0]["token"] == "USDC"
+    assert cli.json("positions") == []
+    place(cli, BTC, "buy", "0.01", "--type", "market", "--wait", "filled")
+    pos = cli.json("positions")
+    assert pos[0]["market"] == BTC and Decimal(pos[0]["size"]) == Decimal("0.01")
+    for cmd in ("account", "balances", "positions"):
+        code, out, _ = cli(cmd, "-o", "table")
+        assert code == 0 and out.strip()
+    code, out, _ = cli("positions", "-o", "ndjson")
+    assert json.loads(out.splitlines()[0])["market"] == BTC
+
+
+def test_onboard_new_account_and_not_onboarded_hint(sim, cli, monkeypatch):
+    from paradexctl.sim.testing import new_account
+
+    fresh = new_account(sim.http_url, onboard=False)
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(fresh.private_key))
+    code, _, err = cli("account")
+    assert code == 4 and "paradexctl account onboard" in err
+    out = cli.json("account", "onboard")
+    assert out["account"] == fresh.address and out["onboarded"] is True
+    assert cli.json("account")["account"] == fresh.address
+
+
+def test_fills_with_market_since_limit(cli):
+    for _ in range(3):
+        place(cli, BTC, "buy", "0.01", "--type", "market", "--wait", "filled")
+    place(cli, ETH, "sell", "0.01", "--type", "market", "--wait", "filled")
+    assert len(cli.json("fills")) >= 4
+    btc = cli.json("fills", "--market", BTC)
+    assert btc and all(f["market"] == BTC for f in btc)
+    assert len(cli.json("fills", "--limit", "2")) == 2
+    assert cli.json("fills", "--since", "1h")
+    assert cli.json("fills", "--since", "2999-01-01T00:00:00Z") == []
+    code, out, _ = cli("fills", "-o", "table", "--limit", "1")
+    assert code == 0 and "liquidity" in out
+    code, _, _err = cli("fills", "--since", "yesterday-ish")
+    assert code == 2
+
+
+def test_orders_list_open_history_filters(cli):
+    resting = place(cli, BTC, "buy", "0.01", "--price", "90000", "--wait", "open")
+    place(cli, ETH, "buy", "0.01", "--price", "3000", "--wait", "open")
+    filled = place(cli, BTC, "buy", "0.01", "--type", "market", "--wait", "filled")
+    open_ids = {o["id"] for o in cli.json("orders", "list")}
+    assert resting["order_id"] in open_ids and filled["order_id"] not in open_ids
+    assert {o["market"] for o in cli.json("orders", "list", "--open", "--market", ETH)} == {ETH}
+    assert cli.json("orders", "list", "--status", "open", "--limit", "1").__len__() == 1
+    hist = cli.json("orders", "list", "--history", "--status", "CLOSED")
+    assert [o["id"] for o in hist] == [filled["order_id"]]
+    assert len(cli.json("orders", "list", "--history", "--limit", "2")) == 2
+    assert len(cli.json("orders", "list", "--history", "--since", "10m")) == 3
+    assert cli.json("orders", "list", "--history", "--market", ETH)[0]["market"] == ETH
+    code, out, _ = cli("orders", "list", "-o", "table")
+    assert code == 0 and "remaining_size" in out
+    code, _, _err = cli("orders", "list", "--open", "--history")
+    assert code == 2
+    code, _, _ = cli("orders", "list", "--status", "CLOSED")
+    assert code == 2
+
+
+def test_orders_history_pagination_reaches_the_limit(cli):
+    for _ in range(4):
+        place(cli, BTC, "buy", "0.001", "--price", "90000")
+    rows = cli.json("orders", "list", "--history", "--limit", "3")
+    assert len(rows) == 3
+
+
+def test_order_get_by_id_and_client_id(cli):
+    r = place(
+        cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "mine-1", "--wait", "open"
+    )
+    assert cli.json("order", "get", r["order_id"])["client_id"] == "mine-1"
+    assert cli.json("order", "get", "--client-id", "mine-1")["id"] == r["order_id"]
+    code, out, _ = cli("order", "get", r["order_id"], "-o", "table")
+    assert code == 0 and "mine-1" in out
+    code, _, err = cli("order", "get", "--client-id", "nobody")
+    assert code == 4 and "nobody" in err
+    code, _, _ = cli("order", "get")
+    assert code == 2
+
+
+# -- placing --------------------------------------------------------------------------------
+
+
+def test_place_limit_is_acknowledged_and_prints_client_id(cli):
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--price", "90000")
+    assert code == 0
+    data = json.loads(out)
+    assert data["outcome"] == "acknowledged" and data["client_id"].startswith("pctl-")
+    assert "acknowledged" in err and data["client_id"] in err
+    assert "placed" not in err and "filled" not in err.replace("open or filled", "")
+    assert len(cli.orders_with_client_id(data["client_id"])) == 1
+
+
+def test_place_table_output(cli):
+    code, out, _err = cli("order", "place", BTC, "sell", "0.01", "--price", "99000", "-o", "table")
+    assert code == 0 and "acknowledged" in out and "client_id" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "check"),
+    [
+        (["--type", "market", "--wait", "filled"], lambda o: o["remaining_size"] == "0"),
+        (["--price", "90000", "--tif", "post-only", "--wait", "open"],
+         lambda o: o["instruction"] == "POST_ONLY"),
+        (["--price", "99000", "--tif", "ioc", "--wait", "closed"],
+         lambda o: o["instruction"] == "IOC" and o["status"] == "CLOSED"),
+        (["--type", "stop-limit", "--price", "99000", "--trigger-price", "98000",
+          "--wait", "open"], lambda o: o["status"] == "UNTRIGGERED"),
+        (["--type", "stop-market", "--trigger-price", "98000", "--wait", "accepted"],
+         lambda o: o["type"] == "STOP_MARKET" and o["trigger_price"] == "98000"),
+    ],
+)  # fmt: skip
+def test_place_types_and_tifs(cli, args, check):
+    r = place(cli, BTC, "buy", "0.01", *args)
+    assert check(r["order"]), r
+
+
+def test_place_reduce_only_and_client_id(cli):
+    place(cli, BTC, "buy", "0.02", "--type", "market", "--wait", "filled")
+    r = place(cli, BTC, "sell", "0.01", "--type", "market", "--reduce-only", "--client-id",
+              "ro-1", "--wait", "filled")  # fmt: skip
+    assert r["client_id"] == "ro-1" and r["order"]["flags"] == ["REDUCE_ONLY"]
+
+
+def test_dry_run_signs_and_sends_nothing(cli):
+    data = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "dry-1", "--dry-run")
+    assert data["dry_run"] is True and data["method"] == "POST"
+    assert data["url"].endswith("/orders")
+    body = data["body"]
+    assert body["client_id"] == "dry-1" and body["price"] == "90000"
+    assert body["signature"].startswith('["')
+    assert cli.orders_with_client_id("dry-1") == []
+    code, _out, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000", "--dry-run",
+                         "-o", "table")  # fmt: skip
+    assert code == 0 and "nothing was sent" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["0.01", "--price", "90000.05"], "nearest valid prices: 90000.0 or 90000.1"),
+        (["0.0105", "--price", "90000"], "nearest valid sizes: 0.010 or 0.011"),
+        (["0.0001", "--price", "90000"], "size increment"),
+        (["0.001", "--price", "5000"], "smallest valid size at this price is 0.002"),
+        (["0.01"], "needs --price"),
+        (["0", "--price", "90000"], "size must be positive"),
+        (["nan", "--price", "90000"], "not a finite number"),
+        (["0.01", "--price", "90000.000000001"], "more than 8 decimals"),
+        (["0.01", "--type", "market", "--price", "1"], "takes no --price"),
+        (["0.01", "--type", "bogus"], "--type"),
+    ],
+)
+def test_validation_exit_2_and_nothing_sent(cli, args, needle):
+    code, _, err = cli("order", "place", BTC, "buy", *args, "--client-id", "bad-1")
+    assert code == 2, err
+    assert needle in err
+    assert cli.orders_with_client_id("bad-1") == []
+
+
+def test_unknown_market_exit_2(cli):
+    code, _, err = cli("order", "place", "DOGE-USD-PERP", "buy", "1", "--price", "1")
+    assert code == 2 and "unknown market" in err
+
+
+def test_late_rejection_with_wait_is_exit_4_and_without_wait_acknowledged(cli):
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "50", "--price", "90000",
+                         "--wait", "open")  # fmt: skip
+    assert code == 4
+    assert "NOT_ENOUGH_MARGIN" in err and "rejected after being acknowledged" in err
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "50", "--price", "90000")
+    assert code == 0 and json.loads(out)["outcome"] == "acknowledged"
+    assert "not yet confirmed" in err
+
+
+def test_wait_timeout_exit_5_with_last_state(cli):
+    # a resting limit order never fills: waiting for 'filled' times out
+    code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000", "--wait",
+                       "filled", "--timeout", "0.5")  # fmt: skip
+    assert code == 5 and "last known status OPEN" in err
+
+
+# -- modify and cancel ----------------------------------------------------------------------
+
+
+def test_modify_price_and_size(cli):
+    r = place(cli, BTC, "buy", "0.01", "--price", "90000", "--wait", "open")
+    m = cli.json("order", "modify", r["order_id"], "--price", "90100.5", "--size", "0.02")
+    assert m["price"] == "90100.5" and m["size"] == "0.02"
+    code, out, _ = cli("order", "modify", r["order_id"], "--price", "90200", "-o", "table")
+    assert code == 0 and "90200" in out
+    code, _, err = cli("order", "modify", r["order_id"], "--price", "90200.01")
+    assert code == 2 and "nearest valid prices" in err
+    code, _, _ = cli("order", "modify", r["order_id"])
+    assert code == 2
+
+
+def test_cancel_by_id_client_id_and_refuse_closed(cli):
+    a = place(cli, BTC, "buy", "0.01", "--price", "90000", "--wait", "open")
+    b = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "cx-1", "--wait", "open")
+    out = cli.json("order", "cancel", a["order_id"])
+    assert out["status"] == "QUEUED_FOR_CANCELLATION"
+    code, out, _ = cli("order", "cancel", "--client-id", "cx-1", "-o", "table")
+    assert code == 0 and "QUEUED_FOR_CANCELLATION" in out
+    for oid in (a["order_id"], b["order_id"]):
+        assert cli.json("order", "get", oid)["status"] == "CLOSED"
+    # cancelling a CLOSED order is refused locally with ORDER_IS_CLOSED (exit 4)
+    code, _, err = cli("-o", "json", "order", "cancel", a["order_id"])
+    assert code == 4
+    assert json.loads(err)["details"]["code"] == "ORDER_IS_CLOSED"
+    assert "not sending a cancel" in json.loads(err)["message"]
+
+
+def test_cancel_all_with_market(cli):
+    place(cli, BTC, "buy", "0.01", "--price", "90000", "--wait", "open")
+    place(cli, ETH, "buy", "0.01", "--price", "3000", "--wait", "open")
+    rows = cli.json("order", "cancel-all", "--market", BTC)
+    assert [r["market"] for r in rows] == [BTC]
+    assert {o["market"] for o in cli.json("orders", "list")} == {ETH}
+    code, out, _ = cli("order", "cancel-all", "-o", "table")
+    assert code == 0 and ETH in out
+    assert cli.json("orders", "list") == []
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+def test_batch_chunks_partial_failure_exit_4(cli, tmp_path):
+    f = tmp_path / "orders.ndjson"
+    lines = [
+        {"market": BTC, "side": "buy", "size": "0.01", "price": "90000", "client_id": "b-1"},
+        {"market": ETH, "side": "sell", "size": "0.01", "price": "4000", "client_id": "b-2"},
+        {"market": BTC, "side": "buy", "size": "0.01", "price": "90000", "client_id": "b-3"},
+    ]
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    rows = cli.json("order", "place", "--batch", str(f), "--chunk-size", "2")
+    assert [r["outcome"] for r in rows] == ["acknowledged"] * 3
+    assert all(len(cli.orders_with_client_id(f"b-{i}")) == 1 for i in (1, 2, 3))
+    # a second batch reusing b-1 (still open): the exchange refuses that order's chunk
+    lines2 = [
+        {"market": BTC, "side": "buy", "size": "0.01", "price": "90000", "client_id": "b-4"},
+        {"market": BTC, "side": "buy", "size": "0.01", "price": "90000", "client_id": "b-1"},
+        {"market": BTC, "side": "buy", "size": "0.01", "price": "90000", "client_id": "b-5"},
+    ]
+    f.write_text("\n".join(json.dumps(x) for x in lines2))
+    code, out, err = cli("-o", "json", "order", "place", "--batch", str(f), "--chunk-size", "1")
+    rows = json.loads(out)
+    assert code == 4, err
+    assert [r["outcome"] for r in rows] == ["acknowledged", "rejected", "acknowledged"]
+    assert rows[1]["error"].startswith("DUPLICATED_CLIENT_ID")
+    code, out, err = cli("-o", "json", "order", "place", "--batch", str(f), "--chunk-size", "3")
+    rows = json.loads(out)
+    assert code == 4 and all(r["outcome"] == "rejected" for r in rows)
+    assert "because of line" in rows[2]["error"] or "because of line" in rows[1]["error"]
+    code, out, _ = cli("-o", "table", "order", "place", "--batch", str(f), "--dry-run")
+    assert code == 0 and "/orders/batch" in out
+
+
+def test_batch_invalid_line_exit_2_nothing_sent(cli, tmp_path):
+    f = tmp_path / "bad.ndjson"
+    f.write_text(
+        json.dumps({"market": BTC, "side": "buy", "size": "0.01", "price": "90000",
+                    "client_id": "v-1"}) + "\n"
+        + json.dumps({"market": BTC, "side": "buy", "size": "0.01", "price": "90000.05"}) + "\n"
+    )  # fmt: skip
+    code, _, err = cli("order", "place", "--batch", str(f))
+    assert code == 2 and ":2:" in err and "nearest valid prices" in err
+    assert cli.orders_with_client_id("v-1") == []
+
+
+# -- never place twice, retries ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["hold"])
+def test_accept_then_timeout_reports_placed_and_sim_holds_one(cli, monkeypatch, mode):
+    monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
+    cli.json("markets")  # warm the caches, so the fault hits the POST
+    cli.json("account")
+    cli.sim.admin.faults(accept_then_timeout=1, timeout_mode=mode, timeout_hold_s=3)
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--price", "90000",
+                         "--client-id", "att-1")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["outcome"] == "recovered" and data["order_id"]
+    assert "found by client_id" in err
+    assert len(cli.orders_with_client_id("att-1")) == 1
+
+
+def test_truly_lost_exits_6_naming_client_id(cli):
+    cli.json("markets")
+    cli.json("account")
+    # the POST gets a 503 and is not executed; lookups then find nothing
+    cli.sim.admin.faults(rest_5xx=1, rest_5xx_status=503)
+    code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000",
+                       "--client-id", "lost-1")  # fmt: skip
+    assert code == 6
+    assert "lost-1" in err and "NOT re-sent" in err
+    assert cli.orders_with_client_id("lost-1") == []
+
+
+def test_5xx_burst_and_429_survived_within_budget(cli):
+    cli.sim.admin.faults(rest_5xx=2)
+    assert cli.json("bbo", BTC)["market"] == BTC
+    cli.sim.admin.faults(rest_429=2, retry_after_s=0)
+    assert cli.json("positions") == []
+    state = cli.sim.admin.faults()
+    assert state["injected"]["rest_5xx"] >= 2 and state["injected"]["rest_429"] >= 2
+
+
+def test_exceeded_budget_exit_5(cli):
+    cli.sim.admin.faults(rest_5xx=20)
+    code, _, err = cli("bbo", BTC)
+    assert code == 5 and "after 4 attempts" in err
+    cli.sim.admin.faults(rest_5xx=0, rest_429=20, retry_after_s=0)
+    code, _, err = cli("markets", "--refresh")
+    assert code == 5 and "429" in err
+
+
+# -- auth cache -----------------------------------------------------------------------------
+
+
+def test_jwt_cached_0600_and_reused_across_invocations(cli, tmp_path):
+    cli.json("account")
+    files = list((tmp_path / "cache" / "paradexctl").glob("jwt-*.json"))
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    first = files[0].read_text()
+    mtime = files[0].stat().st_mtime_ns
+    cli.json("balances")
+    assert files[0].read_text() == first and files[0].stat().st_mtime_ns == mtime
+    # a garbled cached token gets a 401, one re-auth and one retry
+    data = json.loads(first)
+    data["jwt"] = "eyJhbGciOiJub25lIn0.eyJleHAiOjk5OTk5OTk5OTl9.x"
+    files[0].write_text(json.dumps(data))
+    assert cli.json("balances")[0]["token"] == "USDC"
+    assert json.loads(files[0].read_text())["jwt"] != data["jwt"]
+
+
+def test_verbose_trace_has_no_secrets(cli):
+    code, _, err = cli("-v", "-o", "json", "order", "place", BTC, "buy", "0.01", "--price",
+                       "90000")  # fmt: skip
+    assert code == 0
+    assert "> POST" in err and "/orders" in err
+    assert "eyJ" not in err
+    assert hex(cli.priv)[2:] not in err
+    assert '"signature":"***"' in err.replace(" ", "")
+
+
+def test_address_derivation_matches_sim(cli, monkeypatch):
+    # no address configured: derived from the key and /system/config's class hashes
+    assert cli.json("account")["account"] == cli.address
+    monkeypatch.setenv("PARADEX_SUBKEY", "1")
+    code, _, err = cli("account")
+    assert code == 3 and "subkey" in err
+
+
+def test_help_does_not_import_httpx():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from paradexctl.cli.main import app; "
+        "assert 'httpx' not in sys.modules, 'httpx imported'; "
+        "assert 'paradexctl.signing' not in sys.modules"
+    )
+    env = dict(os.environ)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert p.returncode == 0, p.stderr
