@@ -423,7 +423,9 @@ class Hub:
         data = ev.data
         if "seq_no" in data and ev.kind != "bbo":
             key = (ev.kind, ev.account or ev.market or "")
-            seq = max(self.ws_seq.get(key, 0) + 1, now_ms * 1_000_000)
+            # Its own counter per (kind, key), floored at a different point of each ms than
+            # the engine's (REST) numbers, so the two sources never agree by accident.
+            seq = max(self.ws_seq.get(key, 0) + 1, now_ms * 1_000_000 + 500_000)
             self.ws_seq[key] = seq
             data = dict(data)
             data["seq_no"] = seq

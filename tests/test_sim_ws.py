@@ -1,0 +1,256 @@
+"""The simulator's WebSocket JSON-RPC over real loopback sockets: auth, subscribe,
+unsubscribe, errors, notifications on every channel, sequence numbers, server pings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from paradexctl.sim.app import SimOptions
+from paradexctl.sim.server import SimServer
+from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+
+pytestmark = pytest.mark.e2e
+BTC = "BTC-USD-PERP"
+
+
+async def rpc(ws: ClientConnection, method: str, params: Any = None, id: Any = 1) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id}
+    if params is not None:
+        msg["params"] = params
+    await ws.send(json.dumps(msg))
+    while True:
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if reply.get("method") != "subscription":
+            return reply  # type: ignore[no-any-return]
+
+
+async def recv(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
+
+
+async def drain(ws: ClientConnection, quiet: float = 0.3) -> list[dict[str, Any]]:
+    """Every message until ``quiet`` seconds pass with nothing new."""
+    out = []
+    while True:
+        try:
+            out.append(json.loads(await asyncio.wait_for(ws.recv(), quiet)))
+        except TimeoutError:
+            return out
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())  # type: ignore[arg-type]
+
+
+class Session:
+    def __init__(self, sim: SimServer) -> None:
+        self.acct: SimAccount = new_account(sim.http_url)
+        self.jwt = login(sim.http_url, self.acct)
+        self.http = httpx.Client(
+            base_url=sim.http_url,
+            headers={"Authorization": f"Bearer {self.jwt}"},
+            timeout=10,
+            verify=False,
+        )
+
+    def place(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        r = self.http.post("/orders", json=order_body(self.acct, *args, **kw))
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def session(sim: SimServer) -> Any:
+    s = Session(sim)
+    yield s
+    s.http.close()
+
+
+def test_auth_and_subscribe_echo_ids_with_their_json_type(sim: SimServer, session: Session) -> None:
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            reply = await rpc(ws, "auth", {"bearer": session.jwt}, id=1718179125962419)
+            assert reply["id"] == 1718179125962419 and isinstance(reply["result"], dict)
+            reply = await rpc(ws, "subscribe", {"channel": "orders.ALL"}, id="s-1")
+            assert reply["id"] == "s-1" and reply["result"] == {"channel": "orders.ALL"}
+            reply = await rpc(ws, "subscribe", {"channel": "orders.ALL"}, id=7)
+            assert reply["id"] == 7 and "result" not in reply
+            assert reply["error"]["code"] == -32600
+            reply = await rpc(ws, "unsubscribe", {"channel": "orders.ALL"}, id="u")
+            assert reply == {**reply, "id": "u", "result": {"channel": "orders.ALL"}}
+            reply = await rpc(ws, "unsubscribe", {"channel": "orders.ALL"}, id=8)
+            assert reply["error"]["code"] == -32600
+            reply = await rpc(ws, "subscribe", {"channel": "nonsense.channel"})
+            assert reply["error"] == {
+                "code": -32600,
+                "message": "invalid subscribe request",
+                "data": "invalid channel",
+            }
+            reply = await rpc(ws, "no.such.method", {})
+            assert reply["error"]["code"] == -32601
+            await ws.send("not json")
+            assert (await recv(ws))["error"]["code"] == -32700
+
+    run(go)
+
+
+def test_auth_errors_and_private_channels_need_auth(sim: SimServer, session: Session) -> None:
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            reply = await rpc(ws, "subscribe", {"channel": "positions"}, id=1)
+            assert reply["error"]["code"] == 40300
+            reply = await rpc(ws, "subscribe", {"channel": f"bbo.{BTC}"}, id=2)
+            assert reply["result"] == {"channel": f"bbo.{BTC}"}
+            reply = await rpc(ws, "auth", {"bearer": "garbage"}, id=3)
+            assert reply["error"]["code"] == 40110
+            head, claims, _sig = session.jwt.split(".")
+            reply = await rpc(ws, "auth", {"bearer": f"{head}.{claims}.AAAA"}, id=4)
+            assert reply["error"]["code"] == 40111
+            reply = await rpc(ws, "auth", {"bearer": session.jwt}, id=5)
+            assert "result" in reply
+            reply = await rpc(ws, "subscribe", {"channel": "positions"}, id=6)
+            assert reply["result"] == {"channel": "positions"}
+
+    run(go)
+
+
+def test_expired_jwt_is_refused_on_a_new_connection(sim: SimServer, session: Session) -> None:
+    sim.admin.advance_time(400_000)
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url + "?cancel-on-disconnect=false") as ws:
+            reply = await rpc(ws, "auth", {"bearer": session.jwt})
+            assert reply["error"]["code"] == 40111
+
+    run(go)
+
+
+def test_notifications_on_every_private_and_public_channel(
+    sim: SimServer, session: Session
+) -> None:
+    channels = [
+        "orders.ALL", f"orders.{BTC}", "fills.ALL", f"fills.{BTC}", "positions",
+        "balance_events", "account", f"bbo.{BTC}", f"trades.{BTC}", "trades.ALL",
+        "orders.ETH-USD-PERP",
+    ]  # fmt: skip
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            for i, ch in enumerate(channels):
+                assert (await rpc(ws, "subscribe", {"channel": ch}, id=i))["result"] == {
+                    "channel": ch
+                }
+            order = session.place(BTC, "BUY", "0.01")
+            msgs = await drain(ws)
+        by: dict[str, list[dict[str, Any]]] = {}
+        for m in msgs:
+            assert m["jsonrpc"] == "2.0" and m["method"] == "subscription"
+            by.setdefault(m["params"]["channel"], []).append(m["params"]["data"])
+        assert set(by) == set(channels) - {"orders.ETH-USD-PERP"}
+        assert [o["status"] for o in by["orders.ALL"]] == ["NEW", "CLOSED"]
+        assert by["orders.ALL"] == by[f"orders.{BTC}"]
+        assert all(o["id"] == order["id"] for o in by["orders.ALL"])
+        (fill,) = by["fills.ALL"]
+        assert fill["order_id"] == order["id"] and fill["liquidity"] == "TAKER"
+        assert by["positions"][-1]["size"] == "0.01"
+        assert by["balance_events"][-1]["type"] == "TRANSACTION_FILL"
+        assert by["balance_events"][-1]["fill_id"] == fill["id"]
+        assert by["account"][-1]["account"] == session.acct.address
+        assert by[f"trades.{BTC}"][0]["size"] == "0.01"
+        assert by[f"bbo.{BTC}"][-1]["market"] == BTC
+
+    run(go)
+
+
+def test_ws_seq_no_is_independent_of_rest_and_increasing(sim: SimServer, session: Session) -> None:
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            await rpc(ws, "subscribe", {"channel": "orders.ALL"})
+            order = session.place(BTC, "BUY", "0.01", "96000")
+            session.http.delete(f"/orders/{order['id']}")
+            msgs = [m["params"]["data"] for m in await drain(ws)]
+        rest = session.http.get(f"/orders/{order['id']}").json()
+        assert [m["status"] for m in msgs] == ["NEW", "OPEN", "CLOSED"]
+        seqs = [m["seq_no"] for m in msgs]
+        assert seqs == sorted(set(seqs))
+        assert rest["status"] == "CLOSED" and rest["seq_no"] != seqs[-1]
+        assert rest["last_updated_at"] == msgs[-1]["last_updated_at"]
+        assert all("published_at" in m for m in msgs)
+
+    run(go)
+
+
+def test_other_accounts_see_nothing_private(sim: SimServer, session: Session) -> None:
+    other = Session(sim)
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": other.jwt})
+            await rpc(ws, "subscribe", {"channel": "orders.ALL"})
+            await rpc(ws, "subscribe", {"channel": "trades.ALL"})
+            session.place(BTC, "BUY", "0.01")
+            msgs = await drain(ws)
+        assert {m["params"]["channel"] for m in msgs} == {"trades.ALL"}
+
+    try:
+        run(go)
+    finally:
+        other.http.close()
+
+
+def test_upgrade_accepted_on_root_and_any_path(sim: SimServer) -> None:
+    async def go() -> None:
+        for path in ("/", "/v1?x=1", "/ws/anything"):
+            async with websockets.connect(f"ws://127.0.0.1:{sim.port}{path}") as ws:
+                reply = await rpc(ws, "subscribe", {"channel": f"bbo.{BTC}"})
+                assert reply["result"] == {"channel": f"bbo.{BTC}"}
+
+    run(go)
+
+
+def test_mark_move_and_force_fill_reach_subscribers(sim: SimServer, session: Session) -> None:
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            await rpc(ws, "subscribe", {"channel": f"bbo.{BTC}"})
+            await rpc(ws, "subscribe", {"channel": "fills.ALL"})
+            sim.admin.mark_price(BTC, "90000")
+            bbo = (await recv(ws))["params"]["data"]
+            assert 89_900 < float(bbo["bid"]) < 90_000 < float(bbo["ask"]) < 90_100
+            order = session.place(BTC, "BUY", "0.01", "85000")
+            sim.admin.force_fill(order["id"], size="0.004")
+            msgs = [m for m in await drain(ws) if m["params"]["channel"] == "fills.ALL"]
+            (fill,) = [m["params"]["data"] for m in msgs]
+            assert (fill["order_id"], fill["size"], fill["price"]) == (
+                order["id"],
+                "0.004",
+                "85000",
+            )
+
+    run(go)
+
+
+def test_server_sends_protocol_pings(caplog: pytest.LogCaptureFixture) -> None:
+    options = SimOptions(mark_walk_ms=0, warm_tables=None, ws_ping_interval_s=0.1)
+    with SimServer(options) as server:
+
+        async def go() -> None:
+            caplog.set_level(logging.DEBUG, logger="websockets.client")
+            async with websockets.connect(server.ws_url, ping_interval=None) as ws:
+                await drain(ws, quiet=0.5)
+                assert ws.state.name == "OPEN"
+
+        run(go)
+    pings = [r for r in caplog.records if "< PING" in r.getMessage()]
+    assert len(pings) >= 2
