@@ -58,8 +58,10 @@ def _parts(value: Decimal | str | int, decimals: int) -> tuple[Decimal, int, int
 def to_chain_int(value: Decimal | str, decimals: int = 8) -> int:
     """``value * 10^decimals`` exactly; :class:`PrecisionError` if that is not an integer."""
     d, coefficient, e = _parts(value, decimals)
-    if e >= 0 or coefficient == 0:
-        return coefficient * _pow10(e) if e >= 0 else 0
+    if coefficient == 0:
+        return 0
+    if e >= 0:
+        return coefficient * _pow10(e)
     if -e > len(str(coefficient)):
         q, rem = 0, coefficient
     else:
@@ -75,6 +77,8 @@ def to_chain_int(value: Decimal | str, decimals: int = 8) -> int:
 def to_chain_int_truncating(value: Decimal | str, decimals: int = 8) -> int:
     """The SDK's scaling: ``value * 10^decimals`` truncated toward zero (excess digits dropped)."""
     _, coefficient, e = _parts(value, decimals)
+    if coefficient == 0:
+        return 0
     if e >= 0:
         return coefficient * _pow10(e)
     if -e > len(str(coefficient)):
