@@ -1,0 +1,147 @@
+"""CLI tests with respx (through the explicit ``transport_override`` seam): prod safety and
+the edge cases the sim cannot easily produce."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import respx
+
+from paradexctl.cli import _session
+from paradexctl.cli.main import main
+
+KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
+ADDRESS = "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa"
+PROD = "https://api.prod.paradex.trade/v1"
+MARKET = {
+    "symbol": "BTC-USD-PERP",
+    "price_tick_size": "0.1",
+    "order_size_increment": "0.001",
+    "min_notional": "10",
+    "max_order_size": "100",
+}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", KEY)
+    monkeypatch.setenv("PARADEX_ACCOUNT_ADDRESS", ADDRESS)
+    for var in ("PARADEX_ENV", "PARADEX_API_URL", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def router(env):
+    with respx.mock(base_url=PROD, assert_all_called=False) as r:
+        _session.transport_override = httpx.MockTransport(r.handler)
+        try:
+            yield r
+        finally:
+            _session.transport_override = None
+
+
+def run(capsys, *args):
+    capsys.readouterr()
+    code = main(list(args))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["order", "place", "BTC-USD-PERP", "buy", "0.01", "--price", "90000"],
+        ["order", "place", "BTC-USD-PERP", "sell", "0.01", "--type", "market"],
+        ["order", "modify", "123", "--price", "90000"],
+        ["order", "cancel", "123"],
+        ["order", "cancel", "--client-id", "abc"],
+        ["order", "cancel-all"],
+        ["order", "cancel-all", "--market", "BTC-USD-PERP"],
+        ["account", "onboard"],
+    ],
+)
+def test_prod_without_tty_and_without_yes_sends_nothing(router, capsys, args):
+    code, out, err = run(capsys, "--env", "prod", *args)
+    assert code == 2
+    assert "--yes" in err and "nothing was sent" in err
+    assert router.calls.call_count == 0
+    assert out == ""
+
+
+def test_prod_batch_without_yes_sends_nothing(router, capsys, tmp_path):
+    f = tmp_path / "b.ndjson"
+    f.write_text('{"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "90000"}\n')
+    code, _, err = run(capsys, "--env", "prod", "order", "place", "--batch", str(f))
+    assert code == 2 and router.calls.call_count == 0
+
+
+def test_prod_with_yes_places(router, capsys):
+    router.get("/markets").respond(200, json={"results": [MARKET]})
+    router.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
+        200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
+    )
+    post = router.post("/orders").mock(
+        side_effect=lambda req: httpx.Response(
+            201, json={**json.loads(req.content), "id": "77", "status": "NEW"}
+        )
+    )
+    code, out, err = run(capsys, "--env", "prod", "-o", "json", "order", "place",
+                         "BTC-USD-PERP", "buy", "0.01", "--price", "90000", "--yes")  # fmt: skip
+    assert code == 0, err
+    assert post.call_count == 1
+    sent = json.loads(post.calls.last.request.content)
+    assert sent["client_id"] == json.loads(out)["client_id"]
+    assert sent["price"] == "90000" and sent["size"] == "0.01"
+
+
+def test_prod_dry_run_needs_no_confirmation_and_posts_nothing(router, capsys):
+    router.get("/markets").respond(200, json={"results": [MARKET]})
+    code, out, _ = run(capsys, "--env", "prod", "-o", "json", "order", "place", "BTC-USD-PERP",
+                       "buy", "0.01", "--price", "90000", "--dry-run")  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["url"] == PROD + "/orders"
+    assert [c.request.method for c in router.calls] == ["GET"]
+
+
+def test_local_validation_happens_before_any_request(router, capsys):
+    code, _, err = run(capsys, "--env", "prod", "order", "place", "BTC-USD-PERP", "buy", "0.01",
+                       "--yes")  # fmt: skip
+    assert code == 2 and "needs --price" in err
+    assert router.calls.call_count == 0
+
+
+def test_exchange_error_in_json_mode_carries_code(router, capsys):
+    router.get("/bbo/BTC-USD-PERP").respond(
+        400, json={"error": "MARKET_NOT_FOUND", "message": "market not found"}
+    )
+    code, _, err = run(capsys, "--env", "prod", "-o", "json", "bbo", "BTC-USD-PERP")
+    assert code == 4
+    e = json.loads(err)
+    assert e["details"]["code"] == "MARKET_NOT_FOUND" and "market not found" in e["message"]
+
+
+def test_batch_uncertain_exit_6_lists_unknown_client_ids(router, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    router.get("/markets").respond(200, json={"results": [MARKET]})
+    router.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
+        200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
+    )
+    router.post("/orders/batch").mock(side_effect=httpx.ReadTimeout("slow"))
+    router.get(url__regex=r".*/orders/by_client_id/.*").respond(
+        400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "-"}
+    )
+    router.get("/orders-history").respond(200, json={"results": []})
+    f = tmp_path / "b.ndjson"
+    f.write_text(
+        '{"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "90000",'
+        ' "client_id": "u-1"}\n'
+    )
+    code, out, err = run(capsys, "-o", "json", "--env", "prod", "order", "place", "--batch",
+                         str(f), "--yes")  # fmt: skip
+    assert code == 6
+    assert json.loads(out)[0]["outcome"] == "unknown"
+    assert "u-1" in err
