@@ -75,7 +75,7 @@ def test_prod_without_tty_and_without_yes_sends_nothing(router, capsys, args):
 def test_prod_batch_without_yes_sends_nothing(router, capsys, tmp_path):
     f = tmp_path / "b.ndjson"
     f.write_text('{"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "90000"}\n')
-    code, _, err = run(capsys, "--env", "prod", "order", "place", "--batch", str(f))
+    code, _, _ = run(capsys, "--env", "prod", "order", "place", "--batch", str(f))
     assert code == 2 and router.calls.call_count == 0
 
 

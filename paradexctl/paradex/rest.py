@@ -85,7 +85,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before try number ``attempt + 1`` (``attempt`` starts at 0)."""
-        return self.rng() * min(self.cap, self.base * (2**attempt))
+        return float(self.rng() * min(self.cap, self.base * (2**attempt)))
 
     def rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         """How long to wait after a 429: Retry-After, then x-ratelimit-reset, else backoff."""
@@ -349,8 +349,8 @@ class RestClient:
                 attempt += 1
                 continue
             if status >= 500:
-                err = _error_from_response(method, path, resp)
-                problem = f"HTTP {status}" + (f" {err.code}" if err.code else "")
+                server_err = _error_from_response(method, path, resp)
+                problem = f"HTTP {status}" + (f" {server_err.code}" if server_err.code else "")
                 if not idempotent:
                     raise OutcomeUncertain(
                         f"{method} {path}: {problem}; the request may have been processed",
