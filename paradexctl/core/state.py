@@ -22,8 +22,8 @@ Rule 1 (same source, same key): ``seq_no`` values are compared only with the las
 
 Rule 3 (terminal is sticky): once an order is CLOSED, any non-CLOSED update is rejected as
     ``terminal``, whatever its source or timestamp. Conversely, a CLOSED report for an order
-    held as live is accepted whatever its seq_no or exchange time (``terminal_wins``): CLOSED is
-    absorbing, so a venue that ever said CLOSED means the order is closed now. Order statuses move along
+    held as live is accepted even when rules 1, 2, 4 or 5 would drop it (``terminal_wins``):
+    CLOSED is absorbing, so a venue that ever said CLOSED means the order is closed now. Order statuses move along
     :data:`ORDER_TRANSITIONS` (a status must be reachable in it, since frames in between may be
     missing); any other move (e.g. OPEN -> UNTRIGGERED) is rejected as ``illegal_transition``
     once the time rules would accept it.
@@ -167,7 +167,8 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.NO_EXCHANGE_TIME_LATEST: "rule 5: no exchange time; never seen on WS, latest arrival "
     "wins",
     Reason.BUSTED: "rule 7: tradebust marks the fill busted",
-    Reason.TERMINAL_WINS: "rule 3: a CLOSED report closes a live order whatever its time",
+    Reason.TERMINAL_WINS: "rule 3: a CLOSED report closes a live order although rules 1, 2, 4 "
+    "or 5 would have dropped it",
     Reason.STALE_SEQ: "rule 1: seq_no at or below the last accepted from this source",
     Reason.DUPLICATE: "same content as the current state",
     Reason.OLDER: "rule 2: older than the current state",
@@ -659,18 +660,18 @@ class StateManager:
         cur_ts = e.exchange_ts
         prior_received_at = e.received_at
 
-        # Rule 3: CLOSED is absorbing, so a CLOSED report closes a live order whatever its time.
         old_status = e.status
         new_status: Any = payload["status"] if kind is _ORDER else None
-        if new_status in TERMINAL_STATUSES and old_status not in TERMINAL_STATUSES:
-            e.status = new_status
-            self._index_order(key, payload)
-            return self._accept(u, e, _R_TERMINAL_WINS, False)
+        # Rule 3: CLOSED is absorbing; a CLOSED report that rules 1, 2, 4, 5 would reject still
+        # closes a live order (reason terminal_wins).
+        closing = new_status in TERMINAL_STATUSES and old_status not in TERMINAL_STATUSES
 
         # Rule 1: seq_no within one source.
         if seq is not None:
             last = e.ws_seq if is_ws else e.rest_seq
             if last is not None and seq <= last:
+                if closing:
+                    return self._close(u, e)
                 dup = seq == last and same_content(kind, payload, prior_payload)
                 if dup:
                     self._confirm(kind, key)
@@ -726,11 +727,18 @@ class StateManager:
                 e.status = new_status
                 self._index_order(key, payload)
         if reject is not None:
+            if closing:
+                return self._close(u, e)
             return Decision(
                 False, reason, u, prior_payload, prior_source, cur_ts, prior_received_at
             )
 
         return self._accept(u, e, reason, conflict)
+
+    def _close(self, u: Update, e: _Entry) -> Decision:
+        e.status = u.payload["status"]
+        self._index_order(u.key, u.payload)
+        return self._accept(u, e, _R_TERMINAL_WINS, False)
 
     def _accept(self, u: Update, e: _Entry, reason: Reason, conflict: bool) -> Decision:
         kind, src, key, payload, received_at, seq, ts, _ = u
