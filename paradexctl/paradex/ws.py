@@ -533,6 +533,7 @@ class WsClient:
         """One connection from upgrade to close. Returns when it closed; raises on failure."""
         self._last_close_code = None
         self._stale = False
+        self._subscribing = None
         self._trace(f"ws> connect {self.url} (attempt {attempt})")
         ws = await self._open()
         opened_at = self.clock()
@@ -558,13 +559,17 @@ class WsClient:
                     node_id = result["node_id"]
             self._put(Connected(attempt, self.url, node_id, self.wall_ms()))
             if self.channels:
+                # The reader puts Subscribed when the last reply arrives, so that it precedes
+                # the notifications read after it.
+                self._subscribing = (tuple(self.channels), attempt)
                 await asyncio.gather(
                     *(
                         self._call("subscribe", {"channel": c}, SubscribeRejected)
                         for c in list(self.channels)
                     )
                 )
-            self._put(Subscribed(tuple(self.channels), attempt, self.wall_ms()))
+            else:
+                self._put(Subscribed((), attempt, self.wall_ms()))
             await reader
             return opened_at
         except BaseException as exc:
@@ -656,6 +661,8 @@ class WsClient:
                 fut = self._pending.get(ev.id) if type(ev.id) is int else None
                 if fut is not None and not fut.done():
                     fut.set_result(ev)
+                    if self._subscribing is not None and ev.method == "subscribe":
+                        self._subscribe_replied(ev, proto)
                     continue
                 stats["rpc_errors"] += isinstance(ev, RpcError)
                 if trace is not None:
@@ -672,6 +679,18 @@ class WsClient:
                     raw = json.dumps(getattr(ev, "message", None), default=str)
                     trace(f"ws< unknown frame: {_excerpt(raw)}")
                 put(ev)
+
+    _subscribing: tuple[tuple[str, ...], int] | None = None
+
+    def _subscribe_replied(self, ev: Reply | RpcError, proto: RpcProtocol) -> None:
+        assert self._subscribing is not None
+        if isinstance(ev, RpcError):
+            self._subscribing = None  # the session raises SubscribeRejected
+            return
+        if "subscribe" not in proto.pending.values():
+            channels, attempt = self._subscribing
+            self._subscribing = None
+            self._put(Subscribed(channels, attempt, self.wall_ms()))
 
     async def _watchdog(self, ws: Any) -> None:
         assert self.stale_after is not None
