@@ -16,7 +16,9 @@ Error mapping: a Paradex error body (``{"error", "message"}``, or the JWT middle
 exchange's code and message; network failures and 5xx after the retry budget become
 :class:`~paradexctl.errors.ExchangeUnavailable` (exit 5).
 
-httpx is imported here; the CLI imports this module lazily, inside the commands.
+httpx is imported on the first request (not at import time), so a ``--dry-run`` served from
+the metadata cache never pays for it; its optional command-line client (which pulls in rich
+and click) is skipped.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Auth",
@@ -44,6 +48,20 @@ __all__ = [
 ]
 
 USER_AGENT = "paradexctl"
+
+
+def _httpx() -> Any:
+    """Import httpx on demand, without its optional CLI module.
+
+    ``httpx/__init__`` imports ``httpx._main`` (its command-line client: rich, click, ~100 ms)
+    inside ``try/except ImportError``; a ``None`` entry in ``sys.modules`` makes that import
+    fail, so httpx falls back to its stub. Nothing here uses httpx's CLI.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
 
 
 class Auth(Protocol):
@@ -181,9 +199,10 @@ def _error_from_response(method: str, path: str, resp: httpx.Response) -> Exchan
     )
 
 
-def _is_not_sent(err: httpx.TransportError) -> bool:
+def _is_not_sent(err: Exception) -> bool:
     """True when the request provably never reached the server."""
-    return isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    hx = _httpx()
+    return isinstance(err, (hx.ConnectError, hx.ConnectTimeout, hx.PoolTimeout))
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -215,11 +234,21 @@ class RestClient:
         self.auth = auth
         self.retry = retry or RetryPolicy()
         self.trace = trace
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
+        self._transport = transport
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The httpx client, created on first use."""
+        if self._client is None:
+            hx = _httpx()
+            self._client = hx.Client(
+                transport=self._transport,
+                timeout=hx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._client
 
     # context manager
     def __enter__(self) -> RestClient:
@@ -229,7 +258,9 @@ class RestClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # -- convenience verbs ------------------------------------------------------------------
 
@@ -308,7 +339,7 @@ class RestClient:
             self._trace_request(request, content)
             try:
                 resp = self._http.send(request)
-            except httpx.TransportError as err:
+            except _httpx().TransportError as err:
                 problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
                 self._trace(f"!! {method} {path}: {problem}")
                 if not (idempotent or _is_not_sent(err)):
