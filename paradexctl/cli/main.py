@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "markets",
     "account",
     "orders",
+    "sign",
     "stream",
     "config",
     "completion",

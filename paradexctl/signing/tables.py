@@ -3,13 +3,17 @@
 Nothing is built at import time. The first operation that needs a base builds its table at the
 current level:
 
-=========  ===========================  ==============================================
-level      windows (G / P0, P2)         meant for
-=========  ===========================  ==============================================
-small      4 / 4                        one-shot CLI processes: ~tens of ms to build
-medium     8 / 8                        default after heavy use (automatic upgrade)
-large      11 / 11 + per-key tables     long-running signers and verifiers (simulator)
-=========  ===========================  ==============================================
+=========  ====================  ========  ==================================================
+level      windows G / P0 / P2   memory    meant for
+=========  ====================  ========  ==================================================
+small      4 / 4 / 4             ~0.5 MB   one-shot CLI processes (tens of ms to build)
+medium     8 / 10 / 8            ~4 MB     automatic upgrade of a busy process (~0.2 s)
+large      11 / 13 / 11          ~25 MB    long-running signers/verifiers (~1 s to build)
+=========  ====================  ========  ==================================================
+
+P0 gets the widest window because every hash of a chain (``compute_hash_on_elements``)
+multiplies it by a full 248-bit running hash, while P2 mostly multiplies small values
+(timestamps, prices, short strings) and stops early.
 
 A process that performs many operations (``AUTO_UPGRADE_AFTER`` Pedersen hashes or
 signatures) is upgraded from ``small`` to ``medium`` automatically; ``warm_tables("large")``
@@ -78,8 +82,8 @@ _BASES: Final[dict[str, tuple[Affine, int]]] = {
 #: Window size per base, per level. P1/P3 take 4-bit scalars: one window of 5 holds all 15.
 LEVELS: Final[dict[str, dict[str, int]]] = {
     "small": {"G": 4, "P0": 4, "P1": 5, "P2": 4, "P3": 5},
-    "medium": {"G": 8, "P0": 8, "P1": 5, "P2": 8, "P3": 5},
-    "large": {"G": 11, "P0": 11, "P1": 5, "P2": 11, "P3": 5},
+    "medium": {"G": 8, "P0": 10, "P1": 5, "P2": 8, "P3": 5},
+    "large": {"G": 11, "P0": 13, "P1": 5, "P2": 11, "P3": 5},
 }
 _LEVEL_ORDER: Final = ("small", "medium", "large")
 
@@ -88,8 +92,8 @@ AUTO_UPGRADE_AFTER: Final = 200
 
 #: Per public key tables: window size, uses before building, how many keys are kept.
 _KEY_TABLE_W: Final = {"small": 0, "medium": 7, "large": 8}
-_KEY_TABLE_AFTER: Final = {"small": 0, "medium": 8, "large": 2}
-_KEY_TABLE_MAX: Final = 32
+_KEY_TABLE_AFTER: Final = {"small": 0, "medium": 16, "large": 8}
+_KEY_TABLE_MAX: Final = 16
 _KEY_POINT_MAX: Final = 4096
 
 _level = "small"

@@ -1,0 +1,225 @@
+"""Signer benchmark: prints figures, asserts nothing. Run: ``python bench/signing.py``.
+
+Each table level is measured in a fresh subprocess (tables never downgrade within a process):
+
+* ``small``: what a one-shot CLI process uses (auto-upgrade disabled here to measure it);
+* ``default``: a long-running process that did not call ``warm_tables`` (auto-upgrades to
+  ``medium`` after a few hundred operations; the warm-up triggers it);
+* ``large``: after ``warm_tables("large")`` (what the simulator calls at start-up).
+
+Figures: table build time, warm order hash+sign median (ms), Pedersen hashes/s, sign/s,
+verify/s (one key, as a simulator with a few accounts sees it; and a new key every time).
+Then, if the CLI has the ``sign`` command: a fresh ``paradexctl sign order`` process vs a bare
+typer app's ``--version`` (medians over several runs, and the difference).
+
+Goals on the reference machine: order hash+sign <= 3 ms (SDK: 6.7 ms), verify >= 500/s,
+``paradexctl sign order`` within 100 ms of bare typer ``--version``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIV = 0x543B6CF6C91817A87174AAEA4FB370AC1C694E864D7740D728F8344D53E815
+CHAIN_NAME = "PRIVATE_SN_POTC_SEPOLIA"
+ACCOUNT_HASH = 0x41CB0280EBADAA75F996D8D92C6F265F6D040BB3BA442E5F86A554F1765244E
+PROXY_HASH = 0x3530CC4759D78042F1B543BF797F5F3D647CDE0388C33734CF91B7F7B9314A9
+
+
+def _rate(fn: object, seconds: float = 1.5) -> float:
+    assert callable(fn)
+    n = 0
+    start = time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n / elapsed
+
+
+def measure(level: str) -> dict[str, float]:
+    """Runs inside the child process."""
+    from paradexctl import signing as S
+    from paradexctl.signing import tables
+
+    rnd = random.Random(1)
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if level == "small":
+        tables.AUTO_UPGRADE_AFTER = 10**12  # type: ignore[misc]
+        tables.warm_tables("small")
+    elif level == "large":
+        tables.warm_tables("large")
+    else:
+        tables.warm_tables("small")
+    out["build_ms"] = (time.perf_counter() - t0) * 1e3
+
+    chain = S.chain_id_felt(CHAIN_NAME)
+    pub = S.private_to_public(PRIV)
+    account = S.derive_account_address(pub, ACCOUNT_HASH, PROXY_HASH)
+    ts = [1735689600000]
+
+    def order() -> tuple[int, int]:
+        ts[0] += 1
+        h = S.order_message_hash(
+            chain,
+            account,
+            timestamp_ms=ts[0],
+            market="BTC-USD-PERP",
+            side="BUY",
+            order_type="LIMIT",
+            size=S.to_chain_int("0.015"),
+            price=S.to_chain_int("97123.5"),
+        )
+        return S.sign(h, PRIV)
+
+    for _ in range(300 if level != "small" else 20):  # warm-up (and auto-upgrade)
+        order()
+    samples = []
+    for _ in range(200 if level != "small" else 60):
+        t = time.perf_counter()
+        order()
+        samples.append((time.perf_counter() - t) * 1e3)
+    out["order_hash_sign_ms"] = statistics.median(samples)
+
+    felts = [rnd.randrange(S.FIELD_PRIME) for _ in range(64)]
+    i = [0]
+
+    def ped() -> None:
+        i[0] += 1
+        S.pedersen(felts[i[0] % 64], felts[(i[0] * 7) % 64])
+
+    out["pedersen_per_s"] = _rate(ped)
+    hashes = [rnd.randrange(2**251) for _ in range(64)]
+    sigs = [S.sign(h, PRIV) for h in hashes]
+    out["sign_per_s"] = _rate(lambda: S.sign(hashes[i[0] % 64], PRIV) and i.__setitem__(0, i[0] + 1))
+
+    def ver() -> None:
+        i[0] += 1
+        k = i[0] % 64
+        assert S.verify(hashes[k], *sigs[k], pub)
+
+    out["verify_per_s"] = _rate(ver)
+    keys = [rnd.randrange(1, S.EC_ORDER) for _ in range(20)]
+    fresh = [(S.private_to_public(k), hashes[j], S.sign(hashes[j], k)) for j, k in enumerate(keys)]
+    t = time.perf_counter()
+    for p, h, (r, s) in fresh:
+        assert S.verify(h, r, s, p)
+    out["verify_new_key_per_s"] = len(fresh) / (time.perf_counter() - t)
+    out["level_after"] = ["small", "medium", "large"].index(tables.current_level())
+    return out
+
+
+BARE_TYPER = """
+import typer
+app = typer.Typer(add_completion=False)
+def _v(value: bool) -> None:
+    if value:
+        print("bare 0")
+        raise typer.Exit(0)
+@app.callback(invoke_without_command=True)
+def main(version: bool = typer.Option(False, "--version", callback=_v, is_eager=True)) -> None:
+    pass
+app()
+"""
+
+
+def _median_run(cmd: list[str], env: dict[str, str], runs: int = 9) -> tuple[float, str]:
+    times = []
+    last = ""
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        times.append((time.perf_counter() - t) * 1e3)
+        last = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            return float("nan"), last
+    return statistics.median(times), last
+
+
+def cli_startup() -> None:
+    env = {**os.environ, "PARADEXCTL_L2_PRIVATE_KEY": hex(PRIV)}
+    env.pop("PYTHONDEVMODE", None)
+    help_check = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "sign", "--help"], capture_output=True, env=env
+    )
+    if help_check.returncode != 0:
+        print("\nCLI: `paradexctl sign` not available yet; skipping the start-up comparison")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare_typer.py"
+        bare.write_text(BARE_TYPER)
+        bare_ms, _ = _median_run([sys.executable, str(bare), "--version"], env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "paradexctl",
+            "sign",
+            "order",
+            "--market",
+            "BTC-USD-PERP",
+            "--side",
+            "BUY",
+            "--type",
+            "LIMIT",
+            "--size",
+            "0.015",
+            "--price",
+            "97123.5",
+            "--timestamp",
+            "1735689600123",
+            "--account",
+            "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa",
+        ]
+        sign_ms, output = _median_run(cmd, env)
+    print("\nFresh process (median of 9 runs):")
+    print(f"  bare typer --version           {bare_ms:8.1f} ms")
+    print(f"  paradexctl sign order          {sign_ms:8.1f} ms")
+    print(f"  difference                     {sign_ms - bare_ms:8.1f} ms   (goal <= 100 ms)")
+    if sign_ms != sign_ms:  # NaN: the command failed
+        print("  sign order failed:\n" + output)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        print(json.dumps(measure(sys.argv[2])))
+        return
+    results = {}
+    for level in ("small", "default", "large"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", level],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        results[level] = json.loads(proc.stdout)
+    rows = [
+        ("table build (ms)", "build_ms", "{:.0f}"),
+        ("order hash+sign median (ms)", "order_hash_sign_ms", "{:.2f}"),
+        ("Pedersen hashes/s", "pedersen_per_s", "{:.0f}"),
+        ("sign/s (hash given)", "sign_per_s", "{:.0f}"),
+        ("verify/s (same key)", "verify_per_s", "{:.0f}"),
+        ("verify/s (new key each time)", "verify_new_key_per_s", "{:.0f}"),
+    ]
+    print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs")
+    print(f"{'':32}" + "".join(f"{lv:>12}" for lv in results))
+    for label, key, fmt in rows:
+        print(f"{label:32}" + "".join(f"{fmt.format(r[key]):>12}" for r in results.values()))
+    print("(default = no warm_tables call: starts small, auto-upgrades to medium when busy)")
+    print("goals: order hash+sign <= 3 ms (SDK 6.7 ms); verify >= 500/s")
+    cli_startup()
+
+
+if __name__ == "__main__":
+    main()
