@@ -51,6 +51,7 @@ def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("PARADEX_ENV", "local")
     monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
+    monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
     monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(priv))
     monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
     monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
@@ -273,6 +274,25 @@ def test_late_rejection_with_wait_is_exit_4_and_without_wait_acknowledged(cli):
     code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "50", "--price", "90000")
     assert code == 0 and json.loads(out)["outcome"] == "acknowledged"
     assert "not yet confirmed" in err
+
+
+def test_wait_confirms_through_websocket_when_rest_lags(cli):
+    # the sim's REST view of single orders lags 4 s; the WebSocket is live
+    cli.sim.admin.staleness(order=4000)
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--price", "90000",
+                         "--wait", "open", "--timeout", "3")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["status"] == "OPEN"
+    assert "confirmed through the WebSocket" in err
+
+
+def test_wait_falls_back_to_rest_when_websocket_unreachable(cli, monkeypatch):
+    monkeypatch.setenv("PARADEX_WS_URL", "ws://127.0.0.1:9/v1")
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--type", "market",
+                         "--wait", "filled", "--timeout", "5")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["order"]["remaining_size"] == "0"
+    assert "confirmed through REST" in err
 
 
 def test_wait_timeout_exit_5_with_last_state(cli):

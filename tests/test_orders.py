@@ -296,7 +296,10 @@ class Script:
 
     def poll(self, order_id, timeout):
         self.t += self.step
-        return [self.obs.pop(0)] if self.obs else []
+        return [("rest", self.obs.pop(0))] if self.obs else []
+
+    def close(self):
+        pass
 
     def clock(self):
         return self.t
@@ -308,8 +311,8 @@ def seq(order, n, **kw):
 
 def test_wait_open_succeeds():
     src = Script([seq(ORDER, 2, status="OPEN")])
-    got = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
-    assert got["status"] == "OPEN"
+    got, via = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert got["status"] == "OPEN" and via == "rest"
 
 
 def test_late_rejection_is_exit_4_with_reason():
@@ -322,12 +325,8 @@ def test_late_rejection_is_exit_4_with_reason():
 def test_wait_filled_and_partial_fill_closed_is_not_filled():
     filled = seq(ORDER, 3, status="CLOSED", remaining_size="0")
     src = Script([seq(ORDER, 2, status="OPEN"), filled])
-    assert (
-        O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)[
-            "remaining_size"
-        ]
-        == "0"
-    )
+    got, _ = O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert got["remaining_size"] == "0"
     partial = seq(ORDER, 3, status="CLOSED", remaining_size="0.004", cancel_reason="IOC")
     src = Script([partial])
     with pytest.raises(ExchangeRejected) as ei:
@@ -339,8 +338,20 @@ def test_wait_ignores_stale_rest_observation_after_closed():
     # CLOSED is sticky in the StateManager: a later stale OPEN must not revive the order
     closed = seq(ORDER, 3, status="CLOSED", remaining_size="0.01", cancel_reason="USER_CANCELED")
     src = Script([closed, seq(ORDER, 2, status="OPEN")])
-    got = O.wait_for(seq(ORDER, 1), "closed", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    got, _ = O.wait_for(seq(ORDER, 1), "closed", 10, src, clock=src.clock, wall_ms=lambda: 1)
     assert got["status"] == "CLOSED"
+
+
+def test_wait_prefers_ws_over_stale_rest():
+    # a WS update says OPEN; a stale REST snapshot (older exchange time) still says NEW
+    class Mixed(Script):
+        def poll(self, order_id, timeout):
+            self.t += 1
+            return [("ws", seq(ORDER, 5, status="OPEN")), ("rest", seq(ORDER, 2, status="NEW"))]
+
+    src = Mixed([])
+    got, via = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    assert got["status"] == "OPEN" and via == "ws"
 
 
 def test_wait_timeout_is_exit_5_with_last_state():

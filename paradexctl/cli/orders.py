@@ -276,7 +276,6 @@ def order_place(
 def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, out: Any) -> None:
     from paradexctl.cli._session import lookup_policy, open_session
     from paradexctl.paradex.orders import (
-        RestPoller,
         build_order_request,
         submit_order,
         validate,
@@ -303,14 +302,26 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
             )
             out.info(f"dry run: {spec.describe()} validated and signed; nothing was sent")
             return
-        out.info(f"placing {spec.describe()}")
-        result = submit_order(sess.client, body, lookup=lookup_policy())
-        if result.note:
-            out.warn(result.note)
-        if wait is not None and result.order is not None and result.order.get("id"):
-            order = wait_for(result.order, wait, timeout, RestPoller(sess.client))
-            result.order = order
-            result.outcome = wait
+        source = _order_source(sess, spec.market) if wait is not None else None
+        try:
+            if source is not None:
+                # subscribe first: an update published before the subscription is never sent
+                source.wait_ready(min(2.0, timeout / 4))
+            out.info(f"placing {spec.describe()}")
+            result = submit_order(sess.client, body, lookup=lookup_policy())
+            if result.note:
+                out.warn(result.note)
+            if source is not None and result.order is not None and result.order.get("id"):
+                order, via = wait_for(result.order, str(wait), timeout, source)
+                result.order = order
+                result.outcome = str(wait)
+                how = "the WebSocket" if via == "ws" else "REST"
+                err = getattr(source, "error", None)
+                why = f" (WebSocket unavailable: {err})" if err else ""
+                out.info(f"confirmed through {how}{why}")
+        finally:
+            if source is not None:
+                source.close()
     data = result.to_dict()
     if out.fmt == "table":
         out.emit(_flat(data))
@@ -324,6 +335,34 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
         )
     else:
         out.info(f"order {order.get('id')} (client_id {result.client_id}) is {wait}")
+
+
+def _order_source(sess: Any, market: str) -> Any:
+    """The WebSocket ``orders`` channel plus a REST safety net (REST only when the WS is off:
+    ``PARADEXCTL_WAIT_WS=0``)."""
+    import os
+
+    from paradexctl.cli._session import _trace
+    from paradexctl.paradex.orders import RestPoller, WsOrderSource
+
+    if os.environ.get("PARADEXCTL_WAIT_WS", "1") == "0":
+        return RestPoller(sess.client)
+    auth = sess.authenticator
+    token = str(auth.authorization(sess.client)).split(" ", 1)[1]
+
+    def jwt(refresh: bool) -> str:
+        if not refresh:
+            return token
+        auth.invalidate()
+        return str(auth.authorization(sess.client)).split(" ", 1)[1]
+
+    return WsOrderSource(
+        sess.client,
+        sess.settings.ws_url,
+        jwt,
+        market,
+        trace=_trace if get_ctx().verbose else None,
+    )
 
 
 def _place_batch(

@@ -44,6 +44,7 @@ __all__ = [
     "OrderSpec",
     "PlaceResult",
     "RestPoller",
+    "WsOrderSource",
     "build_modify_request",
     "build_order_request",
     "cancel_all",
@@ -561,16 +562,35 @@ def target_reached(order: Mapping[str, Any], target: str) -> bool | None:
 
 
 class OrderSource(Protocol):
-    """Where ``wait_for`` gets fresh observations of one order: the REST poller now, the
-    WebSocket (through the same StateManager) when it lands."""
+    """Where ``wait_for`` gets fresh observations of one order: :class:`RestPoller`, or
+    :class:`WsOrderSource` (the WebSocket ``orders`` channel with a REST safety net). Both
+    feed the same StateManager."""
 
-    def poll(self, order_id: str, timeout: float) -> list[dict[str, Any]]:
-        """Observations of the order (exchange Order objects), waiting at most ``timeout``."""
+    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
+        """``(source, order)`` observations (source ``rest`` or ``ws``), waiting at most
+        ``timeout`` seconds."""
         ...
+
+    def close(self) -> None: ...
+
+
+def _rest_observation(client: RestClient, order_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """One ``GET /orders/{id}``; nothing when the exchange cannot be asked or does not show
+    the order yet (a lagging REST view)."""
+    try:
+        return [("rest", get_order(client, order_id))]
+    except ExchangeUnavailable:
+        return []
+    except ExchangeRejected as err:
+        if _is_not_found(err):
+            return []
+        raise
 
 
 class RestPoller:
     """``GET /orders/{id}`` every ``interval`` seconds."""
+
+    mode = "rest"
 
     def __init__(
         self,
@@ -584,14 +604,157 @@ class RestPoller:
         self.sleep = sleep
         self._first = True
 
-    def poll(self, order_id: str, timeout: float) -> list[dict[str, Any]]:
+    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
         if not self._first:
             self.sleep(min(self.interval, max(0.0, timeout)))
         self._first = False
+        return _rest_observation(self.client, order_id)
+
+    def wait_ready(self, timeout: float) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class WsOrderSource:
+    """Order updates from the WebSocket ``orders.{market}`` channel, with REST as a safety net.
+
+    The WebSocket client runs in a daemon thread with its own event loop and is started
+    without waiting: until it has subscribed (or when it cannot connect, or closes), the
+    order is polled over REST every ``rest_fast`` seconds; while it is subscribed, REST is
+    still asked every ``rest_slow`` seconds (an update sent before the subscription would
+    otherwise be missed). The StateManager in :func:`wait_for` merges both sources.
+    """
+
+    def __init__(
+        self,
+        client: RestClient,
+        ws_url: str,
+        jwt: Callable[[bool], str],
+        market: str,
+        *,
+        rest_fast: float = 0.25,
+        rest_slow: float = 1.0,
+        connect_timeout: float = 5.0,
+        trace: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import queue
+        import threading
+
+        self.client = client
+        self.ws_url = ws_url
+        self.jwt = jwt
+        self.channel = f"orders.{market}"
+        self.rest_fast = rest_fast
+        self.rest_slow = rest_slow
+        self.connect_timeout = connect_timeout
+        self.trace = trace
+        self.clock = clock
+        self._q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._subscribed = threading.Event()
+        self._closed = threading.Event()
+        self.error: str | None = None
+        self._loop: Any = None
+        self._ws: Any = None
+        self._task: Any = None
+        self._next_rest = 0.0
+        self._thread = threading.Thread(target=self._run, name="paradexctl-wait-ws", daemon=True)
+        self._thread.start()
+
+    @property
+    def mode(self) -> str:
+        if self._subscribed.is_set() and not self._closed.is_set():
+            return "ws"
+        return "rest"
+
+    def _run(self) -> None:
+        import asyncio
+
+        from paradexctl.paradex.ws import Closed, Notification, Subscribed, WsClient
+
+        async def jwt(refresh: bool) -> str:
+            return await asyncio.to_thread(self.jwt, refresh)
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            ws = WsClient(
+                self.ws_url,
+                [self.channel],
+                jwt=jwt,
+                max_reconnects=1,
+                stale_after=None,
+                open_timeout=self.connect_timeout,
+                compression=None,
+                trace=self.trace,
+            )
+            self._ws = ws
+            self._task = asyncio.create_task(ws.run())
+            while True:
+                ev = await ws.queue.get()
+                if isinstance(ev, Notification):
+                    if isinstance(ev.data, dict):
+                        self._q.put(("ws", ev.data))
+                elif isinstance(ev, Subscribed):
+                    self._subscribed.set()
+                elif isinstance(ev, Closed):
+                    if ev.error is not None:
+                        self.error = str(ev.error) or type(ev.error).__name__
+                    break
+            await self._task
+
         try:
-            return [get_order(self.client, order_id)]
-        except ExchangeUnavailable:
-            return []
+            asyncio.run(main())
+        except BaseException as err:  # never let the helper thread die noisily
+            self.error = self.error or f"{type(err).__name__}: {err}"
+        finally:
+            self._closed.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until subscribed (True), or the client closed or ``timeout`` passed (False).
+
+        Call it before sending the order: an update published before the subscription is
+        never sent on the WebSocket."""
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
+            if self._subscribed.wait(min(0.05, max(0.0, deadline - self.clock()))):
+                return not self._closed.is_set()
+            if self._closed.is_set():
+                return False
+        return self._subscribed.is_set() and not self._closed.is_set()
+
+    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
+        import queue
+
+        out: list[tuple[str, dict[str, Any]]] = []
+        now = self.clock()
+        if now >= self._next_rest:
+            self._next_rest = now + (self.rest_slow if self.mode == "ws" else self.rest_fast)
+            out.extend(_rest_observation(self.client, order_id))
+        wait = max(0.0, min(timeout, self._next_rest - self.clock()))
+        try:
+            out.append(self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait())
+            while True:
+                out.append(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        return [(src, o) for src, o in out if str(o.get("id")) == order_id]
+
+    def close(self) -> None:
+        loop, ws = self._loop, self._ws
+        if loop is not None and ws is not None and not self._closed.is_set():
+            try:
+                loop.call_soon_threadsafe(ws.stop)
+            except RuntimeError:
+                pass  # the loop already ended
+        self._thread.join(timeout=2.0)
+        if self._thread.is_alive() and loop is not None and self._task is not None:
+            try:
+                loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:
+                pass
+            self._thread.join(timeout=1.0)
 
 
 def wait_for(
@@ -602,10 +765,10 @@ def wait_for(
     *,
     clock: Callable[[], float] = time.monotonic,
     wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     """Follow an order until ``target`` (see :func:`target_reached`) through the StateManager.
 
-    Returns the order that reached it. Raises ExchangeRejected (exit 4) on a (late)
+    Returns the order that reached it and the source (``rest``/``ws``) of that state. Raises ExchangeRejected (exit 4) on a (late)
     rejection or a state that can no longer reach the target, ExchangeUnavailable (exit 5)
     with the last known state on timeout.
     """
@@ -622,7 +785,7 @@ def wait_for(
         payload = dict(current.payload) if current is not None else dict(initial)
         verdict = target_reached(payload, target)
         if verdict is True:
-            return payload
+            return payload, (current.source.value if current is not None else "rest")
         if verdict is False:
             reason = rejection_reason(payload)
             if reason:
@@ -646,11 +809,11 @@ def wait_for(
                 f"{payload.get('status')} (remaining {payload.get('remaining_size')})",
                 details={"order": payload},
             )
-        for obs in source.poll(order_id, left):
+        for src, obs in source.poll(order_id, left):
             try:
-                state.apply(Update.order(obs, "rest", wall_ms()))
+                state.apply(Update.order(obs, src, wall_ms()))
             except ValueError:
-                continue
+                continue  # a malformed observation is ignored, not fatal
 
 
 # -- cancel ---------------------------------------------------------------------------------
