@@ -318,6 +318,7 @@ class Session:
     def _derive_address(self) -> str:
         from paradexctl.signing import derive_account_address
 
+        public_key = self.public_key()  # a missing key is a ConfigError before any request
         cfg = self.system_config()
         account_hash = cfg.get("paraclear_account_hash")
         proxy_hash = cfg.get("paraclear_account_proxy_hash")
@@ -327,7 +328,7 @@ class Session:
                 "hashes; set account_address in the profile"
             )
         address = derive_account_address(
-            self.public_key(), int(str(account_hash), 16), int(str(proxy_hash), 16)
+            public_key, int(str(account_hash), 16), int(str(proxy_hash), 16)
         )
         return hex(int(address)) if not isinstance(address, str) else normalize_address(address)
 
