@@ -101,6 +101,7 @@ __all__ = [
     "CONTENT_FIELDS",
     "DEFAULT_GRACE_MS",
     "ORDER_TRANSITIONS",
+    "TERMINAL_STATUSES",
     "CancelCheck",
     "Decision",
     "KeyState",
@@ -109,6 +110,7 @@ __all__ = [
     "Source",
     "StateManager",
     "Update",
+    "same_content",
 ]
 
 DEFAULT_GRACE_MS = 5000

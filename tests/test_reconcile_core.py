@@ -1,0 +1,409 @@
+"""core.reconcile: a small venue model produces consistent recordings; faults injected one at a
+time must produce exactly the expected mismatch kind; reports are byte-for-byte deterministic."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paradexctl.core.reconcile import (
+    MISMATCH_KINDS,
+    ReconcileOptions,
+    Report,
+    prometheus_text,
+    reconcile,
+)
+from paradexctl.core.recording import (
+    Mark,
+    Meta,
+    Record,
+    RestSnapshot,
+    WsFrame,
+    read_records,
+    to_line,
+)
+
+T0 = 1_718_958_000_000
+GRACE = 5000
+B1 = T0 + 2_000  # snapshot 1 boundary
+WE = B1 + 10_000  # window end
+B2 = WE + GRACE + 500  # snapshot 2 boundary (after waiting out the grace window)
+END = B2 + 1_500
+MARKETS = ("BTC-USD-PERP", "ETH-USD-PERP")
+FAULTS = (
+    "stale_rest",
+    "ws_gap",
+    "missing_in_rest",
+    "missing_in_ws",
+    "conflict",
+    "invariant_position",
+    "invariant_balance",
+)
+
+
+@dataclass
+class Venue:
+    """The exchange's truth: versions per key, each with its exchange time."""
+
+    rng: random.Random
+    t: int = T0
+    orders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    balance: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # WS frames
+    n: int = 0
+    zero_money_fill: int | None = None
+    quiet: set[str] = field(default_factory=set)  # orders random_op never touches
+
+    def tick(self, lo: int = 1, hi: int = 400) -> int:
+        self.t += self.rng.randint(lo, hi)
+        return self.t
+
+    def _order_version(self, oid: str, **changes: Any) -> None:
+        prev = self.orders[oid][-1] if oid in self.orders else {}
+        v = {**prev, **changes, "last_updated_at": self.t}
+        v["seq_no"] = 1_000_000 + len(self.orders.get(oid, [])) * 7
+        self.orders.setdefault(oid, []).append(v)
+        self.events.append((self.t, "orders.ALL", v))
+
+    def place(self, market: str | None = None) -> str:
+        self.n += 1
+        oid = f"o{self.n:04d}"
+        market = market or self.rng.choice(MARKETS)
+        self.tick()
+        self._order_version(
+            oid, id=oid, client_id=f"c{self.n}", market=market,
+            side=self.rng.choice(["BUY", "SELL"]), type="LIMIT", size="1.0",
+            remaining_size="1.0", price=str(100 + self.n), status="NEW", cancel_reason="",
+            created_at=self.t,
+        )  # fmt: skip
+        self.tick()
+        self._order_version(oid, status="OPEN")
+        return oid
+
+    def live(self) -> list[str]:
+        return [
+            k
+            for k, vs in self.orders.items()
+            if vs[-1]["status"] != "CLOSED" and k not in self.quiet
+        ]
+
+    def cancel(self, oid: str) -> None:
+        self.tick()
+        self._order_version(oid, status="CLOSED", cancel_reason="USER_CANCELED")
+
+    def fill(self, oid: str) -> None:
+        o = self.orders[oid][-1]
+        remaining = Decimal(o["remaining_size"])
+        size = min(remaining, Decimal(self.rng.choice(["0.3", "0.5", "1.0"])))
+        left = remaining - size
+        self.tick()
+        idx = len(self.fills)
+        quiet = idx == self.zero_money_fill
+        fee = Decimal(0) if quiet else Decimal(self.rng.randint(1, 50)) / 100
+        pnl = Decimal(0) if quiet else Decimal(self.rng.randint(-300, 300)) / 100
+        f = {"id": f"f{idx:04d}", "order_id": oid, "market": o["market"], "side": o["side"],
+             "size": str(size), "price": o["price"], "fee": str(fee), "realized_pnl": str(pnl),
+             "realized_funding": "0", "created_at": self.t}  # fmt: skip
+        self.fills.append(f)
+        self.events.append((self.t, "fills.ALL", f))
+        self._order_version(oid, remaining_size=str(left), status="OPEN" if left else "CLOSED",
+                            cancel_reason="" if left else "FILLED")  # fmt: skip
+        signed = size if o["side"] == "BUY" else -size
+        prev = self.positions.get(o["market"], [{"size": "0"}])[-1]
+        new_size = Decimal(prev["size"]) + signed
+        pos = {"market": o["market"], "size": str(new_size),
+               "status": "OPEN" if new_size else "CLOSED", "last_updated_at": self.t,
+               "last_fill_id": f["id"],
+               "seq_no": 5_000 + len(self.positions.get(o["market"], []))}  # fmt: skip
+        self.positions.setdefault(o["market"], []).append(pos)
+        self.events.append((self.t, "positions", pos))
+        self._balance(pnl - fee, "TRANSACTION_FILL")
+
+    def _balance(self, change: Decimal, why: str) -> None:
+        before = Decimal(self.balance[-1]["size"])
+        after = before + change
+        self.balance.append({"token": "USDC", "size": str(after), "last_updated_at": self.t})
+        self.events.append((self.t, "balance_events", {
+            "type": why, "settlement_asset_name": "USDC",
+            "settlement_asset_balance_before": str(before),
+            "settlement_asset_balance_after": str(after), "created_at": self.t}))  # fmt: skip
+
+    def phantom_deposit(self) -> None:
+        """A balance change with no fill, funding payment or transfer behind it."""
+        self.tick()
+        self._balance(Decimal("7"), "UNKNOWN")
+
+    def random_op(self) -> None:
+        live = self.live()
+        r = self.rng.random()
+        if not live or r < 0.35:
+            self.place()
+        elif r < 0.8:
+            self.fill(self.rng.choice(live))
+        else:
+            self.cancel(self.rng.choice(live))
+
+    # --- views at a time ---
+
+    @staticmethod
+    def at(versions: list[dict[str, Any]], t: int) -> dict[str, Any] | None:
+        shown = [v for v in versions if v["last_updated_at"] <= t]
+        return shown[-1] if shown else None
+
+
+def build(
+    seed: int, fault: str | None = None, *, n_before: int = 4, n_window: int = 14
+) -> tuple[list[Record], dict[str, Any]]:
+    """A recorded reconcile run over a random order flow, with at most one fault injected."""
+    rng = random.Random(seed)
+    v = Venue(rng)
+    v.balance.append({"token": "USDC", "size": "1000", "last_updated_at": T0 - 10_000})
+    quiet_a = v.place("BTC-USD-PERP")  # never touched again: targets for faults
+    v.quiet.add(quiet_a)
+    for _ in range(n_before):
+        v.random_op()
+    v.t = max(v.t, B1 + 1)
+    quiet_b = v.place("ETH-USD-PERP")
+    v.quiet.add(quiet_b)
+    lost_fill = None
+    if fault == "invariant_position":  # a fill in the window that moves no money, then lost
+        v.zero_money_fill = len(v.fills)
+        lost_fill = f"f{len(v.fills):04d}"
+        v.fill(v.place("ETH-USD-PERP"))
+    while v.t < WE - 3000 and n_window > 0:
+        v.random_op()
+        n_window -= 1
+    if fault == "invariant_balance":
+        v.phantom_deposit()
+    info: dict[str, Any] = {"quiet_a": quiet_a, "quiet_b": quiet_b}
+
+    # WS frames, each delayed a little (< grace); some faults remove frames.
+    target: str | None = None
+    drop: set[int] = set()
+    events = v.events
+    if fault == "ws_gap":
+        target = rng.choice(sorted(v.orders))
+        last = v.orders[target][-1]
+        drop = {i for i, (_, ch, p) in enumerate(events) if p is last and ch == "orders.ALL"}
+    elif fault == "missing_in_ws":
+        target = quiet_b
+        drop = {i for i, (_, ch, p) in enumerate(events)
+                if ch == "orders.ALL" and p["id"] == quiet_b}  # fmt: skip
+    elif fault == "invariant_position":
+        drop = {
+            i for i, (_, ch, p) in enumerate(events) if ch == "fills.ALL" and p["id"] == lost_fill
+        }
+    records: list[tuple[int, int, Record]] = []
+    for i, (t, ch, payload) in enumerate(events):
+        if i not in drop:
+            at = t + rng.randint(5, 200)
+            records.append((at, len(records), WsFrame(at, ch, payload)))
+
+    def rest_orders(b: int, stale_target: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for oid, vs in sorted(v.orders.items()):
+            cur = Venue.at(vs, b)
+            if oid == stale_target:
+                cur = Venue.at(vs, vs[-1]["last_updated_at"] - 1)
+            if cur is None or cur["status"] == "CLOSED":
+                continue
+            out.append({**cur, "seq_no": 3 + vs.index(cur)})
+        return out
+
+    def listings(b: int, stale_target: str | None = None) -> list[RestSnapshot]:
+        r = b + 300
+        orders = rest_orders(b, stale_target)
+        positions = [p for vs in v.positions.values() if (p := Venue.at(vs, b)) is not None]
+        fills = [f for f in v.fills if f["created_at"] <= b]
+        bal = Venue.at(v.balance, b)
+        return [
+            RestSnapshot("orders", b, r, {"results": orders}),
+            RestSnapshot("positions", b, r, {"results": positions}),
+            RestSnapshot("balance", b, r, {"results": [bal] if bal else []}),
+            RestSnapshot("fills", b, r, {"results": fills}, {"start_at": T0}),
+        ]
+
+    for snap in listings(B1):
+        records.append((snap.received_at, len(records), snap))
+    s2 = listings(B2)
+    if fault == "stale_rest":
+        target = quiet_a
+        s2[0] = RestSnapshot("orders", B2, B2 + 300, {"results": rest_orders(B2, quiet_a)})
+    elif fault == "missing_in_rest":
+        target = quiet_a
+        res = [o for o in s2[0].data["results"] if o["id"] != quiet_a]
+        s2[0] = RestSnapshot("orders", B2, B2 + 300, {"results": res})
+    elif fault == "conflict":
+        target = quiet_a
+        res = [dict(o, price="1") if o["id"] == quiet_a else o for o in s2[0].data["results"]]
+        s2[0] = RestSnapshot("orders", B2, B2 + 300, {"results": res})
+    elif fault == "invariant_position":
+        kept = [f for f in s2[3].data["results"] if f["id"] != lost_fill]
+        s2[3] = RestSnapshot("fills", B2, B2 + 300, {"results": kept}, {"start_at": T0})
+    for snap in s2:
+        records.append((snap.received_at, len(records), snap))
+    # Lookups by id of known orders that snapshot 2 no longer lists (what the I/O layer does).
+    listed = {o["id"] for o in s2[0].data["results"]}
+    for oid, vs in sorted(v.orders.items()):
+        if oid in listed or (fault == "missing_in_ws" and oid == quiet_b):
+            continue
+        cur = Venue.at(vs, B2 + 400)
+        if fault == "missing_in_rest" and oid == quiet_a:
+            cur = None
+        data = None if cur is None else {**cur, "seq_no": 3 + vs.index(cur)}
+        rec = RestSnapshot("order", B2 + 400, B2 + 600, data, {"order_id": oid})
+        records.append((rec.received_at, len(records), rec))
+    records.append((WE, len(records), Mark("window_end", {"at": WE})))
+    records.append((END, len(records), Mark("end", {"at": END})))
+    records.sort(key=lambda r: (r[0], r[1]))
+    meta = Meta({"tool": "paradexctl", "grace_ms": GRACE, "seed": seed})
+    info["target"] = target
+    info["market_of_target"] = v.orders[target][0]["market"] if target in v.orders else None
+    return [meta] + [r for _, _, r in records], info
+
+
+def failing_kinds(report: Report) -> dict[str, int]:
+    return {k: n for k, n in report.counts["total"].items() if n and k in MISMATCH_KINDS}
+
+
+# --- consistency and faults ---------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 6), st.integers(0, 25))
+def test_consistent_history_reconciles_to_zero_mismatches(seed: int, nb: int, nw: int) -> None:
+    records, _ = build(seed, n_before=nb, n_window=nw)
+    report = reconcile(records, ReconcileOptions(grace_ms=GRACE, strict=True))
+    assert failing_kinds(report) == {}, report.to_json()["rows"]
+    assert report.exit_status == 0 and report.verdict == "consistent"
+    assert report.counts["total"]["match"] > 0
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(FAULTS))
+def test_one_fault_gives_exactly_its_kind(seed: int, fault: str) -> None:
+    records, info = build(seed, fault)
+    report = reconcile(records, ReconcileOptions(grace_ms=GRACE))
+    kinds = failing_kinds(report)
+    assert kinds == {fault: 1}, report.to_json()["rows"]
+    assert report.exit_status == 1
+    (row,) = [r for r in report.rows if r.failing]
+    if info["target"] is not None:
+        assert row.key == info["target"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_row_explains_itself(fault: str) -> None:
+    records, _ = build(7, fault)
+    report = reconcile(records, ReconcileOptions(grace_ms=GRACE))
+    (row,) = [r for r in report.rows if r.failing]
+    j = row.to_json()
+    assert j["kind"] == fault and j["detail"]
+    if fault in ("stale_rest", "ws_gap", "conflict"):
+        assert j["ws"]["value"] is not None and j["rest"]["value"] is not None
+        assert j["ws"]["exchange_ts"] is not None and j["rest"]["received_at"] is not None
+        assert j["rule"] is not None  # the state manager's decision on the REST side
+    if fault == "stale_rest":
+        assert j["rule"] in ("older", "stale_seq") and j["merged"]["source"] == "ws"
+    if fault == "invariant_position":
+        assert j["extra"]["change"] != j["extra"]["fills_signed_sum"]
+    if fault == "invariant_balance":
+        assert Decimal(j["extra"]["change"]) - Decimal(j["extra"]["expected_change"]) == 7
+
+
+# --- pending, strict, fail-on, entities, market --------------------------------------------------
+
+
+def _pending_case() -> list[Record]:
+    """An order that changes on WS inside the grace window before snapshot 2, which REST does
+    not show yet."""
+    o = {"id": "p1", "market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "1",
+         "remaining_size": "1", "price": "10", "status": "OPEN", "last_updated_at": T0,
+         "seq_no": 1}  # fmt: skip
+    o2 = dict(o, remaining_size="0.5", last_updated_at=B2 - 1000, seq_no=2)
+    return [
+        WsFrame(T0 + 10, "orders.ALL", o),
+        RestSnapshot("orders", B1, B1 + 300, {"results": [o]}),
+        WsFrame(B2 - 990, "orders.ALL", o2),
+        RestSnapshot("orders", B2, B2 + 300, {"results": [o]}),
+    ]
+
+
+def test_pending_is_not_a_mismatch_unless_strict() -> None:
+    loose = reconcile(_pending_case(), ReconcileOptions(grace_ms=GRACE))
+    assert loose.counts["orders"]["pending"] == 1 and loose.exit_status == 0
+    strict = reconcile(_pending_case(), ReconcileOptions(grace_ms=GRACE, strict=True))
+    assert strict.exit_status == 1 and strict.rows[0].failing
+    # The same REST lag, with the WS update older than the grace window: stale_rest.
+    late = reconcile(_pending_case(), ReconcileOptions(grace_ms=500))
+    assert late.counts["orders"]["stale_rest"] == 1 and late.exit_status == 1
+
+
+def test_fail_on_limits_which_entities_fail() -> None:
+    records, _ = build(3, "invariant_balance")
+    assert reconcile(records, ReconcileOptions(fail_on=frozenset({"orders"}))).exit_status == 0
+    assert reconcile(records, ReconcileOptions(fail_on=frozenset({"balances"}))).exit_status == 1
+    assert reconcile(records, ReconcileOptions(fail_on=frozenset({"any"}))).exit_status == 1
+    only_orders = reconcile(records, ReconcileOptions(entities=frozenset({"orders"})))
+    assert only_orders.exit_status == 0 and set(only_orders.counts) == {"total", "orders"}
+
+
+def test_market_filter() -> None:
+    records, info = build(11, "missing_in_rest")
+    other = "ETH-USD-PERP" if info["market_of_target"] == "BTC-USD-PERP" else "BTC-USD-PERP"
+    report = reconcile(records, ReconcileOptions(market=other))
+    assert report.exit_status == 0
+    assert all(r.key != info["target"] for r in report.rows)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="unknown entities"):
+        ReconcileOptions(entities=frozenset({"trades"}))
+    with pytest.raises(ValueError, match="fail-on"):
+        ReconcileOptions(fail_on=frozenset({"fills"}))
+
+
+# --- determinism and output ----------------------------------------------------------------------
+
+
+def test_replay_from_lines_gives_byte_identical_report() -> None:
+    records, _ = build(99, "ws_gap")
+    lines = [to_line(r) for r in records]
+    first = reconcile(read_records(lines), ReconcileOptions(show_matches=True))
+    second = reconcile(read_records(list(lines)), ReconcileOptions(show_matches=True))
+    assert first.to_canonical_json() == second.to_canonical_json()
+    assert first.to_canonical_json() == reconcile(records, ReconcileOptions(
+        show_matches=True)).to_canonical_json()  # fmt: skip
+    doc = json.loads(first.to_canonical_json())
+    assert doc["schema"] == "paradexctl.reconcile/1"
+    assert doc["counts"]["total"]["ws_gap"] == 1 and doc["exit_status"] == 1
+    keys = [(r["entity"], r["key"]) for r in doc["rows"]]
+    order = {"orders": 0, "positions": 1, "balances": 2, "fills": 3}
+    assert keys == sorted(keys, key=lambda k: (order[k[0]], k[1]))
+
+
+def test_verdict_line_and_prometheus() -> None:
+    records, _ = build(5, "conflict")
+    report = reconcile(records)
+    assert report.verdict_line().startswith("MISMATCH: 1 failing; ")
+    assert "conflict=1" in report.verdict_line()
+    text = prometheus_text(report)
+    assert 'paradexctl_reconcile_rows{entity="orders",kind="conflict"} 1' in text
+    assert "paradexctl_reconcile_exit_status 1" in text and text.endswith("\n")
+    ok = reconcile(build(5)[0])
+    assert ok.verdict_line().startswith("CONSISTENT: 0 failing")
+
+
+def test_empty_input_is_consistent() -> None:
+    report = reconcile([])
+    assert report.exit_status == 0 and report.rows == ()
+    assert report.verdict_line() == "CONSISTENT: 0 failing; nothing to compare"
