@@ -105,3 +105,16 @@ def test_out_of_range_keys_are_refused_without_echo(value: int) -> None:
                 assert hex(abs(value))[2:] not in msg
         else:  # pragma: no cover - must not happen
             raise AssertionError("accepted an out-of-range key")
+
+
+@FAST
+@given(n=st.integers(1, FIELD_PRIME - 1))
+def test_sqrt_mod(n: int) -> None:
+    p = FIELD_PRIME
+    square = n * n % p
+    root = curve.sqrt_mod(square)
+    assert root is not None and root * root % p == square
+    # 3 is a non-residue, so 3 * (a square) is not a square.
+    assert curve.sqrt_mod(3 * square % p) is None
+    is_residue = pow(n, (p - 1) // 2, p) == 1
+    assert (curve.sqrt_mod(n) is not None) == is_residue
