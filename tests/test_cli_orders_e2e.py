@@ -429,6 +429,25 @@ def test_5xx_burst_and_429_survived_within_budget(cli):
     assert state["injected"]["rest_5xx"] >= 2 and state["injected"]["rest_429"] >= 2
 
 
+def test_429_on_place_is_retried_and_places_exactly_once(cli):
+    cli.json("markets")
+    cli.json("account")
+    cli.sim.admin.faults(rest_429=2, retry_after_s=0)
+    data = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "rl-1")
+    assert data["outcome"] == "acknowledged"
+    assert len(cli.orders_with_client_id("rl-1")) == 1
+
+
+def test_5xx_burst_on_place_then_lookup_finds_nothing_and_nothing_is_resent(cli):
+    cli.json("markets")
+    cli.json("account")
+    cli.sim.admin.faults(rest_5xx=3)  # the POST and the first lookup round fail
+    code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000",
+                       "--client-id", "burst-1")  # fmt: skip
+    assert code == 6 and "burst-1" in err
+    assert cli.orders_with_client_id("burst-1") == []
+
+
 def test_exceeded_budget_exit_5(cli):
     cli.sim.admin.faults(rest_5xx=20)
     code, _, err = cli("bbo", BTC)

@@ -921,20 +921,17 @@ def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
     trig = _pick(row, "trigger_price")
     flags = row.get("flags") or []
     reduce_only = bool(row.get("reduce_only")) or "REDUCE_ONLY" in flags
-    try:
-        return OrderSpec(
-            market=str(market),
-            side=SIDES.get(side.lower(), side.upper()),
-            size=parse_decimal(size, f"{where}: size"),
-            type=typ_x,
-            price=None if price in (None, "") else parse_decimal(price, f"{where}: price"),
-            trigger_price=None if trig in (None, "") else parse_decimal(trig, f"{where}: trigger"),
-            instruction=tif_x,
-            reduce_only=reduce_only,
-            client_id=str(row.get("client_id") or new_client_id()),
-        )
-    except ValidationError:
-        raise
+    return OrderSpec(
+        market=str(market),
+        side=SIDES.get(side.lower(), side.upper()),
+        size=parse_decimal(size, f"{where}: size"),
+        type=typ_x,
+        price=None if price in (None, "") else parse_decimal(price, f"{where}: price"),
+        trigger_price=None if trig in (None, "") else parse_decimal(trig, f"{where}: trigger"),
+        instruction=tif_x,
+        reduce_only=reduce_only,
+        client_id=str(row.get("client_id") or new_client_id()),
+    )
 
 
 def parse_batch(lines: Sequence[str], source: str) -> list[BatchLine]:
