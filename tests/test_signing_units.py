@@ -198,6 +198,26 @@ def test_starknet_keccak_masks_to_250_bits() -> None:
     assert S.starknet_keccak(b"initialize") == snip12.SELECTOR_INITIALIZE
 
 
+def test_precomputed_chain_links_recomputed() -> None:
+    for name, seed in snip12._TYPE_SEEDS.items():
+        assert S.pedersen(0, snip12.TYPE_HASHES[name]) == seed, name
+    assert set(snip12._TYPE_SEEDS) == set(snip12.TYPES)
+    assert S.pedersen(0, snip12.STARKNET_MESSAGE_PREFIX) == snip12._PREFIX_SEED
+    names = (
+        "PRIVATE_SN_POTC_SEPOLIA",
+        "PRIVATE_SN_PARACLEAR_MAINNET",
+        "PRIVATE_SN_POTC_MOCK_SEPOLIA",
+    )
+    assert {S.chain_id_felt(n) for n in names} == set(snip12._KNOWN_DOMAIN_HASHES)
+    for chain, expected in snip12._KNOWN_DOMAIN_HASHES.items():
+        values = [S.encode_short_string("Paradex"), chain, 1]
+        assert snip12.struct_hash("StarkNetDomain", values) == expected
+    # An unknown chain is hashed on the fly, consistently with the generic path.
+    assert snip12.domain_hash(12345) == snip12.struct_hash(
+        "StarkNetDomain", [S.encode_short_string("Paradex"), 12345, 1]
+    )
+
+
 def test_cached_constants_recomputed() -> None:
     for name, value in snip12.TYPE_HASHES.items():
         assert S.starknet_keccak(snip12.encode_type(name).encode()) == value, name
@@ -587,3 +607,14 @@ def test_import_is_cheap_and_self_contained() -> None:
         "assert not any(m in sys.modules for m in ('httpx', 'typer', 'rich', 'websockets'))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_table_matches_fixed_table() -> None:
+    nt = tables.NoTable(GENERATOR, 252)
+    t = curve.FixedBaseTable(GENERATOR, 252, 4)
+    for k in SCALARS:
+        assert curve.to_affine(nt.mul(k)) == curve.to_affine(t.mul(k)), k
+    acc = t.mul(7)
+    assert curve.to_affine(nt.accumulate(*acc, 9)) == curve.to_affine(t.accumulate(*acc, 9))
+    with pytest.raises(ValueError):
+        nt.mul(1 << 252)

@@ -6,12 +6,13 @@ current level:
 =========  ====================  ========  ==================================================
 level      windows G / P0 / P2   memory    meant for
 =========  ====================  ========  ==================================================
-small      4 / 4 / 4             ~0.5 MB   one-shot CLI processes (tens of ms to build)
+small      - / 4 / -             ~0.1 MB   one-shot CLI processes (~5 ms to build)
 medium     8 / 10 / 8            ~4 MB     automatic upgrade of a busy process (~0.2 s)
 large      11 / 13 / 11          ~25 MB    long-running signers/verifiers (~1 s to build)
 =========  ====================  ========  ==================================================
 
-P0 gets the widest window because every hash of a chain (``compute_hash_on_elements``)
+At ``small``, G and P2 have no table (``-``: a plain wNAF multiplication per use). P0 gets the
+widest window because every hash of a chain (``compute_hash_on_elements``)
 multiplies it by a full 248-bit running hash, while P2 mostly multiplies small values
 (timestamps, prices, short strings) and stops early.
 
@@ -30,7 +31,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
-from .curve import GENERATOR, Affine, FixedBaseTable, y_from_x
+from .curve import (
+    GENERATOR,
+    Affine,
+    FixedBaseTable,
+    Jacobian,
+    jac_add,
+    mul_point,
+    y_from_x,
+)
 
 __all__ = [
     "AUTO_UPGRADE_AFTER",
@@ -81,7 +90,7 @@ _BASES: Final[dict[str, tuple[Affine, int]]] = {
 
 #: Window size per base, per level. P1/P3 take 4-bit scalars: one window of 5 holds all 15.
 LEVELS: Final[dict[str, dict[str, int]]] = {
-    "small": {"G": 4, "P0": 4, "P1": 5, "P2": 4, "P3": 5},
+    "small": {"G": 0, "P0": 4, "P1": 5, "P2": 0, "P3": 5},
     "medium": {"G": 8, "P0": 10, "P1": 5, "P2": 8, "P3": 5},
     "large": {"G": 11, "P0": 13, "P1": 5, "P2": 11, "P3": 5},
 }
@@ -96,8 +105,32 @@ _KEY_TABLE_AFTER: Final = {"small": 0, "medium": 16, "large": 8}
 _KEY_TABLE_MAX: Final = 16
 _KEY_POINT_MAX: Final = 4096
 
+
+class NoTable:
+    """Stands in for a table at window 0: variable-base wNAF, nothing precomputed.
+
+    A one-shot process multiplies G once or twice and P2 mostly by small scalars (the wNAF
+    loop is as long as the scalar), so building their tables would cost more than it saves.
+    """
+
+    __slots__ = ("base", "bits", "w")
+
+    def __init__(self, base: Affine, bits: int) -> None:
+        self.base = base
+        self.bits = bits
+        self.w = 0
+
+    def accumulate(self, X: int, Y: int, Z: int, k: int) -> Jacobian:
+        if k >> self.bits:
+            raise ValueError("scalar too large for this table")
+        return jac_add((X, Y, Z), mul_point(k, self.base))
+
+    def mul(self, k: int) -> Jacobian:
+        return self.accumulate(1, 1, 0, k)
+
+
 _level = "small"
-_tables: dict[str, FixedBaseTable] = {}
+_tables: dict[str, FixedBaseTable | NoTable] = {}
 _heavy_uses = 0
 _key_points: OrderedDict[int, Affine | None] = OrderedDict()
 _key_uses: dict[int, int] = {}
@@ -108,12 +141,13 @@ def current_level() -> str:
     return _level
 
 
-def table(name: str) -> FixedBaseTable:
+def table(name: str) -> FixedBaseTable | NoTable:
     """The table for base ``name`` ("G", "P0".."P3") at the current level, built on demand."""
     t = _tables.get(name)
     if t is None:
         base, bits = _BASES[name]
-        t = FixedBaseTable(base, bits, LEVELS[_level][name])
+        w = LEVELS[_level][name]
+        t = FixedBaseTable(base, bits, w) if w else NoTable(base, bits)
         _tables[name] = t
     return t
 
