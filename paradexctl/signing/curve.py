@@ -261,6 +261,7 @@ class FixedBaseTable:
         half = 1 << (w - 1)
         bx, by = base
         flat: list[Jacobian] = []
+        aff: list[Affine] = []
         for i in range(n_rows):
             cur: Jacobian = (bx, by, 1)
             flat.append(cur)
@@ -272,7 +273,10 @@ class FixedBaseTable:
                 if nxt is None:  # pragma: no cover - impossible in a prime-order group
                     raise ValueError("base point of small order")
                 bx, by = nxt
-        aff = batch_to_affine(flat)
+            if len(flat) >= 4096:  # normalize in chunks: bounds the peak memory of big tables
+                aff.extend(batch_to_affine(flat))
+                flat.clear()
+        aff.extend(batch_to_affine(flat))
         self.rows: list[list[Affine]] = [aff[i * half : (i + 1) * half] for i in range(n_rows)]
 
     def accumulate(self, X: int, Y: int, Z: int, k: int) -> Jacobian:

@@ -7,7 +7,7 @@ current level:
 level      windows G / P0 / P2   memory    meant for
 =========  ====================  ========  ==================================================
 small      - / 4 / -             ~0.1 MB   one-shot CLI processes (~5 ms to build)
-medium     8 / 10 / 8            ~4 MB     automatic upgrade of a busy process (~0.2 s)
+medium     8 / 10 / 8            ~6 MB     automatic upgrade of a busy process (~0.2 s)
 large      11 / 13 / 11          ~25 MB    long-running signers/verifiers (~1 s to build)
 =========  ====================  ========  ==================================================
 
