@@ -25,6 +25,7 @@ from paradexctl.core.models import (
     parse_position,
     parse_tradebust,
 )
+from paradexctl.core.reconcile import ReconcileOptions, Report, Row, Side, reconcile
 from paradexctl.core.recording import (
     Mark,
     Meta,
@@ -68,9 +69,13 @@ __all__ = [
     "Order",
     "Position",
     "Reason",
+    "ReconcileOptions",
     "Record",
     "RecordingError",
+    "Report",
     "RestSnapshot",
+    "Row",
+    "Side",
     "Source",
     "StateManager",
     "Tradebust",
@@ -88,6 +93,7 @@ __all__ = [
     "parse_position",
     "parse_tradebust",
     "read_records",
+    "reconcile",
     "to_line",
     "updates_from_record",
 ]

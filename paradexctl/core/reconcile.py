@@ -43,6 +43,7 @@ the last fills listing's ``start_at``, but not listed), ``missing_in_ws`` (liste
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,11 +56,13 @@ from paradexctl.core.recording import (
     RestSnapshot,
     WsFrame,
     apply_record,
+    ws_channel_kind,
 )
 from paradexctl.core.state import (
     TERMINAL_STATUSES,
     Decision,
     Kind,
+    Source,
     StateManager,
     Update,
     same_content,
@@ -311,6 +314,29 @@ def _ws_better(new: Update, old: Update | None) -> bool:
     return True  # no time to compare: later arrival
 
 
+_WS, _FILL, _TRADEBUST = Source.WS, Kind.FILL, Kind.TRADEBUST
+
+
+def _ws_route(channel: str) -> tuple[Any, bool]:
+    """(Update builder or None, carries funding payments or transfers) for a WS channel."""
+    base = channel.split(".", 1)[0]
+    money = base in ("funding_payments", "transfers")
+    if channel == "balance_events":
+        return Update.balance_event, money
+    kind = ws_channel_kind(channel)
+    return (None if kind is None else _BUILDER_OF[kind]), money
+
+
+_BUILDER_OF = {
+    Kind.ORDER: Update.order,
+    Kind.POSITION: Update.position,
+    Kind.BALANCE: Update.balance,
+    Kind.ACCOUNT: Update.account,
+    Kind.FILL: Update.fill,
+    Kind.TRADEBUST: Update.tradebust,
+}
+
+
 class _Listing:
     __slots__ = ("boundary_at", "index", "items", "params", "reasons", "received_at")
 
@@ -329,8 +355,21 @@ class _Listing:
 def reconcile(records: Iterable[Record], options: ReconcileOptions | None = None) -> Report:
     """Replay ``records`` (in order) through a StateManager and compare REST with WS.
 
-    Deterministic: the report depends only on the records and the options.
+    Deterministic: the report depends only on the records and the options. The cyclic garbage
+    collector is paused while it runs (and restored after): the replay allocates many small
+    acyclic objects, which refcounting frees, and full collections over a large heap were
+    measured at about a third of the CPU time of a 100,000-update reconcile.
     """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _reconcile(records, options)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> Report:
     opts = options or ReconcileOptions()
     sm = StateManager(grace_ms=opts.grace_ms)
     ws_last: dict[tuple[Kind, str], Update] = {}
@@ -342,25 +381,38 @@ def reconcile(records: Iterable[Record], options: ReconcileOptions | None = None
     money_ids: set[str] = set()
     end_at: int | None = None
     n_ws = n_rest = 0
+    routes: dict[str, tuple[Any, bool]] = {}
 
     for index, rec in enumerate(records):
-        if isinstance(rec, WsFrame):
+        if type(rec) is WsFrame:
             n_ws += 1
-            end_at = rec.received_at if end_at is None else max(end_at, rec.received_at)
-            _collect_money_ws(rec, extra_money, money_ids)
-            for d in apply_record(sm, rec):
-                u = d.update
-                k = (u.kind, u.key)
-                if u.kind is Kind.FILL:
-                    ws_fill_ids.add(u.key)
-                elif u.kind is not Kind.TRADEBUST and _ws_better(u, ws_last.get(k)):
+            at = rec.received_at
+            if end_at is None or at > end_at:
+                end_at = at
+            channel = rec.channel
+            route = routes.get(channel)
+            if route is None:
+                route = routes[channel] = _ws_route(channel)
+            builder, money = route
+            if money:
+                _collect_money_ws(rec, extra_money, money_ids)
+            if builder is None:
+                continue
+            u = builder(rec.data, _WS, at)
+            sm.apply(u)
+            kind = u.kind
+            if kind is _FILL:
+                ws_fill_ids.add(u.key)
+            elif kind is not _TRADEBUST:
+                k = (kind, u.key)
+                if _ws_better(u, ws_last.get(k)):
                     ws_last[k] = u
             continue
         if not isinstance(rec, RestSnapshot):
             if isinstance(rec, Mark):
-                at = rec.fields.get("at")
-                if type(at) is int:
-                    end_at = at if end_at is None else max(end_at, at)
+                mark_at = rec.fields.get("at")
+                if type(mark_at) is int:
+                    end_at = mark_at if end_at is None else max(end_at, mark_at)
             continue
         n_rest += 1
         end_at = rec.received_at if end_at is None else max(end_at, rec.received_at)
@@ -510,18 +562,21 @@ def _keyed_rows(
         if any_u is None or not ctx.in_market(any_u.payload):
             continue
         rule = reasons.get(key)
-        sides = {
-            "ws": _side(entity, w),
-            "rest": _side(entity, r, "rest"),
-            "merged": ctx.merged(kind, key, entity),
-        }
         verdict = _classify(entity, w, r, r1, first.boundary_at, last.boundary_at, end_at, grace)
         if verdict is None:
+            continue
+        if verdict == "match" and not ctx.opts.show_matches:
+            rows.append(ctx.row(entity, key, verdict, rule))  # counted, not shown: no detail
             continue
         extra: dict[str, Any] = {}
         if key in lookup_at:
             extra["rest_lookup_at"] = lookup_at[key]
-        rows.append(ctx.row(entity, key, verdict, rule, extra=extra, **sides))
+        rows.append(
+            ctx.row(
+                entity, key, verdict, rule, extra=extra, ws=_side(entity, w),
+                rest=_side(entity, r, "rest"), merged=ctx.merged(kind, key, entity),
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -602,7 +657,6 @@ def _fill_rows(
         if ks is None or not ctx.in_market(ks.payload):
             continue
         created = ks.exchange_ts
-        merged = Side(ks.source.value, _value("fills", ks.payload), created, ks.received_at)
         on_ws, on_rest = fid in ws_ids, fid in rest_ids
         if fid in conflicts:
             kind = "conflict"
@@ -623,7 +677,11 @@ def _fill_rows(
                 kind = "pending"
             else:
                 kind = "missing_in_ws"
+        if kind == "match" and not ctx.opts.show_matches:
+            rows.append(ctx.row("fills", fid, kind, None))
+            continue
         extra = {"busted": True} if ks.busted else {}
+        merged = Side(ks.source.value, _value("fills", ks.payload), created, ks.received_at)
         rows.append(ctx.row("fills", fid, kind, None, merged=merged, extra=extra))
     return rows
 
