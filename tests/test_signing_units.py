@@ -618,3 +618,33 @@ def test_no_table_matches_fixed_table() -> None:
     assert curve.to_affine(nt.accumulate(*acc, 9)) == curve.to_affine(t.accumulate(*acc, 9))
     with pytest.raises(ValueError):
         nt.mul(1 << 252)
+
+
+def test_verify_from_several_threads(fresh_tables: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared caches under concurrent use: tiny limits force evictions and table builds."""
+    import threading
+
+    monkeypatch.setattr(tables, "_KEY_POINT_MAX", 2)
+    monkeypatch.setattr(tables, "_KEY_TABLE_MAX", 1)
+    monkeypatch.setattr(tables, "_KEY_TABLE_AFTER", {"small": 0, "medium": 2, "large": 2})
+    monkeypatch.setattr(tables, "_KEY_TABLE_W", {"small": 0, "medium": 3, "large": 3})
+    monkeypatch.setattr(tables, "_level", "medium")
+    privs = [PRIV, 12345, 0xABCDEF]
+    signed = [(S.private_to_public(k), S.sign(MSG, k)) for k in privs]
+    failures: list[object] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for i in range(8):
+                pub, (r, s) = signed[(i + offset) % len(signed)]
+                if not S.verify(MSG, r, s, pub) or S.verify(MSG + 1, r, s, pub):
+                    failures.append((offset, i))
+        except Exception as err:  # pragma: no cover - the assertion below reports it
+            failures.append(err)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

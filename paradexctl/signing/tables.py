@@ -28,6 +28,7 @@ cached as well (a Tonelli-Shanks square root costs milliseconds).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Final
 
@@ -129,6 +130,9 @@ class NoTable:
         return self.accumulate(1, 1, 0, k)
 
 
+#: Guards the per-key caches (the simulator verifies from several threads). Table building
+#: itself runs outside it; two threads may build the same table, and either result is right.
+_lock = threading.Lock()
 _level = "small"
 _tables: dict[str, FixedBaseTable | NoTable] = {}
 _heavy_uses = 0
@@ -189,14 +193,16 @@ def note_heavy_use(n: int = 1) -> None:
 
 def key_point(public_key: int) -> Affine | None:
     """``(x, y)`` for a public key ``x`` (either ``y``), or None if ``x`` is not on the curve."""
-    if public_key in _key_points:
-        _key_points.move_to_end(public_key)
-        return _key_points[public_key]
-    y = y_from_x(public_key)
+    with _lock:
+        if public_key in _key_points:
+            _key_points.move_to_end(public_key)
+            return _key_points[public_key]
+    y = y_from_x(public_key)  # deterministic: every thread computes the same root
     pt = None if y is None else (public_key, y)
-    _key_points[public_key] = pt
-    if len(_key_points) > _KEY_POINT_MAX:
-        _key_points.popitem(last=False)
+    with _lock:
+        _key_points[public_key] = pt
+        if len(_key_points) > _KEY_POINT_MAX:
+            _key_points.popitem(last=False)
     return pt
 
 
@@ -206,19 +212,21 @@ def key_table(point: Affine) -> FixedBaseTable | None:
     if w == 0:
         return None
     x = point[0]
-    t = _key_tables.get(x)
-    if t is not None and t.w == w:
-        _key_tables.move_to_end(x)
-        return t
-    uses = _key_uses.get(x, 0) + 1
-    if uses < _KEY_TABLE_AFTER[_level]:
-        _key_uses[x] = uses
-        if len(_key_uses) > _KEY_POINT_MAX:
-            _key_uses.clear()
-        return None
-    _key_uses.pop(x, None)
-    t = FixedBaseTable(point, 252, w)
-    _key_tables[x] = t
-    if len(_key_tables) > _KEY_TABLE_MAX:
-        _key_tables.popitem(last=False)
+    with _lock:
+        t = _key_tables.get(x)
+        if t is not None and t.w == w:
+            _key_tables.move_to_end(x)
+            return t
+        uses = _key_uses.get(x, 0) + 1
+        if uses < _KEY_TABLE_AFTER[_level]:
+            _key_uses[x] = uses
+            if len(_key_uses) > _KEY_POINT_MAX:
+                _key_uses.clear()
+            return None
+        _key_uses.pop(x, None)
+    t = FixedBaseTable(point, 252, w)  # built outside the lock (tens of ms)
+    with _lock:
+        _key_tables[x] = t
+        if len(_key_tables) > _KEY_TABLE_MAX:
+            _key_tables.popitem(last=False)
     return t
