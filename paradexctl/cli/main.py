@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orders",
     "sign",
     "stream",
+    "reconcile",
     "config",
     "completion",
 )

@@ -1,0 +1,382 @@
+"""``paradexctl reconcile``: one consistency check of REST against the WebSocket.
+
+Thin: parse flags, run :func:`paradexctl.paradex.collect.collect` (live) or read a recording
+(``--replay``), reconcile it with :func:`paradexctl.paradex.collect.reconcile_lines` (the same
+path for both), render the report, write the Prometheus file, return the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.errors import CheckFailed, UsageError
+
+if TYPE_CHECKING:
+    from paradexctl.core.reconcile import ReconcileOptions, Report
+
+__all__ = ["register", "write_prometheus"]
+
+HELP = """Compare the REST view of the account with the WebSocket's, once, and report every difference.
+
+Subscribes to the WebSocket first, takes a REST snapshot, collects WS updates for --window
+seconds, waits out the --grace window, takes a second REST snapshot, and feeds everything in
+arrival order through the state manager. Each key is a match, pending (explained by an update
+inside the grace window), or a mismatch: stale_rest, ws_gap, missing_in_rest, missing_in_ws,
+conflict, invariant_position, invariant_balance (docs/reconcile.md).
+
+Exit 0 when consistent, 1 on a mismatch (the report is printed first), 5 when the exchange
+cannot be reached. --record FILE keeps the inputs; --replay FILE reconciles them again offline
+and gives the same report, byte for byte.
+"""
+
+#: test seam: called with each mark name of a live collection (see ``collect(on_mark=)``)
+on_mark_hook: Any = None
+
+REPORT_COLUMNS = ["entity", "key", "kind", "failing", "rule", "ws", "rest", "detail"]
+
+
+def _parse_list(text: str | None, flag: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    if text is None:
+        return None
+    items = {t.strip() for t in text.split(",") if t.strip()}
+    bad = sorted(items - set(allowed))
+    if bad or not items:
+        raise UsageError(
+            f"{flag} takes a comma-separated subset of {','.join(allowed)}"
+            + (f" (unknown: {', '.join(bad)})" if bad else "")
+        )
+    return frozenset(items)
+
+
+def _side_text(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return ""
+    value = side.get("value")
+    text = "(absent)" if value is None else " ".join(f"{k}={v}" for k, v in value.items())
+    ts = side.get("exchange_ts")
+    if ts is None:
+        ts = side.get("received_at")
+    return f"{text} @{ts}" if ts is not None else text
+
+
+def _table_rows(report: Report) -> list[dict[str, Any]]:
+    rows = []
+    for r in report.to_json()["rows"]:
+        detail = r["detail"]
+        extra = r.get("extra")
+        if extra:
+            detail += " (" + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
+        ws = r["ws"]
+        rest = r["rest"]
+        if ws is None and rest is None and r["merged"] is not None:
+            ws = r["merged"]  # fills and invariants: the merged state is what is shown
+        rows.append(
+            {
+                "entity": r["entity"],
+                "key": r["key"],
+                "kind": r["kind"],
+                "failing": "FAIL" if r["failing"] else "",
+                "rule": r["rule"] or "",
+                "ws": _side_text(ws),
+                "rest": _side_text(rest),
+                "detail": detail,
+            }
+        )
+    return rows
+
+
+def write_prometheus(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same directory, renamed),
+    so node_exporter's textfile collector never reads a half-written file."""
+    directory = path.parent if str(path.parent) else Path(".")
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise UsageError(f"--prometheus {path}: {err.strerror or err}") from None
+
+
+def prometheus_file_text(report: Report, now_s: float) -> str:
+    from paradexctl.core.reconcile import prometheus_text
+
+    name = "paradexctl_reconcile_last_run_timestamp_seconds"
+    return (
+        prometheus_text(report)
+        + f"# HELP {name} When the last reconcile finished (unix seconds).\n"
+        + f"# TYPE {name} gauge\n"
+        + f"{name} {int(now_s)}\n"
+    )
+
+
+def _options(
+    meta: dict[str, Any],
+    *,
+    entities: frozenset[str] | None,
+    market: str | None,
+    grace: float | None,
+    strict: bool,
+    fail_on: frozenset[str] | None,
+    show_matches: bool,
+) -> ReconcileOptions:
+    from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
+
+    if entities is None:
+        recorded = meta.get("entities")
+        ok = isinstance(recorded, list) and recorded and set(recorded) <= set(ENTITIES)
+        entities = frozenset(recorded) if ok else frozenset(ENTITIES)  # type: ignore[arg-type]
+    if market is None and isinstance(meta.get("market"), str):
+        market = meta["market"]
+    if grace is not None:
+        grace_ms = round(grace * 1000)
+    elif type(meta.get("grace_ms")) is int and meta["grace_ms"] >= 0:
+        grace_ms = meta["grace_ms"]
+    else:
+        grace_ms = 5000
+    try:
+        return ReconcileOptions(
+            grace_ms=grace_ms,
+            entities=entities,
+            market=market,
+            strict=strict,
+            fail_on=fail_on or frozenset({"any"}),
+            show_matches=show_matches,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _ws_options() -> dict[str, Any]:
+    from paradexctl.cli.stream import _env_float
+    from paradexctl.paradex.ws import backoff
+
+    base = _env_float("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
+    cap = _env_float("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
+
+    def delays() -> Any:
+        return backoff(base=base, cap=max(cap, base))
+
+    return {
+        "stable_after": _env_float("PARADEXCTL_WS_STABLE_AFTER_S", 10.0),
+        "open_timeout": _env_float("PARADEXCTL_WS_OPEN_TIMEOUT_S", 10.0),
+        "reconnect_delays": delays,
+    }
+
+
+def run_live(
+    *,
+    entities: frozenset[str],
+    market: str | None,
+    window: float,
+    grace: float,
+    since_ms: int | None,
+    record: Path | None,
+    trace: Any = None,
+) -> list[str]:
+    """Collect a recording from the configured exchange (used by ``reconcile`` and ``smoke``)."""
+    import asyncio
+
+    from paradexctl import __version__
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.collect import CollectOptions, collect
+    from paradexctl.paradex.stream import session_jwt
+
+    settings = get_ctx().settings()
+    opts = CollectOptions(
+        entities=entities,
+        market=market,
+        window_s=window,
+        grace_s=grace,
+        since_ms=since_ms,
+        meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
+              "ws_url": settings.ws_url},
+    )  # fmt: skip
+    fh = None
+    if record is not None:
+        try:
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fh = os.fdopen(fd, "w", encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"--record {record}: {err.strerror or err}") from None
+    sink = None
+    if fh is not None:
+        out_fh = fh
+
+        def sink(line: str) -> None:
+            out_fh.write(line + "\n")
+
+    try:
+        with open_session(settings) as session:
+            return asyncio.run(
+                collect(
+                    url=settings.ws_url,
+                    rest=session.client,
+                    jwt=session_jwt(session),
+                    options=opts,
+                    sink=sink,
+                    ws_options=_ws_options(),
+                    trace=trace,
+                    on_mark=on_mark_hook,
+                )
+            )
+    finally:
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+
+
+def reconcile_cmd(
+    entities: Annotated[
+        str | None,
+        typer.Option(
+            "--entities",
+            metavar="LIST",
+            help="Comma-separated: orders,positions,balances,fills (default: all).",
+        ),
+    ] = None,
+    market: Annotated[
+        str | None, typer.Option("--market", metavar="M", help="Only this market.")
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            metavar="S",
+            min=0.0,
+            help="Grace window in seconds: a difference explained by an update this recent is "
+            "pending, not a mismatch [default: 5, or the recording's].",
+        ),
+    ] = None,
+    window: Annotated[
+        float,
+        typer.Option("--window", metavar="S", min=0.0, help="Seconds of WS updates to collect."),
+    ] = 10.0,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="List fills since WHEN (unix ms/s, ISO time, or an age like 30m) [default: 15m].",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Count pending differences as mismatches.")
+    ] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="WHAT",
+            help="Which mismatches make the exit status 1: any, or a comma-separated subset of "
+            "orders,positions,balances [default: any].",
+        ),
+    ] = None,
+    show_matches: Annotated[
+        bool, typer.Option("--show-matches", help="Also list the keys that match.")
+    ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record", metavar="FILE", dir_okay=False, help="Save the inputs to FILE (NDJSON)."
+        ),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay",
+            metavar="FILE",
+            dir_okay=False,
+            help="Reconcile a recording offline instead of the exchange (deterministic).",
+        ),
+    ] = None,
+    prometheus: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus",
+            metavar="FILE",
+            dir_okay=False,
+            help="Also write the counts in Prometheus text format to FILE (atomically).",
+        ),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    from paradexctl.core.reconcile import ENTITIES, FAIL_ON
+    from paradexctl.paradex.collect import load_recording
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    ents = _parse_list(entities, "--entities", ENTITIES)
+    fail = _parse_list(fail_on, "--fail-on", FAIL_ON)
+    if replay is not None and record is not None:
+        raise UsageError("--record and --replay cannot be combined")
+    if replay is not None:
+        try:
+            lines = replay.read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise UsageError(f"--replay {replay}: {err.strerror or err}") from None
+    else:
+        from paradexctl.cli._session import parse_since
+
+        since_ms = parse_since(since, int(time.time() * 1000))
+        trace = out.debug if ctx.verbose else None
+        out.info(
+            f"reconcile: collecting for {window:g} s + {grace if grace is not None else 5:g} s "
+            "grace"
+        )
+        lines = run_live(
+            entities=ents if ents is not None else frozenset(ENTITIES),
+            market=market,
+            window=window,
+            grace=grace if grace is not None else 5.0,
+            since_ms=since_ms,
+            record=record,
+            trace=trace,
+        )
+    meta, records = load_recording(lines)
+    opts = _options(
+        meta,
+        entities=ents,
+        market=market,
+        grace=grace,
+        strict=strict,
+        fail_on=fail,
+        show_matches=show_matches,
+    )
+    from paradexctl.core.reconcile import reconcile
+
+    report = reconcile(records, opts)
+    if out.fmt == "table":
+        rows = _table_rows(report)
+        if rows:
+            out.emit(rows, columns=REPORT_COLUMNS)
+        out.stdout.write(report.verdict_line() + "\n")
+        out.stdout.flush()
+    else:
+        out.stdout.write(report.to_canonical_json() + "\n")
+        out.stdout.flush()
+    if prometheus is not None:
+        write_prometheus(prometheus, prometheus_file_text(report, time.time()))
+    if report.exit_status != 0:
+        raise CheckFailed(
+            f"reconcile: {report.verdict_line()}",
+            details={"counts": {e: dict(c) for e, c in report.counts.items()}},
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reconcile", help=HELP)(reconcile_cmd)

@@ -1,0 +1,492 @@
+"""The live reconcile procedure: collect a recording from the exchange, then reconcile it.
+
+The procedure (``docs/reconcile.md``, "Running reconcile"):
+
+1. connect the WebSocket and subscribe (``orders.{M|ALL}``, ``fills.{M|ALL}``, ``positions``,
+   ``balance_events``, as the entities need) **before** anything else;
+2. REST snapshot 1: open orders, positions, balances, fills since ``since``. One boundary time
+   is taken before the first request (rule 6);
+3. collect WS frames for ``window_s`` seconds (a reconnect in the window is followed by a REST
+   resync, recorded like any other listing);
+4. wait out the grace window (``grace_s``), still collecting;
+5. REST snapshot 2 (same endpoints, a new boundary), then a lookup by id of every order that
+   was live somewhere (snapshot 1, the WS, a resync) but that snapshot 2 no longer lists, and,
+   for balances, the completed transfers and funding payments since snapshot 1 (best effort:
+   an endpoint the venue does not serve is noted in the recording and skipped).
+
+Every WS frame and REST response is written as one line of the recording format
+(:mod:`paradexctl.core.recording`) as it arrives: to ``sink`` (``--record FILE``) and to the
+list of lines returned. :func:`reconcile_lines` then parses those lines back and hands them to
+the pure :func:`paradexctl.core.reconcile.reconcile`, exactly as ``--replay FILE`` does, so a
+live run and its replay produce the same report byte for byte.
+
+This module does no merging: a :class:`~paradexctl.core.state.StateManager` is fed here only
+to know which orders are live (and so worth a lookup by id); the report is computed by the core
+from the recording alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from paradexctl.core.models import ModelError
+from paradexctl.core.reconcile import ENTITIES, ReconcileOptions, Report, reconcile
+from paradexctl.core.recording import (
+    Mark,
+    Meta,
+    Record,
+    RecordingError,
+    RestSnapshot,
+    WsFrame,
+    apply_record,
+    read_records,
+    to_line,
+)
+from paradexctl.core.state import Kind, StateManager
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError, UsageError
+
+__all__ = [
+    "CollectOptions",
+    "collect",
+    "load_recording",
+    "reconcile_lines",
+    "rest_plan",
+    "ws_channels",
+]
+
+#: default age of the fills listed when ``since`` is not given (ms before the start)
+DEFAULT_SINCE_MS = 15 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """What to collect (the ``reconcile`` flags that shape the procedure)."""
+
+    entities: frozenset[str] = frozenset(ENTITIES)
+    market: str | None = None
+    window_s: float = 5.0
+    grace_s: float = 5.0
+    #: fills created at or after this time (unix ms) are listed; None: 15 min before the start
+    since_ms: int | None = None
+    #: cap on the lookups by id after snapshot 2
+    max_lookups: int = 200
+    #: seconds allowed for the first subscription
+    subscribe_timeout: float = 15.0
+    #: free metadata for the recording's header (never secrets)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.entities) - set(ENTITIES)
+        if unknown or not self.entities:
+            raise UsageError(
+                f"--entities takes a comma-separated subset of {','.join(ENTITIES)}"
+                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else "")
+            )
+        if self.window_s < 0 or self.grace_s < 0:
+            raise UsageError("--window and --grace must not be negative")
+
+
+def ws_channels(entities: Iterable[str], market: str | None) -> list[str]:
+    """The WS channels a reconcile of ``entities`` subscribes to."""
+    ents = set(entities)
+    scope = market or "ALL"
+    out: list[str] = []
+    if "orders" in ents:
+        out.append(f"orders.{scope}")
+    if ents & {"fills", "positions", "balances"}:  # fills feed the position/balance invariants
+        out.append(f"fills.{scope}")
+    if "positions" in ents:
+        out.append("positions")
+    if "balances" in ents:
+        out.append("balance_events")
+    return out
+
+
+def rest_plan(
+    entities: Iterable[str], market: str | None, since_ms: int
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(endpoint, path, params)`` of one REST snapshot, in request order."""
+    ents = set(entities)
+    plan: list[tuple[str, str, dict[str, Any]]] = []
+    if "orders" in ents:
+        plan.append(("orders", "/orders", {"market": market} if market else {}))
+    if "positions" in ents:
+        plan.append(("positions", "/positions", {}))
+    if "balances" in ents:
+        plan.append(("balance", "/balance", {}))
+    if ents & {"fills", "positions", "balances"}:
+        params: dict[str, Any] = {"start_at": since_ms}
+        if market:
+            params["market"] = market
+        plan.append(("fills", "/fills", params))
+    return plan
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking call on a daemon thread (an interrupted process never waits for it)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def done(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(done, False, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(done, True, result)
+
+    threading.Thread(target=run, name="paradexctl-reconcile-rest", daemon=True).start()
+    return await fut
+
+
+def _not_found(err: ExchangeRejected) -> bool:
+    return err.status == 404 or (err.code or "").endswith("NOT_FOUND")
+
+
+class _Collector:
+    def __init__(
+        self,
+        *,
+        url: str,
+        rest: Any,
+        jwt: Callable[[bool], Awaitable[str]] | None,
+        options: CollectOptions,
+        sink: Callable[[str], None] | None,
+        wall_ms: Callable[[], int],
+        ws_options: Mapping[str, Any],
+        trace: Callable[[str], None] | None,
+        on_mark: Callable[[str], None] | None = None,
+    ) -> None:
+        self.on_mark = on_mark
+        self.url = url
+        self.rest = rest
+        self.jwt = jwt
+        self.opts = options
+        self.sink = sink
+        self.wall_ms = wall_ms
+        self.ws_options = dict(ws_options)
+        self.trace = trace
+        self.lines: list[str] = []
+        self.state = StateManager(round(options.grace_s * 1000))
+        self.rest_lock = asyncio.Lock()
+        self.subscribed = asyncio.Event()
+        self.closed: BaseException | None = None
+        self.closed_event = asyncio.Event()
+        self.snapshot1_done = False
+        self.final_started = False
+        self.resync_tasks: list[asyncio.Task[None]] = []
+        self.since_ms = 0
+        self.stats = {"ws_frames": 0, "malformed": 0, "reconnects": 0, "resyncs": 0}
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _write(self, record: Record, *, apply: bool = True) -> None:
+        line = to_line(record)
+        self.lines.append(line)
+        if self.sink is not None:
+            self.sink(line)
+        if apply:
+            try:
+                apply_record(self.state, record)
+            except (ModelError, RecordingError) as err:
+                self.stats["malformed"] += 1
+                if self.trace is not None:
+                    self.trace(f"reconcile: malformed record kept as is: {err}")
+
+    def _mark(self, name: str, **fields: Any) -> None:
+        self._write(Mark(name, {"at": self.wall_ms(), **fields}), apply=False)
+        if self.on_mark is not None:
+            self.on_mark(name)
+
+    # -- WS -----------------------------------------------------------------------------------
+
+    async def _consume(self, queue: asyncio.Queue[Any]) -> None:
+        from paradexctl.paradex import ws as wsmod
+
+        while True:
+            ev = await queue.get()
+            t = type(ev)
+            if t is wsmod.Notification:
+                self.stats["ws_frames"] += 1
+                self._write(WsFrame(ev.received_at, ev.channel, ev.data))
+            elif t is wsmod.Subscribed:
+                self._mark("subscribed", attempt=ev.attempt)
+                first = not self.subscribed.is_set()
+                self.subscribed.set()
+                if not first and self.snapshot1_done and not self.final_started:
+                    # A reconnect inside the window: what was missed is resynced over REST.
+                    self.resync_tasks.append(asyncio.ensure_future(self._resync()))
+            elif t is wsmod.Disconnected:
+                self._mark("disconnected", reason=ev.reason, code=ev.code)
+            elif t is wsmod.Reconnecting:
+                self.stats["reconnects"] += 1
+            elif t is wsmod.Closed:
+                self.closed = ev.error
+                self.closed_event.set()
+                return
+
+    # -- REST ---------------------------------------------------------------------------------
+
+    def _fetch(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Any:
+        if endpoint in ("fills", "transfers", "funding_payments"):
+            return {"results": self.rest.get_paginated(path, dict(params), private=True)}
+        return self.rest.get(path, dict(params) or None, private=True)
+
+    async def _snapshot(self, label: str) -> set[str]:
+        """One REST snapshot (all listings under one boundary); returns the listed order ids."""
+        listed: set[str] = set()
+        async with self.rest_lock:
+            self._mark("snapshot", label=label)
+            boundary = self.wall_ms()  # rule 6: before the first request is sent
+            for endpoint, path, params in rest_plan(
+                self.opts.entities, self.opts.market, self.since_ms
+            ):
+                data = await _in_thread(self._fetch, endpoint, path, params)
+                self._write(RestSnapshot(endpoint, boundary, self.wall_ms(), data, params or None))
+                if endpoint == "orders" and isinstance(data, Mapping):
+                    for o in data.get("results") or []:
+                        if isinstance(o, Mapping) and o.get("id") is not None:
+                            listed.add(str(o["id"]))
+        return listed
+
+    async def _lookup(self, order_ids: Sequence[str]) -> None:
+        for order_id in order_ids:
+            boundary = self.wall_ms()
+            try:
+                data = await _in_thread(self._fetch, "order", f"/orders/{order_id}", {})
+            except ExchangeRejected as err:
+                if not _not_found(err):
+                    raise
+                data = None
+            self._write(
+                RestSnapshot("order", boundary, self.wall_ms(), data, {"order_id": order_id})
+            )
+
+    def _live_orders(self) -> list[str]:
+        try:
+            return sorted(self.state.open_orders(self.opts.market))
+        except ModelError:
+            return []
+
+    async def _resync(self) -> None:
+        if self.final_started:
+            return
+        self.stats["resyncs"] += 1
+        try:
+            listed = await self._snapshot("resync")
+            if "orders" in self.opts.entities:
+                unconfirmed = sorted(
+                    key for kind, key in self.state.unconfirmed if kind is Kind.ORDER
+                )
+                await self._lookup(
+                    [o for o in unconfirmed if o not in listed][: self.opts.max_lookups]
+                )
+        except ParadexctlError as err:  # the final snapshot decides; note and go on
+            self._mark("resync_failed", error=err.message)
+
+    async def _money(self, start_ms: int) -> None:
+        """Completed transfers and funding payments since ``start_ms`` (balance invariant)."""
+        markets = sorted(
+            m
+            for m in self.state.keys(Kind.POSITION)
+            if self.opts.market is None or m == self.opts.market
+        )
+        plan: list[tuple[str, str, dict[str, Any]]] = [
+            ("transfers", "/transfers", {"status": "COMPLETED", "start_at": start_ms})
+        ]
+        plan += [
+            ("funding_payments", "/funding/payments", {"market": m, "start_at": start_ms})
+            for m in markets
+        ]
+        for endpoint, path, params in plan:
+            boundary = self.wall_ms()
+            try:
+                data = await _in_thread(self._fetch, endpoint, path, params)
+            except ExchangeRejected as err:
+                if err.status in (404, 405, 501) or (err.code or "").endswith("NOT_FOUND"):
+                    self._mark("unavailable", endpoint=endpoint, status=err.status)
+                    continue
+                raise
+            self._write(RestSnapshot(endpoint, boundary, self.wall_ms(), data, params))
+
+    # -- the procedure ------------------------------------------------------------------------
+
+    async def run(self) -> list[str]:
+        from paradexctl.paradex import ws as wsmod
+        from paradexctl.paradex.stream import to_cli_error
+
+        opts = self.opts
+        started = self.wall_ms()
+        self.since_ms = opts.since_ms if opts.since_ms is not None else started - DEFAULT_SINCE_MS
+        channels = ws_channels(opts.entities, opts.market)
+        meta: dict[str, Any] = {
+            "tool": "paradexctl reconcile",
+            "entities": [e for e in ENTITIES if e in opts.entities],
+            "market": opts.market,
+            "window_ms": round(opts.window_s * 1000),
+            "grace_ms": round(opts.grace_s * 1000),
+            "since": self.since_ms,
+            "channels": channels,
+        }
+        meta.update(opts.meta)
+        meta["started_at"] = started
+        self._write(Meta(meta), apply=False)
+
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        ws_opts: dict[str, Any] = {"max_reconnects": 5, "stale_after": 30.0}
+        ws_opts.update(self.ws_options)
+        client = wsmod.WsClient(
+            self.url, channels, jwt=self.jwt, queue=queue, trace=self.trace, wall_ms=self.wall_ms,
+            **ws_opts,
+        )  # fmt: skip
+        client_task = asyncio.ensure_future(client.run())
+        consumer = asyncio.ensure_future(self._consume(queue))
+        try:
+            await self._wait_subscribed(to_cli_error)
+            await self._snapshot("1")
+            self.snapshot1_done = True
+            snap1_at = self.wall_ms()
+            self._mark("window_start")
+            await self._sleep(opts.window_s, to_cli_error)
+            self._mark("window_end")
+            await self._sleep(opts.grace_s, to_cli_error)
+            self._mark("grace_end")
+            self.final_started = True
+            for task in self.resync_tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            listed = await self._snapshot("2")
+            if "orders" in opts.entities:
+                gone = [o for o in self._live_orders() if o not in listed]
+                await self._lookup(gone[: opts.max_lookups])
+            if "balances" in opts.entities:
+                await self._money(min(snap1_at, self.since_ms))
+            self._mark("done")
+        finally:
+            client.stop()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(client_task), 5)
+            for task in (client_task, consumer, *self.resync_tasks):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        return self.lines
+
+    async def _wait_subscribed(self, to_cli_error: Callable[[BaseException], Exception]) -> None:
+        waiter = asyncio.ensure_future(self.subscribed.wait())
+        closer = asyncio.ensure_future(self.closed_event.wait())
+        try:
+            await asyncio.wait(
+                {waiter, closer},
+                timeout=self.opts.subscribe_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiter.cancel()
+            closer.cancel()
+        if self.subscribed.is_set():
+            return
+        if self.closed is not None:
+            raise to_cli_error(self.closed)
+        raise ExchangeUnavailable(
+            f"the WebSocket did not subscribe within {self.opts.subscribe_timeout:g} s; "
+            "nothing was reconciled"
+        )
+
+    async def _sleep(
+        self, seconds: float, to_cli_error: Callable[[BaseException], Exception]
+    ) -> None:
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed_event.wait(), seconds)
+        if self.closed_event.is_set():
+            if self.closed is not None:
+                raise to_cli_error(self.closed)
+            raise ExchangeUnavailable("the WebSocket closed during the reconcile window")
+
+
+async def collect(
+    *,
+    url: str,
+    rest: Any,
+    jwt: Callable[[bool], Awaitable[str]] | None,
+    options: CollectOptions,
+    sink: Callable[[str], None] | None = None,
+    wall_ms: Callable[[], int] = _wall_ms,
+    ws_options: Mapping[str, Any] | None = None,
+    trace: Callable[[str], None] | None = None,
+    on_mark: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Run the procedure; return the recording's lines (each also passed to ``sink``).
+
+    Args:
+        url: the WebSocket URL.
+        rest: an authenticated :class:`~paradexctl.paradex.rest.RestClient`.
+        jwt: ``async jwt(refresh) -> token`` (:func:`paradexctl.paradex.stream.session_jwt`).
+        options: what to collect and for how long.
+        sink: receives every line as it is recorded (``--record FILE``), without newline.
+        ws_options: extra :class:`~paradexctl.paradex.ws.WsClient` arguments.
+        on_mark: called with each mark's name as it is recorded (``subscribed``,
+            ``snapshot``, ``window_start``, ``window_end``, ``grace_end``, ``done``...), on the
+            event loop: it must not block (tests start their fault scripts from it).
+
+    Raises:
+        ExchangeUnavailable: the WebSocket could not subscribe, gave up, or a REST call failed
+            after its retries (exit 5); ExchangeRejected for a fatal refusal (exit 4).
+    """
+    return await _Collector(
+        url=url,
+        rest=rest,
+        jwt=jwt,
+        options=options,
+        sink=sink,
+        wall_ms=wall_ms,
+        ws_options=ws_options or {},
+        trace=trace,
+        on_mark=on_mark,
+    ).run()
+
+
+def load_recording(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], list[Record]]:
+    """Parse a recording: its header's fields (``{}`` without one) and its records.
+
+    Raises :class:`~paradexctl.errors.UsageError` (exit 2) naming the bad line.
+    """
+    try:
+        records = list(read_records(lines))
+    except RecordingError as err:
+        raise UsageError(str(err)) from None
+    meta: dict[str, Any] = {}
+    for rec in records:
+        if isinstance(rec, Meta):
+            meta = dict(rec.fields)
+            break
+    return meta, records
+
+
+def reconcile_lines(lines: Iterable[str | bytes], options: ReconcileOptions) -> Report:
+    """Parse recording lines and reconcile them: the one path of live runs and replays."""
+    _meta, records = load_recording(lines)
+    return reconcile(records, options)
