@@ -250,7 +250,7 @@ class FixedBaseTable:
     Memory: ``rows * 2^(w-1)`` affine points (about 180 bytes each in CPython).
     """
 
-    __slots__ = ("bits", "rows", "w")
+    __slots__ = ("bits", "points", "w")
 
     def __init__(self, base: Affine, bits: int, w: int) -> None:
         if not 1 <= w <= 16:
@@ -277,7 +277,13 @@ class FixedBaseTable:
                 aff.extend(batch_to_affine(flat))
                 flat.clear()
         aff.extend(batch_to_affine(flat))
-        self.rows: list[list[Affine]] = [aff[i * half : (i + 1) * half] for i in range(n_rows)]
+        #: Row-major: the entry for digit ``d`` of row ``i`` is ``points[i * 2^(w-1) + d - 1]``.
+        self.points: list[Affine] = aff
+
+    @property
+    def rows(self) -> list[list[Affine]]:
+        half = 1 << (self.w - 1)
+        return [self.points[i : i + half] for i in range(0, len(self.points), half)]
 
     def accumulate(self, X: int, Y: int, Z: int, k: int) -> Jacobian:
         """``(X, Y, Z) + k * B`` for ``0 <= k < 2^bits`` (Jacobian in and out)."""
@@ -288,18 +294,18 @@ class FixedBaseTable:
         full = 1 << w
         mask = full - 1
         half = full >> 1
-        rows = self.rows
-        i = 0
+        points = self.points
+        off = -1  # index of digit 0 in the current row
         while k:
             d = k & mask
             k >>= w
             if d:
-                if d > half:
+                if d > half:  # digit d - 2^w < 0: negate the entry for 2^w - d
                     k += 1
-                    x2, y2 = rows[i][full - d - 1]
+                    x2, y2 = points[off + full - d]
                     y2 = p - y2
                 else:
-                    x2, y2 = rows[i][d - 1]
+                    x2, y2 = points[off + d]
                 if Z == 0:
                     X, Y, Z = x2, y2, 1
                 else:
@@ -316,7 +322,7 @@ class FixedBaseTable:
                         X = (R * R - HHH - 2 * V) % p
                         Y = (R * (V - X) - Y * HHH) % p
                         Z = Z * H % p
-            i += 1
+            off += half
         return (X, Y, Z)
 
     def mul(self, k: int) -> Jacobian:
