@@ -343,3 +343,8 @@ def test_exchange_error_message_does_not_leak_jwt():
     with pytest.raises(ExchangeRejected) as ei:
         client_for(handler).get("/x")
     assert jwt not in ei.value.message
+
+
+def test_redaction_keeps_ordinary_fields():
+    text = '{"token": "USDC", "signature_timestamp": 17, "size": "1"}'
+    assert redact_text(text) == text

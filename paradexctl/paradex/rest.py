@@ -134,7 +134,7 @@ class RetryPolicy:
 # -- redaction ------------------------------------------------------------------------------
 
 _SECRET_HEADERS = frozenset({"authorization", "paradex-starknet-signature", "cookie"})
-_SECRET_FIELDS = ("signature", "jwt_token", "bearer", "token", "private_key")
+_SECRET_FIELDS = ("signature", "jwt_token", "bearer", "private_key", "l2_private_key")
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _FIELD_RE = re.compile(
     r'("(?:' + "|".join(_SECRET_FIELDS) + r')"\s*:\s*)("(?:[^"\\]|\\.)*"|\[[^\]]*\])'
