@@ -479,3 +479,13 @@ def test_batch_uncertain_chunk_is_looked_up_per_order():
     assert posts == [1]
     assert [r["outcome"] for r in rows] == ["recovered", "unknown"]
     assert "NOT re-sent" in rows[1]["error"]
+
+
+def test_unreadable_201_is_looked_up_not_trusted():
+    def handler(req):
+        if req.method == "POST":
+            return httpx.Response(201, text="<html>gateway</html>")
+        return httpx.Response(200, json={**ORDER, "status": "OPEN"})
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert r.outcome == "recovered" and r.order["id"] == "111"

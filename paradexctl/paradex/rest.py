@@ -364,7 +364,10 @@ class RestClient:
                 try:
                     return _parse_json(resp.text)
                 except ValueError:
-                    raise ExchangeUnavailable(
+                    # the request succeeded but its answer is unreadable: for an order, its
+                    # outcome is known only to the exchange
+                    cls = ExchangeUnavailable if idempotent else OutcomeUncertain
+                    raise cls(
                         f"{method} {path}: the exchange sent a body that is not JSON "
                         f"(HTTP {status})"
                     ) from None
