@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sign",
     "stream",
     "reconcile",
+    "sim",
     "config",
     "completion",
 )

@@ -279,9 +279,9 @@ class RestView:
 
     @staticmethod
     def _at(versions: list[tuple[int, dict[str, Any]]], cutoff: int) -> dict[str, Any] | None:
-        for at, data in reversed(versions):
-            if at <= cutoff:
-                return data
+        for i in range(len(versions) - 1, -1, -1):
+            if versions[i][0] <= cutoff:
+                return versions[i][1]
         return None
 
     def order(self, address: str, order_id: str, cutoff: int) -> dict[str, Any] | None:
@@ -540,9 +540,10 @@ class SimApp:
         self.engine = Exchange(self._config(), now_ms=self.clock.now_ms())
         self.view = RestView()
         self.set_staleness(self.options.rest_staleness_ms, replace=True)
-        self.faults.__init__(
+        self.faults = Faults(
             self.options.faults, seed=self.options.seed, now_ms=self.clock.now_ms()
-        )  # type: ignore[misc]
+        )
+        self.hub.faults = self.faults
         self.rate.clear()
         self.dirty = True
 
@@ -1251,6 +1252,20 @@ class SimApp:
         )
         return _json({"market": market, "mark_price": str(self.engine.mark(market))})
 
+    async def a_mark_walk(self, request: Request) -> Response:
+        body = await self._admin_body(request)
+        steps = body.get("steps", 1)
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= 100_000:
+            raise ValueError("steps must be an integer in [1, 100000]")
+        events = self.engine.walk(steps, self.clock.now_ms())
+        self.commit(events)
+        return _json(
+            {
+                "events": len(events),
+                "marks": {s: str(self.engine.mark(s)) for s in self.engine.markets},
+            }
+        )
+
     async def a_disconnect(self, request: Request) -> Response:
         body = await self._admin_body(request)
         n = await self.hub.disconnect_all(int(body.get("code", 1012)))
@@ -1491,6 +1506,7 @@ class SimApp:
             ("/reset", self.a_reset, ["POST"]),
             ("/force-fill", self.a_force_fill, ["POST"]),
             ("/mark-price", self.a_mark_price, ["POST"]),
+            ("/mark-walk", self.a_mark_walk, ["POST"]),
             ("/disconnect", self.a_disconnect, ["POST"]),
             ("/time/advance", self.a_time_advance, ["POST"]),
             ("/deposit", self.a_deposit, ["POST"]),

@@ -865,15 +865,24 @@ class Exchange:
         if steps <= 0:
             return self._finish()
         self._last_walk += steps * walk
-        steps = min(steps, 10)  # after a long pause, do not replay hours of walk
-        vol = self.config.mark_volatility_bp
-        for _ in range(steps):
-            for m in self.markets.values():
-                change_bp = D(round(self.rng.gauss(0.0, vol) * 100)) / 1_000_000
-                new = _floor_to(m.mark * (ONE + change_bp), m.spec.tick)
-                if new > 0:
-                    self._move_mark(m, new)
+        for _ in range(min(steps, 10)):  # after a long pause, do not replay hours of walk
+            self._walk_step()
         return self._finish()
+
+    def walk(self, steps: int, now_ms: int) -> list[Event]:
+        """Run ``steps`` steps of the mark-price walk now, whatever ``mark_walk_ms`` is."""
+        self._tick(now_ms)
+        for _ in range(steps):
+            self._walk_step()
+        return self._finish()
+
+    def _walk_step(self) -> None:
+        vol = self.config.mark_volatility_bp
+        for m in self.markets.values():
+            change_bp = D(round(self.rng.gauss(0.0, vol) * 100)) / 1_000_000
+            new = _floor_to(m.mark * (ONE + change_bp), m.spec.tick)
+            if new > 0:
+                self._move_mark(m, new)
 
     def set_mark(self, market: str, price: Decimal, now_ms: int) -> list[Event]:
         """Move the mark price (admin fault): regenerates the book, fills crossed resting

@@ -10,8 +10,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,7 +22,7 @@ import uvicorn
 
 from .app import SimApp, SimOptions
 
-__all__ = ["SimAdmin", "SimServer", "make_uvicorn_config"]
+__all__ = ["SimAdmin", "SimServer", "make_uvicorn_config", "serve"]
 
 
 def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
@@ -80,6 +83,10 @@ class SimAdmin:
 
     def mark_price(self, market: str, price: str) -> Any:
         return self._post("/mark-price", {"market": market, "price": price})
+
+    def mark_walk(self, steps: int) -> Any:
+        """Run ``steps`` mark-price random-walk steps at once (every market)."""
+        return self._post("/mark-walk", {"steps": steps})
 
     def disconnect(self, code: int = 1012) -> int:
         return int(self._post("/disconnect", {"code": code})["disconnected"])
@@ -159,3 +166,45 @@ class SimServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(
+    options: SimOptions,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_ready: Callable[[SimApp, str, int], None] | None = None,
+) -> None:
+    """Run the simulator in the foreground until SIGINT or SIGTERM, then return normally.
+
+    ``on_ready(sim, host, port)`` is called once the socket is bound (with the real port).
+    """
+    sim = SimApp(options)
+    server = uvicorn.Server(make_uvicorn_config(sim, host, port))
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.005)
+        if server.started and not server.should_exit and server.servers and on_ready is not None:
+            real_port = server.servers[0].sockets[0].getsockname()[1]
+            on_ready(sim, host, real_port)
+        await task
+
+    # uvicorn re-raises the signal it caught once it has shut down; make that a no-op so a
+    # clean shutdown is a normal return (exit status 0), not KeyboardInterrupt or death by
+    # SIGTERM.
+    # A signal before uvicorn installs its own handlers (during start-up) must stop it too.
+    def early(sig: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, early) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(main())
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; report that as an OSError instead
+        if not server.started:
+            raise OSError(f"cannot listen on {host}:{port}") from None
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,213 @@
+"""``paradexctl sim``: run the local Paradex-compatible exchange (see ``docs/sim.md``)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.errors import ConfigError, UsageError
+
+DEFAULT_MARKETS = "BTC-USD-PERP,ETH-USD-PERP,SOL-USD-PERP"
+STALENESS_HELP = (
+    "REST reads lag the engine by MS milliseconds: a number (every endpoint) or KEY=MS for one "
+    "of orders, orders-history, order, positions, balance, account, fills. Repeatable."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sim")(sim)
+
+
+def _parse_staleness(values: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {"default": 0}
+    for raw in values:
+        key, sep, ms = raw.rpartition("=")
+        key = key if sep else "default"
+        try:
+            n = int(ms)
+        except ValueError:
+            raise UsageError(f"--rest-staleness: {raw!r} is not MS or KEY=MS") from None
+        if n < 0:
+            raise UsageError("--rest-staleness must not be negative")
+        out[key] = n
+    return out
+
+
+def sim(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to bind; 0 picks a free one. [default: 8787]"),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for prices, book and faults.")] = 0,
+    markets: Annotated[
+        str, typer.Option("--markets", help="Comma-separated markets to list.")
+    ] = DEFAULT_MARKETS,
+    rest_staleness: Annotated[
+        list[str] | None, typer.Option("--rest-staleness", metavar="MS|KEY=MS", help=STALENESS_HELP)
+    ] = None,
+    jwt_lifetime: Annotated[
+        int, typer.Option("--jwt-lifetime", metavar="S", help="JWT lifetime in seconds.")
+    ] = 300,
+    faucet: Annotated[
+        str, typer.Option("--faucet", metavar="USDC", help="USDC credited to new accounts.")
+    ] = "100000",
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", metavar="FILE", help="Keep state in FILE across restarts."),
+    ] = None,
+    mark_walk_ms: Annotated[
+        int,
+        typer.Option("--mark-walk-ms", metavar="MS", help="Mark-price step period; 0 freezes it."),
+    ] = 1000,
+    ws_ping_interval: Annotated[
+        float, typer.Option("--ws-ping-interval", metavar="S", help="Server ping period.")
+    ] = 55.0,
+    ws_latency_ms: Annotated[
+        int, typer.Option("--ws-latency-ms", help="Fault: delay every WS notification.")
+    ] = 0,
+    ws_jitter_ms: Annotated[
+        int, typer.Option("--ws-jitter-ms", help="Fault: extra random WS delay (order kept).")
+    ] = 0,
+    ws_duplicate_rate: Annotated[
+        float, typer.Option("--ws-duplicate-rate", help="Fault: share of WS messages sent twice.")
+    ] = 0.0,
+    ws_drop_rate: Annotated[
+        float, typer.Option("--ws-drop-rate", help="Fault: share of WS messages never sent.")
+    ] = 0.0,
+    ws_disconnect_every: Annotated[
+        float,
+        typer.Option("--ws-disconnect-every", metavar="S", help="Fault: drop every WS each S s."),
+    ] = 0.0,
+    refuse_connections: Annotated[
+        float,
+        typer.Option("--refuse-connections", metavar="S", help="Fault: refuse WS for S s."),
+    ] = 0.0,
+    rest_5xx: Annotated[
+        int, typer.Option("--rest-5xx", metavar="N", help="Fault: next N REST calls get 503.")
+    ] = 0,
+    rest_429: Annotated[
+        int, typer.Option("--rest-429", metavar="N", help="Fault: next N REST calls get 429.")
+    ] = 0,
+    accept_then_timeout: Annotated[
+        int,
+        typer.Option(
+            "--accept-then-timeout",
+            metavar="N",
+            help="Fault: place the next N orders but never answer.",
+        ),
+    ] = 0,
+    signing_tables: Annotated[
+        str,
+        typer.Option(
+            "--signing-tables",
+            hidden=True,
+            help="Signature-verification table level built at start: small, medium, large.",
+        ),
+    ] = "large",
+    output: OutputOpt = None,
+) -> None:
+    """Run a local Paradex-compatible exchange (REST + WebSocket) until interrupted.
+
+    Prints its URLs (one JSON line with -o json). Point other commands at it with
+    --env local, or --api-url/--ws-url. The admin API (faults, state) is under /_sim/.
+    """
+    ctx = get_ctx()
+    out = ctx.output(output)
+
+    from paradexctl.paradex.env import LOCAL_PORT
+    from paradexctl.sim.app import STALENESS_KEYS, SimOptions
+    from paradexctl.sim.exchange import DEFAULT_MARKETS as KNOWN
+    from paradexctl.sim.faults import FaultConfig
+
+    symbols = tuple(m.strip() for m in markets.split(",") if m.strip())
+    unknown = [m for m in symbols if m not in KNOWN]
+    if not symbols or unknown:
+        raise UsageError(
+            f"--markets: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(KNOWN)}"
+        )
+    staleness = _parse_staleness(rest_staleness or [])
+    for key in staleness:
+        if key not in STALENESS_KEYS:
+            raise UsageError(f"--rest-staleness: unknown key {key!r}")
+    try:
+        faucet_usdc = Decimal(faucet)
+    except InvalidOperation:
+        raise UsageError("--faucet must be a decimal amount") from None
+    if not faucet_usdc.is_finite() or faucet_usdc < 0:
+        raise UsageError("--faucet must be a non-negative amount")
+    if signing_tables not in ("small", "medium", "large"):
+        raise UsageError("--signing-tables must be small, medium or large")
+    if jwt_lifetime <= 0:
+        raise UsageError("--jwt-lifetime must be positive")
+    faults = FaultConfig(
+        ws_latency_ms=ws_latency_ms,
+        ws_jitter_ms=ws_jitter_ms,
+        ws_duplicate_rate=ws_duplicate_rate,
+        ws_drop_rate=ws_drop_rate,
+        ws_disconnect_every_s=ws_disconnect_every,
+        refuse_connections_s=refuse_connections,
+        rest_5xx=rest_5xx,
+        rest_429=rest_429,
+        accept_then_timeout=accept_then_timeout,
+    )
+    try:
+        faults.validate()
+    except ValueError as err:
+        raise UsageError(f"fault options: {err}") from None
+    if state is not None and state.exists():
+        try:
+            json.loads(state.read_text())
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"--state {state}: not a readable sim state file ({err})") from None
+    options = SimOptions(
+        seed=seed,
+        markets=symbols,
+        faucet=faucet_usdc,
+        jwt_lifetime_s=jwt_lifetime,
+        rest_staleness_ms=staleness,
+        faults=faults,
+        state_file=state,
+        mark_walk_ms=mark_walk_ms,
+        ws_ping_interval_s=ws_ping_interval,
+        warm_tables=signing_tables,
+    )
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        out.warn(f"binding {host}: the simulator is reachable beyond this machine")
+
+    from paradexctl.sim.server import serve
+
+    def ready(_sim: Any, bound_host: str, bound_port: int) -> None:
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        info = {
+            "event": "ready",
+            "http_url": f"http://{shown}:{bound_port}/v1",
+            "ws_url": f"ws://{shown}:{bound_port}/v1",
+            "admin_url": f"http://{shown}:{bound_port}/_sim",
+            "port": bound_port,
+            "seed": seed,
+            "markets": list(symbols),
+        }
+        if out.fmt in ("json", "ndjson"):
+            out.line(info)
+        else:
+            print(
+                f"paradexctl sim listening\n  REST      {info['http_url']}\n"
+                f"  WebSocket {info['ws_url']}\n  admin     {info['admin_url']}",
+                file=out.stdout,
+                flush=True,
+            )
+            out.info("Ctrl-C to stop.")
+
+    try:
+        serve(options, host, LOCAL_PORT if port is None else port, on_ready=ready)
+    except OSError as err:
+        raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    out.info("paradexctl sim: stopped")

@@ -1,0 +1,81 @@
+"""``paradexctl sim`` as a process: prints its URLs, serves, exits 0 on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def start(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    cmd = [sys.executable, "-m", "paradexctl", "sim", "--port", "0", "-o", "json"]
+    cmd += ["--signing-tables", "small", *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+    reader.start()
+    reader.join(60)
+    if not line or not line[0]:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"sim did not start: {proc.stderr.read() if proc.stderr else ''}")
+    return proc, json.loads(line[0])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_prints_urls_serves_and_exits_cleanly(sig: signal.Signals) -> None:
+    proc, info = start("--seed", "5", "--markets", "BTC-USD-PERP,ETH-USD-PERP")
+    try:
+        assert info["event"] == "ready" and info["seed"] == 5
+        assert info["http_url"] == f"http://127.0.0.1:{info['port']}/v1"
+        assert info["ws_url"] == f"ws://127.0.0.1:{info['port']}/v1"
+        markets = httpx.get(info["http_url"] + "/markets", timeout=10).json()["results"]
+        assert [m["symbol"] for m in markets] == ["BTC-USD-PERP", "ETH-USD-PERP"]
+    finally:
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == ""  # the ready line was the only output
+    assert "Traceback" not in err
+
+
+def test_fault_flags_apply_from_start(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    proc, info = start("--rest-5xx", "1", "--rest-staleness", "orders=250", "--state", str(state))
+    try:
+        assert httpx.get(info["http_url"] + "/markets", timeout=10).status_code == 503
+        assert httpx.get(info["http_url"] + "/markets", timeout=10).status_code == 200
+        st = httpx.get(info["admin_url"] + "/state", timeout=10).json()
+        assert st["staleness_ms"] == {"default": 0, "orders": 250}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert json.loads(state.read_text())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--markets", "DOGE-USD-PERP"],
+        ["--rest-staleness", "nope=5"],
+        ["--ws-drop-rate", "1.5"],
+        ["--faucet", "lots"],
+    ],
+)
+def test_bad_options_exit_2(args: list[str]) -> None:
+    from paradexctl.cli.main import main
+
+    assert main(["sim", "--port", "0", *args]) == 2
