@@ -382,6 +382,10 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     end_at: int | None = None
     n_ws = n_rest = 0
     routes: dict[str, tuple[Any, bool]] = {}
+    # WS outages: from a ``disconnected`` mark to the next ``subscribed`` one (after the first).
+    outages: list[tuple[int, int]] = []
+    outage_from: int | None = None
+    subscribed_once = False
 
     for index, rec in enumerate(records):
         if type(rec) is WsFrame:
@@ -413,6 +417,13 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
                 mark_at = rec.fields.get("at")
                 if type(mark_at) is int:
                     end_at = mark_at if end_at is None else max(end_at, mark_at)
+                    if rec.name == "subscribed":
+                        if outage_from is not None:
+                            outages.append((outage_from, mark_at))
+                            outage_from = None
+                        subscribed_once = True
+                    elif rec.name == "disconnected" and subscribed_once and outage_from is None:
+                        outage_from = mark_at
             continue
         n_rest += 1
         end_at = rec.received_at if end_at is None else max(end_at, rec.received_at)
@@ -439,7 +450,9 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     rows: list[Row] = []
     first = {e: (ls[0] if ls else None) for e, ls in listings.items()}
     last = {e: (ls[-1] if ls else None) for e, ls in listings.items()}
-    ctx = _Ctx(opts, sm, ws_last, end_at)
+    if outage_from is not None and end_at is not None:
+        outages.append((outage_from, end_at))
+    ctx = _Ctx(opts, sm, ws_last, end_at, outages)
     for entity in ("orders", "positions", "balances"):
         if entity in opts.entities:
             rows += _keyed_rows(ctx, entity, first[entity], last[entity], lookups)
@@ -485,7 +498,7 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
 
 
 class _Ctx:
-    __slots__ = ("end_at", "opts", "sm", "ws_last")
+    __slots__ = ("end_at", "opts", "outages", "sm", "ws_last")
 
     def __init__(
         self,
@@ -493,11 +506,28 @@ class _Ctx:
         sm: StateManager,
         ws_last: dict[tuple[Kind, str], Update],
         end_at: int | None,
+        outages: Iterable[tuple[int, int]] = (),
     ) -> None:
         self.opts = opts
         self.sm = sm
         self.ws_last = ws_last
         self.end_at = end_at
+        self.outages = tuple(outages)
+
+    def outage(self, at: int | None) -> tuple[int, int] | None:
+        """The WS outage (widened by the grace window) a change at ``at`` falls in, if any.
+
+        A change the WS missed while it was known to be disconnected is not a silent gap: the
+        I/O layer resyncs over REST after every reconnect. ``ws_gap``/``missing_in_ws`` rows
+        whose change falls in an outage are reported ``pending`` with ``extra.ws_outage``.
+        """
+        if at is None:
+            return None
+        grace = self.opts.grace_ms
+        for lo, hi in self.outages:
+            if lo - grace <= at <= hi + grace:
+                return (lo, hi)
+        return None
 
     def failing(self, entity: str, kind: str) -> bool:
         if kind == "match" or (kind == "pending" and not self.opts.strict):
@@ -565,12 +595,19 @@ def _keyed_rows(
         verdict = _classify(entity, w, r, r1, first.boundary_at, last.boundary_at, end_at, grace)
         if verdict is None:
             continue
+        outage = None
+        if verdict in ("ws_gap", "missing_in_ws") and r is not None:
+            outage = ctx.outage(r.exchange_ts if r.exchange_ts is not None else r.received_at)
+            if outage is not None:
+                verdict = "pending"
         if verdict == "match" and not ctx.opts.show_matches:
             rows.append(ctx.row(entity, key, verdict, rule))  # counted, not shown: no detail
             continue
         extra: dict[str, Any] = {}
         if key in lookup_at:
             extra["rest_lookup_at"] = lookup_at[key]
+        if outage is not None:
+            extra["ws_outage"] = list(outage)
         rows.append(
             ctx.row(
                 entity, key, verdict, rule, extra=extra, ws=_side(entity, w),
@@ -677,10 +714,15 @@ def _fill_rows(
                 kind = "pending"
             else:
                 kind = "missing_in_ws"
+        outage = ctx.outage(created) if kind == "missing_in_ws" else None
+        if outage is not None:
+            kind = "pending"
         if kind == "match" and not ctx.opts.show_matches:
             rows.append(ctx.row("fills", fid, kind, None))
             continue
-        extra = {"busted": True} if ks.busted else {}
+        extra: dict[str, Any] = {"busted": True} if ks.busted else {}
+        if outage is not None:
+            extra["ws_outage"] = list(outage)
         merged = Side(ks.source.value, _value("fills", ks.payload), created, ks.received_at)
         rows.append(ctx.row("fills", fid, kind, None, merged=merged, extra=extra))
     return rows
