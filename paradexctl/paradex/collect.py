@@ -196,11 +196,28 @@ class _Collector:
         self.final_started = False
         self.resync_tasks: list[asyncio.Task[None]] = []
         self.since_ms = 0
+        #: order ids some record showed live (snapshot 1, a resync, a WS frame)
+        self.ever_live: set[str] = set()
         self.stats = {"ws_frames": 0, "malformed": 0, "reconnects": 0, "resyncs": 0}
 
     # -- recording ----------------------------------------------------------------------------
 
+    def _note_live(self, payload: Any) -> None:
+        if (
+            isinstance(payload, Mapping)
+            and payload.get("id") is not None
+            and payload.get("status") != "CLOSED"
+        ):
+            self.ever_live.add(str(payload["id"]))
+
     def _write(self, record: Record, *, apply: bool = True) -> None:
+        if isinstance(record, WsFrame):
+            if record.channel.startswith("orders."):
+                self._note_live(record.data)
+        elif isinstance(record, RestSnapshot) and record.endpoint == "orders":
+            data = record.data
+            for o in (data.get("results") or []) if isinstance(data, Mapping) else []:
+                self._note_live(o)
         line = to_line(record)
         self.lines.append(line)
         if self.sink is not None:
@@ -283,10 +300,12 @@ class _Collector:
             )
 
     def _live_orders(self) -> list[str]:
-        try:
-            return sorted(self.state.open_orders(self.opts.market))
-        except ModelError:
-            return []
+        """Orders live in the merged state or in any record: their absence from snapshot 2
+        is settled by a lookup by id (rule 6), not guessed."""
+        ids = set(self.ever_live)
+        with contextlib.suppress(ModelError):
+            ids.update(self.state.open_orders(self.opts.market))
+        return sorted(ids)
 
     async def _resync(self) -> None:
         if self.final_started:
