@@ -489,3 +489,15 @@ def test_unreadable_201_is_looked_up_not_trusted():
 
     r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
     assert r.outcome == "recovered" and r.order["id"] == "111"
+
+
+def test_ids_cannot_escape_their_path_segment():
+    paths = []
+
+    def handler(req):
+        paths.append(req.url.raw_path)
+        return httpx.Response(400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": ""})
+
+    with pytest.raises(ExchangeRejected):
+        O.get_order(make_client(handler), "../account")
+    assert paths[0] == b"/v1/orders/..%2Faccount"

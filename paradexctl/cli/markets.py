@@ -55,9 +55,11 @@ def bbo(
     output: OutputOpt = None,
 ) -> None:
     """Best bid and offer of one market."""
+    from urllib.parse import quote
+
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
     with open_session() as sess:
-        body = sess.client.get(f"/bbo/{market}")
+        body = sess.client.get(f"/bbo/{quote(market, safe='')}")
     out.emit(body)

@@ -453,6 +453,8 @@ def order_modify(
     output: OutputOpt = None,
 ) -> None:
     """Change an open limit order's price and/or size (PUT /orders/{id})."""
+    from urllib.parse import quote
+
     from paradexctl.cli._session import open_session
     from paradexctl.paradex.orders import (
         OrderSpec,
@@ -512,7 +514,7 @@ def order_modify(
             timestamp_ms=_now_ms(),
         )
         try:
-            order = sess.client.put(f"/orders/{order_id}", body)
+            order = sess.client.put(f"/orders/{quote(order_id, safe='')}", body)
         except OutcomeUncertain as err:
             err.message += f"; check the order with 'paradexctl order get {order_id}'"
             raise

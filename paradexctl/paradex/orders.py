@@ -386,8 +386,15 @@ def _is_not_found(err: ExchangeRejected) -> bool:
     return err.code in NOT_FOUND_CODES or err.status == 404
 
 
+def _seg(text: str) -> str:
+    """One URL path segment: ``/``, ``?``, ``#`` and spaces in ids cannot change the path."""
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
 def get_order(client: RestClient, order_id: str) -> dict[str, Any]:
-    body = client.get(f"/orders/{order_id}", private=True)
+    body = client.get(f"/orders/{_seg(order_id)}", private=True)
     if not isinstance(body, dict):
         raise ExchangeRejected(f"order {order_id}: unexpected answer", code="BAD_RESPONSE")
     return body
@@ -402,7 +409,7 @@ def lookup_client_id_once(
     exchange cannot be asked.
     """
     try:
-        body = client.get(f"/orders/by_client_id/{client_id}", private=True)
+        body = client.get(f"/orders/by_client_id/{_seg(client_id)}", private=True)
         if isinstance(body, dict) and body.get("id"):
             return body
     except ExchangeRejected as err:
@@ -857,9 +864,9 @@ def cancel_order(
         order_id = str(current["id"])
         market = market or current.get("market")
     if order_id is not None:
-        client.delete(f"/orders/{order_id}")
+        client.delete(f"/orders/{_seg(order_id)}")
     else:
-        client.delete(f"/orders/by_client_id/{client_id}", params={"market": market})
+        client.delete(f"/orders/by_client_id/{_seg(str(client_id))}", params={"market": market})
     return {
         "id": order_id,
         "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
