@@ -118,3 +118,12 @@ def test_sqrt_mod(n: int) -> None:
     assert curve.sqrt_mod(3 * square % p) is None
     is_residue = pow(n, (p - 1) // 2, p) == 1
     assert (curve.sqrt_mod(n) is not None) == is_residue
+
+
+@SLOW
+@given(a=st.sampled_from([0, 1, FIELD_PRIME - 1, 2**248, 12345]) | felts, b=felts)
+def test_pedersen_cached_left_matches(a: int, b: int) -> None:
+    from paradexctl.signing.pedersen import pedersen_cached_left
+
+    assert pedersen_cached_left(a, b) == S.pedersen(a, b)
+    assert pedersen_cached_left(a, b) == S.pedersen(a, b)  # second call: cached half

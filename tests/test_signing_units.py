@@ -161,9 +161,13 @@ def test_pedersen_known_answers(a: int, b: int, expected: int, fresh_tables: Non
 
 
 def test_pedersen_rejects_non_felts() -> None:
+    from paradexctl.signing.pedersen import pedersen_cached_left
+
     for a, b in ((FIELD_PRIME, 0), (0, FIELD_PRIME), (-1, 0)):
         with pytest.raises(S.SigningError, match="field element"):
             S.pedersen(a, b)
+        with pytest.raises(S.SigningError, match="field element"):
+            pedersen_cached_left(a, b)
     # Top-4-bit (P1/P3) paths: the largest field element hashes like the naive definition.
     top = FIELD_PRIME - 1
     assert S.pedersen(top, top) == _naive_pedersen(top, top)
