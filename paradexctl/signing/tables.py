@@ -160,13 +160,15 @@ def _set_level(level: str) -> None:
     global _level
     if level not in LEVELS:
         raise ValueError(f"unknown table level {level!r}; expected one of {list(LEVELS)}")
-    if _LEVEL_ORDER.index(level) <= _LEVEL_ORDER.index(_level):
-        return
-    _level = level
-    # Drop tables whose window changed; they are rebuilt on next use.
-    for name in list(_tables):
-        if _tables[name].w != LEVELS[level][name]:
-            del _tables[name]
+    with _lock:
+        if _LEVEL_ORDER.index(level) <= _LEVEL_ORDER.index(_level):
+            return
+        _level = level
+        # Drop tables whose window changed; they are rebuilt on next use.
+        for name in list(_tables):
+            t = _tables.get(name)
+            if t is not None and t.w != LEVELS[level][name]:
+                _tables.pop(name, None)
 
 
 def warm_tables(level: str = "large") -> None:
