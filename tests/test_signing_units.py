@@ -464,9 +464,10 @@ def test_felt_encoding_rules() -> None:
     assert enc("0x1f") == 31
     assert enc("LIMIT") == 0x4C494D4954
     assert enc("-5") == S.encode_short_string("-5")  # not a decimal numeric string
-    assert enc("0xzz") == S.encode_short_string("0xzz")
+    assert enc("0X1F") == S.encode_short_string("0X1F")  # only a lowercase 0x means hex
     assert enc(7) == 7
-    for bad in (FIELD_PRIME, -1, hex(FIELD_PRIME), str(FIELD_PRIME), True, 1.5, None):
+    bad_values = (FIELD_PRIME, -1, hex(FIELD_PRIME), str(FIELD_PRIME), True, 1.5, None, "0xzz")
+    for bad in (*bad_values, "0x", "0x" + "1" * 100):
         with pytest.raises(S.SigningError):
             enc(bad)  # type: ignore[arg-type]
 

@@ -9,7 +9,8 @@ SNIP-12 ("Off-chain message signing", revision 0, the legacy ``StarkNetDomain`` 
   message_hash])`` with the prefix encoded as a short string.
 
 Felt values (revision 0, as starknet.py's ``TypedData`` and the SDK encode them): integers as
-is; strings of ASCII decimal digits as integers; ``0x`` strings as hex; any other string as a
+is; strings of ASCII decimal digits as integers; ``0x`` strings as hex (else an error); any
+other string as a
 Cairo short string (at most 31 ASCII bytes, big-endian); the empty string is 0.
 
 Paradex messages (``docs/signing.md``, ``paradex-api.md`` §2.5): domain
@@ -157,7 +158,9 @@ def encode_felt(value: str | int) -> int:
         return 0
     if len(value) <= 80 and _DIGITS.fullmatch(value):
         return _check_felt(int(value), f"value {value}")
-    if len(value) <= 80 and _HEXNUM.fullmatch(value):
+    if value.startswith("0x"):  # like starknet.py: a 0x string must be a hex number
+        if len(value) > 80 or not _HEXNUM.fullmatch(value):
+            raise SigningError(f"{value[:80]!r} starts with 0x but is not a hex number")
         return _check_felt(int(value, 16), f"value {value}")
     return encode_short_string(value)
 
