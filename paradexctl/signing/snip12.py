@@ -10,8 +10,8 @@ SNIP-12 ("Off-chain message signing", revision 0, the legacy ``StarkNetDomain`` 
 
 Felt values (revision 0, as starknet.py's ``TypedData`` and the SDK encode them): integers as
 is; strings of ASCII decimal digits as integers; ``0x`` strings as hex (else an error); any
-other string as a
-Cairo short string (at most 31 ASCII bytes, big-endian); the empty string is 0.
+other string as a Cairo short string (at most 31 ASCII bytes, big-endian); the empty string
+is 0.
 
 Paradex messages (``docs/signing.md``, ``paradex-api.md`` §2.5): domain
 ``{name: "Paradex", chainId: <starknet_chain_id as felt>, version: "1"}`` and primary types
