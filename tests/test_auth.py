@@ -234,3 +234,21 @@ def test_chain_id_comes_from_system_config_for_local(router, tmp_path):
     s = open_session(router, tmp_path, Clock(0), PARADEX_ACCOUNT_ADDRESS=ADDRESS)
     assert s.chain_id() == "PRIVATE_SN_POTC_SEPOLIA"
     assert router.routes[0].call_count == 1
+
+
+def test_unwritable_cache_dir_is_not_fatal(router, tmp_path):
+    now = 1735689600
+    auth = router.post(f"/auth/{PUB}").respond(200, json={"jwt_token": make_jwt(now + 300)})
+    router.get("/account").respond(200, json={"ok": 1})
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a directory")
+    s = Session.open(
+        settings(PARADEX_ACCOUNT_ADDRESS=ADDRESS),
+        lambda: PRIV,
+        transport=httpx.MockTransport(router.handler),
+        clock=Clock(now),
+        cache_root=blocked / "cache",
+    )
+    assert s.client.get("/account", private=True) == {"ok": 1}
+    assert s.client.get("/account", private=True) == {"ok": 1}
+    assert auth.call_count == 1  # the in-process token is still reused

@@ -101,10 +101,16 @@ class JwtCache:
     def save(self, token: str, now: float) -> None:
         # a token without exp is assumed to live 4 minutes (the exchange issues 5)
         exp = jwt_expiry(token) or int(now) + 240
-        write_private_file(self.path, json.dumps({"jwt": token, "exp": exp}))
+        try:
+            write_private_file(self.path, json.dumps({"jwt": token, "exp": exp}))
+        except OSError:
+            pass  # an unwritable cache directory only costs a login per invocation
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 class MetaCache:
