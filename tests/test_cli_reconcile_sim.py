@@ -262,7 +262,7 @@ def test_chaos_run_reports_zero_mismatches(rig, tmp_path):
     rig.on("window_start", flow_thread.start)
     rig.on("grace_end", flow_thread.join)  # normally long done: the loop is not blocked
     rig.on("grace_end", lambda: rig.sim.admin.faults(ws_disconnect_every_s=0))
-    code, report, rec = rig.reconcile(tmp_path, "--window", "1.5")
+    code, report, rec = rig.reconcile(tmp_path, "--window", "1.5", name="chaos")
     assert code == 0, [r for r in report["rows"] if r["failing"]]
     text = rec.read_text()
     assert '"name":"disconnected"' in text  # the chaos did happen
