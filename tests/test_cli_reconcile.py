@@ -105,7 +105,7 @@ def handmade() -> dict[str, list[Record]]:
         RestSnapshot("positions", 11_407, 11_410, {"results": [_position("0.050", 10_500, 4)]}),
         RestSnapshot(
             "fills", 11_407, 11_412, {"results": [_fill("f-1", "0.010", 10_500)]}, fills_params
-        ),  # fmt: skip
+        ),
         Mark("done", {"at": 11_413}),
     ]
     return {"conflict": conflict, "invariant_position": invariant_position}
