@@ -6,7 +6,8 @@ Figures printed:
 - ``apply``: StateManager.apply on pre-built Update objects (the manager's own cost);
 - ``build+apply``: Update.order(...)/... from the raw payload dict, then apply (what a feed pays);
 - RSS growth (VmRSS, measured first in a fresh process) over a stream of --rss-n updates with a bounded key space
-  and fills capped by ``max_fills`` (decisions are consumed, not kept).
+  and fills capped by ``max_fills`` (decisions are consumed, not kept); and over a churn of
+  ever-new order ids with ``max_closed_orders`` and ``max_tombstones``.
 """
 
 from __future__ import annotations
@@ -158,6 +159,29 @@ def rss_growth(n: int) -> tuple[int, int, float]:
     return before, rss_kib(), n / cpu
 
 
+def churn_payload(i: int) -> dict[str, Any]:
+    """Ever-new orders: each id gets NEW, OPEN, CLOSED, then is never seen again."""
+    p = order_payload(0, 1)
+    p.update(id=f"ch{i // 3:012d}", client_id=f"cc{i // 3}",
+             status=("NEW", "OPEN", "CLOSED")[i % 3], last_updated_at=BASE_TS + i,
+             seq_no=1 + i)  # fmt: skip
+    return p
+
+
+def rss_churn(n: int) -> tuple[int, int]:
+    """RSS over n order updates on ever-new order ids, with closed orders and tombstones bounded."""
+    sm = StateManager(max_fills=10_000, max_closed_orders=10_000, max_tombstones=100_000)
+    warm = 400_000  # past the point where both bounds are reached
+    for i in range(warm):
+        sm.apply(Update.order(churn_payload(i), Source.WS, BASE_TS + i))
+    gc.collect()
+    before = rss_kib()
+    for i in range(warm, warm + n):
+        sm.apply(Update.order(churn_payload(i), Source.WS, BASE_TS + i))
+    gc.collect()
+    return before, rss_kib()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=200_000)
@@ -166,6 +190,7 @@ def main() -> None:
     args = ap.parse_args()
     goal = 200_000
     before, after, rate = rss_growth(args.rss_n)
+    c_before, c_after = rss_churn(args.rss_n)
     for kind in ("orders", "positions", "mixed"):
         a, b = bench(kind, args.n, args.keys)
         print(
@@ -177,6 +202,11 @@ def main() -> None:
         f"rss over {args.rss_n:,} mixed updates (payloads built on the fly, max_fills=10,000): "
         f"{before / 1024:.1f} MB -> {after / 1024:.1f} MB, growth {growth_mb:.1f} MB "
         f"(goal <= 20 MB); {rate:,.0f} updates/s incl. payload generation"
+    )
+    print(
+        f"rss over {args.rss_n:,} order updates on ever-new ids (NEW, OPEN, CLOSED each; "
+        f"max_closed_orders=10,000, max_tombstones=100,000): {c_before / 1024:.1f} MB -> "
+        f"{c_after / 1024:.1f} MB, growth {(c_after - c_before) / 1024:.1f} MB"
     )
 
 

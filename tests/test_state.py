@@ -511,8 +511,33 @@ def test_update_builders_reject_malformed_payloads():
     assert Update.of("position", position("1", T0), "rest", T0).source is REST
 
 
+def test_rule3_holds_for_evicted_closed_orders():
+    """Rule 3 with max_closed_orders: an evicted CLOSED order leaves a tombstone; a stale REST
+    OPEN for it is still refused and has_open_order stays false."""
+    sm = StateManager(max_closed_orders=1)
+    for oid in ("a", "b"):
+        ws_order(sm, T0, oid=oid, ts=T0, seq=1)
+        ws_order(sm, T0 + 1, oid=oid, status="CLOSED", ts=T0 + 1, seq=2, remaining="0")
+    assert sm.order("a") is None and sm.order("b") is not None  # "a" evicted, "b" kept
+    d = rest_order(sm, T0 + 10**6, oid="a", status="OPEN", ts=T0 + 10**6, seq=9)
+    assert not d.accepted and d.reason is Reason.TERMINAL
+    assert rest_order(sm, T0 + 10**6, oid="a", status="CLOSED", seq=9).reason is Reason.DUPLICATE
+    assert sm.is_terminal("a") and not sm.has_open_order()
+    assert not sm.check_cancellable("a").allowed
+    assert sm.order_by_client_id("c-a") is None
+    # With the tombstone bound reached, the oldest evicted order is forgotten.
+    sm2 = StateManager(max_closed_orders=0, max_tombstones=1)
+    for oid in ("a", "b"):
+        ws_order(sm2, T0, oid=oid, status="CLOSED", ts=T0, seq=1, remaining="0")
+    assert not sm2.is_terminal("a") and sm2.is_terminal("b")
+
+
 def test_grace_and_bound_arguments_are_validated():
     with pytest.raises(ValueError):
         StateManager(grace_ms=-1)
     with pytest.raises(ValueError):
         StateManager(max_fills=0)
+    with pytest.raises(ValueError):
+        StateManager(max_closed_orders=-1)
+    with pytest.raises(ValueError):
+        StateManager(max_tombstones=-1)

@@ -613,15 +613,36 @@ class StateManager:
         grace_ms: rule 4's grace window, in ms of ``received_at``.
         max_fills: keep at most this many fills (oldest evicted first); ``None`` keeps all.
             A long stream should set it: a fill repeated after its eviction is seen as new.
+        max_closed_orders: keep the full state of at most this many CLOSED orders (oldest
+            closed evicted first); ``None`` keeps all. An evicted order leaves a tombstone (its
+            id), so rule 3 still holds for it: a later non-CLOSED update is ``terminal``.
+        max_tombstones: keep at most this many tombstones (about 110 bytes each; oldest
+            dropped first); ``None`` keeps all. An order whose tombstone was dropped is
+            unknown again: a REST view stale by that many closed orders would be accepted.
     """
 
-    def __init__(self, grace_ms: int = DEFAULT_GRACE_MS, *, max_fills: int | None = None) -> None:
+    def __init__(
+        self,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        *,
+        max_fills: int | None = None,
+        max_closed_orders: int | None = None,
+        max_tombstones: int | None = None,
+    ) -> None:
         if grace_ms < 0:
             raise ValueError("grace_ms must be >= 0")
         if max_fills is not None and max_fills < 1:
             raise ValueError("max_fills must be >= 1 or None")
+        if max_closed_orders is not None and max_closed_orders < 0:
+            raise ValueError("max_closed_orders must be >= 0 or None")
         self.grace_ms = grace_ms
         self.max_fills = max_fills
+        self.max_closed_orders = max_closed_orders
+        self._closed: dict[str, None] = {}  # CLOSED order ids, oldest first (when bounded)
+        if max_tombstones is not None and max_tombstones < 0:
+            raise ValueError("max_tombstones must be >= 0 or None")
+        self.max_tombstones = max_tombstones
+        self._tombstones: dict[str, None] = {}  # evicted CLOSED order ids, oldest first
         self._tables: dict[Kind, dict[str, _Entry]] = {
             Kind.ORDER: {},
             Kind.POSITION: {},
@@ -648,6 +669,8 @@ class StateManager:
         table = self._tables[kind]
         e = table.get(key)
         if e is None:
+            if kind is _ORDER and self._tombstones and key in self._tombstones:
+                return self._apply_tombstone(u)  # an evicted CLOSED order (rule 3)
             e = table[key] = _Entry(u)
             if kind is _ORDER:
                 self._index_order(key, payload)
@@ -787,6 +810,26 @@ class StateManager:
             self._open[order_id] = payload.get("market") or ""
         else:
             self._open.pop(order_id, None)
+            if self.max_closed_orders is not None:
+                self._closed[order_id] = None
+                while len(self._closed) > self.max_closed_orders:
+                    self._evict(next(iter(self._closed)))
+
+    def _evict(self, order_id: str) -> None:
+        del self._closed[order_id]
+        e = self._orders.pop(order_id, None)
+        if e is not None:
+            cid = e.payload.get("client_id")
+            if cid and self._by_client_id.get(cid) == order_id:
+                del self._by_client_id[cid]
+        self._conflicts.discard((Kind.ORDER, order_id))
+        self._tombstones[order_id] = None
+        if self.max_tombstones is not None and len(self._tombstones) > self.max_tombstones:
+            del self._tombstones[next(iter(self._tombstones))]
+
+    def _apply_tombstone(self, u: Update) -> Decision:
+        closed = u.payload["status"] in TERMINAL_STATUSES
+        return Decision(False, _R_DUPLICATE if closed else _R_TERMINAL, u)
 
     def _apply_fill(self, u: Update) -> Decision:
         e = self._fills.get(u.key)
@@ -934,11 +977,17 @@ class StateManager:
 
     def is_terminal(self, order_id: str) -> bool:
         e = self._orders.get(order_id)
-        return e is not None and e.status in TERMINAL_STATUSES
+        if e is None:
+            return order_id in self._tombstones
+        return e.status in TERMINAL_STATUSES
 
     def check_cancellable(self, order_id: str) -> CancelCheck:
         """Whether a cancel of ``order_id`` may be sent. A CLOSED order must not be cancelled."""
         e = self._orders.get(order_id)
+        if e is None and order_id in self._tombstones:
+            return CancelCheck(
+                False, "terminal", f"order {order_id} is already CLOSED; not sending a cancel"
+            )
         if e is None:
             return CancelCheck(True, "unknown", f"order {order_id} is not in the local state")
         if e.status in TERMINAL_STATUSES:
