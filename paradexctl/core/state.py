@@ -320,17 +320,20 @@ class Update(NamedTuple):
         received_at: int,
         replayed: bool,
     ) -> Update:
-        p = _payload(kind, payload)
-        return cls(
-            kind,
-            _as_source(source),
-            _key(kind, p, key_field),
-            p,
-            received_at,
-            _opt_int(kind, p, "seq_no"),
-            _opt_int(kind, p, _TS_FIELD[kind]),
-            replayed,
-        )
+        p = payload if type(payload) is dict else _payload(kind, payload)
+        get = p.get
+        key = get(key_field)
+        if type(key) is not str or not key:
+            key = _key(kind, p, key_field)
+        seq = get("seq_no")
+        if type(seq) is not int and seq is not None:
+            seq = _slow_int(kind, "seq_no", seq)
+        ts_field = _TS_FIELD[kind]
+        ts = get(ts_field)
+        if type(ts) is not int and ts is not None:
+            ts = _slow_int(kind, ts_field, ts)
+        src = source if type(source) is Source else Source(source)
+        return cls(kind, src, key, p, received_at, seq, ts, replayed)
 
     @classmethod
     def order(
