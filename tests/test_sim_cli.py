@@ -79,3 +79,28 @@ def test_bad_options_exit_2(args: list[str]) -> None:
     from paradexctl.cli.main import main
 
     assert main(["sim", "--port", "0", *args]) == 2
+
+
+def test_signature_checks_in_worker_processes() -> None:
+    from paradexctl.sim.testing import login, new_account, order_body
+
+    proc, info = start("--verify-workers", "2", "--mark-walk-ms", "0")
+    try:
+        acct = new_account(info["http_url"])
+        jwt = login(info["http_url"], acct)
+        with httpx.Client(
+            base_url=info["http_url"], headers={"Authorization": f"Bearer {jwt}"}, timeout=30
+        ) as c:
+            good = order_body(acct, "BTC-USD-PERP", "BUY", "0.01", "90000")
+            assert c.post("/orders", json=good).status_code == 201
+            bad = dict(good, price="90000.1")
+            r = c.post("/orders", json=bad)
+            assert r.status_code == 400 and r.json()["error"] == "INVALID_ORDER_SIGNATURE"
+            batch = [
+                order_body(acct, "BTC-USD-PERP", "BUY", "0.01", str(89000 + i)) for i in range(4)
+            ]
+            assert len(c.post("/orders/batch", json=batch).json()["orders"]) == 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,6 +105,15 @@ def sim(
             help="Fault: place the next N orders but never answer.",
         ),
     ] = 0,
+    verify_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--verify-workers",
+            metavar="N",
+            help="Processes verifying order signatures in parallel (0: in the server "
+            "process). [default: the number of CPUs, at most 4; 0 on one CPU]",
+        ),
+    ] = None,
     signing_tables: Annotated[
         str,
         typer.Option(
@@ -145,6 +155,11 @@ def sim(
         raise UsageError("--faucet must be a non-negative amount")
     if signing_tables not in ("small", "medium", "large"):
         raise UsageError("--signing-tables must be small, medium or large")
+    if verify_workers is None:
+        cpus = os.cpu_count() or 1
+        verify_workers = min(cpus, 4) if cpus > 1 else 0
+    if verify_workers < 0:
+        raise UsageError("--verify-workers must not be negative")
     if jwt_lifetime <= 0:
         raise UsageError("--jwt-lifetime must be positive")
     faults = FaultConfig(
@@ -178,6 +193,7 @@ def sim(
         mark_walk_ms=mark_walk_ms,
         ws_ping_interval_s=ws_ping_interval,
         warm_tables=signing_tables,
+        verify_workers=verify_workers,
     )
     if host not in ("127.0.0.1", "::1", "localhost"):
         out.warn(f"binding {host}: the simulator is reachable beyond this machine")

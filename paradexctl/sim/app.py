@@ -34,6 +34,7 @@ from paradexctl import signing
 
 from .exchange import (
     CLOSED,
+    LIMIT_TYPES,
     OPEN_STATUSES,
     Event,
     Exchange,
@@ -43,6 +44,7 @@ from .exchange import (
     parse_decimal,
 )
 from .faults import FaultConfig, Faults
+from .verify import Verifier
 
 __all__ = ["STALENESS_KEYS", "SimApp", "SimOptions", "create_app"]
 
@@ -84,6 +86,8 @@ class SimOptions:
     ws_ping_timeout_s: float = 5.0
     #: signing table level to build at start (``large`` for speed; None = lazy)
     warm_tables: str | None = "large"
+    #: processes verifying order signatures in parallel (0 = inline, in the event loop)
+    verify_workers: int = 0
     #: milliseconds between background ticks (mark walk, scheduled disconnects, saves)
     tick_ms: int = 100
 
@@ -514,6 +518,7 @@ class SimApp:
         self.view.seed(self.engine)
         self.faults = Faults(o.faults, seed=o.seed, now_ms=self.clock.now_ms())
         self.hub = Hub(self.faults)
+        self.verifier = Verifier(o.verify_workers, o.warm_tables)
         self.dirty = False
         self.stopping = False
         self.rate: dict[tuple[str, str], tuple[int, int]] = {}
@@ -616,6 +621,7 @@ class SimApp:
                     await t
             self.dirty = True
             self.save()
+            self.verifier.close()
 
     # ----------------------------------------------------------------- REST plumbing
 
@@ -758,17 +764,13 @@ class SimApp:
         )
         return req, body["signature"], ts
 
-    def _check_order_signature(
+    async def _check_order_signature(
         self, address: str, req: OrderRequest, signature: Any, order_id: str | None = None
     ) -> None:
         pub = self.engine.accounts[address].public_key
-        price = (
-            req.price
-            if req.type in ("LIMIT", "STOP_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT")
-            else None
-        )
+        price = req.price if req.type in LIMIT_TYPES else None
         try:
-            kwargs: dict[str, Any] = {
+            fields: dict[str, Any] = {
                 "timestamp_ms": req.signature_timestamp,
                 "market": req.market,
                 "side": req.side,
@@ -776,15 +778,20 @@ class SimApp:
                 "size": signing.to_chain_int_truncating(req.size),
                 "price": signing.to_chain_int_truncating(price or Decimal(0)),
             }
-            if order_id is None:
-                h = signing.order_message_hash(self.chain_id, int(address, 16), **kwargs)
-            else:
-                h = signing.modify_order_message_hash(
-                    self.chain_id, int(address, 16), order_id=int(order_id), **kwargs
-                )
         except (ValueError, TypeError) as err:
             raise Rejected("VALIDATION_ERROR", f"cannot encode order for signing: {err}") from None
-        self._verify(h, signature, pub, "INVALID_ORDER_SIGNATURE")
+        if not isinstance(signature, str):
+            raise Rejected("INVALID_ORDER_SIGNATURE", 'signature must be a string \'["r","s"]\'')
+        ok = await self.verifier.order_ok(
+            self.chain_id,
+            int(address, 16),
+            int(pub, 16),
+            signature,
+            fields,
+            None if order_id is None else int(order_id),
+        )
+        if not ok:
+            raise Rejected("INVALID_ORDER_SIGNATURE", "signature verification failed")
 
     # ----------------------------------------------------------------- public endpoints
 
@@ -1081,7 +1088,7 @@ class SimApp:
         a = request.state.account
         req, sig, _ = self._parse_order(await self._body(request))
         self.engine.validate(a, req, self.clock.now_ms())
-        self._check_order_signature(a, req, sig)
+        await self._check_order_signature(a, req, sig)
         accepted, events = self.engine.place_order(a, req, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
@@ -1097,16 +1104,26 @@ class SimApp:
             raise Rejected("BINDING_ERROR", "body must be a JSON array of orders")
         if not 1 <= len(body) <= MAX_BATCH:
             raise Rejected("BATCH_SIZE_OUT_OF_RANGE", f"batch size must be in [1, {MAX_BATCH}]")
-        reqs = []
+        parsed = []
         for i, item in enumerate(body):
             try:
-                req, sig, _ = self._parse_order(item)
-                self._check_order_signature(a, req, sig)
+                parsed.append(self._parse_order(item))
             except Rejected as err:
                 raise Rejected(
                     err.code, err.message, status=err.status, data={"index": i}
                 ) from None
-            reqs.append(req)
+        checks = await asyncio.gather(
+            *(self._check_order_signature(a, req, sig) for req, sig, _ in parsed),
+            return_exceptions=True,
+        )
+        for i, outcome in enumerate(checks):
+            if isinstance(outcome, Rejected):
+                raise Rejected(
+                    outcome.code, outcome.message, status=outcome.status, data={"index": i}
+                )
+            if isinstance(outcome, BaseException):
+                raise outcome
+        reqs = [req for req, _, _ in parsed]
         accepted, events = self.engine.place_batch(a, reqs, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
@@ -1125,7 +1142,7 @@ class SimApp:
         if not oid.isdigit():
             raise Rejected("ORDER_ID_NOT_FOUND", f"order {oid} not found")
         self.engine.get_order(a, oid)
-        self._check_order_signature(a, req, sig, order_id=oid)
+        await self._check_order_signature(a, req, sig, order_id=oid)
         order, events = self.engine.modify_order(a, oid, req, self.clock.now_ms())
         self.commit(events)
         return _json(order)

@@ -41,6 +41,7 @@ from typing import Any
 __all__ = [
     "CLOSED",
     "DEFAULT_MARKETS",
+    "LIMIT_TYPES",
     "NEW",
     "OPEN",
     "OPEN_STATUSES",

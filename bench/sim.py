@@ -1,0 +1,209 @@
+"""Simulator throughput: WS notifications/s to one client, signed order placements/s over REST.
+
+Runs ``paradexctl sim`` in a child process (so the client does not share its GIL), then:
+
+1. **WS notifications/s**: one client subscribes to ``bbo.*``, ``positions`` and ``account``
+   (holding a position in every market), asks the admin API for N mark-price walk steps at
+   once, and counts notifications until the stream goes quiet. Goal: >= 5,000/s.
+2. **Signed placements/s**: M pre-signed IOC orders (resting nowhere, so no open-order cap)
+   are POSTed with C concurrent keep-alive connections; the sim verifies every Stark
+   signature. Goal: >= 500/s. Signing happens before the clock starts.
+
+Usage: ``.venv/bin/python bench/sim.py [--steps 3000] [--orders 1500] [--concurrency 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import websockets
+
+from paradexctl import signing
+from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+
+MARKETS = ("BTC-USD-PERP", "ETH-USD-PERP", "SOL-USD-PERP")
+SIZES = {"BTC-USD-PERP": "0.001", "ETH-USD-PERP": "0.01", "SOL-USD-PERP": "1"}
+
+
+def start_sim() -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    cmd = [sys.executable, "-m", "paradexctl", "sim", "--port", "0", "-o", "json"]
+    cmd += ["--mark-walk-ms", "0", "--seed", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line: list[str] = []
+    t = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+    t.start()
+    t.join(120)
+    if not line or not line[0]:
+        proc.kill()
+        raise SystemExit("the simulator did not start")
+    return proc, json.loads(line[0])
+
+
+async def ws_round(info: dict[str, Any], jwt: str, steps: int) -> tuple[int, float, float]:
+    async with websockets.connect(info["ws_url"], max_queue=None) as ws:
+        channels = [f"bbo.{m}" for m in MARKETS] + ["positions", "account"]
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "method": "auth", "params": {"bearer": jwt}, "id": 0})
+        )
+        for i, ch in enumerate(channels, 1):
+            msg = {"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": ch}, "id": i}
+            await ws.send(json.dumps(msg))
+        for _ in range(len(channels) + 1):
+            await ws.recv()
+        async with httpx.AsyncClient(timeout=120) as admin:
+            t0 = time.perf_counter()
+            walk = asyncio.create_task(
+                admin.post(info["admin_url"] + "/mark-walk", json={"steps": steps})
+            )
+            await asyncio.wait_for(ws.recv(), 120)  # the engine computes every step first
+            first = last = time.perf_counter()
+            count = 1
+            while True:
+                try:
+                    await asyncio.wait_for(ws.recv(), 1.0)
+                except TimeoutError:
+                    break
+                count += 1
+                last = time.perf_counter()
+            (await walk).raise_for_status()
+        return count, first - t0, last - first
+
+
+async def place_all(http_url: str, jwt: str, bodies: list[dict[str, Any]], conc: int) -> float:
+    headers = {"Authorization": f"Bearer {jwt}"}
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    async with httpx.AsyncClient(
+        base_url=http_url, headers=headers, limits=limits, timeout=60
+    ) as c:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for b in bodies:
+            queue.put_nowait(b)
+        failures = []
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                r = await c.post("/orders", json=body)
+                if r.status_code != 201:
+                    failures.append(r.text)
+
+        await c.get("/system/time")  # open a connection before the clock starts
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        elapsed = time.perf_counter() - t0
+    if failures:
+        raise SystemExit(f"{len(failures)} placements failed, e.g. {failures[0]}")
+    return elapsed
+
+
+def presign(acct: SimAccount, n: int, mark: Decimal) -> list[dict[str, Any]]:
+    far = str((mark / 2).quantize(Decimal("0.1")))
+    base = int(time.time() * 1000)
+    return [
+        order_body(acct, "BTC-USD-PERP", "BUY", "0.001", far, instruction="IOC", ts=base + i)
+        for i in range(n)
+    ]
+
+
+def signature_cost(acct: SimAccount, n: int = 100) -> tuple[float, float]:
+    """Per-order cost (ms, this process, one core) of the typed-data hash and of verify."""
+    chain = signing.chain_id_felt("PRIVATE_SN_POTC_SEPOLIA")
+    account, pub = int(acct.address, 16), int(acct.public_key, 16)
+    base = int(time.time() * 1000)
+    t0 = time.perf_counter()
+    hashes = [
+        signing.order_message_hash(
+            chain, account, timestamp_ms=base + i, market="BTC-USD-PERP", side="BUY",
+            order_type="LIMIT", size=100_000, price=4_850_000_000_000,
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    t1 = time.perf_counter()
+    sigs = [signing.sign(h, acct.private_key) for h in hashes]
+    t2 = time.perf_counter()
+    assert all(signing.verify(h, r, s, pub) for h, (r, s) in zip(hashes, sigs, strict=True))
+    t3 = time.perf_counter()
+    return (t1 - t0) / n * 1000, (t3 - t2) / n * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3000, help="mark-walk steps per WS round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--orders", type=int, default=1500)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+
+    signing.warm_tables("large")  # client-side signing speed only; not part of the figures
+    proc, info = start_sim()
+    try:
+        http_url = info["http_url"]
+        acct = new_account(http_url)
+        jwt = login(http_url, acct)
+        with httpx.Client(base_url=http_url, headers={"Authorization": f"Bearer {jwt}"}) as c:
+            for m in MARKETS:  # hold a position everywhere: every step updates it
+                c.post("/orders", json=order_body(acct, m, "BUY", SIZES[m])).raise_for_status()
+            mark = Decimal(
+                c.get("/markets/summary", params={"market": "BTC-USD-PERP"}).json()["results"][0][
+                    "mark_price"
+                ]
+            )
+
+        print(f"sim pid {proc.pid} at {http_url}")
+        print(f"\n1. WebSocket notifications to one client ({args.steps} walk steps per round)")
+        rates, e2e = [], []
+        for r in range(args.rounds):
+            count, gen, secs = asyncio.run(ws_round(info, jwt, args.steps))
+            rates.append(count / secs)
+            e2e.append(count / (gen + secs))
+            print(
+                f"   round {r + 1}: {count} notifications delivered in {secs:.3f} s = "
+                f"{count / secs:,.0f}/s (engine produced them in {gen:.3f} s before the first "
+                f"was sent; end to end {count / (gen + secs):,.0f}/s)"
+            )
+        med = statistics.median(rates)
+        print(
+            f"   median delivery {med:,.0f}/s, end to end {statistics.median(e2e):,.0f}/s; "
+            f"goal 5,000/s; ratio {med / 5000:.2f}x"
+        )
+
+        print(f"\n2. Signed order placements over REST ({args.orders} orders)")
+        t0 = time.perf_counter()
+        bodies = presign(acct, args.orders + 200, mark)
+        print(f"   (pre-signed client-side in {time.perf_counter() - t0:.1f} s, not counted)")
+        seq = asyncio.run(place_all(http_url, jwt, bodies[:200], 1))
+        print(f"   1 connection:  200 in {seq:.3f} s = {200 / seq:,.0f}/s")
+        par = asyncio.run(place_all(http_url, jwt, bodies[200:], args.concurrency))
+        rate = args.orders / par
+        print(
+            f"   {args.concurrency} connections: {args.orders} in {par:.3f} s = {rate:,.0f}/s; "
+            f"goal 500/s; ratio {rate / 500:.2f}x"
+        )
+        hash_ms, verify_ms = signature_cost(acct)
+        per_core = 1000 / (hash_ms + verify_ms)
+        cpus = os.cpu_count() or 1
+        print(
+            f"   signature check per order, one core: hash {hash_ms:.2f} ms + verify "
+            f"{verify_ms:.2f} ms -> at most {per_core:,.0f}/s per core, "
+            f"~{per_core * cpus:,.0f}/s on {cpus} CPU(s) with nothing else running"
+        )
+        print(f"   load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
