@@ -23,11 +23,12 @@ Rule 1 (same source, same key): ``seq_no`` values are compared only with the las
 Rule 3 (terminal is sticky): once an order is CLOSED, any non-CLOSED update is rejected as
     ``terminal``, whatever its source or timestamp. Conversely, a CLOSED report for an order
     held as live is accepted even when rules 1, 2, 4 or 5 would drop it (``terminal_wins``):
-    CLOSED is absorbing, so a venue that ever said CLOSED means the order is closed now. Order statuses move along
-    :data:`ORDER_TRANSITIONS` (a status must be reachable in it, since frames in between may be
-    missing); any other move (e.g. OPEN -> UNTRIGGERED) is rejected as ``illegal_transition``
-    once the time rules would accept it.
-    (Checked before rule 2 so that the reason names the stronger rule.)
+    CLOSED is absorbing, so a venue that ever said CLOSED means the order is closed now. Order
+    statuses move along :data:`ORDER_TRANSITIONS` (a status must be reachable in it, since
+    frames in between may be missing); any other move (e.g. OPEN -> UNTRIGGERED) is rejected as
+    ``illegal_transition`` once the time rules would accept it. (Checked before rule 2 so that
+    the reason names the stronger rule.) The rule survives eviction: a CLOSED order dropped by
+    ``max_closed_orders`` leaves a tombstone that keeps refusing non-CLOSED updates.
 
 Rule 2 (across sources, exchange time decides): an update whose exchange time is older than the
     current state's is dropped (``older``); a strictly newer one is accepted (``newer``).
@@ -73,6 +74,8 @@ Performance: the hot path is a few dict lookups and integer comparisons on the r
     dict; parsing into :mod:`paradexctl.core.models` objects is lazy (views) and cached.
     :class:`Update` and :class:`Decision` are ``NamedTuple`` rather than frozen dataclasses:
     a frozen dataclass's ``__init__`` was measured at 4x the cost of a NamedTuple's here.
+    Memory: one entry per key plus the fills; ``max_fills``, ``max_closed_orders`` and
+    ``max_tombstones`` bound a long stream (see :class:`StateManager`).
 """
 
 from __future__ import annotations
