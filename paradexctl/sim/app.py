@@ -66,6 +66,8 @@ STALENESS_KEYS = (
 )
 
 MAX_BATCH = 50
+#: unsent WebSocket messages a connection may accumulate before it is dropped
+MAX_UNSENT = 20_000
 MAX_PAGE = 5000
 
 
@@ -361,9 +363,20 @@ class Conn:
         self.last_due = 0.0
         self.lock = asyncio.Lock()
         self.closed = False
+        self.overflowed = False
 
     def enqueue(self, text: str, delay: float) -> None:
-        """Queue ``text`` to go out ``delay`` s from now, never before earlier messages."""
+        """Queue ``text`` to go out ``delay`` s from now, never before earlier messages.
+
+        A client that leaves more than ``MAX_UNSENT`` messages unread is disconnected (close
+        code 1008), as Paradex does with slow consumers."""
+        if self.closed:
+            return
+        if self.queue.qsize() >= MAX_UNSENT:
+            self.closed = True
+            self.overflowed = True
+            self.queue.put_nowait(None)
+            return
         if delay <= 0 and not self.last_due:
             self.queue.put_nowait((0.0, text))
             return
@@ -382,6 +395,9 @@ class Conn:
         while True:
             item = await self.queue.get()
             if item is None:
+                if self.overflowed:
+                    with contextlib.suppress(Exception):
+                        await self.ws.close(1008, "too many unread messages")
                 return
             due, text = item
             wait = due - loop.time()
@@ -799,7 +815,6 @@ class SimApp:
         return {
             "starknet_gateway_url": "",
             "starknet_fullnode_rpc_url": "http://127.0.0.1:9/rpc/v0_10",
-            "starknet_fullnode_rpc_base_url": "http://127.0.0.1:9",
             "starknet_chain_id": CHAIN_NAME,
             "block_explorer_url": "http://127.0.0.1:9/explorer",
             "paraclear_address": "0x286003f7c7bfc3f94e8f0af48b48302e7aee2fb13c23b141479ba00832ef2c6",
@@ -822,7 +837,6 @@ class SimApp:
             "l1_operator_address": "0x11bACdFbBcd3Febe5e8CEAa75E0Ef6444d9B45FB",
             "l1_chain_id": "11155111",
             "liquidation_fee": "0.2",
-            "environment": "local",
         }
 
     async def r_config(self, request: Request) -> Response:
@@ -1072,11 +1086,9 @@ class SimApp:
 
     # ----------------------------------------------------------------- order entry
 
-    async def _hold(self, request: Request, deadline_s: float) -> Response | None:
+    async def _hold(self, request: Request, deadline_s: float) -> Response:
         """Accept-then-timeout: hold the response until the client disconnects (None) or
         the hold expires (503, as Paradex's own 30 s server timeout)."""
-        if self.faults.config.timeout_mode == "close":
-            return None
         end = time.monotonic() + deadline_s
         while time.monotonic() < end and not self.stopping:
             if await request.is_disconnected():
@@ -1092,9 +1104,7 @@ class SimApp:
         accepted, events = self.engine.place_order(a, req, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
-            held = await self._hold(request, self.faults.config.timeout_hold_s)
-            if held is not None:
-                return held
+            return await self._hold(request, self.faults.config.timeout_hold_s)
         return _json(accepted, 201)
 
     async def r_orders_batch_post(self, request: Request) -> Response:
@@ -1127,9 +1137,7 @@ class SimApp:
         accepted, events = self.engine.place_batch(a, reqs, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
-            held = await self._hold(request, self.faults.config.timeout_hold_s)
-            if held is not None:
-                return held
+            return await self._hold(request, self.faults.config.timeout_hold_s)
         return _json({"orders": accepted, "errors": []}, 201)
 
     async def r_order_put(self, request: Request) -> Response:

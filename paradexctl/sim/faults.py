@@ -16,9 +16,9 @@ Faults (all settable at start and at run time through ``POST /_sim/faults``):
 ``refuse_connections_s``   refuse new WebSocket upgrades (HTTP 503) for N seconds from now
 ``rest_5xx``               the next N REST calls answer ``rest_5xx_status`` (default 503)
 ``rest_429``               the next N REST calls answer 429 with ``x-ratelimit-*`` headers
-``accept_then_timeout``    the next N order placements are executed, but the response is
-                           held (``timeout_mode: hold``, up to ``timeout_hold_s``) or the
-                           connection is closed without a response (``timeout_mode: close``)
+``accept_then_timeout``    the next N order placements (single or batch) are executed, but
+                           the response is held until the client gives up (disconnects) or
+                           ``timeout_hold_s`` passes (then 503, as Paradex's 30 s timeout)
 =========================  =================================================================
 """
 
@@ -47,7 +47,6 @@ class FaultConfig:
     retry_after_s: int = 1
     accept_then_timeout: int = 0
     timeout_hold_s: float = 30.0
-    timeout_mode: str = "hold"
 
     def validate(self) -> None:
         for name in _RATE_FIELDS:
@@ -60,8 +59,6 @@ class FaultConfig:
                 raise ValueError(f"{f.name} must not be negative")
         if not 500 <= self.rest_5xx_status <= 599:
             raise ValueError("rest_5xx_status must be a 5xx status")
-        if self.timeout_mode not in ("hold", "close"):
-            raise ValueError("timeout_mode must be 'hold' or 'close'")
 
 
 class Faults:
