@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sign",
     "stream",
     "reconcile",
+    "smoke",
     "sim",
     "config",
     "completion",

@@ -1,0 +1,137 @@
+"""``paradexctl smoke``: a self-checking end-to-end test for CI (``docs/smoke.md``).
+
+Thin: build a :class:`~paradexctl.paradex.smoke.SmokeRun`, run it, render the step table (or
+JSON), write the JUnit file, map the outcome to the exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.errors import CheckFailed, Interrupted, UsageError
+
+__all__ = ["register"]
+
+HELP = """Run a self-checking round trip against the exchange and report each step.
+
+Steps: auth; markets; WebSocket subscription; place a minimum-size post-only BUY far below the
+mark; see it OPEN on the WebSocket; verify it over REST through the state manager; modify its
+price; cancel it; see it CLOSED on the WebSocket and over REST; reconcile the market.
+
+Exit 0 only when every step passed; 1 otherwise (the table shows the failed step and why);
+130 when interrupted. The order it placed is always cancelled, also on failure and on SIGINT.
+--junit FILE writes a JUnit XML report for CI.
+"""
+
+STEP_COLUMNS = ["step", "status", "duration_ms", "detail"]
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def smoke(
+    market: Annotated[
+        str, typer.Option("--market", metavar="M", help="Market to trade in.")
+    ] = "BTC-USD-PERP",
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", dir_okay=False, help="Write JUnit XML to FILE."),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="S", min=0.1, help="Seconds each waiting step may take."),
+    ] = 15.0,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", metavar="S", min=0.0, help="Grace window of the reconcile step."),
+    ] = 2.0,
+    window: Annotated[
+        float,
+        typer.Option("--window", metavar="S", min=0.0, help="Window of the reconcile step."),
+    ] = 1.0,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on prod.")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    from paradexctl.cli._session import open_session
+    from paradexctl.cli.reconcile import run_live
+    from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
+    from paradexctl.paradex.collect import reconcile_lines
+    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, junit_xml
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    settings = ctx.settings()
+    if junit is not None and not junit.parent.is_dir():
+        raise UsageError(f"--junit {junit}: no such directory {junit.parent}")
+    ctx.confirm(f"run the smoke test (places and cancels a {market} order)", yes=yes)
+    trace = out.debug if ctx.verbose else None
+
+    def reconcile(m: str, window_s: float, grace_s: float) -> Any:
+        lines = run_live(entities=frozenset(ENTITIES), market=m, window=window_s, grace=grace_s,
+                         since_ms=None, record=None, trace=trace)  # fmt: skip
+        return reconcile_lines(lines, ReconcileOptions(grace_ms=round(grace_s * 1000), market=m))
+
+    opts = SmokeOptions(market=market, timeout=timeout, reconcile_window=window,
+                        reconcile_grace=grace)  # fmt: skip
+    started = time.time()
+    previous = signal.signal(signal.SIGTERM, _sigterm)  # CI cancels jobs with SIGTERM
+    try:
+        with open_session(settings) as session:
+            run = SmokeRun(session, ws_url=settings.ws_url, options=opts, reconcile=reconcile,
+                           trace=trace)  # fmt: skip
+            steps = run.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    elapsed = time.time() - started
+    failed = next((s for s in steps if s.status == "failed"), None)
+    if run.ok:
+        verdict = f"SMOKE PASSED: {len(steps)} steps in {elapsed:.1f} s on {settings.env}"
+    elif run.interrupted:
+        verdict = "SMOKE INTERRUPTED" + (f" at {failed.name}" if failed else "")
+    else:
+        assert failed is not None
+        verdict = f"SMOKE FAILED at {failed.name}: {failed.detail}"
+    if junit is not None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started))
+        try:
+            junit.write_text(junit_xml(steps, timestamp=stamp), encoding="utf-8")
+        except OSError as err:
+            out.warn(f"--junit {junit}: {err.strerror or err}")
+    if out.fmt == "table":
+        out.emit([s.to_dict() for s in steps], columns=STEP_COLUMNS)
+        out.stdout.write(verdict + "\n")
+        out.stdout.flush()
+    else:
+        out.emit(
+            {
+                "ok": run.ok,
+                "interrupted": run.interrupted,
+                "env": settings.env,
+                "market": market,
+                "order_id": run.order_id,
+                "client_id": run.client_id,
+                "duration_ms": round(elapsed * 1000),
+                "verdict": verdict,
+                "steps": [s.to_dict() for s in steps],
+            }
+        )
+    cleanup = steps[-1]
+    if cleanup.status == "failed":
+        out.warn(f"cleanup failed: {cleanup.detail}; check with 'paradexctl orders list --open'")
+    if run.interrupted:
+        raise Interrupted("smoke interrupted; " + (cleanup.detail or "nothing to clean up"))
+    if not run.ok:
+        raise CheckFailed(verdict)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("smoke", help=HELP)(smoke)

@@ -1,0 +1,612 @@
+"""The smoke test: a self-checking round trip through the exchange, without the CLI.
+
+Steps (``docs/smoke.md``), each timed and recorded as a :class:`Step`:
+
+``auth``        obtain a JWT (onboarded account, valid key);
+``markets``     the market exists; its mark price, tick, size increment and minimum notional;
+``ws``          the WebSocket authenticates and subscribes to ``orders.{market}``;
+``place``       a minimum-size POST_ONLY BUY far below the mark (never re-sent on failure);
+``ws_ack``      the order is seen OPEN on the WebSocket;
+``rest``        a lookup by id, applied through the state manager, shows it OPEN with its
+                price and size;
+``modify``      its price is moved further away; the new price is seen on WS and over REST;
+``cancel``      the cancel is accepted;
+``ws_closed``   CLOSED is seen on the WebSocket;
+``rest_closed`` a lookup by id shows CLOSED;
+``reconcile``   one reconcile of the market (:mod:`paradexctl.paradex.collect`) is consistent.
+
+Every WS frame and REST answer about the order goes through one
+:class:`~paradexctl.core.state.StateManager` (via :func:`~paradexctl.core.recording.apply_record`),
+as in every other data path. A step fails with a message saying what was expected and what was
+seen; the later steps are then skipped. Whatever happens — a failed step, an exception, SIGINT —
+:meth:`SmokeRun.run` ends with a ``cleanup`` step that cancels the order it placed (by id, or by
+client_id when the placement's outcome is unknown) unless the exchange already reported it
+CLOSED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue as queue_mod
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+from paradexctl.core.recording import RestSnapshot, WsFrame, apply_record
+from paradexctl.core.state import StateManager
+from paradexctl.errors import ExchangeRejected, ParadexctlError
+
+__all__ = ["STEPS", "SmokeOptions", "SmokeRun", "Step", "junit_xml"]
+
+#: (name, what it checks), in order; ``cleanup`` always runs last
+STEPS: tuple[tuple[str, str], ...] = (
+    ("auth", "obtain a JWT"),
+    ("markets", "market metadata and mark price"),
+    ("ws", "WebSocket auth and orders subscription"),
+    ("place", "place a minimum-size post-only order far from the market"),
+    ("ws_ack", "the order is acknowledged (OPEN) on the WebSocket"),
+    ("rest", "the order is OPEN over REST, through the state manager"),
+    ("modify", "modify its price; the change is seen on WS and REST"),
+    ("cancel", "cancel it"),
+    ("ws_closed", "the order is CLOSED on the WebSocket"),
+    ("rest_closed", "the order is CLOSED over REST"),
+    ("reconcile", "a reconcile of the market is consistent"),
+    ("cleanup", "nothing placed is left open"),
+)
+
+
+class StepFailed(Exception):
+    """A step's check failed (the message says what was expected and what was seen)."""
+
+
+@dataclass
+class Step:
+    name: str
+    title: str
+    status: str = "skipped"  # passed | failed | skipped
+    duration_ms: int = 0
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.name,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "checks": self.title,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class SmokeOptions:
+    market: str = "BTC-USD-PERP"
+    #: seconds each waiting step may take
+    timeout: float = 15.0
+    #: the reconcile step's window and grace (seconds)
+    reconcile_window: float = 1.0
+    reconcile_grace: float = 2.0
+    #: fraction of the mark price below which the order rests (capped at half the price band)
+    distance: Decimal = Decimal("0.025")
+    poll_interval: float = 0.2
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _on_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    return (value / step).to_integral_value(rounding=rounding) * step
+
+
+class _WsFeed:
+    """A WebSocket subscription on a daemon thread; frames arrive as :class:`WsFrame`."""
+
+    def __init__(self, url: str, channel: str, jwt: Callable[[bool], str], timeout: float,
+                 trace: Callable[[str], None] | None) -> None:  # fmt: skip
+        self.url = url
+        self.channel = channel
+        self.jwt = jwt
+        self.timeout = timeout
+        self.trace = trace
+        self.frames: queue_mod.Queue[WsFrame] = queue_mod.Queue()
+        self.subscribed = threading.Event()
+        self.closed = threading.Event()
+        self.error: str | None = None
+        self._loop: Any = None
+        self._client: Any = None
+        self._thread = threading.Thread(target=self._run, name="paradexctl-smoke-ws", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import asyncio
+
+        from paradexctl.paradex.ws import Closed, Notification, Subscribed, WsClient
+
+        async def jwt(refresh: bool) -> str:
+            return await asyncio.to_thread(self.jwt, refresh)
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            client = WsClient(
+                self.url, [self.channel], jwt=jwt, max_reconnects=3, stale_after=30.0,
+                open_timeout=self.timeout, trace=self.trace,
+            )  # fmt: skip
+            self._client = client
+            task = asyncio.ensure_future(client.run())
+            while True:
+                ev = await client.queue.get()
+                if isinstance(ev, Notification):
+                    self.frames.put(WsFrame(ev.received_at, ev.channel, ev.data))
+                elif isinstance(ev, Subscribed):
+                    self.subscribed.set()
+                elif isinstance(ev, Closed):
+                    if ev.error is not None:
+                        self.error = str(ev.error) or type(ev.error).__name__
+                    break
+            await task
+
+        try:
+            asyncio.run(main())
+        except BaseException as err:  # the helper thread never dies noisily
+            self.error = self.error or f"{type(err).__name__}: {err}"
+        finally:
+            self.closed.set()
+
+    def stop(self) -> None:
+        loop, client = self._loop, self._client
+        if loop is not None and client is not None and not self.closed.is_set():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(client.stop)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+
+
+class SmokeRun:
+    """One smoke run. ``session`` is an :class:`~paradexctl.paradex.auth.Session`.
+
+    Args:
+        reconcile: ``reconcile(market, window_s, grace_s) -> Report`` (the CLI passes the live
+            reconcile; tests may pass another).
+        wall_ms, clock, sleep: injectable time.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        ws_url: str,
+        options: SmokeOptions,
+        reconcile: Callable[[str, float, float], Any],
+        trace: Callable[[str], None] | None = None,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = session
+        self.client = session.client
+        self.ws_url = ws_url
+        self.opts = options
+        self.reconcile_fn = reconcile
+        self.trace = trace
+        self.wall_ms = wall_ms
+        self.clock = clock
+        self.sleep = sleep
+        self.state = StateManager()
+        #: every WS payload about our order, in arrival order (the WS's own evidence)
+        self.ws_seen: list[dict[str, Any]] = []
+        self.steps = [Step(name, title) for name, title in STEPS]
+        self.order_id: str | None = None
+        self.client_id: str | None = None
+        self.placed = False  # a POST /orders was sent (its outcome may be unknown)
+        self.closed_confirmed = False
+        self.interrupted = False
+        self.feed: _WsFeed | None = None
+        self.market_meta: dict[str, Any] = {}
+        self.price = Decimal(0)
+        self.size = Decimal(0)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+    def _drain_ws(self, timeout: float) -> None:
+        """Apply the WS frames that arrive within ``timeout`` seconds (at least one wait)."""
+        assert self.feed is not None
+        try:
+            frame = self.feed.frames.get(timeout=max(0.0, timeout))
+        except queue_mod.Empty:
+            return
+        while True:
+            data = frame.data
+            if (
+                self.order_id is not None
+                and isinstance(data, dict)
+                and str(data.get("id")) == self.order_id
+            ):
+                self.ws_seen.append(data)
+            with contextlib.suppress(ParadexctlError, ValueError):
+                apply_record(self.state, frame)
+            try:
+                frame = self.feed.frames.get_nowait()
+            except queue_mod.Empty:
+                return
+
+    def _current(self) -> dict[str, Any] | None:
+        if self.order_id is None:
+            return None
+        ks = self.state.get("order", self.order_id)
+        return dict(ks.payload) if ks is not None else None
+
+    def _wait_ws(self, what: str, check: Callable[[Mapping[str, Any]], bool]) -> dict[str, Any]:
+        """Wait until a WS frame about the order satisfies ``check``."""
+        deadline = self.clock() + self.opts.timeout
+        while True:
+            for payload in self.ws_seen:
+                if check(payload):
+                    return dict(payload)
+            if self.feed is not None and self.feed.closed.is_set():
+                raise StepFailed(f"the WebSocket closed while waiting for {what}: "
+                                 f"{self.feed.error or 'no reason given'}")  # fmt: skip
+            left = deadline - self.clock()
+            if left <= 0:
+                ks = self.state.get("order", self.order_id or "")
+                known = "nothing" if ks is None else f"{_brief(ks.payload)} (per {ks.source.value})"
+                raise StepFailed(
+                    f"no WebSocket update showing {what} within {self.opts.timeout:g} s "
+                    f"({len(self.ws_seen)} WS frame(s) about the order); last known: {known}"
+                )
+            self._drain_ws(min(left, 0.25))
+
+    def _lookup(self) -> dict[str, Any] | None:
+        """``GET /orders/{id}`` recorded and applied through the state manager."""
+        assert self.order_id is not None
+        boundary = self.wall_ms()
+        try:
+            data = self.client.get(f"/orders/{self.order_id}", private=True)
+        except ExchangeRejected as err:
+            if err.status != 404 and not (err.code or "").endswith("NOT_FOUND"):
+                raise
+            data = None
+        snap = RestSnapshot("order", boundary, self.wall_ms(), data, {"order_id": self.order_id})
+        apply_record(self.state, snap)
+        return data if isinstance(data, dict) else None
+
+    def _wait_rest(self, what: str, check: Callable[[Mapping[str, Any]], bool]) -> dict[str, Any]:
+        """Poll the lookup by id until the REST answer itself satisfies ``check``."""
+        deadline = self.clock() + self.opts.timeout
+        last: dict[str, Any] | None = None
+        while True:
+            last = self._lookup()
+            if last is not None and check(last):
+                return last
+            if self.clock() >= deadline:
+                raise StepFailed(
+                    f"REST did not show {what} within {self.opts.timeout:g} s; last answer: "
+                    f"{_brief(last) if last is not None else 'order not found'}"
+                )
+            self.sleep(self.opts.poll_interval)
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def _auth(self) -> str:
+        self.session.authenticator.authorization(self.client)  # the JWT itself is never shown
+        return f"account {self.session.account_address()}"
+
+    def _markets(self) -> str:
+        from paradexctl.paradex.orders import OrderSpec, validate
+
+        m = self.session.market(self.opts.market)
+        self.market_meta = m
+        body = self.client.get("/markets/summary", {"market": self.opts.market})
+        rows = (body or {}).get("results") or []
+        mark = _dec(rows[0].get("mark_price")) if rows and isinstance(rows[0], dict) else None
+        tick = _dec(m.get("price_tick_size"))
+        step = _dec(m.get("order_size_increment"))
+        if mark is None or mark <= 0 or tick is None or step is None:
+            raise StepFailed(
+                f"{self.opts.market}: no usable mark price / tick / size increment "
+                f"(mark {mark}, tick {tick}, increment {step})"
+            )
+        band = _dec(m.get("price_bands_width"))
+        distance = self.opts.distance if band is None else min(self.opts.distance, band / 2)
+        self.price = _on_step(mark * (1 - distance), tick, ROUND_FLOOR)
+        min_notional = _dec(m.get("min_notional")) or Decimal(0)
+        size = max(step, _on_step(min_notional / self.price, step, ROUND_CEILING))
+        self.size = size
+        spec = OrderSpec(market=self.opts.market, side="BUY", size=size, price=self.price,
+                         instruction="POST_ONLY")  # fmt: skip
+        validate(spec, m)
+        return f"mark {mark}; order BUY {size} @ {self.price} (post-only, {distance:%} below)"
+
+    def _ws(self) -> str:
+        auth = self.session.authenticator
+
+        def jwt(refresh: bool) -> str:
+            if refresh:
+                auth.invalidate()
+            return str(auth.authorization(self.client)).split(" ", 1)[1]
+
+        channel = f"orders.{self.opts.market}"
+        self.feed = _WsFeed(self.ws_url, channel, jwt, self.opts.timeout, self.trace)
+        self.feed.start()
+        deadline = self.clock() + self.opts.timeout
+        while not self.feed.subscribed.wait(0.05):
+            if self.feed.closed.is_set():
+                raise StepFailed(f"the WebSocket failed: {self.feed.error or 'closed'}")
+            if self.clock() >= deadline:
+                raise StepFailed(f"not subscribed to {channel} within {self.opts.timeout:g} s")
+        return f"subscribed to {channel}"
+
+    def _place(self) -> str:
+        from paradexctl.paradex.orders import (
+            LookupPolicy,
+            OrderSpec,
+            build_order_request,
+            new_client_id,
+            submit_order,
+        )
+
+        cid = "smoke-" + new_client_id()[5:]
+        spec = OrderSpec(market=self.opts.market, side="BUY", size=self.size, price=self.price,
+                         instruction="POST_ONLY", client_id=cid)  # fmt: skip
+        body = build_order_request(
+            spec,
+            chain_id=self.session.chain_id(),
+            account=self.session.account_address(),
+            private_key=self.session.private_key(),
+            timestamp_ms=self.wall_ms(),
+        )
+        self.client_id = cid
+        self.placed = True
+        result = submit_order(self.client, body, lookup=LookupPolicy(rounds=3, base=0.2))
+        order = result.order or {}
+        if not order.get("id"):
+            raise StepFailed(f"the exchange acknowledged client_id {cid} without an order id")
+        self.order_id = str(order["id"])
+        return f"order {self.order_id} (client_id {cid}) {order.get('status')}"
+
+    def _ws_ack(self) -> str:
+        def open_or_closed(o: Mapping[str, Any]) -> bool:
+            return o.get("status") in ("OPEN", "CLOSED")
+
+        o = self._wait_ws("the order OPEN", open_or_closed)
+        if o.get("status") != "OPEN":
+            raise StepFailed(f"the order was closed at once: {_brief(o)}")
+        return f"OPEN on WS after {_age(o)}"
+
+    def _rest(self) -> str:
+        o = self._wait_rest("the order OPEN", lambda o: o.get("status") in ("OPEN", "CLOSED"))
+        if o.get("status") != "OPEN":
+            raise StepFailed(f"REST shows the order closed: {_brief(o)}")
+        merged = self._current() or {}
+        if merged.get("status") != "OPEN":
+            raise StepFailed(f"the state manager holds {_brief(merged)}, not OPEN")
+        if _dec(o.get("price")) != self.price or _dec(o.get("size")) != self.size:
+            raise StepFailed(
+                f"REST shows price {o.get('price')} size {o.get('size')}, "
+                f"placed {self.price} x {self.size}"
+            )
+        return "OPEN over REST; the state manager holds it OPEN"
+
+    def _modify(self) -> str:
+        from paradexctl.paradex.orders import build_modify_request
+
+        current = self._lookup() or self._current()
+        if current is None:
+            raise StepFailed("the order to modify is not found")
+        tick = _dec(self.market_meta.get("price_tick_size")) or Decimal(1)
+        new_price = self.price - 10 * tick
+        if new_price <= 0:
+            new_price = self.price - tick
+        body = build_modify_request(
+            current,
+            size=self.size,
+            price=new_price,
+            chain_id=self.session.chain_id(),
+            account=self.session.account_address(),
+            private_key=self.session.private_key(),
+            timestamp_ms=self.wall_ms(),
+        )
+        self.client.put(f"/orders/{self.order_id}", body)
+
+        def moved(o: Mapping[str, Any]) -> bool:
+            return _dec(o.get("price")) == new_price or o.get("status") == "CLOSED"
+
+        o = self._wait_ws(f"price {new_price}", moved)
+        if o.get("status") == "CLOSED":
+            raise StepFailed(f"the order closed instead of moving: {_brief(o)}")
+        self._wait_rest(f"price {new_price}", moved)
+        self.price = new_price
+        return f"price {new_price} on WS and REST"
+
+    def _cancel(self) -> str:
+        from paradexctl.paradex.orders import cancel_order
+
+        cancel_order(self.client, order_id=self.order_id)
+        return "cancel accepted"
+
+    def _ws_closed(self) -> str:
+        o = self._wait_ws("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+        return f"CLOSED on WS ({o.get('cancel_reason') or 'no reason'})"
+
+    def _rest_closed(self) -> str:
+        o = self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+        self.closed_confirmed = True
+        return f"CLOSED over REST ({o.get('cancel_reason') or 'no reason'})"
+
+    def _reconcile(self) -> str:
+        report = self.reconcile_fn(
+            self.opts.market, self.opts.reconcile_window, self.opts.reconcile_grace
+        )
+        line = str(report.verdict_line())
+        if report.exit_status != 0:
+            rows = [r for r in report.rows if r.failing][:3]
+            what = "; ".join(f"{r.entity} {r.key}: {r.kind}" for r in rows)
+            raise StepFailed(f"{line} ({what})")
+        return line
+
+    def _cleanup(self) -> str:
+        """Cancel what was placed unless the exchange reported it CLOSED. Never raises."""
+        if not self.placed:
+            return "nothing was placed"
+        if self.closed_confirmed:
+            return f"order {self.order_id} is CLOSED"
+        from paradexctl.paradex.orders import cancel_order
+
+        try:
+            if self.order_id is not None:
+                cancel_order(self.client, order_id=self.order_id)
+            else:
+                cancel_order(self.client, client_id=self.client_id, market=self.opts.market)
+        except ExchangeRejected as err:
+            if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND",
+                                "CLIENT_ORDER_ID_NOT_FOUND", "NOT_FOUND"):  # fmt: skip
+                raise
+        try:
+            ident = self.order_id
+            if ident is None:
+                from paradexctl.paradex.orders import lookup_client_id_once
+
+                found = lookup_client_id_once(self.client, str(self.client_id), self.opts.market)
+                if found is None:
+                    return f"no order with client_id {self.client_id} exists"
+                ident = self.order_id = str(found["id"])
+            o = self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+        except StepFailed as err:
+            raise StepFailed(f"cancel sent, but: {err}") from None
+        return f"order {ident} cancelled ({o.get('cancel_reason') or 'closed'})"
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _time(self, step: Step, fn: Callable[[], str]) -> None:
+        t0 = self.clock()
+        try:
+            step.detail = fn()
+            step.status = "passed"
+        except StepFailed as err:
+            step.status, step.detail = "failed", str(err)
+        except ParadexctlError as err:
+            step.status, step.detail = "failed", f"{type(err).__name__}: {err.message}"
+        except KeyboardInterrupt:
+            step.status, step.detail = "failed", "interrupted (SIGINT)"
+            self.interrupted = True
+        except Exception as err:  # report, clean up, carry on to the verdict
+            step.status, step.detail = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            step.duration_ms = round((self.clock() - t0) * 1000)
+
+    def run(self) -> list[Step]:
+        """Run every step until one fails, then always the cleanup. Returns the steps."""
+        plan: list[tuple[str, Callable[[], str]]] = [
+            ("auth", self._auth), ("markets", self._markets), ("ws", self._ws),
+            ("place", self._place), ("ws_ack", self._ws_ack), ("rest", self._rest),
+            ("modify", self._modify), ("cancel", self._cancel), ("ws_closed", self._ws_closed),
+            ("rest_closed", self._rest_closed), ("reconcile", self._reconcile),
+        ]  # fmt: skip
+        try:
+            for name, fn in plan:
+                step = self._step(name)
+                self._time(step, fn)
+                if step.status != "passed":
+                    break
+                if name == "rest_closed" and self.feed is not None:
+                    self.feed.stop()
+        except KeyboardInterrupt:  # between steps
+            self.interrupted = True
+        finally:
+            self._finish()
+        return self.steps
+
+    def _finish(self) -> None:
+        """The cleanup step, shielded from a second SIGINT."""
+        previous = None
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if self.feed is not None:
+                self.feed.stop()
+            self._time(self._step("cleanup"), self._cleanup)
+        finally:
+            if in_main and previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(s.status == "passed" for s in self.steps)
+
+
+def _brief(o: Mapping[str, Any] | None) -> str:
+    if not o:
+        return "nothing"
+    parts = [f"status {o.get('status')}", f"price {o.get('price')}",
+             f"remaining {o.get('remaining_size')}"]  # fmt: skip
+    if o.get("cancel_reason"):
+        parts.append(f"cancel_reason {o.get('cancel_reason')}")
+    return ", ".join(parts)
+
+
+def _age(o: Mapping[str, Any]) -> str:
+    created, updated = o.get("created_at"), o.get("last_updated_at")
+    if isinstance(created, int) and isinstance(updated, int):
+        return f"{updated - created} ms (exchange time)"
+    return "an unknown delay"
+
+
+def junit_xml(steps: list[Step], *, name: str = "paradexctl smoke", timestamp: str = "") -> str:
+    """A JUnit XML report: one ``testcase`` per step (failure or skipped when not passed)."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(1 for s in steps if s.status == "failed")
+    skipped = sum(1 for s in steps if s.status == "skipped")
+    total_s = sum(s.duration_ms for s in steps) / 1000
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": name,
+            "tests": str(len(steps)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": str(skipped),
+            "time": f"{total_s:.3f}",
+        },
+    )
+    if timestamp:
+        suite.set("timestamp", timestamp)
+    for s in steps:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": "paradexctl.smoke",
+                "name": s.name,
+                "time": f"{s.duration_ms / 1000:.3f}",
+            },
+        )
+        if s.status == "failed":
+            fail = ET.SubElement(case, "failure", {"message": s.detail or "failed"})
+            fail.text = f"{s.title}: {s.detail}"
+        elif s.status == "skipped":
+            ET.SubElement(case, "skipped", {"message": "not run: an earlier step failed"})
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = s.detail
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
