@@ -407,3 +407,35 @@ def test_empty_input_is_consistent() -> None:
     report = reconcile([])
     assert report.exit_status == 0 and report.rows == ()
     assert report.verdict_line() == "CONSISTENT: 0 failing; nothing to compare"
+
+
+def test_report_bytes_do_not_depend_on_the_hash_seed(tmp_path) -> None:
+    """Byte-identical across processes: no set or dict iteration order leaks into the report."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    records, _ = build(42, "missing_in_rest")
+    rec = tmp_path / "run.ndjson"
+    rec.write_text("".join(to_line(r) + "\n" for r in records), encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from paradexctl.core.recording import read_records\n"
+        "from paradexctl.core.reconcile import ReconcileOptions, reconcile\n"
+        "with open(sys.argv[1], encoding='utf-8') as f:\n"
+        "    r = reconcile(read_records(f), ReconcileOptions(show_matches=True))\n"
+        "sys.stdout.write(r.to_canonical_json())\n"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+        proc = subprocess.run(
+            [sys.executable, "-c", script, str(rec)],
+            capture_output=True, text=True, env=env, timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        outs.add(proc.stdout)
+    assert len(outs) == 1
+    expected = reconcile(records, ReconcileOptions(show_matches=True)).to_canonical_json()
+    assert outs == {expected}
