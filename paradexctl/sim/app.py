@@ -532,6 +532,7 @@ class SimApp:
         self.engine = self._load_or_new()
         self.view = RestView()
         self.view.seed(self.engine)
+        self.set_staleness({})  # sizes the view's retention for the configured staleness
         self.faults = Faults(o.faults, seed=o.seed, now_ms=self.clock.now_ms())
         self.hub = Hub(self.faults)
         self.verifier = Verifier(o.verify_workers, o.warm_tables)
