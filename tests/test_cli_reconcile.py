@@ -269,12 +269,16 @@ def test_usage_errors(capsys, tmp_path):
     assert code == 2 and "--prometheus" in err
 
 
-def test_unreachable_exchange_exits_5(capsys, monkeypatch):
+def test_unreachable_exchange_exits_5(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PARADEX_ENV", "local")
     monkeypatch.setenv("PARADEX_API_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("PARADEX_WS_URL", "ws://127.0.0.1:9/v1")
     monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_BASE_MS", "1")
     monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_CAP_MS", "5")
-    code, out, err = run(capsys, "reconcile", "--window", "0", "--grace", "0")
+    prom = tmp_path / "r.prom"
+    code, out, err = run(capsys, "reconcile", "--window", "0", "--grace", "0",
+                         "--prometheus", str(prom))  # fmt: skip
     assert code == 5 and out == ""
     assert "WebSocket" in err
+    text = prom.read_text()  # an alert can tell "unreachable" from "stale"
+    assert "paradexctl_reconcile_exit_status 5" in text and "_rows{" not in text

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
-from paradexctl.errors import CheckFailed, UsageError
+from paradexctl.errors import CheckFailed, ParadexctlError, UsageError
 
 if TYPE_CHECKING:
     from paradexctl.core.reconcile import ReconcileOptions, Report
@@ -119,6 +119,20 @@ def prometheus_file_text(report: Report, now_s: float) -> str:
         + f"# HELP {name} When the last reconcile finished (unix seconds).\n"
         + f"# TYPE {name} gauge\n"
         + f"{name} {int(now_s)}\n"
+    )
+
+
+def prometheus_error_text(exit_code: int, now_s: float) -> str:
+    """The Prometheus file of a run that produced no report (the exchange was unreachable...):
+    no row counts, the exit status, and the time, so an alert can tell "down" from "stale"."""
+    p = "paradexctl_reconcile"
+    return (
+        f"# HELP {p}_exit_status Exit status of the last reconcile (0 consistent).\n"
+        f"# TYPE {p}_exit_status gauge\n"
+        f"{p}_exit_status {exit_code}\n"
+        f"# HELP {p}_last_run_timestamp_seconds When the last reconcile finished (unix seconds).\n"
+        f"# TYPE {p}_last_run_timestamp_seconds gauge\n"
+        f"{p}_last_run_timestamp_seconds {int(now_s)}\n"
     )
 
 
@@ -338,15 +352,20 @@ def reconcile_cmd(
             f"reconcile: collecting for {window:g} s + {grace if grace is not None else 5:g} s "
             "grace"
         )
-        lines = run_live(
-            entities=ents if ents is not None else frozenset(ENTITIES),
-            market=market,
-            window=window,
-            grace=grace if grace is not None else 5.0,
-            since_ms=since_ms,
-            record=record,
-            trace=trace,
-        )
+        try:
+            lines = run_live(
+                entities=ents if ents is not None else frozenset(ENTITIES),
+                market=market,
+                window=window,
+                grace=grace if grace is not None else 5.0,
+                since_ms=since_ms,
+                record=record,
+                trace=trace,
+            )
+        except ParadexctlError as err:
+            if prometheus is not None and not isinstance(err, UsageError):
+                write_prometheus(prometheus, prometheus_error_text(err.exit_code, time.time()))
+            raise
     meta, records = load_recording(lines)
     opts = _options(
         meta,
