@@ -393,12 +393,12 @@ def test_batch_invalid_line_exit_2_nothing_sent(cli, tmp_path):
 # -- never place twice, retries ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["hold"])
-def test_accept_then_timeout_reports_placed_and_sim_holds_one(cli, monkeypatch, mode):
+def test_accept_then_timeout_reports_placed_and_sim_holds_one(cli, monkeypatch):
     monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
     cli.json("markets")  # warm the caches, so the fault hits the POST
     cli.json("account")
-    cli.sim.admin.faults(accept_then_timeout=1, timeout_mode=mode, timeout_hold_s=3)
+    # the sim executes the order and holds the answer past the client's 1 s timeout
+    cli.sim.admin.faults(accept_then_timeout=1, timeout_hold_s=3)
     code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--price", "90000",
                          "--client-id", "att-1")  # fmt: skip
     assert code == 0, err
