@@ -439,3 +439,53 @@ def test_report_bytes_do_not_depend_on_the_hash_seed(tmp_path) -> None:
     assert len(outs) == 1
     expected = reconcile(records, ReconcileOptions(show_matches=True)).to_canonical_json()
     assert outs == {expected}
+
+
+def _o(oid: str = "x1", ts: int | None = T0, **kw: Any) -> dict[str, Any]:
+    p = {"id": oid, "market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "1",
+         "remaining_size": "1", "price": "10", "status": "OPEN", "seq_no": 1, **kw}  # fmt: skip
+    if ts is not None:
+        p["last_updated_at"] = ts
+    return p
+
+
+def _listing(b: int, *orders: dict[str, Any]) -> RestSnapshot:
+    return RestSnapshot("orders", b, b + 300, {"results": list(orders)})
+
+
+ORDERS_ONLY = ReconcileOptions(entities=frozenset({"orders"}))
+
+
+def test_known_key_changed_without_any_ws_is_a_ws_gap() -> None:
+    recs = [_listing(B1, _o()), _listing(B2, _o(ts=B1 + 10, remaining_size="0.5", seq_no=2)),
+            Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ORDERS_ONLY)
+    assert failing_kinds(report) == {"ws_gap": 1}
+    # The same change close to the end of the recording is still pending.
+    late = [_listing(B1, _o()), _listing(B2, _o(ts=END - 100, remaining_size="0.5", seq_no=2)),
+            Mark("end", {"at": END})]  # fmt: skip
+    assert reconcile(late, ORDERS_ONLY).counts["orders"]["pending"] == 1
+
+
+def test_without_exchange_times_received_at_and_grace_decide() -> None:
+    ws = WsFrame(T0 + 100, "orders.ALL", _o(ts=None, remaining_size="0.5", seq_no=5))
+    recs = [_listing(B1, _o(ts=None)), ws, _listing(B2, _o(ts=None, seq_no=2))]
+    assert failing_kinds(reconcile(recs, ORDERS_ONLY)) == {"stale_rest": 1}
+    ws_late = WsFrame(B2 - 100, "orders.ALL", _o(ts=None, remaining_size="0.5", seq_no=5))
+    recs = [_listing(B1, _o(ts=None)), ws_late, _listing(B2, _o(ts=None, seq_no=2))]
+    report = reconcile(recs, ORDERS_ONLY)
+    assert report.counts["orders"]["pending"] == 1 and report.exit_status == 0
+
+
+def test_fill_with_two_contents_is_a_conflict() -> None:
+    fill = {"id": "f1", "market": "BTC-USD-PERP", "side": "BUY", "size": "1", "price": "10",
+            "created_at": B1 + 10}  # fmt: skip
+    recs = [
+        RestSnapshot("fills", B1, B1 + 300, {"results": []}),
+        WsFrame(B1 + 20, "fills.ALL", fill),
+        RestSnapshot("fills", B2, B2 + 300, {"results": [dict(fill, size="2")]}),
+    ]
+    report = reconcile(recs, ReconcileOptions(entities=frozenset({"fills"})))
+    assert failing_kinds(report) == {"conflict": 1}
+    (row,) = report.rows
+    assert row.key == "f1" and row.merged is not None and row.merged.value["size"] == "1"
