@@ -254,3 +254,61 @@ def test_server_sends_protocol_pings(caplog: pytest.LogCaptureFixture) -> None:
         run(go)
     pings = [r for r in caplog.records if "< PING" in r.getMessage()]
     assert len(pings) >= 2
+
+
+def test_order_methods_over_the_websocket(sim: SimServer, session: Session) -> None:
+    from paradexctl.sim.testing import modify_body
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            body = order_body(session.acct, BTC, "BUY", "0.01", "96000", client_id="w1")
+            reply = await rpc(ws, "order.create", body, id=1)
+            assert reply["error"]["code"] == 40300  # not authenticated yet
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            reply = await rpc(ws, "order.create", body, id=2)
+            order = reply["result"]["order"]
+            assert reply["id"] == 2 and order["status"] == "NEW" and order["client_id"] == "w1"
+            assert isinstance(reply["result"]["received_at"], int)
+            bad = dict(body, price="95000", client_id="w2")
+            reply = await rpc(ws, "order.create", bad, id=3)
+            assert reply["error"]["code"] == 100
+            assert reply["error"]["data"] == "INVALID_ORDER_SIGNATURE"
+            mod = modify_body(session.acct, order["id"], BTC, "BUY", "0.02", "95500")
+            reply = await rpc(ws, "order.modify", mod, id=4)
+            assert (reply["result"]["order"]["id"], reply["result"]["order"]["size"]) == (
+                order["id"],
+                "0.02",
+            )
+            batch = [order_body(session.acct, BTC, "BUY", "0.01", str(90000 + i)) for i in range(2)]
+            batch.append(order_body(session.acct, BTC, "BUY", "0.0001", "90000"))
+            reply = await rpc(ws, "order.create_batch", batch, id=5)  # bare array, as the SDK
+            results = reply["result"]["results"]
+            assert [("order" in r, "error" in r) for r in results] == [
+                (True, False),
+                (True, False),
+                (False, True),
+            ]
+            reply = await rpc(ws, "order.cancel", {"client_id": "w1", "market": BTC}, id=6)
+            assert reply["result"] == {"order_id": order["id"], "status": "QUEUED_FOR_CANCELLATION"}
+            ids = [r["order"]["id"] for r in results[:2]]
+            reply = await rpc(ws, "order.cancel_batch", {"order_ids": [ids[0], order["id"]]}, id=7)
+            assert [r["status"] for r in reply["result"]["results"]] == [
+                "QUEUED_FOR_CANCELLATION",
+                "ALREADY_CLOSED",
+            ]
+            assert (await rpc(ws, "order.cancel_all", {}, id=8))["result"] == {"status": "ok"}
+            assert session.http.get("/orders").json()["results"] == []
+            reply = await rpc(ws, "order.cancel_on_disconnect", {"enabled": True}, id=9)
+            assert reply["result"] == {"enabled": True}
+            reply = await rpc(
+                ws, "order.create", order_body(session.acct, BTC, "BUY", "0.01", "91000")
+            )
+            assert reply["result"]["order"]["status"] == "NEW"
+        # the socket closed with cancel-on-disconnect armed: its order is cancelled
+        for _ in range(100):
+            if not session.http.get("/orders").json()["results"]:
+                break
+            await asyncio.sleep(0.02)
+        assert session.http.get("/orders").json()["results"] == []
+
+    run(go)

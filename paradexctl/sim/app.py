@@ -364,6 +364,9 @@ class Conn:
         self.lock = asyncio.Lock()
         self.closed = False
         self.overflowed = False
+        #: order.cancel_on_disconnect state, and the orders placed through this connection
+        self.cancel_on_disconnect = False
+        self.placed: set[str] = set()
 
     def enqueue(self, text: str, delay: float) -> None:
         """Queue ``text`` to go out ``delay`` s from now, never before earlier messages.
@@ -1359,6 +1362,8 @@ class SimApp:
         finally:
             conn.closed = True
             self.hub.remove(conn)
+            if conn.cancel_on_disconnect and conn.account in self.engine.accounts:
+                self._cancel_placed(conn)
             conn.queue.put_nowait(None)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -1463,7 +1468,124 @@ class SimApp:
             self.hub.subscribe(conn, channel, private)
             await self._ws_reply(conn, rid, {"channel": channel})
             return
+        if method.startswith("order."):
+            await self._ws_order(conn, rid, method, params)
+            return
         await self._ws_reply(conn, rid, error={"code": -32601, "message": "method does not exist"})
+
+    # ----------------------------------------------------------------- WebSocket order entry
+
+    def _cancel_placed(self, conn: Conn) -> None:
+        assert conn.account is not None
+        now = self.clock.now_ms()
+        for oid in sorted(conn.placed):
+            o = self.engine.orders.get(oid)
+            if o is not None and o.status != CLOSED:
+                self.commit(self.engine.cancel_order(conn.account, oid, now))
+
+    async def _ws_place(self, conn: Conn, body: Any) -> dict[str, Any]:
+        """One order.create: the result object, or raises :class:`Rejected`."""
+        assert conn.account is not None
+        received_ns = time.time_ns()
+        req, sig, _ = self._parse_order(body)
+        self.engine.validate(conn.account, req, self.clock.now_ms())
+        await self._check_order_signature(conn.account, req, sig)
+        accepted, events = self.engine.place_order(conn.account, req, self.clock.now_ms())
+        conn.placed.add(accepted["id"])
+        self.commit(events)
+        return {"order": accepted, "created_at": accepted["created_at"], "received_at": received_ns}
+
+    async def _ws_order(self, conn: Conn, rid: Any, method: str, params: Any) -> None:
+        """``order.*`` methods (``paradex-api.md`` §5.8); errors are code 100 with the
+        Paradex error code in ``data``."""
+        if conn.account is None or conn.account not in self.engine.accounts:
+            await self._ws_reply(
+                conn, rid,
+                error={"code": 40300, "message": "permission denied, authentication required"},
+            )  # fmt: skip
+            return
+        account = conn.account
+        now = self.clock.now_ms()
+        p = params if isinstance(params, dict) else {}
+        try:
+            if method == "order.create":
+                result = await self._ws_place(conn, params)
+                if self.faults.take_accept_then_timeout():
+                    return  # placed, but the reply never comes
+            elif method == "order.create_batch":
+                items = params if isinstance(params, list) else p.get("orders")
+                if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+                    raise Rejected(
+                        "BATCH_SIZE_OUT_OF_RANGE", f"batch size must be in [1, {MAX_BATCH}]"
+                    )
+                results: list[dict[str, Any]] = []
+                for item in items:
+                    try:
+                        results.append(await self._ws_place(conn, item))
+                    except Rejected as err:
+                        results.append({"error": err.message})
+                result = {"results": results}
+            elif method == "order.modify":
+                oid = str(p.get("id", ""))
+                req, sig, _ = self._parse_order(p, modify=True)
+                if not oid.isdigit():
+                    raise Rejected("ORDER_ID_NOT_FOUND", f"order {oid} not found")
+                self.engine.get_order(account, oid)
+                await self._check_order_signature(account, req, sig, order_id=oid)
+                order, events = self.engine.modify_order(account, oid, req, self.clock.now_ms())
+                self.commit(events)
+                result = {"order": order}
+            elif method == "order.cancel":
+                if "id" in p:
+                    oid = str(p["id"])
+                    self.commit(self.engine.cancel_order(account, oid, now))
+                elif "client_id" in p:
+                    market = p.get("market")
+                    if not isinstance(market, str):
+                        raise Rejected("VALIDATION_ERROR", "market is required with client_id")
+                    oid = self.engine.find_by_client_id(account, str(p["client_id"])).id
+                    self.commit(
+                        self.engine.cancel_by_client_id(account, str(p["client_id"]), market, now)
+                    )
+                else:
+                    raise Rejected("VALIDATION_ERROR", "id or client_id is required")
+                result = {"order_id": oid, "status": "QUEUED_FOR_CANCELLATION"}
+            elif method == "order.cancel_batch":
+                ids = p.get("order_ids")
+                if not isinstance(ids, list):
+                    raise Rejected("VALIDATION_ERROR", "order_ids must be a list")
+                rows, events = self.engine.cancel_batch(account, [str(i) for i in ids], [], now)
+                self.commit(events)
+                result = {
+                    "results": [
+                        {k: r[k] for k in ("id", "market", "status") if k in r} for r in rows
+                    ]
+                }
+            elif method == "order.cancel_all":
+                market = p.get("market")
+                self.commit(
+                    self.engine.cancel_all(
+                        account, market if isinstance(market, str) else None, now
+                    )
+                )
+                result = {"status": "ok"}
+            elif method == "order.cancel_on_disconnect":
+                enabled = p.get("enabled")
+                if not isinstance(enabled, bool):
+                    raise Rejected("VALIDATION_ERROR", "enabled must be true or false")
+                conn.cancel_on_disconnect = enabled
+                result = {"enabled": enabled}
+            else:
+                await self._ws_reply(
+                    conn, rid, error={"code": -32601, "message": "method does not exist"}
+                )
+                return
+        except Rejected as err:
+            await self._ws_reply(
+                conn, rid, error={"code": 100, "message": err.message, "data": err.code}
+            )
+            return
+        await self._ws_reply(conn, rid, result)
 
     # ----------------------------------------------------------------- routing
 
