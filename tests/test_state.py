@@ -373,10 +373,11 @@ def test_rule6_change_after_boundary_cannot_be_judged():
     sm = StateManager()
     _open_two(sm)
     ws_order(sm, T0 + 200, oid="c", ts=T0 + 150, seq=1)  # placed after the boundary
+    ws_order(sm, T0 + 100, oid="d", ts=T0 + 50, seq=1)  # received exactly at the boundary
     ds = sm.apply_snapshot(Kind.ORDER, [], boundary_at=T0 + 100, received_at=T0 + 400)
     reasons = {d.key: d.reason for d in ds}
     assert reasons == {"a": Reason.UNCONFIRMED, "b": Reason.UNCONFIRMED,
-                       "c": Reason.AFTER_BOUNDARY}  # fmt: skip
+                       "c": Reason.AFTER_BOUNDARY, "d": Reason.AFTER_BOUNDARY}  # fmt: skip
     assert (Kind.ORDER, "c") not in sm.unconfirmed
 
 
