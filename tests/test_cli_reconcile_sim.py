@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -267,3 +268,27 @@ def test_chaos_run_reports_zero_mismatches(rig, tmp_path):
     text = rec.read_text()
     assert '"name":"disconnected"' in text  # the chaos did happen
     assert report["failing"] == 0
+
+
+# -- files and errors ------------------------------------------------------------------------
+
+
+def test_recording_is_private_and_holds_no_secret(rig, tmp_path):
+    rig.place()
+    _, _, rec = rig.reconcile(tmp_path, "--window", "0.2", "--grace", "0.1")
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600
+    text = rec.read_text()
+    jwts = [json.loads(p.read_text()).get("jwt", "")
+            for p in (tmp_path / "cache").rglob("jwt-*.json")]  # fmt: skip
+    assert jwts and all(j and j not in text for j in jwts)
+    assert hex(rig.acct.private_key)[2:] not in text
+    assert "bearer" not in text.lower()
+
+
+def test_missing_key_exits_3_and_unknown_account_exits_4(rig, monkeypatch):
+    monkeypatch.delenv("PARADEX_L2_PRIVATE_KEY")
+    code, out, err = rig.cli("reconcile", "--window", "0", "--grace", "0")
+    assert code == 3 and out == "" and "PARADEX_L2_PRIVATE_KEY" in err
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(12345))  # a key never onboarded
+    code, out, err = rig.cli("reconcile", "--window", "0", "--grace", "0")
+    assert code == 4 and "NOT_ONBOARDED" in err
