@@ -279,3 +279,22 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         )
         assert r.status_code == 201 and r.json()["id"] != order["id"]
         assert second.http.get("/positions", headers=h).json()["results"][0]["size"] == "0"
+
+
+def test_admin_api_is_loopback_only() -> None:
+    from paradexctl.sim.app import create_app
+
+    app = create_app(SimOptions(mark_walk_ms=0, warm_tables=None))
+
+    async def go() -> None:
+        remote_t = httpx.ASGITransport(app=app, client=("192.0.2.7", 50000))  # not loopback
+        async with httpx.AsyncClient(transport=remote_t, base_url="http://sim") as remote:
+            r = await remote.get("/_sim/state")
+            assert r.status_code == 403 and r.json()["error"] == "REQUEST_NOT_ALLOWED"
+            assert (await remote.post("/_sim/faults", json={"rest_5xx": 5})).status_code == 403
+            assert (await remote.get("/v1/system/state")).status_code == 200  # API is open
+        local_t = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=local_t, base_url="http://sim") as local:
+            assert (await local.get("/_sim/state")).status_code == 200
+
+    asyncio.run(go())

@@ -1208,7 +1208,7 @@ class SimApp:
     def admin(self, fn: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
             host = request.client.host if request.client else ""
-            if host not in ("127.0.0.1", "::1", "localhost"):
+            if host not in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost"):
                 return _err("REQUEST_NOT_ALLOWED", "the admin API is loopback-only", 403)
             try:
                 return await fn(request)

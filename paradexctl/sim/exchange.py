@@ -1387,7 +1387,10 @@ class Exchange:
         o.size = req.size
         o.price = new_price if o.type in LIMIT_TYPES else ZERO
         o.timestamp = req.signature_timestamp or o.timestamp
-        if o.status == UNTRIGGERED:
+        reason = self._risk_check(o, m)  # a bigger or moved order may need more margin
+        if reason:
+            self._close(o, reason)
+        elif o.status == UNTRIGGERED:
             m.stops.append(o)
             self._order_changed(o)
         else:
