@@ -1,8 +1,7 @@
 """``paradexctl reconcile``: one consistency check of REST against the WebSocket.
 
 Thin: parse flags, run :func:`paradexctl.paradex.collect.collect` (live) or read a recording
-(``--replay``), reconcile it with :func:`paradexctl.paradex.collect.reconcile_lines` (the same
-path for both), render the report, write the Prometheus file, return the exit status.
+(``--replay``), reconcile the records with the pure core (the same path for both), render the report, write the Prometheus file, return the exit status.
 """
 
 from __future__ import annotations
@@ -199,7 +198,7 @@ def run_live(
     since_ms: int | None,
     record: Path | None,
     trace: Any = None,
-) -> list[str]:
+) -> list[Any]:
     """Collect a recording from the configured exchange (used by ``reconcile`` and ``smoke``)."""
     import asyncio
 
@@ -330,7 +329,7 @@ def reconcile_cmd(
     output: OutputOpt = None,
 ) -> None:
     from paradexctl.core.reconcile import ENTITIES, FAIL_ON
-    from paradexctl.paradex.collect import load_recording
+    from paradexctl.paradex.collect import load_recording, recording_meta
 
     ctx = get_ctx()
     out = ctx.output(output)
@@ -343,6 +342,7 @@ def reconcile_cmd(
             lines = replay.read_text(encoding="utf-8").splitlines()
         except OSError as err:
             raise UsageError(f"--replay {replay}: {err.strerror or err}") from None
+        meta, records = load_recording(lines)
     else:
         from paradexctl.cli._session import parse_since
 
@@ -353,7 +353,7 @@ def reconcile_cmd(
             "grace"
         )
         try:
-            lines = run_live(
+            records = run_live(
                 entities=ents if ents is not None else frozenset(ENTITIES),
                 market=market,
                 window=window,
@@ -366,7 +366,7 @@ def reconcile_cmd(
             if prometheus is not None and not isinstance(err, UsageError):
                 write_prometheus(prometheus, prometheus_error_text(err.exit_code, time.time()))
             raise
-    meta, records = load_recording(lines)
+        meta = recording_meta(records)
     opts = _options(
         meta,
         entities=ents,

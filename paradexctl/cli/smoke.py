@@ -64,7 +64,7 @@ def smoke(
     from paradexctl.cli._session import open_session
     from paradexctl.cli.reconcile import run_live
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
-    from paradexctl.paradex.collect import reconcile_lines
+    from paradexctl.paradex.collect import reconcile_records
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, junit_xml
 
     ctx = get_ctx()
@@ -76,9 +76,10 @@ def smoke(
     trace = out.debug if ctx.verbose else None
 
     def reconcile(m: str, window_s: float, grace_s: float) -> Any:
-        lines = run_live(entities=frozenset(ENTITIES), market=m, window=window_s, grace=grace_s,
+        records = run_live(entities=frozenset(ENTITIES), market=m, window=window_s, grace=grace_s,
                          since_ms=None, record=None, trace=trace)  # fmt: skip
-        return reconcile_lines(lines, ReconcileOptions(grace_ms=round(grace_s * 1000), market=m))
+        opts = ReconcileOptions(grace_ms=round(grace_s * 1000), market=m)
+        return reconcile_records(records, opts)
 
     opts = SmokeOptions(market=market, timeout=timeout, reconcile_window=window,
                         reconcile_grace=grace)  # fmt: skip

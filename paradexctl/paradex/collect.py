@@ -14,11 +14,15 @@ The procedure (``docs/reconcile.md``, "Running reconcile"):
    for balances, the completed transfers and funding payments since snapshot 1 (best effort:
    an endpoint the venue does not serve is noted in the recording and skipped).
 
-Every WS frame and REST response is written as one line of the recording format
-(:mod:`paradexctl.core.recording`) as it arrives: to ``sink`` (``--record FILE``) and to the
-list of lines returned. :func:`reconcile_lines` then parses those lines back and hands them to
-the pure :func:`paradexctl.core.reconcile.reconcile`, exactly as ``--replay FILE`` does, so a
-live run and its replay produce the same report byte for byte.
+Every WS frame and REST response becomes a record of the recording format
+(:mod:`paradexctl.core.recording`) as it arrives: kept in the list returned, and written as one
+line to ``sink`` (``--record FILE``). The records then go to the pure
+:func:`paradexctl.core.reconcile.reconcile`, as the records parsed from a file do for
+``--replay FILE``. Both JSON parsers on the way in (REST and WS) read non-integer numbers as
+``Decimal``, like the recording reader, so a record and its line parsed back are equal, and a
+live run and its replay produce the same report byte for byte (the sim tests check it for
+every scenario). Parsing the lines back instead was measured at about 3x the reconcile's own
+CPU time at 100,000 updates.
 
 This module does no merging: a :class:`~paradexctl.core.state.StateManager` is fed here only
 to know which orders are live (and so worth a lookup by id); the report is computed by the core
@@ -55,7 +59,8 @@ __all__ = [
     "CollectOptions",
     "collect",
     "load_recording",
-    "reconcile_lines",
+    "reconcile_records",
+    "recording_meta",
     "rest_plan",
     "ws_channels",
 ]
@@ -186,7 +191,7 @@ class _Collector:
         self.wall_ms = wall_ms
         self.ws_options = dict(ws_options)
         self.trace = trace
-        self.lines: list[str] = []
+        self.records: list[Record] = []
         self.state = StateManager(round(options.grace_s * 1000))
         self.rest_lock = asyncio.Lock()
         self.subscribed = asyncio.Event()
@@ -218,10 +223,9 @@ class _Collector:
             data = record.data
             for o in (data.get("results") or []) if isinstance(data, Mapping) else []:
                 self._note_live(o)
-        line = to_line(record)
-        self.lines.append(line)
+        self.records.append(record)
         if self.sink is not None:
-            self.sink(line)
+            self.sink(to_line(record))
         if apply:
             try:
                 apply_record(self.state, record)
@@ -350,7 +354,7 @@ class _Collector:
 
     # -- the procedure ------------------------------------------------------------------------
 
-    async def run(self) -> list[str]:
+    async def run(self) -> list[Record]:
         from paradexctl.paradex import ws as wsmod
         from paradexctl.paradex.stream import to_cli_error
 
@@ -410,7 +414,7 @@ class _Collector:
                     task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        return self.lines
+        return self.records
 
     async def _wait_subscribed(self, to_cli_error: Callable[[BaseException], Exception]) -> None:
         waiter = asyncio.ensure_future(self.subscribed.wait())
@@ -457,8 +461,8 @@ async def collect(
     ws_options: Mapping[str, Any] | None = None,
     trace: Callable[[str], None] | None = None,
     on_mark: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Run the procedure; return the recording's lines (each also passed to ``sink``).
+) -> list[Record]:
+    """Run the procedure; return the recording's records (each also written to ``sink``).
 
     Args:
         url: the WebSocket URL.
@@ -497,15 +501,17 @@ def load_recording(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], list[R
         records = list(read_records(lines))
     except RecordingError as err:
         raise UsageError(str(err)) from None
-    meta: dict[str, Any] = {}
+    return recording_meta(records), records
+
+
+def recording_meta(records: Iterable[Record]) -> dict[str, Any]:
+    """The header's fields of a recording (``{}`` without one)."""
     for rec in records:
         if isinstance(rec, Meta):
-            meta = dict(rec.fields)
-            break
-    return meta, records
+            return dict(rec.fields)
+    return {}
 
 
-def reconcile_lines(lines: Iterable[str | bytes], options: ReconcileOptions) -> Report:
-    """Parse recording lines and reconcile them: the one path of live runs and replays."""
-    _meta, records = load_recording(lines)
+def reconcile_records(records: Sequence[Record], options: ReconcileOptions) -> Report:
+    """The pure reconcile of a live collection or of a parsed recording (one path)."""
     return reconcile(records, options)
