@@ -24,13 +24,13 @@ run() { bold "$*"; "$@"; }
 echo "Starting the local exchange (paradexctl sim) on a free loopback port..."
 paradexctl sim --port 0 --seed 7 -o json >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   [ -s "$WORK/sim.out" ] && break
   kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/sim.err" >&2; exit 1; }
   sleep 0.1
 done
 [ -s "$WORK/sim.out" ] || { echo "the sim did not start" >&2; cat "$WORK/sim.err" >&2; exit 1; }
-read -r API WS < <(python -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["api_url"], d["ws_url"])' <"$WORK/sim.out")
+read -r API WS < <(python -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["http_url"], d["ws_url"])' <"$WORK/sim.out")
 export PARADEX_ENV=local PARADEX_API_URL="$API" PARADEX_WS_URL="$WS"
 # A throw-away demo key (valid on the simulator only).
 PARADEX_L2_PRIVATE_KEY="$(python -c 'import secrets; print(hex(secrets.randbelow(2**250) + 1))')"

@@ -24,9 +24,9 @@ def _help_pages() -> list[tuple[str, str]]:
     from typer._click import Context
     from typer.main import get_command
 
-    from paradexctl.cli.main import app
+    from paradexctl.cli.main import load_commands
 
-    root = get_command(app)
+    root = get_command(load_commands())
     pages: list[tuple[str, str]] = []
 
     def walk(cmd, path: list[str], parent) -> None:  # type: ignore[no-untyped-def]

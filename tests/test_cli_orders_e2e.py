@@ -500,7 +500,7 @@ def test_help_does_not_import_httpx():
     import sys
 
     code = (
-        "import sys; from paradexctl.cli.main import app; "
+        "import sys; from paradexctl.cli.main import load_commands; load_commands(); "
         "assert 'httpx' not in sys.modules, 'httpx imported'; "
         "assert 'paradexctl.signing' not in sys.modules"
     )

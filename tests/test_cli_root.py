@@ -162,3 +162,36 @@ def test_default_output_is_json_when_piped(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["profile"] == "default"
+
+
+def test_command_map_matches_what_each_module_registers() -> None:
+    # main() imports only the module of the command being run; the map must be exact.
+    import importlib
+
+    import typer
+    from typer.main import get_command
+
+    for module in cli_main.COMMAND_MODULES:
+        probe = typer.Typer()
+
+        @probe.command("_probe_anchor")
+        def _anchor() -> None:  # a second command keeps typer from collapsing the group
+            """Anchor."""
+
+        importlib.import_module(f"paradexctl.cli.{module}").register(probe)
+        names = set(get_command(probe).commands) - {"_probe_anchor"}  # type: ignore[attr-defined]
+        expected = {cmd for cmd, mod in cli_main.COMMANDS.items() if mod == module}
+        assert names == expected, module
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["--env", "local", "-o", "json", "order", "place"], "order"),
+        (["--profile=x", "stream"], "stream"),
+        (["-v", "-q", "markets"], "markets"),
+        (["--help"], None),
+    ],
+)
+def test_command_name_skips_root_options(argv: list[str], name: str | None) -> None:
+    assert cli_main._command_name(argv) == name

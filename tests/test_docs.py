@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from paradexctl.cli.main import app
+from paradexctl.cli.main import load_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_every_command_has_help_text() -> None:
         for name, child in (getattr(cmd, "commands", None) or {}).items():
             walk(child, [*path, name])
 
-    walk(get_command(app), ["paradexctl"])
+    walk(get_command(load_commands()), ["paradexctl"])
     assert missing == []
 
 

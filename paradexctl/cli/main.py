@@ -27,7 +27,7 @@ from paradexctl.cli.context import AppContext, _check_format, get_ctx, set_ctx
 from paradexctl.errors import ParadexctlError
 from paradexctl.output import OutputClosed
 
-__all__ = ["COMMAND_MODULES", "app", "main", "run"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "app", "load_commands", "main", "run"]
 
 #: Command modules, in the order their commands appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -139,13 +139,56 @@ def root(
     )
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"paradexctl.cli.{name}")
-        module.register(app)
+#: Top-level command name -> the module that registers it. Only that module is imported
+#: and converted when the command runs: building typer's whole command tree costs more than
+#: most commands' own work. ``tests/test_cli_root.py`` checks this map against the modules.
+COMMANDS: dict[str, str] = {
+    "markets": "markets",
+    "bbo": "markets",
+    "account": "account",
+    "balances": "account",
+    "positions": "account",
+    "fills": "account",
+    "orders": "orders",
+    "order": "orders",
+    "sign": "sign",
+    "stream": "stream",
+    "reconcile": "reconcile",
+    "smoke": "smoke",
+    "sim": "sim",
+    "config": "config",
+    "completion": "completion",
+}
+
+#: Root options that take a value (skipped when looking for the command name).
+_VALUE_OPTIONS = frozenset({"--profile", "--env", "--api-url", "--ws-url", "--output", "-o"})
+
+_loaded: set[str] = set()
 
 
-_register_all()
+def load_commands(modules: Sequence[str] | None = None) -> typer.Typer:
+    """Register ``modules`` (default: all of ``COMMAND_MODULES``) on ``app`` and return it."""
+    for name in COMMAND_MODULES if modules is None else modules:
+        if name not in _loaded:
+            importlib.import_module(f"paradexctl.cli.{name}").register(app)
+            _loaded.add(name)
+    return app
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The first positional word of ``argv`` after the root options, if any."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--":
+            return None
+        if arg.startswith("-"):
+            skip = arg in _VALUE_OPTIONS
+            continue
+        return arg
+    return None
 
 
 def _report(err: ParadexctlError) -> None:
@@ -163,9 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer import Abort
     from typer._click import exceptions as click_exc
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = _command_name(args)
+    if name in COMMANDS and not any(a in ("-h", "--help") for a in args[: args.index(name)]):
+        load_commands([COMMANDS[name]])
+    else:
+        load_commands()
     try:
         rv = app(
-            args=list(argv) if argv is not None else None,
+            args=args,
             standalone_mode=False,
             prog_name="paradexctl",
         )
