@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paradexctl.sim.app import Hub, RestView
 from paradexctl.sim.exchange import (
     CLOSED,
     OPEN,
@@ -26,6 +27,7 @@ from paradexctl.sim.exchange import (
     Rejected,
     SimConfig,
 )
+from paradexctl.sim.faults import Faults
 
 BTC = "BTC-USD-PERP"
 A, B = "0xa", "0xb"
@@ -391,6 +393,29 @@ def check_invariants(ex: Exchange, events: list[Event], deposits: dict[str, D]) 
         assert ex.orders[oid].status == status
 
 
+def check_adapters(ex: Exchange, events: list[Event]) -> None:
+    """The REST view with no staleness shows the engine's truth, and the WebSocket's own
+    seq_no strictly increases per channel key (and never equals the REST one)."""
+    view = RestView()
+    view.apply(events)
+    now = ex.now_ms
+    for addr in ex.accounts:
+        got = {o["id"]: o for o in view.account_orders(addr, now)}
+        assert got == {o.id: o.to_json() for o in ex.orders.values() if o.account == addr}
+        assert view.latest(view.balances, addr, now) == ex.balance(addr)
+        assert view.latest(view.accounts, addr, now) == ex.account_summary(addr)
+        assert [f["id"] for f in view.fills_of(addr, now)] == [f.id for f in ex.fills[addr]]
+    hub = Hub(Faults())
+    last: dict[tuple[str, str], int] = {}
+    for ev in events:
+        if ev.kind in ("order", "position", "account"):
+            data = hub._stamp(ev, ev.at_ms)
+            key = (ev.kind, ev.account or "")
+            assert data["seq_no"] > last.get(key, 0)
+            assert data["seq_no"] != ev.data["seq_no"]
+            last[key] = data["seq_no"]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
 def test_random_order_flow_keeps_the_invariants(flow: list[tuple[Any, ...]]) -> None:
@@ -406,5 +431,6 @@ def test_random_order_flow_keeps_the_invariants(flow: list[tuple[Any, ...]]) -> 
         events += _run(ex, op, now)
         now = max(now, ex.now_ms)
     check_invariants(ex, events, deposits)
+    check_adapters(ex, events)
     # and the state survives a round trip unchanged
     assert Exchange.from_state(ex.to_state(), ex.config).to_state() == ex.to_state()

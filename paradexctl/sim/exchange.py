@@ -264,6 +264,8 @@ class Account:
     created_at: int
     last_updated_at: int
     seq_no: int = 0
+    #: when the balance last changed (``Balance.last_updated_at``)
+    balance_updated_at: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -273,6 +275,7 @@ class Account:
             "created_at": self.created_at,
             "last_updated_at": self.last_updated_at,
             "seq_no": self.seq_no,
+            "balance_updated_at": self.balance_updated_at,
         }
 
     @classmethod
@@ -284,6 +287,7 @@ class Account:
             d["created_at"],
             d["last_updated_at"],
             d.get("seq_no", 0),
+            d.get("balance_updated_at", d["last_updated_at"]),
         )
 
 
@@ -637,6 +641,7 @@ class Exchange:
     def _emit_balance(
         self, acct: Account, before: Decimal, kind: str, extra: dict[str, Any]
     ) -> None:
+        acct.balance_updated_at = self.now_ms
         self._emit(
             "balance",
             acct.address,
@@ -699,7 +704,11 @@ class Exchange:
 
     def balance(self, address: str) -> dict[str, Any]:
         acct = self._account(address)
-        return {"token": "USDC", "size": fmt(acct.balance), "last_updated_at": acct.last_updated_at}
+        return {
+            "token": "USDC",
+            "size": fmt(acct.balance),
+            "last_updated_at": acct.balance_updated_at,
+        }
 
     def _open_order_notional(self, address: str, exclude: str | None = None) -> Decimal:
         total = ZERO
@@ -912,6 +921,10 @@ class Exchange:
                 o.status = NEW
                 self._order_changed(o)
                 self._execute(m, o)
+        # Margin on orders without a price (stop-market) follows the mark.
+        for o in m.stops:
+            if o.price == 0:
+                self._touched_accounts.add(o.account)
         # Positions revalue with the mark.
         for (addr, sym), pos in self.positions.items():
             if sym == m.spec.symbol and pos.size:
