@@ -606,7 +606,12 @@ def same_content(kind: Kind, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool
     if a is b:
         return True
     get_a, get_b = a.get, b.get
-    return all(_same_value(get_a(f), get_b(f)) for f in CONTENT_FIELDS[kind])
+    for f in CONTENT_FIELDS[kind]:
+        x = get_a(f)
+        y = get_b(f)
+        if x != y and not _same_value(x, y):
+            return False
+    return True
 
 
 # --- the manager -------------------------------------------------------------------------------
