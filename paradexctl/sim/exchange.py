@@ -63,6 +63,7 @@ D = Decimal
 ZERO = D(0)
 ONE = D(1)
 _Q8 = D("0.00000001")
+_BP = D("0.0001")
 
 NEW, OPEN, UNTRIGGERED, CLOSED = "NEW", "OPEN", "UNTRIGGERED", "CLOSED"
 OPEN_STATUSES = frozenset({NEW, OPEN, UNTRIGGERED})
@@ -846,22 +847,27 @@ class Exchange:
     # ----------------------------------------------------------------- synthetic book, walk
 
     def _regen_book(self, m: _Market) -> None:
+        """A fresh synthetic book: ``book_levels`` levels a side, 1 bp apart, around the mark,
+        each 50-150% of the market's typical level size (one RNG draw for the whole book)."""
         spec = m.spec
-        step = max(spec.tick, _floor_to(m.mark * D("0.0001"), spec.tick))
+        inc = spec.size_increment
+        step = max(spec.tick, _floor_to(m.mark * _BP, spec.tick))
         best_bid = _floor_to(m.mark - step, spec.tick)
         best_ask = _ceil_to(m.mark + step, spec.tick)
-        m.bids, m.asks = [], []
-        for i in range(self.config.book_levels):
-            bsz = _floor_to(
-                spec.level_size * D(self.rng.randint(50, 150)) / 100, spec.size_increment
-            )
-            asz = _floor_to(
-                spec.level_size * D(self.rng.randint(50, 150)) / 100, spec.size_increment
-            )
-            bp = best_bid - step * i
+        units = int(spec.level_size / inc)
+        n = self.config.book_levels
+        bits = self.rng.getrandbits(14 * n)
+        bids: list[_Level] = []
+        asks: list[_Level] = []
+        for i in range(n):
+            b = 50 + ((bits >> (14 * i)) & 127) * 100 // 127
+            a = 50 + ((bits >> (14 * i + 7)) & 127) * 100 // 127
+            offset = step * i
+            bp = best_bid - offset
             if bp > 0:
-                m.bids.append(_Level(bp, max(bsz, spec.size_increment)))
-            m.asks.append(_Level(best_ask + step * i, max(asz, spec.size_increment)))
+                bids.append(_Level(bp, max(1, units * b // 100) * inc))
+            asks.append(_Level(best_ask + offset, max(1, units * a // 100) * inc))
+        m.bids, m.asks = bids, asks
         m.book_seq += 1
 
     def advance(self, now_ms: int) -> list[Event]:
