@@ -122,19 +122,29 @@ def session_jwt(session: Any) -> Callable[[bool], Awaitable[str]]:
 
 
 class _Worker:
-    """One daemon thread running blocking calls in order; results come back as futures."""
+    """One daemon thread running blocking calls in order; results come back as futures.
+
+    :meth:`close` cancels the calls not started yet; :meth:`drain` waits (bounded) for the
+    one in progress, so that its HTTP connection is back in the pool before the client is
+    closed.
+    """
 
     def __init__(self) -> None:
         self._jobs: queue_mod.SimpleQueue[Any] = queue_mod.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._futures: list[asyncio.Future[Any]] = []
+        self._running: asyncio.Future[Any] | None = None
 
     @staticmethod
-    def _run(jobs: queue_mod.SimpleQueue[Any]) -> None:
+    def _run(jobs: queue_mod.SimpleQueue[Any], owner: _Worker) -> None:
         while True:
             job = jobs.get()
             if job is None:
                 return
             loop, fut, fn, args = job
+            if fut.done():  # cancelled before it started
+                continue
+            owner._running = fut
             try:
                 result = fn(*args)
             except BaseException as exc:
@@ -142,25 +152,42 @@ class _Worker:
                 value: Any = exc
             else:
                 done, value = _set_result, result
+            owner._running = None
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
                 loop.call_soon_threadsafe(done, fut, value)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._run, args=(self._jobs,), name="paradexctl-rest", daemon=True
+                target=self._run, args=(self._jobs, self), name="paradexctl-rest", daemon=True
             )
             self._thread.start()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(fut)
         self._jobs.put((loop, fut, fn, args))
         return fut
 
     def close(self) -> None:
+        for fut in self._futures:
+            if fut is not self._running:
+                fut.cancel()
+        self._futures = [f for f in self._futures if not f.done()]
         if self._thread is not None:
             self._jobs.put(None)
             self._thread = None
             self._jobs = queue_mod.SimpleQueue()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the call in progress (if any) to finish."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._running is not None and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        for f in self._futures:
+            if f.done() and not f.cancelled():
+                f.exception()  # retrieved: nobody else will look
 
 
 def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
@@ -206,6 +233,7 @@ class StreamPump:
         count: stop with ``"count"`` after this many ``update`` lines.
         duration: stop with ``"duration"`` after this many seconds.
         resync_every: also resync every this many seconds (0: only after connects).
+        drain_timeout: on exit, seconds to wait for a REST call in progress.
         lookups: order ids to look up by id on every resync (``--wait``).
         ws_options: extra keyword arguments for :class:`WsClient` (max_reconnects,
             stale_after, reconnect_delays, connect, ...).
@@ -237,8 +265,10 @@ class StreamPump:
         wall_ms: Callable[[], int] = _wall_ms,
         trace: Callable[[str], None] | None = None,
         ws_options: Mapping[str, Any] | None = None,
+        drain_timeout: float = 2.0,
     ) -> None:
         self.url = url
+        self.drain_timeout = drain_timeout
         self.rest = rest
         self.jwt = jwt
         self.names = [c for c in CHANNELS if c in set(channels)]
@@ -283,6 +313,10 @@ class StreamPump:
         self._resync_again = False
         self._worker = _Worker()
         self._stop_reason: str | None = None
+        self._resync_started = 0
+        self._resync_finished = 0
+        self._resync_ok = False
+        self._resync_event = asyncio.Event()
         self._subscribed = asyncio.Event()
 
     # -- control -------------------------------------------------------------------------
@@ -331,6 +365,8 @@ class StreamPump:
                     with contextlib.suppress(BaseException):
                         await task
             self._worker.close()
+            with contextlib.suppress(BaseException):
+                await self._worker.drain(self.drain_timeout)
             if self.record is not None:
                 with contextlib.suppress(OSError, ValueError):
                     self.record.flush()
@@ -507,6 +543,18 @@ class StreamPump:
             return
         self._resync_task = asyncio.ensure_future(self._resync_loop())
 
+    async def resync_now(self) -> bool:
+        """Run a resync that starts after this call (waiting for one in flight first).
+
+        Returns whether every REST call of that resync succeeded.
+        """
+        want = self._resync_started + 1
+        self.request_resync()
+        while self._resync_finished < want:
+            self._resync_event.clear()
+            await self._resync_event.wait()
+        return self._resync_ok
+
     async def _resync_loop(self) -> None:
         while True:
             self._resync_again = False
@@ -548,11 +596,27 @@ class StreamPump:
     def _fetch(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Any:
         if endpoint == "fills":
             return {"results": self.rest.get_paginated(path, params, private=True)}
+        if endpoint == "order":  # the id is in the path; params only go to the recording
+            return self.rest.get(path, None, private=True)
         return self.rest.get(path, params or None, private=True)
 
     async def _resync(self) -> bool:
         """One resync; True when every REST call succeeded."""
         self.stats["resyncs"] += 1
+        self._resync_started += 1
+        seq = self._resync_started
+        try:
+            ok = await self._resync_once()
+        except BaseException:
+            self._resync_ok = False
+            raise
+        finally:
+            self._resync_finished = seq
+            self._resync_event.set()
+        self._resync_ok = ok
+        return ok
+
+    async def _resync_once(self) -> bool:
         boundary = self.wall_ms()  # rule 6: taken before the first request is sent
         counts: dict[str, int] = {}
         changed: list[dict[str, Any]] = []

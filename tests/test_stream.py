@@ -1,0 +1,580 @@
+"""The stream pump and ``paradexctl stream``: resync wiring without sockets, then end to end
+against the local sim (real loopback sockets) with faults on, then the real CLI in a
+subprocess (NDJSON, lifecycle lines, --record, SIGINT, a closed pipe, --max-reconnects)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from paradexctl.config import resolve_settings
+from paradexctl.core.recording import RestSnapshot, WsFrame, read_records
+from paradexctl.core.state import Kind, StateManager, Update
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+from paradexctl.paradex.auth import Session
+from paradexctl.paradex.stream import StreamPump, delays_from, session_jwt, wait_for_order
+from paradexctl.sim.server import SimServer
+from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+
+#: the one time unit for test timeouts (seconds per "ms"); raise it on a slow machine
+MS = float(os.environ.get("PARADEXCTL_TEST_MS", "0.001"))
+
+MARKET = "BTC-USD-PERP"
+
+
+def _order(oid: str, status: str, ts: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": oid, "market": MARKET, "side": "BUY", "type": "LIMIT", "size": "1",
+        "remaining_size": "1", "price": "100", "status": status, "last_updated_at": ts,
+        "seq_no": ts, "client_id": "", **extra,
+    }  # fmt: skip
+
+
+# --- resync wiring, without sockets -----------------------------------------------------------
+
+
+class FakeRest:
+    """Answers GETs from a table; records the local time of each call."""
+
+    def __init__(self, answers: dict[str, Any], clock: Callable[[], int]) -> None:
+        self.answers = answers
+        self.clock = clock
+        self.calls: list[tuple[str, int]] = []
+
+    def get(self, path: str, params: Any = None, *, private: bool = False) -> Any:
+        self.calls.append((path, self.clock()))
+        answer = self.answers.get(path)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def get_paginated(self, path: str, params: Any = None, **kw: Any) -> list[Any]:
+        self.calls.append((path, self.clock()))
+        return list(self.answers.get(path, {"results": []})["results"])
+
+
+def _ticking_clock(start: int = 1_000_000) -> Callable[[], int]:
+    now = [start]
+
+    def tick() -> int:
+        now[0] += 10
+        return now[0]
+
+    return tick
+
+
+def test_resync_takes_the_boundary_before_the_calls_and_settles_absent_orders() -> None:
+    clock = _ticking_clock()
+    state = StateManager()
+    # two orders known from an earlier WS frame, long before this resync
+    state.apply(Update.order(_order("A", "OPEN", 1000), "ws", 1000))
+    state.apply(Update.order(_order("B", "OPEN", 1000), "ws", 1000))
+    rest = FakeRest(
+        {
+            "/orders": {"results": [_order("A", "OPEN", 1000)]},  # B is absent
+            "/orders/B": _order("B", "CLOSED", 2000, cancel_reason="USER_CANCELED"),
+            "/positions": {"results": []},
+            "/balance": {"results": [{"token": "USDC", "size": "10", "last_updated_at": 5}]},
+            "/account": None,
+            "/fills": {"results": []},
+        },
+        clock,
+    )
+    record = io.StringIO()
+    lines: list[dict[str, Any]] = []
+    pump = StreamPump(
+        "ws://unused", rest=rest, jwt=None, state=state, emit=lines.append, record=record,
+        wall_ms=clock, channels=("orders", "balances"),
+    )  # fmt: skip
+
+    async def main() -> bool:
+        return await pump._resync()
+
+    assert asyncio.run(main()) is True
+    snaps = [r for r in read_records(record.getvalue().splitlines()) if type(r) is RestSnapshot]
+    assert [s.endpoint for s in snaps] == ["orders", "balance", "order"]
+    first_call = min(t for _, t in rest.calls)
+    assert all(s.boundary_at < first_call for s in snaps)  # rule 6: boundary before the calls
+    assert all(s.received_at > s.boundary_at for s in snaps)
+    assert snaps[2].params == {"order_id": "B"}
+    # B was unconfirmed by its absence, then settled CLOSED by the lookup by id
+    assert state.order("B").status == "CLOSED"  # type: ignore[union-attr]
+    assert state.unconfirmed == frozenset()
+    resynced = [ln for ln in lines if ln["type"] == "resynced"]
+    assert len(resynced) == 1
+    assert resynced[0]["rows"] == {"GET /orders": 1, "GET /balance": 1, "GET /orders/{id}": 1}
+    assert {"kind": "order", "key": "B", "reason": "newer"} in resynced[0]["changed"]
+    assert "failed" not in resynced[0]
+
+
+def test_resync_failure_is_reported_not_fatal() -> None:
+    clock = _ticking_clock()
+    rest = FakeRest({"/orders": ExchangeUnavailable("GET /orders: down")}, clock)
+    lines: list[dict[str, Any]] = []
+    pump = StreamPump(
+        "ws://unused", rest=rest, jwt=None, emit=lines.append, wall_ms=clock, channels=("orders",)
+    )
+    assert asyncio.run(pump._resync()) is False
+    assert lines[-1]["type"] == "resynced"
+    assert lines[-1]["failed"] == {"GET /orders": "GET /orders: down"}
+    assert pump.stats["resync_failures"] == 1
+
+
+def test_stale_rest_does_not_overwrite_a_newer_ws_update_in_the_merged_output() -> None:
+    clock = _ticking_clock()
+    state = StateManager()
+    lines: list[dict[str, Any]] = []
+    rest = FakeRest({"/orders": {"results": [_order("A", "OPEN", 1000)]}}, clock)
+    pump = StreamPump(
+        "ws://unused", rest=rest, jwt=None, state=state, emit=lines.append, wall_ms=clock,
+        channels=("orders",), merged=True, explain=True,
+    )  # fmt: skip
+    from paradexctl.paradex.ws import Notification
+
+    closed = _order("A", "CLOSED", 2000, remaining_size="0")
+    pump._on_frame(Notification("orders.ALL", closed, clock()))
+    asyncio.run(pump._resync())
+    updates = [ln for ln in lines if ln["type"] == "update"]
+    assert [(u["source"], u["data"]["status"]) for u in updates] == [("ws", "CLOSED")]
+    assert updates[0]["decision"]["reason"] == "new"
+    assert state.order("A").status == "CLOSED"  # type: ignore[union-attr]
+
+
+# --- end to end against the sim ---------------------------------------------------------------
+
+
+class Trader:
+    """Places and cancels orders on the sim as a real client would (signed, over HTTP)."""
+
+    def __init__(self, sim: SimServer, acct: SimAccount) -> None:
+        self.sim = sim
+        self.acct = acct
+        self.http = httpx.Client(base_url=sim.http_url, timeout=10)
+        self.jwt = login(sim.http_url, acct)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.jwt}"}
+
+    def place(self, side: str, size: str, price: str | None = None) -> dict[str, Any]:
+        r = self.http.post(
+            "/orders",
+            json=order_body(self.acct, MARKET, side, size, price),
+            headers=self._headers(),
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def cancel(self, order_id: str) -> None:
+        r = self.http.delete(f"/orders/{order_id}", headers=self._headers())
+        assert r.status_code < 300, r.text
+
+
+@pytest.fixture
+def account(sim: SimServer, tmp_path: Path) -> Iterator[tuple[SimAccount, Session, Trader]]:
+    acct = new_account(sim.http_url)
+    settings = resolve_settings(
+        env="local", api_url=sim.http_url, ws_url=sim.ws_url, account_address=acct.address,
+        environ={}, config={},
+    )  # fmt: skip
+    session = Session.open(settings, lambda: acct.private_key, cache_root=tmp_path / "cache")
+    trader = Trader(sim, acct)
+    try:
+        yield acct, session, trader
+    finally:
+        trader.close()
+        session.close()
+
+
+async def until(cond: Callable[[], bool], limit_ms: float, what: str) -> None:
+    """Wait for ``cond`` (checked every few ms) or fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_ms * MS
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def _truth_view(sim: SimServer, address: str) -> dict[str, Any]:
+    state = sim.admin.state()
+    mine = state["accounts"][address]
+    return {
+        "open": {o["id"]: (o["status"], Decimal(o["remaining_size"])) for o in mine["open_orders"]},
+        "positions": {p["market"]: Decimal(p["size"]) for p in mine["positions"]},
+        "balance": Decimal(mine["balance"]),
+        "statuses": state["orders"],
+    }
+
+
+def _merged_view(state: StateManager) -> dict[str, Any]:
+    positions = {
+        m: p.size for m, p in state.positions.items() if p.size != 0 and p.status != "CLOSED"
+    }
+    bal = state.balance("USDC")
+    return {
+        "open": {oid: (o.status, o.remaining_size) for oid, o in state.open_orders().items()},
+        "positions": positions,
+        "balance": bal.size if bal is not None else None,
+    }
+
+
+def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, account: Any) -> None:
+    acct, session, trader = account
+    lines: list[dict[str, Any]] = []
+    sim.admin.faults(ws_duplicate_rate=0.3, ws_drop_rate=0.2)
+    sim.admin.staleness(default=300)
+    pump = StreamPump(
+        sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
+        merged=True,
+        ws_options={"reconnect_delays": delays_from([0.01, 0.02, 0.05]), "stable_after": 0.0,
+                    "stale_after": 5.0},
+    )  # fmt: skip
+
+    def types() -> list[str]:
+        return [ln["type"] for ln in lines]
+
+    async def main() -> None:
+        task = asyncio.ensure_future(pump.run())
+        try:
+            await until(lambda: "resynced" in types(), 10000, "the first resync")
+            resting = [
+                await asyncio.to_thread(trader.place, "BUY", "0.01", str(p))
+                for p in (1000, 1100, 1200, 1300)
+            ]
+            await asyncio.to_thread(trader.place, "BUY", "0.02")  # a market order: fills
+            await asyncio.to_thread(sim.admin.disconnect)  # forced disconnect
+            await asyncio.to_thread(trader.cancel, resting[0]["id"])
+            await asyncio.to_thread(trader.place, "SELL", "0.01")
+            # refuse reconnects for a while, with traffic meanwhile
+            await asyncio.to_thread(sim.admin.faults, refuse_connections_s=0.3)
+            n_sub = types().count("subscribed")
+            await asyncio.to_thread(sim.admin.disconnect)
+            await asyncio.to_thread(trader.cancel, resting[1]["id"])
+            await asyncio.to_thread(trader.place, "BUY", "0.03")
+            await until(lambda: types().count("subscribed") > n_sub, 10000, "the reconnects")
+            await asyncio.to_thread(trader.cancel, resting[2]["id"])
+            # end of the faulty period: the final resync must close every gap
+            await asyncio.to_thread(sim.admin.faults, ws_duplicate_rate=0, ws_drop_rate=0)
+            await asyncio.to_thread(sim.admin.staleness, default=0)
+            assert await asyncio.wait_for(pump.resync_now(), 10000 * MS)
+            truth = await asyncio.to_thread(_truth_view, sim, acct.address)
+            merged = _merged_view(pump.state)
+            assert merged["open"] == truth["open"]
+            assert merged["positions"] == truth["positions"]
+            assert merged["balance"] == truth["balance"]
+            for oid, o in pump.state.orders.items():
+                assert o.status == truth["statuses"][oid], oid
+            assert resting[3]["id"] in merged["open"]
+        finally:
+            pump.stop()
+            await asyncio.wait_for(task, 10000 * MS)
+
+    asyncio.run(main())
+    kinds = types()
+    for event in ("connected", "subscribed", "disconnected", "reconnecting", "resynced"):
+        assert event in kinds, event
+    assert any("503" in ln.get("reason", "") for ln in lines if ln["type"] == "reconnecting")
+    injected = sim.admin.state()["faults"]["injected"]
+    assert injected["ws_dropped"] > 0 and injected["ws_duplicated"] > 0
+    # merged output: only accepted updates, from both sources
+    updates = [ln for ln in lines if ln["type"] == "update"]
+    assert {u["source"] for u in updates} == {"ws", "rest"}
+
+
+def test_merged_output_folds_to_the_merged_state(sim: SimServer, account: Any) -> None:
+    """Whoever folds the --merged lines by (kind, key) gets exactly the StateManager's view."""
+    _acct, session, trader = account
+    lines: list[dict[str, Any]] = []
+    sim.admin.faults(ws_duplicate_rate=0.5)
+    pump = StreamPump(
+        sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
+        merged=True, ws_options={"stale_after": 5.0},
+    )  # fmt: skip
+
+    async def main() -> None:
+        task = asyncio.ensure_future(pump.run())
+        try:
+            await until(lambda: any(ln["type"] == "resynced" for ln in lines), 10000, "resync")
+            for p in (900, 950):
+                await asyncio.to_thread(trader.place, "BUY", "0.02", str(p))
+            await asyncio.to_thread(trader.place, "SELL", "0.01")
+            await until(lambda: bool(pump.state.positions), 10000, "a position")
+        finally:
+            pump.stop()
+            await asyncio.wait_for(task, 10000 * MS)
+
+    asyncio.run(main())
+    folded: dict[tuple[str, str], Any] = {}
+    for ln in lines:
+        if ln["type"] == "update":
+            folded[(ln["kind"], ln["key"])] = ln["data"]
+    for kind in (Kind.ORDER, Kind.POSITION, Kind.BALANCE):
+        for key in pump.state.keys(kind):
+            held = pump.state.get(kind, key)
+            assert held is not None
+            assert folded[(kind.value, key)] == held.payload
+
+
+def test_wait_for_order_follows_ws_and_falls_back_to_rest(sim: SimServer, account: Any) -> None:
+    _acct, session, trader = account
+    placed = trader.place("BUY", "0.01", "1000")
+
+    async def main() -> None:
+        # over the WebSocket: the order rests, so "open" is reached
+        got = await wait_for_order(
+            url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
+            order_id=placed["id"], target="open", timeout=10000 * MS, initial=placed,
+        )  # fmt: skip
+        assert got["status"] == "OPEN"
+        # WebSocket refused for the whole wait: REST lookups through the same StateManager
+        await asyncio.to_thread(sim.admin.faults, refuse_connections_s=30)
+
+        async def cancel_soon() -> None:
+            await asyncio.sleep(100 * MS)
+            await asyncio.to_thread(trader.cancel, placed["id"])
+
+        canceller = asyncio.ensure_future(cancel_soon())
+        got = await wait_for_order(
+            url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
+            order_id=placed["id"], target="closed", timeout=10000 * MS, initial=got,
+            poll_interval=0.02, ws_options={"reconnect_delays": delays_from([0.05])},
+        )  # fmt: skip
+        await canceller
+        assert got["status"] == "CLOSED"
+        with pytest.raises(ExchangeUnavailable, match="timed out"):
+            await wait_for_order(
+                url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
+                order_id=placed["id"], target="filled", timeout=0.0, initial={**got,
+                "status": "OPEN"},
+            )  # fmt: skip
+
+    asyncio.run(main())
+
+
+def test_fatal_ws_error_is_raised_as_a_cli_error(sim: SimServer, account: Any) -> None:
+    _, session, _ = account
+    pump = StreamPump(
+        sim.ws_url, rest=session.client, jwt=session_jwt(session), market="NOPE-USD-PERP",
+        channels=("orders",),
+    )  # fmt: skip
+    with pytest.raises(ExchangeRejected, match="invalid channel"):
+        asyncio.run(pump.run())
+
+
+# --- the CLI, in a subprocess -----------------------------------------------------------------
+
+
+def _env(sim: SimServer, acct: SimAccount, tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+        PARADEX_ENV="local",
+        PARADEX_API_URL=sim.http_url,
+        PARADEX_WS_URL=sim.ws_url,
+        PARADEX_ACCOUNT_ADDRESS=acct.address,
+        PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
+        PARADEXCTL_WS_BACKOFF_BASE_MS="20",
+        PARADEXCTL_WS_BACKOFF_CAP_MS="100",
+        PARADEXCTL_WS_STABLE_AFTER_S="0",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("PARADEXCTL_PROFILE", None)
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )  # fmt: skip
+
+
+class Lines:
+    """NDJSON lines of a subprocess's stdout, read by a thread (no partial-buffer stalls)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        import queue
+        import threading
+
+        self.q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        assert proc.stdout is not None
+        stdout = proc.stdout
+
+        def pump() -> None:
+            try:
+                for raw in stdout:
+                    self.q.put(json.loads(raw))
+            except (ValueError, OSError):
+                pass
+            self.q.put(None)
+
+        self.thread = threading.Thread(target=pump, daemon=True)
+        self.thread.start()
+
+    def until(self, want: str, limit_ms: float) -> list[dict[str, Any]]:
+        """Lines up to the first whose ``type`` is ``want``."""
+        import queue
+
+        got: list[dict[str, Any]] = []
+        try:
+            while True:
+                line = self.q.get(timeout=limit_ms * MS)
+                if line is None:
+                    break
+                got.append(line)
+                self.seen.append(line)
+                if line["type"] == want:
+                    return got
+        except queue.Empty:
+            pass
+        raise AssertionError(f"no {want!r} line; got {[ln['type'] for ln in self.seen]}")
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        if f is not None:
+            f.close()
+
+
+@pytest.fixture
+def cli_account(sim: SimServer, tmp_path: Path) -> tuple[SimAccount, dict[str, str], Trader]:
+    acct = new_account(sim.http_url)
+    trader = Trader(sim, acct)
+    yield acct, _env(sim, acct, tmp_path), trader  # type: ignore[misc]
+    trader.close()
+
+
+def test_cli_streams_ndjson_records_and_stops_after_count(
+    sim: SimServer, cli_account: Any, tmp_path: Path
+) -> None:
+    _acct, env, trader = cli_account
+    rec = tmp_path / "rec.ndjson"
+    proc = _spawn(["stream", "orders", "--count", "3", "--record", str(rec), "-o", "ndjson"], env)
+    out = Lines(proc)
+    try:
+        out.until("resynced", 20000)
+        trader.place("BUY", "0.01", "1000")  # NEW then OPEN: two order frames
+        trader.place("BUY", "0.01", "1001")
+        proc.wait(timeout=20000 * MS)
+        out.thread.join(20000 * MS)
+        with contextlib.suppress(AssertionError):
+            out.until("never", 1)
+    finally:
+        _reap(proc)
+    assert proc.returncode == 0
+    lines = out.seen
+    updates = [ln for ln in lines if ln["type"] == "update"]
+    assert len(updates) == 3
+    for u in updates:
+        assert set(u) >= {"ts", "type", "channel", "source", "origin", "kind", "key", "data"}
+        assert u["channel"] == "orders" and u["source"] == "ws" and u["origin"] == "orders.ALL"
+        assert isinstance(u["data"]["size"], str)  # decimals stay strings
+    records = list(read_records(rec.read_text().splitlines()))
+    assert records[0].__class__.__name__ == "Meta"
+    assert any(type(r) is RestSnapshot and r.endpoint == "orders" for r in records)
+    frames = [r for r in records if type(r) is WsFrame]
+    assert len(frames) >= 3 and all(f.channel == "orders.ALL" for f in frames)
+    assert "jwt" not in rec.read_text().lower() and "bearer" not in rec.read_text().lower()
+
+
+def test_cli_sigint_flushes_and_exits_130(sim: SimServer, cli_account: Any, tmp_path: Path) -> None:
+    _acct, env, trader = cli_account
+    rec = tmp_path / "rec.ndjson"
+    proc = _spawn(["stream", "--record", str(rec), "-o", "ndjson", "--merged"], env)
+    out = Lines(proc)
+    try:
+        out.until("resynced", 20000)
+        trader.place("BUY", "0.01", "1000")
+        out.until("update", 20000)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20000 * MS)
+        out.thread.join(20000 * MS)  # every line written was complete JSON (or it fails)
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        _reap(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    records = list(read_records(rec.read_text().splitlines()))  # flushed and parseable
+    assert any(type(r) is WsFrame for r in records)
+
+
+def test_cli_closed_pipe_exits_quietly(sim: SimServer, cli_account: Any) -> None:
+    _acct, env, trader = cli_account
+    import os as _os
+
+    read_end, write_end = _os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", "stream", "-o", "ndjson"],
+        env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _os.close(write_end)
+    try:
+        with open(read_end, encoding="utf-8") as reader:  # like `| head -n 2`
+            first = [json.loads(reader.readline()) for _ in range(2)]
+        assert [ln["type"] for ln in first] == ["connected", "subscribed"]
+        for p in range(5):
+            trader.place("BUY", "0.01", str(1000 + p))
+        proc.wait(timeout=20000 * MS)
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        _reap(proc)
+    assert proc.returncode == 0
+    assert err == ""
+
+
+def test_cli_gives_up_after_max_reconnects_with_exit_5(sim: SimServer, cli_account: Any) -> None:
+    _acct, env, _ = cli_account
+    sim.admin.faults(refuse_connections_s=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "stream", "--max-reconnects", "2", "-o", "ndjson"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [ln["attempt"] for ln in lines if ln["type"] == "reconnecting"] == [1, 2]
+    assert "gave up after 2 reconnect" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_cli_rejects_unknown_channels_with_exit_2(sim: SimServer, cli_account: Any) -> None:
+    _, env, _ = cli_account
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "stream", "bbo"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown channel" in proc.stderr
+
+
+def test_cli_duration_ends_with_0_and_live_view_on_a_tty_format(
+    sim: SimServer, cli_account: Any
+) -> None:
+    _, env, _ = cli_account
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "stream", "--duration", "1", "-o", "table"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "-- connected" in proc.stdout and "-- subscribed" in proc.stdout
+    assert not proc.stdout.lstrip().startswith("{")
