@@ -578,3 +578,46 @@ def test_cli_duration_ends_with_0_and_live_view_on_a_tty_format(
     assert proc.returncode == 0, proc.stderr
     assert "-- connected" in proc.stdout and "-- subscribed" in proc.stdout
     assert not proc.stdout.lstrip().startswith("{")
+
+
+def test_recording_replays_to_the_same_state_and_explain_gives_every_decision(
+    sim: SimServer, account: Any
+) -> None:
+    from paradexctl.core.recording import apply_record
+
+    _, session, trader = account
+    record = io.StringIO()
+    lines: list[dict[str, Any]] = []
+    sim.admin.faults(ws_duplicate_rate=0.5)
+    pump = StreamPump(
+        sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
+        explain=True, record=record, ws_options={"stale_after": 5.0, "stable_after": 0.0,
+                                                 "reconnect_delays": delays_from([0.01])},
+    )  # fmt: skip
+
+    async def main() -> None:
+        task = asyncio.ensure_future(pump.run())
+        try:
+            await until(lambda: any(ln["type"] == "resynced" for ln in lines), 10000, "resync")
+            await asyncio.to_thread(trader.place, "BUY", "0.01", "1000")
+            await asyncio.to_thread(trader.place, "BUY", "0.01")
+            await asyncio.to_thread(sim.admin.disconnect)
+            assert await asyncio.wait_for(pump.resync_now(), 10000 * MS)
+        finally:
+            pump.stop()
+            await asyncio.wait_for(task, 10000 * MS)
+
+    asyncio.run(main())
+    replay = StateManager()
+    for rec in read_records(record.getvalue().splitlines()):
+        apply_record(replay, rec, replayed=True)
+    assert json.dumps(replay.snapshot(), sort_keys=True) == json.dumps(
+        pump.state.snapshot(), sort_keys=True
+    )
+    updates = [ln for ln in lines if ln["type"] == "update"]
+    assert all("decision" in u for u in updates)
+    reasons = {u["decision"]["reason"] for u in updates}
+    assert "duplicate" in reasons  # the sim duplicated frames; they were rejected, and shown
+    assert {u["source"] for u in updates} == {"ws", "rest"}
+    ws_frames = sum(1 for r in read_records(record.getvalue().splitlines()) if type(r) is WsFrame)
+    assert ws_frames == sum(1 for u in updates if u["source"] == "ws")
