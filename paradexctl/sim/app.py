@@ -66,6 +66,8 @@ STALENESS_KEYS = (
 )
 
 MAX_BATCH = 50
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_NOTIFY_HEAD = '{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
 #: unsent WebSocket messages a connection may accumulate before it is dropped
 MAX_UNSENT = 20_000
 MAX_PAGE = 5000
@@ -463,21 +465,14 @@ class Hub:
             private, channels = _event_channels(ev)
             if not channels:
                 continue
-            data: dict[str, Any] | None = None
+            payload: str | None = None
             for ch in channels:
                 subs = self.index.get((ev.account if private else None, ch))
                 if not subs:
                     continue
-                if data is None:
-                    data = self._stamp(ev, now_ms)
-                text = json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "method": "subscription",
-                        "params": {"channel": ch, "data": data},
-                    },
-                    separators=(",", ":"),
-                )
+                if payload is None:
+                    payload = _ENCODE(self._stamp(ev, now_ms))
+                text = f'{_NOTIFY_HEAD}{_ENCODE(ch)},"data":{payload}}}}}'
                 for conn in subs:
                     for delay in self.faults.plan_delivery():
                         conn.enqueue(text, delay)
