@@ -104,3 +104,12 @@ def test_signature_checks_in_worker_processes() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_unusable_state_file_is_a_config_error(tmp_path: Path) -> None:
+    from paradexctl.cli.main import main
+
+    bad = tmp_path / "state.json"
+    for content in ("not json", '{"version": 1}'):
+        bad.write_text(content)
+        assert main(["sim", "--port", "0", "--signing-tables", "small", "--state", str(bad)]) == 3

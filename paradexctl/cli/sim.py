@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -177,11 +176,6 @@ def sim(
         faults.validate()
     except ValueError as err:
         raise UsageError(f"fault options: {err}") from None
-    if state is not None and state.exists():
-        try:
-            json.loads(state.read_text())
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"--state {state}: not a readable sim state file ({err})") from None
     options = SimOptions(
         seed=seed,
         markets=symbols,
@@ -222,8 +216,12 @@ def sim(
             )
             out.info("Ctrl-C to stop.")
 
+    from paradexctl.sim.app import StateFileError
+
     try:
         serve(options, host, LOCAL_PORT if port is None else port, on_ready=ready)
+    except StateFileError as err:
+        raise ConfigError(str(err)) from None
     except OSError as err:
         raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     out.info("paradexctl sim: stopped")

@@ -46,7 +46,7 @@ from .exchange import (
 from .faults import FaultConfig, Faults
 from .verify import Verifier
 
-__all__ = ["STALENESS_KEYS", "SimApp", "SimOptions", "create_app"]
+__all__ = ["STALENESS_KEYS", "SimApp", "SimOptions", "StateFileError", "create_app"]
 
 CHAIN_NAME = "PRIVATE_SN_POTC_SEPOLIA"
 ACCOUNT_CLASS_HASH = "0x41cb0280ebadaa75f996d8d92c6f265f6d040bb3ba442e5f86a554f1765244e"
@@ -509,6 +509,10 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     )
 
 
+class StateFileError(ValueError):
+    """``--state`` names a file that is not a usable simulator state."""
+
+
 class AuthFailed(Exception):
     """The JWT middleware's 401 (body has only ``message``)."""
 
@@ -551,8 +555,11 @@ class SimApp:
     def _load_or_new(self) -> Exchange:
         path = self.options.state_file
         if path is not None and path.exists():
-            state = json.loads(path.read_text())
-            return Exchange.from_state(state, self._config())
+            try:
+                state = json.loads(path.read_text())
+                return Exchange.from_state(state, self._config())
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+                raise StateFileError(f"cannot load sim state from {path}: {err!r}") from None
         return Exchange(self._config(), now_ms=self.clock.now_ms())
 
     def reset(self) -> None:
