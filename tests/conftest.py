@@ -16,11 +16,15 @@ Simulator fixtures (owned by the sim; see ``docs/sim.md``):
     ``mark_price(market, price)``, ``force_fill(order_id)``, ``disconnect()``,
     ``advance_time(ms)``, ``deposit(address, amount)``, ``state()``).
 
-``sim_account(sim)`` (a plain helper function, import it from this module's namespace via
-the fixture of the same name)
-    Creates a random Stark key pair, onboards it on ``sim`` (signed, as a real client) and
-    returns ``(private_key: int, public_key: "0x…", address: "0x…")``. The account holds the
-    faucet's 100000 USDC.
+``sim_account`` (function)
+    A helper: ``sim_account(sim)`` creates a random Stark key pair, onboards it on ``sim``
+    (signed, as a real client would) and returns
+    ``(private_key: int, public_key: "0x…", address: "0x…")``. The account holds the faucet's
+    100000 USDC. For JWTs and signed order bodies see :mod:`paradexctl.sim.testing`
+    (``login``, ``order_body``, ``modify_body``, ``auth_headers``).
+
+A test needing other start options (a state file, faults from the start, fast pings) starts
+its own ``SimServer(SimOptions(...))`` as a context manager.
 
 Example::
 
