@@ -440,3 +440,10 @@ def test_accounts_are_isolated(sim: SimServer, trader: Trader) -> None:
         assert other.http.get("/orders").json()["results"] == []
     finally:
         other.http.close()
+
+
+def test_sim_account_fixture_onboards_a_fresh_key(sim: SimServer, sim_account: Any) -> None:
+    priv, pub, address = sim_account(sim)
+    assert hex(signing.private_to_public(priv)) == pub
+    assert sim.admin.state()["accounts"][address]["balance"] == "100000"
+    assert sim_account(sim)[2] != address
