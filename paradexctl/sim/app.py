@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import time
@@ -65,6 +66,7 @@ STALENESS_KEYS = (
     "fills",
 )
 
+_log = logging.getLogger("paradexctl.sim")
 MAX_BATCH = 50
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _NOTIFY_HEAD = '{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
@@ -618,14 +620,17 @@ class SimApp:
         last_save = 0.0
         while True:
             await asyncio.sleep(period)
-            now = self.clock.now_ms()
-            self.commit(self.engine.advance(now))
-            if self.faults.disconnect_due(now):
-                await self.hub.disconnect_all()
-            mono = time.monotonic()
-            if mono - last_save >= 0.5:
-                last_save = mono
-                self.save()
+            try:
+                now = self.clock.now_ms()
+                self.commit(self.engine.advance(now))
+                if self.faults.disconnect_due(now):
+                    await self.hub.disconnect_all()
+                mono = time.monotonic()
+                if mono - last_save >= 0.5:
+                    last_save = mono
+                    self.save()
+            except Exception:  # keep ticking; a bug here must not freeze the market
+                _log.exception("simulator tick failed")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
