@@ -1427,8 +1427,9 @@ class SimApp:
                 )
                 return
             if conn.account is not None and conn.account != sub:
-                for ch in list(conn.subs):
-                    self.hub.unsubscribe(conn, ch)
+                for ch in list(conn.subs):  # private subscriptions belonged to the old account
+                    if self._channel_ok(ch)[1]:
+                        self.hub.unsubscribe(conn, ch)
             conn.account = sub
             await self._ws_reply(conn, rid, {"node_id": "paradexctl-sim"})
             return
