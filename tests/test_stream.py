@@ -621,3 +621,16 @@ def test_recording_replays_to_the_same_state_and_explain_gives_every_decision(
     assert {u["source"] for u in updates} == {"ws", "rest"}
     ws_frames = sum(1 for r in read_records(record.getvalue().splitlines()) if type(r) is WsFrame)
     assert ws_frames == sum(1 for u in updates if u["source"] == "ws")
+
+
+def test_fast_ndjson_writer_renders_exactly_like_output_line() -> None:
+    from paradexctl.cli.stream import _ndjson_writer
+    from paradexctl.output import Output
+
+    row = {"ts": 1, "type": "update", "data": {"size": "0.0100", "x": Decimal("1.50"),
+                                               "flags": [], "name": "é", "n": None}}  # fmt: skip
+    fast, slow = io.StringIO(), io.StringIO()
+    _ndjson_writer(Output("ndjson", stdout=fast))(row)
+    Output("ndjson", stdout=slow).line(row)
+    assert fast.getvalue() == slow.getvalue()
+    assert fast.getvalue().endswith("\n") and '"x":"1.50"' in fast.getvalue()

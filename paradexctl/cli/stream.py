@@ -127,7 +127,48 @@ class _LiveView:
             self.out.stdout.write(text)
             self.out.stdout.flush()
         except BrokenPipeError:
+            _silence_stdout()
             raise OutputClosed() from None
+
+
+def _ndjson_writer(out: Any) -> Any:
+    """NDJSON lines as :meth:`Output.line` renders them (compact, Decimals as strings), one
+    write and one flush per line, without its generic pre-pass over every value (the stream's
+    payloads are already plain JSON types)."""
+    import json
+    from decimal import Decimal
+
+    def fallback(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        from paradexctl.output import jsonable
+
+        return jsonable(value)
+
+    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=fallback).encode
+    stdout = out.stdout
+
+    def emit(obj: dict[str, Any]) -> None:
+        try:
+            stdout.write(encode(obj) + "\n")
+            stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            raise OutputClosed() from None
+
+    return emit
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail again."""
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def stream(
@@ -224,7 +265,7 @@ def stream(
     ctx = get_ctx()
     out = ctx.output(output)
     settings = ctx.settings()
-    emit = _LiveView(out) if out.fmt == "table" else out.line
+    emit = _LiveView(out) if out.fmt == "table" else _ndjson_writer(out)
 
     base = _env_float("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
     cap = _env_float("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000

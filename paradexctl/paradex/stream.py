@@ -32,8 +32,15 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, S
 from typing import Any, TextIO
 
 from paradexctl.core.models import ModelError
-from paradexctl.core.recording import Meta, RestSnapshot, WsFrame, apply_record, to_line
-from paradexctl.core.state import Decision, Kind, StateManager
+from paradexctl.core.recording import (
+    Meta,
+    RestSnapshot,
+    WsFrame,
+    apply_record,
+    to_line,
+    ws_channel_kind,
+)
+from paradexctl.core.state import Decision, Kind, Source, StateManager, Update
 from paradexctl.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
@@ -200,6 +207,9 @@ def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
         fut.set_exception(exc)
 
 
+_UNSET: Any = object()
+
+
 class _Stop:
     __slots__ = ("reason",)
 
@@ -277,7 +287,8 @@ class StreamPump:
             raise ValueError(f"unknown stream channel(s): {', '.join(sorted(unknown))}")
         self.market = market
         self.ws_channels = ws_channel_names(self.names, market)
-        self.state = state if state is not None else StateManager(grace_ms)
+        # a long stream keeps at most 100,000 fills (the oldest are forgotten)
+        self.state = state if state is not None else StateManager(grace_ms, max_fills=100_000)
         self.emit = emit
         self.merged = merged
         self.explain = explain
@@ -313,6 +324,7 @@ class StreamPump:
         self._resync_again = False
         self._worker = _Worker()
         self._stop_reason: str | None = None
+        self._builders: dict[str, Callable[..., Update] | None] = {}
         self._resync_started = 0
         self._resync_finished = 0
         self._resync_ok = False
@@ -436,13 +448,36 @@ class StreamPump:
         if self.record is not None:
             self.record.write(to_line(record) + "\n")
 
+    def _builder(self, channel: str) -> Callable[..., Update] | None:
+        """The Update builder for a WS channel: the mapping of
+        :func:`~paradexctl.core.recording.updates_from_record`, looked up once per channel
+        (a recording replayed with :func:`apply_record` gives the same decisions; tested)."""
+        if channel in self._builders:
+            return self._builders[channel]
+        kind = ws_channel_kind(channel)
+        builder: Callable[..., Update] | None
+        if kind is None:
+            builder = None
+        elif channel == "balance_events":
+            builder = Update.balance_event
+        else:
+            builder = getattr(Update, kind.value)
+        self._builders[channel] = builder
+        return builder
+
     def _on_frame(self, n: wsmod.Notification) -> None:
         self.stats["frames"] += 1
-        frame = WsFrame(n.received_at, n.channel, n.data)
         if self.record is not None:
-            self.record.write(to_line(frame) + "\n")
+            self.record.write(to_line(WsFrame(n.received_at, n.channel, n.data)) + "\n")
+        builder = self._builders.get(n.channel, _UNSET)
+        if builder is _UNSET:
+            builder = self._builder(n.channel)
         try:
-            decisions = apply_record(self.state, frame)
+            decisions = (
+                [self.state.apply(builder(n.data, Source.WS, n.received_at))]
+                if builder is not None
+                else []
+            )
         except ModelError as err:
             self.stats["malformed"] += 1
             decisions = []
