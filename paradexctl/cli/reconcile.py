@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
-from paradexctl.errors import CheckFailed, ParadexctlError, UsageError
+from paradexctl.errors import CheckFailed, ExchangeRejected, ParadexctlError, UsageError
 
 if TYPE_CHECKING:
     from paradexctl.core.reconcile import ReconcileOptions, Report
@@ -376,9 +376,17 @@ def reconcile_cmd(
         fail_on=fail,
         show_matches=show_matches,
     )
+    from paradexctl.core.models import ModelError
     from paradexctl.core.reconcile import reconcile
 
-    report = reconcile(records, opts)
+    try:
+        report = reconcile(records, opts)
+    except ModelError as err:  # a payload the state manager cannot read
+        if replay is not None:
+            raise UsageError(f"--replay {replay}: {err}") from None
+        raise ExchangeRejected(
+            f"the exchange sent data that cannot be reconciled: {err}", code="BAD_RESPONSE"
+        ) from None
     if out.fmt == "table":
         rows = _table_rows(report)
         if rows:
