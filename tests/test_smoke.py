@@ -148,6 +148,28 @@ def test_rest_5xx_beyond_the_budget_breaks_a_step_and_the_order_is_cancelled(env
 
 
 @pytest.mark.e2e
+def test_placement_with_a_lost_answer_is_found_by_client_id_and_cancelled(env, monkeypatch):
+    from paradexctl.errors import ExchangeUnavailable
+    from paradexctl.paradex import orders
+
+    original = orders.submit_order
+
+    def placed_but_answer_lost(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)  # the exchange has the order...
+        raise ExchangeUnavailable("connection reset (injected)")  # ...the client never knew
+
+    monkeypatch.setattr(orders, "submit_order", placed_but_answer_lost)
+    code, out, _ = env.run("-o", "json", "smoke", "--timeout", "2")
+    assert code == 1
+    report = json.loads(out)
+    steps = steps_by_name(report)
+    assert steps["place"]["status"] == "failed" and "injected" in steps["place"]["detail"]
+    (order,) = env.orders()
+    assert steps["cleanup"]["status"] == "passed" and order.id in steps["cleanup"]["detail"]
+    assert order.status == "CLOSED" and report["client_id"] == order.client_id
+
+
+@pytest.mark.e2e
 def test_unknown_market_fails_before_placing(env):
     code, out, _ = env.run("-o", "json", "smoke", "--market", "NOPE-USD-PERP", "--timeout", "1")
     assert code == 1

@@ -459,35 +459,36 @@ class SmokeRun:
         return line
 
     def _cleanup(self) -> str:
-        """Cancel what was placed unless the exchange reported it CLOSED. Never raises."""
+        """Cancel what was placed unless the exchange reported it CLOSED.
+
+        When the placement's outcome is unknown (no order id: a timeout, SIGINT during the
+        POST), the order is first looked up by client_id, a few times with backoff, since an
+        order accepted a moment ago may not be visible yet.
+        """
         if not self.placed:
             return "nothing was placed"
         if self.closed_confirmed:
             return f"order {self.order_id} is CLOSED"
-        from paradexctl.paradex.orders import cancel_order
+        from paradexctl.paradex.orders import LookupPolicy, cancel_order, find_by_client_id
 
+        if self.order_id is None:
+            found, why = find_by_client_id(
+                self.client, str(self.client_id), self.opts.market,
+                policy=LookupPolicy(rounds=4, base=0.25, sleep=self.sleep),
+            )  # fmt: skip
+            if found is None or not found.get("id"):
+                return f"no order with client_id {self.client_id}: {why}"
+            self.order_id = str(found["id"])
         try:
-            if self.order_id is not None:
-                cancel_order(self.client, order_id=self.order_id)
-            else:
-                cancel_order(self.client, client_id=self.client_id, market=self.opts.market)
+            cancel_order(self.client, order_id=self.order_id)
         except ExchangeRejected as err:
-            if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND",
-                                "CLIENT_ORDER_ID_NOT_FOUND", "NOT_FOUND"):  # fmt: skip
+            if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND", "NOT_FOUND"):
                 raise
         try:
-            ident = self.order_id
-            if ident is None:
-                from paradexctl.paradex.orders import lookup_client_id_once
-
-                found = lookup_client_id_once(self.client, str(self.client_id), self.opts.market)
-                if found is None:
-                    return f"no order with client_id {self.client_id} exists"
-                ident = self.order_id = str(found["id"])
             o = self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
         except StepFailed as err:
             raise StepFailed(f"cancel sent, but: {err}") from None
-        return f"order {ident} cancelled ({o.get('cancel_reason') or 'closed'})"
+        return f"order {self.order_id} cancelled ({o.get('cancel_reason') or 'closed'})"
 
     # -- running -------------------------------------------------------------------------------
 
