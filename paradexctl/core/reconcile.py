@@ -589,7 +589,7 @@ def _keyed_rows(
         r = rest.get(key)
         r1 = first.items.get(key)
         any_u = w if w is not None else (r if r is not None else r1)
-        if any_u is None or not ctx.in_market(any_u.payload):
+        if any_u is None or (entity != "balances" and not ctx.in_market(any_u.payload)):
             continue
         rule = reasons.get(key)
         verdict = _classify(entity, w, r, r1, first.boundary_at, last.boundary_at, end_at, grace)
