@@ -203,6 +203,15 @@ def test_entities_and_fail_on(capsys):
     assert code == 1
 
 
+def test_market_restricts_orders_positions_fills_not_balances(capsys):
+    rec = str(DATA / "reconcile_clean.ndjson")
+    _, out, _ = run(capsys, "-o", "json", "reconcile", "--replay", rec, "--show-matches",
+                    "--market", "ETH-USD-PERP")  # fmt: skip
+    report = json.loads(out)
+    assert [(r["entity"], r["key"]) for r in report["rows"]] == [("balances", "USDC")]
+    assert report["options"]["market"] == "ETH-USD-PERP"
+
+
 def test_show_matches_lists_match_rows(capsys):
     rec = str(DATA / "reconcile_clean.ndjson")
     _, out, _ = run(capsys, "-o", "json", "reconcile", "--replay", rec)
