@@ -578,6 +578,10 @@ class OrderSource(Protocol):
         ``timeout`` seconds."""
         ...
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the source sees live updates (True), at most ``timeout`` seconds."""
+        ...
+
     def close(self) -> None: ...
 
 
