@@ -634,3 +634,29 @@ def test_fast_ndjson_writer_renders_exactly_like_output_line() -> None:
     Output("ndjson", stdout=slow).line(row)
     assert fast.getvalue() == slow.getvalue()
     assert fast.getvalue().endswith("\n") and '"x":"1.50"' in fast.getvalue()
+
+
+def test_copied_payload_text_gives_the_same_line_as_the_encoder() -> None:
+    from paradexctl.cli.stream import _ndjson_writer
+    from paradexctl.output import Output
+    from paradexctl.paradex.ws import RpcProtocol
+
+    order = _order("1795", "OPEN", 1000, name="é", flags=["REDUCE_ONLY"])
+    frame = (
+        '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"orders.ALL","data":'
+        + json.dumps(order, separators=(",", ":"), ensure_ascii=False) + "}}"
+    )  # fmt: skip
+    outs = []
+    for fast in (True, False):
+        buf = io.StringIO()
+        writer = _ndjson_writer(Output("ndjson", stdout=buf))
+        pump = StreamPump(
+            "ws://unused", rest=None, jwt=None, emit=writer,
+            emit_text=writer.text if fast else None,
+        )  # fmt: skip
+        n = RpcProtocol().receive(frame, 1234)
+        assert n.raw is not None  # type: ignore[union-attr]
+        pump._on_frame(n)  # type: ignore[arg-type]
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0])["data"] == order

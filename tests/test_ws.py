@@ -587,3 +587,45 @@ def test_subscribe_later_is_sent_now_and_restored_after_reconnect() -> None:
         run(main())
     finally:
         CHANNELS_EXPECTED[0] = 2
+
+
+# --- the canonical-frame fast path ------------------------------------------------------------
+
+_ORDER = {"id": "7", "size": "0.0100", "flags": [], "n": 12, "name": 'é"q'}
+
+
+def _canonical(data_text: str, channel: str = "orders.ALL") -> str:
+    return (
+        '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"'
+        + channel + '","data":' + data_text + "}}"
+    )  # fmt: skip
+
+
+def test_canonical_frame_keeps_the_payload_text() -> None:
+    text = json.dumps(_ORDER, separators=(",", ":"), ensure_ascii=False)
+    ev = RpcProtocol().receive(_canonical(text), 9)
+    assert ev == Notification("orders.ALL", _ORDER, 9, text)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(_canonical('{"x":0.1}'), id="fraction"),
+        pytest.param(_canonical('{"a":1},"extra":2'), id="extra-member"),
+        pytest.param(_canonical('{"a":1},"data":{"b":2}'), id="duplicate-data"),
+        pytest.param(_canonical('{"a":1}') + "x", id="trailing-garbage"),
+        pytest.param(_canonical('{"a":1}', channel='or\\"ders'), id="escaped-channel"),
+    ],
+)
+def test_non_canonical_frames_take_the_general_path(frame: str) -> None:
+    p = RpcProtocol()
+    ev = p.receive(frame, 0)
+    try:
+        expected = json.loads(frame, parse_float=Decimal)
+    except ValueError:
+        assert isinstance(ev, Invalid)
+        return
+    assert isinstance(ev, Notification)
+    assert ev.raw is None  # never copied: the payload will be re-encoded
+    assert ev.data == expected["params"]["data"]
+    assert ev.channel == expected["params"]["channel"]

@@ -148,14 +148,18 @@ def _ndjson_writer(out: Any) -> Any:
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=fallback).encode
     stdout = out.stdout
 
-    def emit(obj: dict[str, Any]) -> None:
+    def text(line: str) -> None:
         try:
-            stdout.write(encode(obj) + "\n")
+            stdout.write(line + "\n")
             stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
             raise OutputClosed() from None
 
+    def emit(obj: dict[str, Any]) -> None:
+        text(encode(obj))
+
+    emit.text = text  # type: ignore[attr-defined]
     return emit
 
 
@@ -266,6 +270,7 @@ def stream(
     out = ctx.output(output)
     settings = ctx.settings()
     emit = _LiveView(out) if out.fmt == "table" else _ndjson_writer(out)
+    emit_text = getattr(emit, "text", None)
 
     base = _env_float("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
     cap = _env_float("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
@@ -298,6 +303,7 @@ def stream(
             market=market,
             grace_ms=round(grace * 1000),
             emit=emit,
+            emit_text=emit_text,
             merged=merged,
             explain=explain,
             record=record_file,

@@ -29,6 +29,7 @@ import queue as queue_mod
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, TextIO
 
 from paradexctl.core.models import ModelError
@@ -209,6 +210,8 @@ def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
 
 _UNSET: Any = object()
 
+_q: Callable[[str], str] = encode_basestring  # quotes and escapes a str like json.dumps
+
 
 class _Stop:
     __slots__ = ("reason",)
@@ -236,6 +239,9 @@ class StreamPump:
             subscriptions and the output of every channel.
         state: the StateManager (a fresh one with ``grace_ms`` by default).
         emit: receives each output line as a dict (None: no output, e.g. ``--wait``).
+        emit_text: optional; receives an ``update`` line already rendered as compact JSON
+            when the payload's received text can be copied as is (the hot path; see
+            :attr:`~paradexctl.paradex.ws.Notification.raw`).
         merged: emit only updates the state manager accepted (from WS and REST).
         explain: add each decision; without ``merged``, REST rows and rejected updates too.
         on_decision: receives every decision (WS and REST), after it was applied.
@@ -260,6 +266,7 @@ class StreamPump:
         state: StateManager | None = None,
         grace_ms: int = 5000,
         emit: Callable[[dict[str, Any]], None] | None = None,
+        emit_text: Callable[[str], None] | None = None,
         merged: bool = False,
         explain: bool = False,
         on_decision: Callable[[Decision], None] | None = None,
@@ -287,9 +294,17 @@ class StreamPump:
             raise ValueError(f"unknown stream channel(s): {', '.join(sorted(unknown))}")
         self.market = market
         self.ws_channels = ws_channel_names(self.names, market)
-        # a long stream keeps at most 100,000 fills (the oldest are forgotten)
-        self.state = state if state is not None else StateManager(grace_ms, max_fills=100_000)
+        # A long stream must not grow without bound: the last 10,000 fills (de-duplication),
+        # the full state of the last 10,000 closed orders, 100,000 closed-order tombstones.
+        self.state = (
+            state
+            if state is not None
+            else StateManager(
+                grace_ms, max_fills=10_000, max_closed_orders=10_000, max_tombstones=100_000
+            )
+        )
         self.emit = emit
+        self.emit_text = emit_text if emit is not None else None
         self.merged = merged
         self.explain = explain
         self.on_decision = on_decision
@@ -526,6 +541,17 @@ class StreamPump:
         if self._stop_reason is not None or not self._visible(n.data):
             return
         name = self.ws_channels.get(n.channel) or n.channel
+        if self.emit_text is not None and n.raw is not None and d is not None and not self.explain:
+            # The payload's own JSON text, copied: the same line as the dict path would give
+            # (compact, same key order), without decoding and re-encoding the payload.
+            u = d.update
+            self.emit_text(
+                f'{{"ts":{n.received_at},"type":"update","channel":{_q(name)},"source":"ws",'
+                f'"origin":{_q(n.channel)},"kind":"{u.kind.value}","key":{_q(u.key)},'
+                f'"data":{n.raw}}}'
+            )
+            self._count_line()
+            return
         line: dict[str, Any] = {
             "ts": n.received_at,
             "type": "update",

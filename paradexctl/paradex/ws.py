@@ -107,11 +107,17 @@ class RequestTimeout(WsError):
 
 
 class Notification(NamedTuple):
-    """A ``subscription`` notification: the subscribed channel name and ``params.data``."""
+    """A ``subscription`` notification: the subscribed channel name and ``params.data``.
+
+    ``raw`` is the JSON text of ``data`` exactly as received when the frame had the canonical
+    shape and no fractional JSON number (so it can be copied to NDJSON without re-encoding);
+    otherwise None.
+    """
 
     channel: str
     data: Any
     received_at: int
+    raw: str | None = None
 
 
 class Reply(NamedTuple):
@@ -200,9 +206,10 @@ Lifecycle = Connected | Subscribed | Reconnecting | Stale | Disconnected | Close
 # --- the sans-I/O protocol --------------------------------------------------------------------
 
 
-def _loads(text: str | bytes) -> Any:
-    # Money never becomes a float: a non-integer JSON number is read as a Decimal.
-    return json.loads(text, parse_float=Decimal)
+#: The canonical start of a notification frame (Paradex and the sim both write it so).
+_HEAD = '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"'
+_HEAD_LEN = len(_HEAD)
+_DATA = '","data":'
 
 
 class RpcProtocol:
@@ -213,6 +220,9 @@ class RpcProtocol:
 
     def __init__(self) -> None:
         self._next_id = 1
+        self._floats = False
+        # Money never becomes a float: a non-integer JSON number is read as a Decimal.
+        self._decoder = json.JSONDecoder(parse_float=self._float)
         self.pending: dict[int, str] = {}
         self.notifications = 0
         self.replies = 0
@@ -228,11 +238,44 @@ class RpcProtocol:
         frame = {"jsonrpc": "2.0", "method": method, "params": dict(params), "id": rid}
         return rid, json.dumps(frame, separators=(",", ":"))
 
+    def _float(self, text: str) -> Decimal:
+        self._floats = True
+        return Decimal(text)
+
+    def _notification(self, text: str, received_at: int) -> Notification | None:
+        """The fast path for a canonical notification: parse only ``data``, keep its text."""
+        i = text.find(_DATA, _HEAD_LEN)
+        if i < 0:
+            return None
+        channel = text[_HEAD_LEN:i]
+        if '"' in channel or "\\" in channel:
+            return None
+        start = i + len(_DATA)
+        self._floats = False
+        try:
+            data, end = self._decoder.raw_decode(text, start)
+        except ValueError:
+            return None
+        if text[end:].rstrip() != "}}":
+            return None  # more members, or not JSON: the general path decides
+        self.notifications += 1
+        return Notification(channel, data, received_at, None if self._floats else text[start:end])
+
     def receive(self, text: str | bytes, received_at: int) -> Event:
         """Decode one frame into one event; never raises."""
+        if not isinstance(text, str):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as err:
+                self.invalid += 1
+                return Invalid(f"not JSON: {err}", _excerpt(text))
+        if text.startswith(_HEAD):
+            fast = self._notification(text, received_at)
+            if fast is not None:
+                return fast
         try:
-            msg = _loads(text)
-        except (ValueError, UnicodeDecodeError) as err:
+            msg = self._decoder.decode(text)
+        except ValueError as err:
             self.invalid += 1
             return Invalid(f"not JSON: {err}", _excerpt(text))
         if type(msg) is not dict:
