@@ -294,13 +294,13 @@ class StreamPump:
             raise ValueError(f"unknown stream channel(s): {', '.join(sorted(unknown))}")
         self.market = market
         self.ws_channels = ws_channel_names(self.names, market)
-        # A long stream must not grow without bound: the last 10,000 fills (de-duplication),
-        # the full state of the last 10,000 closed orders, 100,000 closed-order tombstones.
+        # A long stream must not grow without bound: the last 5,000 fills (de-duplication),
+        # the full state of the last 5,000 closed orders, 100,000 closed-order tombstones.
         self.state = (
             state
             if state is not None
             else StateManager(
-                grace_ms, max_fills=10_000, max_closed_orders=10_000, max_tombstones=100_000
+                grace_ms, max_fills=5_000, max_closed_orders=5_000, max_tombstones=100_000
             )
         )
         self.emit = emit
