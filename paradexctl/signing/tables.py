@@ -52,6 +52,7 @@ __all__ = [
     "note_heavy_use",
     "table",
     "warm_tables",
+    "warming",
 ]
 
 #: The Pedersen hash constant points: shift point, then P0..P3 (Starknet / StarkEx
@@ -130,12 +131,16 @@ class NoTable:
         return self.accumulate(1, 1, 0, k)
 
 
-#: Guards the per-key caches (the simulator verifies from several threads). Table building
-#: itself runs outside it; two threads may build the same table, and either result is right.
+#: Guards the per-key caches and the swap of fixed-base tables (the simulator verifies from
+#: several threads). Table building itself runs outside it.
 _lock = threading.Lock()
+#: Serializes :func:`warm_tables` calls, so two warmers never build the same tables twice.
+_build_lock = threading.Lock()
 _level = "small"
 _tables: dict[str, FixedBaseTable | NoTable] = {}
 _heavy_uses = 0
+#: The level a :func:`warm_tables` call is building right now (None when idle).
+_warming: str | None = None
 _key_points: OrderedDict[int, Affine | None] = OrderedDict()
 _key_uses: dict[int, int] = {}
 _key_tables: OrderedDict[int, FixedBaseTable] = OrderedDict()
@@ -145,13 +150,20 @@ def current_level() -> str:
     return _level
 
 
+def _new_table(name: str, w: int) -> FixedBaseTable | NoTable:
+    base, bits = _BASES[name]
+    return FixedBaseTable(base, bits, w) if w else NoTable(base, bits)
+
+
 def table(name: str) -> FixedBaseTable | NoTable:
-    """The table for base ``name`` ("G", "P0".."P3") at the current level, built on demand."""
+    """The table for base ``name`` ("G", "P0".."P3") at the current level, built on demand.
+
+    Tables are immutable once built, so a caller may keep using one it already holds while
+    another thread swaps in a bigger one: every table computes the same points.
+    """
     t = _tables.get(name)
     if t is None:
-        base, bits = _BASES[name]
-        w = LEVELS[_level][name]
-        t = FixedBaseTable(base, bits, w) if w else NoTable(base, bits)
+        t = _new_table(name, LEVELS[_level][name])
         _tables[name] = t
     return t
 
@@ -177,16 +189,44 @@ def warm_tables(level: str = "large") -> None:
     Long-running processes call this once at start-up so no request pays for table building.
     ``"small"`` is the default of a fresh process; ``"medium"`` and ``"large"`` trade build time
     and memory for speed (see the module docstring and ``docs/signing.md``).
+
+    Safe to run in a background thread while other threads hash, sign and verify: the new
+    tables are built aside and swapped in once complete, so until then the others keep using
+    the current (smaller) tables instead of stalling on a half-built level, and no automatic
+    upgrade to ``medium`` happens meanwhile.
     """
-    _set_level(level)
-    for name in _BASES:
-        table(name)
+    global _level, _warming
+    if level not in LEVELS:
+        raise ValueError(f"unknown table level {level!r}; expected one of {list(LEVELS)}")
+    with _build_lock:
+        target = level
+        if _LEVEL_ORDER.index(level) < _LEVEL_ORDER.index(_level):
+            target = _level
+        _warming = target
+        try:
+            windows = LEVELS[target]
+            built: dict[str, FixedBaseTable | NoTable] = {}
+            for name in _BASES:
+                t = _tables.get(name)
+                if t is None or t.w != windows[name]:
+                    built[name] = _new_table(name, windows[name])
+            with _lock:
+                if _LEVEL_ORDER.index(target) > _LEVEL_ORDER.index(_level):
+                    _level = target
+                _tables.update(built)
+        finally:
+            _warming = None
+
+
+def warming() -> str | None:
+    """The level a :func:`warm_tables` call is building right now, or None."""
+    return _warming
 
 
 def note_heavy_use(n: int = 1) -> None:
     """Count operations; upgrade a ``small`` process to ``medium`` once it is clearly busy."""
     global _heavy_uses
-    if _level != "small":
+    if _level != "small" or _warming is not None:
         return
     _heavy_uses += n
     if _heavy_uses >= AUTO_UPGRADE_AFTER:

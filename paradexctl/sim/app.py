@@ -90,7 +90,7 @@ class SimOptions:
     #: server protocol pings (Paradex: every 55 s, pong due within 5 s)
     ws_ping_interval_s: float = 55.0
     ws_ping_timeout_s: float = 5.0
-    #: signing table level to build at start (``large`` for speed; None = lazy)
+    #: signing table level built in the background once serving (``large``; None = lazy)
     warm_tables: str | None = "large"
     #: processes verifying order signatures in parallel (0 = inline, in the event loop)
     verify_workers: int = 0
@@ -634,8 +634,7 @@ class SimApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        if self.options.warm_tables:
-            signing.warm_tables(self.options.warm_tables)
+        self.verifier.start_warming()  # signing tables: built in the background
         self._tasks.append(asyncio.create_task(self._ticker()))
         try:
             yield

@@ -15,12 +15,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import uvicorn
 
 from .app import SimApp, SimOptions
+
+if TYPE_CHECKING:  # httpx is imported on first use: ``paradexctl sim`` itself never needs it
+    import httpx
 
 __all__ = ["SimAdmin", "SimServer", "make_uvicorn_config", "serve"]
 
@@ -45,6 +47,8 @@ class SimAdmin:
     """Client for the loopback-only admin API under ``/_sim/``."""
 
     def __init__(self, base_url: str) -> None:
+        import httpx
+
         self.base_url = base_url
         self.client = httpx.Client(base_url=base_url + "/_sim", timeout=10, verify=False)
 
@@ -134,6 +138,8 @@ class SimServer:
     def http(self) -> httpx.Client:
         """An httpx client with ``base_url=http_url`` (closed by :meth:`stop`)."""
         if self._http is None:
+            import httpx
+
             self._http = httpx.Client(base_url=self.http_url, timeout=10, verify=False)
         return self._http
 

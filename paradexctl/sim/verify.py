@@ -7,18 +7,27 @@ keeps serving; with ``workers == 0`` they run inline (tests).
 
 The pool is created (and its processes forked) when :class:`Verifier` is constructed, before
 the server starts its threads.
+
+Signing tables (``warm``, usually ``"large"``: about a second of CPU and 25 MB per process) are
+built in the background by :meth:`Verifier.start_warming`, which the server calls once it is
+up: in every worker when there is a pool (this process then only checks the occasional auth or
+onboarding signature and keeps its small tables), else in a thread of this process. Until a
+process has swapped its new tables in, it verifies with the tables it has: correct, only
+slower. :mod:`paradexctl.signing.tables` builds the new tables aside and swaps them in whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from paradexctl import signing
 
-__all__ = ["Verifier", "check_order_signature"]
+__all__ = ["Verifier", "check_order_signature", "warm_in_background"]
 
 
 def check_order_signature(
@@ -41,9 +50,22 @@ def check_order_signature(
     return signing.verify(h, r, s, public_key)
 
 
-def _init_worker(level: str | None) -> None:
-    if level:
+def warm_in_background(level: str, after: Event | None = None) -> threading.Thread:
+    """Build the signing tables at ``level`` in a daemon thread (after ``after`` is set)."""
+
+    def run() -> None:
+        if after is not None:
+            after.wait()
         signing.warm_tables(level)
+
+    thread = threading.Thread(target=run, name="paradexctl-sim-tables", daemon=True)
+    thread.start()
+    return thread
+
+
+def _init_worker(level: str | None, go: Event | None) -> None:
+    if level:
+        warm_in_background(level, after=go)
 
 
 def _noop() -> None:
@@ -53,14 +75,30 @@ def _noop() -> None:
 class Verifier:
     def __init__(self, workers: int = 0, warm: str | None = None) -> None:
         self.workers = workers
+        self.warm = warm
         self.pool: ProcessPoolExecutor | None = None
+        self._go: Event | None = None
+        self._warmer: threading.Thread | None = None
         if workers > 0:
             ctx = multiprocessing.get_context("fork")
+            self._go = ctx.Event()
             self.pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(warm,)
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(warm, self._go),
             )
             for _ in range(workers):  # fork them all now, while this process has one thread
                 self.pool.submit(_noop)
+
+    def start_warming(self) -> None:
+        """Start building the ``warm`` tables in the background (idempotent, never blocks)."""
+        if not self.warm:
+            return
+        if self._go is not None:
+            self._go.set()
+        elif self._warmer is None:
+            self._warmer = warm_in_background(self.warm)
 
     async def order_ok(
         self,
