@@ -7,9 +7,18 @@ Runs ``paradexctl sim`` in a child process (so the client does not share its GIL
    once, and counts notifications until the stream goes quiet. Goal: >= 5,000/s.
 2. **Signed placements/s**: M pre-signed IOC orders (resting nowhere, so no open-order cap)
    are POSTed with C concurrent keep-alive connections; the sim verifies every Stark
-   signature. Goal: >= 500/s. Signing happens before the clock starts.
+   signature. Goal: >= 500/s. Signing happens before the clock starts. Two clients: httpx
+   (what a Python bot uses; it costs about as much CPU per request as the sim itself), then a
+   minimal HTTP/1.1 client on asyncio streams, which leaves the cores to the sim. For each run
+   the CPU time the sim used per order (server process + verify workers, from ``/proc``) is
+   printed: ``CPUs / that`` is the sim's ceiling on an otherwise idle machine.
 
-Usage: ``.venv/bin/python bench/sim.py [--steps 3000] [--orders 1500] [--concurrency 8]``
+Also printed: the time from starting ``paradexctl sim`` to its ready line (wall, and the sim
+process's CPU time by then).
+
+Usage: ``.venv/bin/python bench/sim.py [--steps 3000] [--orders 1500] [--concurrency 8]
+[--sim-path DIR]`` (``--sim-path``: run the simulator from another checkout, e.g. an older
+commit unpacked with ``git archive``, for before/after figures from one run)
 """
 
 from __future__ import annotations
@@ -37,10 +46,14 @@ MARKETS = ("BTC-USD-PERP", "ETH-USD-PERP", "SOL-USD-PERP")
 SIZES = {"BTC-USD-PERP": "0.001", "ETH-USD-PERP": "0.01", "SOL-USD-PERP": "1"}
 
 
-def start_sim() -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_sim(sim_path: str | None = None) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     cmd = [sys.executable, "-m", "paradexctl", "sim", "--port", "0", "-o", "json"]
     cmd += ["--mark-walk-ms", "0", "--seed", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    if sim_path:
+        env["PYTHONPATH"] = sim_path
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=sim_path, env=env)
     line: list[str] = []
     t = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
     t.start()
@@ -48,7 +61,78 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, Any]]:
     if not line or not line[0]:
         proc.kill()
         raise SystemExit("the simulator did not start")
-    return proc, json.loads(line[0])
+    info = json.loads(line[0])
+    info["ready_s"] = time.perf_counter() - t0
+    info["ready_cpu_s"] = proc_cpu(proc.pid, children=False)
+    return proc, info
+
+
+def proc_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) of ``pid`` and, if asked, of its live child processes."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if entry == str(pid) or (children and fields[1] == str(pid)):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, limit: float) -> None:
+    """Wait (at most ``limit`` s) until the sim and its workers stop using CPU: the signing
+    tables it builds in the background after its ready line are then in place."""
+    deadline = time.monotonic() + limit
+    last = proc_cpu(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = proc_cpu(pid)
+        if now - last < 0.05:
+            return
+        last = now
+
+
+async def place_raw(http_url: str, jwt: str, bodies: list[dict[str, Any]], conc: int) -> float:
+    """Like :func:`place_all` with a minimal keep-alive HTTP/1.1 client (requests pre-encoded)."""
+    url = httpx.URL(http_url)
+    host, port, path = url.host, url.port or 80, url.path.rstrip("/") + "/orders"
+    requests = []
+    for b in bodies:
+        data = json.dumps(b, separators=(",", ":")).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {jwt}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        requests.append(head.encode() + data)
+    failures: list[str] = []
+
+    async def worker(share: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for req in share:
+                writer.write(req)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length)
+                if not head.startswith(b"HTTP/1.1 201"):
+                    failures.append(body.decode(errors="replace"))
+        finally:
+            writer.close()
+
+    shares = [requests[i::conc] for i in range(conc)]
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(sh) for sh in shares))
+    elapsed = time.perf_counter() - t0
+    if failures:
+        raise SystemExit(f"{len(failures)} placements failed, e.g. {failures[0]}")
+    return elapsed
 
 
 async def ws_round(info: dict[str, Any], jwt: str, steps: int) -> tuple[int, float, float]:
@@ -144,10 +228,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--orders", type=int, default=1500)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--sim-path", help="run the simulator from this checkout instead")
+    ap.add_argument(
+        "--settle", type=float, default=60.0, help="max seconds to wait for the sim to go idle"
+    )
     args = ap.parse_args()
 
     signing.warm_tables("large")  # client-side signing speed only; not part of the figures
-    proc, info = start_sim()
+    proc, info = start_sim(args.sim_path)
+    print(
+        f"time to ready line: {info['ready_s']:.2f} s wall, {info['ready_cpu_s']:.2f} s CPU "
+        "in the sim process"
+    )
     try:
         http_url = info["http_url"]
         acct = new_account(http_url)
@@ -181,19 +273,30 @@ def main() -> None:
 
         print(f"\n2. Signed order placements over REST ({args.orders} orders)")
         t0 = time.perf_counter()
-        bodies = presign(acct, args.orders + 200, mark)
+        bodies = presign(acct, 2 * args.orders + 200, mark)
         print(f"   (pre-signed client-side in {time.perf_counter() - t0:.1f} s, not counted)")
+        wait_idle(proc.pid, args.settle)
         seq = asyncio.run(place_all(http_url, jwt, bodies[:200], 1))
         print(f"   1 connection:  200 in {seq:.3f} s = {200 / seq:,.0f}/s")
-        par = asyncio.run(place_all(http_url, jwt, bodies[200:], args.concurrency))
-        rate = args.orders / par
-        print(
-            f"   {args.concurrency} connections: {args.orders} in {par:.3f} s = {rate:,.0f}/s; "
-            f"goal 500/s; ratio {rate / 500:.2f}x"
-        )
+        cpus = os.cpu_count() or 1
+        n = args.orders
+        for label, fn, batch in (
+            ("httpx", place_all, bodies[200 : 200 + n]),
+            ("raw HTTP/1.1", place_raw, bodies[200 + n : 200 + 2 * n]),
+        ):
+            c0, m0 = proc_cpu(proc.pid), time.process_time()
+            par = asyncio.run(fn(http_url, jwt, batch, args.concurrency))
+            sim_ms = (proc_cpu(proc.pid) - c0) / n * 1000
+            client_ms = (time.process_time() - m0) / n * 1000
+            rate = n / par
+            print(
+                f"   {label}, {args.concurrency} connections: {n} in {par:.3f} s = "
+                f"{rate:,.0f}/s; goal 500/s; ratio {rate / 500:.2f}x\n"
+                f"      CPU per order: sim {sim_ms:.2f} ms (server + verify workers; ceiling "
+                f"{cpus * 1000 / sim_ms:,.0f}/s on {cpus} idle CPUs), client {client_ms:.2f} ms"
+            )
         hash_ms, verify_ms = signature_cost(acct)
         per_core = 1000 / (hash_ms + verify_ms)
-        cpus = os.cpu_count() or 1
         print(
             f"   signature check per order, one core: hash {hash_ms:.2f} ms + verify "
             f"{verify_ms:.2f} ms -> at most {per_core:,.0f}/s per core, "
