@@ -237,3 +237,22 @@ def test_inline_verifier_warms_in_a_thread(fresh: None) -> None:
     fields, sig = _order(1700000000000, 1)
     assert asyncio.run(v.order_ok(CHAIN, ACCOUNT, pub, sig, fields))
     v.close()
+
+
+def test_retried_order_is_hashed_once() -> None:
+    kw: dict[str, Any] = dict(
+        market="BTC-USD-PERP", side="BUY", order_type="LIMIT", size=1, price=2
+    )  # fmt: skip
+    h = S.order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000123, **kw)
+    hits = snip12._cached_message_hash.cache_info().hits
+    assert S.order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000123, **kw) == h
+    assert snip12._cached_message_hash.cache_info().hits == hits + 1
+    doc = snip12.typed_data("Order", CHAIN, snip12.order_message(timestamp_ms=1700000000123, **kw))
+    assert snip12.typed_data_message_hash(doc, ACCOUNT) == h
+    # Any other field, or a modification of the same order, is another hash.
+    assert S.order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000124, **kw) != h
+    assert S.order_message_hash(CHAIN, ACCOUNT + 1, timestamp_ms=1700000000123, **kw) != h
+    assert (
+        S.modify_order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000123, order_id=1, **kw)
+        != h
+    )

@@ -20,7 +20,10 @@ Paradex messages (``docs/signing.md``, ``paradex-api.md`` §2.5): domain
 Speed: the domain hash and the message prefix ``h(h(h(0, prefix), domain), account)`` are cached
 per chain id and account, and ``h(0, type_hash)`` per type, so an order costs 9 Pedersen hashes,
 two of which have a recurring left input whose half of the work is cached
-(:func:`~paradexctl.signing.pedersen.pedersen_cached_left`).
+(:func:`~paradexctl.signing.pedersen.pedersen_cached_left`); the right inputs that recur
+(market, side, order type, size, price, the element counts) have their half cached by
+:func:`~paradexctl.signing.pedersen.pedersen` itself. The last 256 order and modification
+hashes are kept, so a retried request is not hashed again.
 """
 
 from __future__ import annotations
@@ -224,6 +227,16 @@ def _message_hash(chain_id: int, account: int, message_struct_hash: int) -> int:
     return pedersen(pedersen_cached_left(_prefix_state(chain_id, account), message_struct_hash), 4)
 
 
+@lru_cache(maxsize=256)
+def _cached_message_hash(
+    chain_id: int, account: int, type_name: str, values: tuple[int, ...]
+) -> int:
+    """The message hash of an order or a modification, cached: a retried request (same
+    timestamp, same fields) is hashed once. The timestamp makes every other order a miss,
+    which costs only the lookup."""
+    return _message_hash(chain_id, account, _fast_struct_hash(type_name, values))
+
+
 def _int_field(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SigningError(f"{what} must be an integer")
@@ -306,7 +319,7 @@ def order_message_hash(
 ) -> int:
     """Message hash of an ``Order`` (size and price already scaled to chain integers)."""
     values = _order_values(timestamp_ms, market, side, order_type, size, price)
-    return _message_hash(chain_id, account, _fast_struct_hash("Order", values))
+    return _cached_message_hash(chain_id, account, "Order", tuple(values))
 
 
 def modify_order_message(
@@ -347,7 +360,7 @@ def modify_order_message_hash(
     """Message hash of a ``ModifyOrder`` (``PUT /orders/{id}``)."""
     values = _order_values(timestamp_ms, market, side, order_type, size, price)
     values.append(_int_field(order_id, "order id"))
-    return _message_hash(chain_id, account, _fast_struct_hash("ModifyOrder", values))
+    return _cached_message_hash(chain_id, account, "ModifyOrder", tuple(values))
 
 
 def onboarding_message() -> dict[str, str]:
