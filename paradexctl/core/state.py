@@ -80,6 +80,7 @@ Performance: the hot path is a few dict lookups and integer comparisons on the r
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -649,11 +650,13 @@ class StateManager:
         self.grace_ms = grace_ms
         self.max_fills = max_fills
         self.max_closed_orders = max_closed_orders
-        self._closed: dict[str, None] = {}  # CLOSED order ids, oldest first (when bounded)
+        # Eviction queues are deques: popping the front of a dict is O(n) in CPython.
+        self._closed: deque[str] = deque()  # CLOSED order ids, oldest first (when bounded)
         if max_tombstones is not None and max_tombstones < 0:
             raise ValueError("max_tombstones must be >= 0 or None")
         self.max_tombstones = max_tombstones
-        self._tombstones: dict[str, None] = {}  # evicted CLOSED order ids, oldest first
+        self._tombstones: set[str] = set()  # evicted CLOSED order ids
+        self._tombstone_order: deque[str] = deque()
         self._tables: dict[Kind, dict[str, _Entry]] = {
             Kind.ORDER: {},
             Kind.POSITION: {},
@@ -664,7 +667,9 @@ class StateManager:
         self._by_client_id: dict[str, str] = {}
         self._open: dict[str, str] = {}  # order id -> market, for NEW/UNTRIGGERED/OPEN
         self._fills: dict[str, _FillEntry] = {}
+        self._fill_order: deque[str] = deque()
         self._pending_busts: dict[str, int] = {}  # busted fill id -> received_at
+        self._bust_order: deque[str] = deque()
         self._conflicts: set[tuple[Kind, str]] = set()
         self._unconfirmed: set[tuple[Kind, str]] = set()
 
@@ -822,21 +827,21 @@ class StateManager:
         else:
             self._open.pop(order_id, None)
             if self.max_closed_orders is not None:
-                self._closed[order_id] = None
+                self._closed.append(order_id)
                 while len(self._closed) > self.max_closed_orders:
-                    self._evict(next(iter(self._closed)))
+                    self._evict(self._closed.popleft())
 
     def _evict(self, order_id: str) -> None:
-        del self._closed[order_id]
         e = self._orders.pop(order_id, None)
         if e is not None:
             cid = e.payload.get("client_id")
             if cid and self._by_client_id.get(cid) == order_id:
                 del self._by_client_id[cid]
         self._conflicts.discard((Kind.ORDER, order_id))
-        self._tombstones[order_id] = None
+        self._tombstones.add(order_id)
+        self._tombstone_order.append(order_id)
         if self.max_tombstones is not None and len(self._tombstones) > self.max_tombstones:
-            del self._tombstones[next(iter(self._tombstones))]
+            self._tombstones.discard(self._tombstone_order.popleft())
 
     def _apply_tombstone(self, u: Update) -> Decision:
         closed = u.payload["status"] in TERMINAL_STATUSES
@@ -847,8 +852,10 @@ class StateManager:
         if e is None:
             busted = self._pending_busts.pop(u.key, None) is not None
             self._fills[u.key] = _FillEntry(u, busted)
-            if self.max_fills is not None and len(self._fills) > self.max_fills:
-                del self._fills[next(iter(self._fills))]
+            if self.max_fills is not None:
+                self._fill_order.append(u.key)
+                if len(self._fills) > self.max_fills:
+                    del self._fills[self._fill_order.popleft()]
             return Decision(True, Reason.NEW, u)
         prior = (e.payload, e.source, _opt_int(Kind.FILL, e.payload, "created_at"), e.received_at)
         if same_content(Kind.FILL, u.payload, e.payload):
@@ -868,8 +875,10 @@ class StateManager:
         if fill_id in self._pending_busts:
             return Decision(False, Reason.DUPLICATE, u)
         self._pending_busts[fill_id] = u.received_at
-        if self.max_fills is not None and len(self._pending_busts) > self.max_fills:
-            del self._pending_busts[next(iter(self._pending_busts))]
+        if self.max_fills is not None:
+            self._bust_order.append(fill_id)
+            while len(self._pending_busts) > self.max_fills and self._bust_order:
+                self._pending_busts.pop(self._bust_order.popleft(), None)
         return Decision(True, Reason.BUSTED, u)
 
     def apply_many(self, updates: Iterable[Update]) -> list[Decision]:
