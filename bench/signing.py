@@ -7,8 +7,10 @@ Each table level is measured in a fresh subprocess (tables never downgrade withi
   ``medium`` after a few hundred operations; the warm-up triggers it);
 * ``large``: after ``warm_tables("large")`` (what the simulator calls at start-up).
 
-Figures (CPU time, see ``_clock``): table build time, warm order hash+sign median (ms), Pedersen hashes/s, sign/s,
+Figures (CPU time, see ``_clock``): table build time, warm order hash+sign median (ms), order
+hash+verify median (what the simulator does per order), Pedersen hashes/s (random inputs), sign/s,
 verify/s (one key, as a simulator with a few accounts sees it; and a new key every time).
+``--compare DIR`` also measures the signer found in DIR (an older checkout) and prints ratios.
 Then, if the CLI has the ``sign`` command: a fresh ``paradexctl sign order`` process vs a bare
 typer app's ``--version`` (medians over several runs, and the difference).
 
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LEVELS = ("small", "default", "large")
 PRIV = 0x543B6CF6C91817A87174AAEA4FB370AC1C694E864D7740D728F8344D53E815
 CHAIN_NAME = "PRIVATE_SN_POTC_SEPOLIA"
 ACCOUNT_HASH = 0x41CB0280EBADAA75F996D8D92C6F265F6D040BB3BA442E5F86A554F1765244E
@@ -97,6 +100,28 @@ def measure(level: str) -> dict[str, float]:
         order()
         samples.append((_clock() - t) * 1e3)
     out["order_hash_sign_ms"] = statistics.median(samples)
+
+    # What the simulator does per order: the hash of a new order (new timestamp, the other
+    # fields recurring) plus the verification of its signature by a key seen often.
+    signed = []
+    for _ in range(120):
+        ts[0] += 1
+        h = S.order_message_hash(
+            chain, account, timestamp_ms=ts[0], market="BTC-USD-PERP", side="BUY",
+            order_type="LIMIT", size=1_500_000, price=9_712_350_000_000,
+        )  # fmt: skip
+        signed.append((ts[0], S.sign(h, PRIV)))
+    samples = []
+    for t_ms, (r, s) in signed:
+        t = _clock()
+        h = S.order_message_hash(
+            chain, account, timestamp_ms=t_ms, market="BTC-USD-PERP", side="BUY",
+            order_type="LIMIT", size=1_500_000, price=9_712_350_000_000,
+        )  # fmt: skip
+        ok = S.verify(h, r, s, pub)
+        samples.append((_clock() - t) * 1e3)
+        assert ok
+    out["order_hash_verify_ms"] = statistics.median(samples[20:])
 
     felts = [rnd.randrange(S.FIELD_PRIME) for _ in range(64)]
     i = [0]
@@ -236,31 +261,48 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         print(json.dumps(measure(sys.argv[2])))
         return
+    # --compare DIR: also measure the signer of another checkout (e.g. an older commit
+    # unpacked with ``git archive``), interleaved with this one, for before/after ratios.
+    other = sys.argv[2] if len(sys.argv) == 3 and sys.argv[1] == "--compare" else None
     results = {}
-    for level in ("small", "default", "large"):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", level],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-        results[level] = json.loads(proc.stdout)
+    for level in LEVELS:
+        for tag, path in (("", None), ("before ", other)):
+            if tag and not other:
+                continue
+            env = dict(os.environ)
+            if path:
+                env["PYTHONPATH"] = path
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", level],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+                env=env,
+            )
+            results[tag + level] = json.loads(proc.stdout)
     rows = [
         ("table build (ms)", "build_ms", "{:.0f}"),
         ("order hash+sign median (ms)", "order_hash_sign_ms", "{:.2f}"),
+        ("order hash+verify median (ms)", "order_hash_verify_ms", "{:.2f}"),
         ("Pedersen hashes/s", "pedersen_per_s", "{:.0f}"),
         ("sign/s (hash given)", "sign_per_s", "{:.0f}"),
         ("verify/s (same key)", "verify_per_s", "{:.0f}"),
         ("verify/s (new key each time)", "verify_new_key_per_s", "{:.0f}"),
     ]
     print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs")
-    print(f"{'':32}" + "".join(f"{lv:>12}" for lv in results))
+    print(f"{'':32}" + "".join(f"{lv:>15}" for lv in results))
     for label, key, fmt in rows:
-        print(f"{label:32}" + "".join(f"{fmt.format(r[key]):>12}" for r in results.values()))
+        print(f"{label:32}" + "".join(f"{fmt.format(r[key]):>15}" for r in results.values()))
+    if other:
+        print("ratios after/before (time: < 1 is faster; rates: > 1 is faster):")
+        for label, key, _ in rows[1:]:
+            cells = [results[lv][key] / results["before " + lv][key] for lv in LEVELS]
+            print(f"{label:32}" + "".join(f"{c:>15.2f}" for c in cells))
     print("(default = no warm_tables call: starts small, auto-upgrades to medium when busy)")
     print("goals: order hash+sign <= 3 ms (SDK 6.7 ms); verify >= 500/s")
-    cli_startup()
+    if not other:
+        cli_startup()
 
 
 if __name__ == "__main__":
