@@ -396,6 +396,7 @@ def _env(sim: SimServer, acct: SimAccount, tmp: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     env.pop("PARADEXCTL_PROFILE", None)
+    env.pop("PYTHONTRACEMALLOC", None)
     return env
 
 
@@ -533,8 +534,14 @@ def test_cli_closed_pipe_exits_quietly(sim: SimServer, cli_account: Any) -> None
         with open(read_end, encoding="utf-8") as reader:  # like `| head -n 2`
             first = [json.loads(reader.readline()) for _ in range(2)]
         assert [ln["type"] for ln in first] == ["connected", "subscribed"]
-        for p in range(5):
+        # traffic until the stream writes, meets the closed pipe, and exits
+        for p in range(200):
             trader.place("BUY", "0.01", str(1000 + p))
+            try:
+                proc.wait(timeout=100 * MS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         proc.wait(timeout=20000 * MS)
         err = proc.stderr.read() if proc.stderr else ""
     finally:
@@ -660,3 +667,73 @@ def test_copied_payload_text_gives_the_same_line_as_the_encoder() -> None:
         outs.append(buf.getvalue())
     assert outs[0] == outs[1]
     assert json.loads(outs[0])["data"] == order
+
+
+def test_every_lifecycle_event_including_stale_reaches_the_output() -> None:
+    """A scripted server that goes silent after subscribing: stale, then a reconnect."""
+    from websockets.asyncio.server import serve
+
+    connections = []
+
+    async def handler(conn: Any) -> None:
+        connections.append(conn)
+        while True:
+            msg = json.loads(await conn.recv())
+            result = {"node_id": "s"} if msg["method"] == "auth" else {"channel": "orders.ALL"}
+            await conn.send(json.dumps({"jsonrpc": "2.0", "result": result, "id": msg["id"]}))
+            if msg["method"] == "subscribe":
+                break
+        if len(connections) == 1:
+            conn.transport.pause_reading()  # silent: not even pongs
+        await asyncio.wait([asyncio.ensure_future(conn.wait_closed())], timeout=5000 * MS)
+        conn.transport.abort()
+
+    clock = _ticking_clock()
+    lines: list[dict[str, Any]] = []
+    rest = FakeRest({"/orders": {"results": []}}, clock)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            pump = StreamPump(
+                f"ws://127.0.0.1:{port}", rest=rest, jwt=None, channels=("orders",),
+                emit=lines.append,
+                ws_options={"stale_after": 200 * MS, "ping_interval": 50 * MS,
+                            "reconnect_delays": delays_from([0.01])},
+            )  # fmt: skip
+            task = asyncio.ensure_future(pump.run())
+            try:
+                await until(
+                    lambda: [ln["type"] for ln in lines].count("resynced") >= 2, 10000, "resync"
+                )
+            finally:
+                pump.stop()
+                await asyncio.wait_for(task, 10000 * MS)
+                for conn in connections:
+                    conn.transport.abort()
+
+    asyncio.run(main())
+    kinds = [ln["type"] for ln in lines]
+    for event in ("connected", "subscribed", "resynced", "stale", "disconnected", "reconnecting"):
+        assert event in kinds, (event, kinds)
+    assert kinds.index("stale") < kinds.index("reconnecting")
+    stale = next(ln for ln in lines if ln["type"] == "stale")
+    assert stale["silent_ms"] >= 200 * MS * 1000 - 1
+    for ln in lines:
+        assert isinstance(ln["ts"], int)
+
+
+def test_market_filter_hides_other_markets_in_the_output() -> None:
+    from paradexctl.paradex.ws import Notification
+
+    lines: list[dict[str, Any]] = []
+    pump = StreamPump("ws://unused", rest=None, jwt=None, emit=lines.append, market=MARKET)
+    assert pump.ws_channels == {
+        f"orders.{MARKET}": "orders", f"fills.{MARKET}": "fills", "positions": "positions",
+        "balance_events": "balances", "account": "account",
+    }  # fmt: skip
+    pos = {"market": "ETH-USD-PERP", "size": "1", "last_updated_at": 5, "seq_no": 5}
+    pump._on_frame(Notification("positions", pos, 10))
+    pump._on_frame(Notification("positions", {**pos, "market": MARKET}, 11))
+    assert [ln["key"] for ln in lines] == [MARKET]
+    assert pump.state.position("ETH-USD-PERP") is not None  # still merged, just not shown

@@ -180,6 +180,7 @@ class Script:
         self.attempts = 0
         self.frames: list[list[dict[str, Any]]] = []
         self.tokens: list[str] = []
+        self.silent: list[ServerConnection] = []
         self.server: Any = None
 
     @property
@@ -207,6 +208,8 @@ class Script:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for conn in self.silent:
+            conn.transport.abort()  # paused connections never notice the client left
         self.server.close()
         await self.server.wait_closed()
 
@@ -258,6 +261,7 @@ async def go_silent(conn: ServerConnection, s: Script) -> None:
     """Handshake, then never answer anything again (pings included)."""
     await s.handshake(conn)
     conn.transport.pause_reading()  # no pong will come back either
+    s.silent.append(conn)
     await asyncio.wait([asyncio.ensure_future(conn.wait_closed())], timeout=3000 * MS)
     conn.transport.abort()
 

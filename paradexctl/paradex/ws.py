@@ -773,11 +773,16 @@ class _GaveUp(WsError):
 
 
 async def _close_quietly(ws: Any, *, abort: bool = False) -> None:
-    with contextlib.suppress(Exception):
-        if abort and hasattr(ws, "transport") and ws.transport is not None:
-            ws.transport.abort()
-            return
-        await asyncio.wait_for(ws.close(), 2.0)
+    """Close ``ws`` (handshake, at most 2 s) or abort it; the socket is released either way,
+    also when this is cancelled half-way."""
+    try:
+        if not abort:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+    finally:
+        transport = getattr(ws, "transport", None)
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
 
 def _ws_close_code(ws: Any) -> int | None:
