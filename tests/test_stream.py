@@ -737,3 +737,38 @@ def test_market_filter_hides_other_markets_in_the_output() -> None:
     pump._on_frame(Notification("positions", {**pos, "market": MARKET}, 11))
     assert [ln["key"] for ln in lines] == [MARKET]
     assert pump.state.position("ETH-USD-PERP") is not None  # still merged, just not shown
+
+
+def test_resync_every_repeats_the_resync_while_connected() -> None:
+    from websockets.asyncio.server import serve
+
+    async def handler(conn: Any) -> None:
+        async for raw in conn:
+            msg = json.loads(raw)
+            result = {"node_id": "s"} if msg["method"] == "auth" else {"channel": "orders.ALL"}
+            await conn.send(json.dumps({"jsonrpc": "2.0", "result": result, "id": msg["id"]}))
+
+    clock = _ticking_clock()
+    lines: list[dict[str, Any]] = []
+    rest = FakeRest({"/orders": {"results": []}}, clock)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            pump = StreamPump(
+                f"ws://127.0.0.1:{port}", rest=rest, jwt=None, channels=("orders",),
+                emit=lines.append, resync_every=50 * MS, ws_options={"stale_after": None},
+            )  # fmt: skip
+            task = asyncio.ensure_future(pump.run())
+            try:
+                await until(
+                    lambda: [ln["type"] for ln in lines].count("resynced") >= 3, 10000, "resyncs"
+                )
+            finally:
+                pump.stop()
+                await asyncio.wait_for(task, 10000 * MS)
+
+    asyncio.run(main())
+    kinds = [ln["type"] for ln in lines]
+    assert kinds.count("connected") == 1  # one connection, several resyncs
+    assert [p for p, _ in rest.calls].count("/orders") >= 3
