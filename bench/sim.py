@@ -241,6 +241,7 @@ def main() -> None:
         "in the sim process"
     )
     try:
+        wait_idle(proc.pid, args.settle)  # tables are built in the background after ready
         http_url = info["http_url"]
         acct = new_account(http_url)
         jwt = login(http_url, acct)
@@ -275,7 +276,6 @@ def main() -> None:
         t0 = time.perf_counter()
         bodies = presign(acct, 2 * args.orders + 200, mark)
         print(f"   (pre-signed client-side in {time.perf_counter() - t0:.1f} s, not counted)")
-        wait_idle(proc.pid, args.settle)
         seq = asyncio.run(place_all(http_url, jwt, bodies[:200], 1))
         print(f"   1 connection:  200 in {seq:.3f} s = {200 / seq:,.0f}/s")
         cpus = os.cpu_count() or 1

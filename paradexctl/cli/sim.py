@@ -118,7 +118,8 @@ def sim(
         typer.Option(
             "--signing-tables",
             hidden=True,
-            help="Signature-verification table level built at start: small, medium, large.",
+            help="Signature-verification table level (small, medium, large), built in the "
+            "background once the sim is ready (in each verify worker).",
         ),
     ] = "large",
     output: OutputOpt = None,
