@@ -17,8 +17,10 @@ Also printed: the time from starting ``paradexctl sim`` to its ready line (wall,
 process's CPU time by then).
 
 Usage: ``.venv/bin/python bench/sim.py [--steps 3000] [--orders 1500] [--concurrency 8]
-[--sim-path DIR]`` (``--sim-path``: run the simulator from another checkout, e.g. an older
-commit unpacked with ``git archive``, for before/after figures from one run)
+[--sim-path DIR] [--compare DIR]``. ``--sim-path`` runs the simulator from another checkout
+(e.g. an older commit unpacked with ``git archive``); ``--compare DIR`` runs both side by side
+and places orders on each in alternating batches, which gives before/after ratios that the
+machine's changing load does not blur.
 """
 
 from __future__ import annotations
@@ -222,6 +224,46 @@ def signature_cost(acct: SimAccount, n: int = 100) -> tuple[float, float]:
     return (t1 - t0) / n * 1000, (t3 - t2) / n * 1000
 
 
+def compare(other: str, rounds: int, batch: int = 150) -> None:
+    """Run this checkout's sim and the one in ``other`` side by side and place signed orders
+    on each in alternating batches (raw client, 8 connections), so both see the same load."""
+    procs = {}
+    try:
+        for tag, path in (("before", other), ("after", None)):
+            procs[tag] = start_sim(path)
+            print(f"{tag:6}: ready line after {procs[tag][1]['ready_s']:.2f} s")
+        for proc, _ in procs.values():
+            wait_idle(proc.pid, 60)
+        bodies, jwts = {}, {}
+        for tag, (_, info) in procs.items():
+            acct = new_account(info["http_url"])
+            jwts[tag] = login(info["http_url"], acct)
+            bodies[tag] = presign(acct, rounds * batch + 50, Decimal("96000"))
+            asyncio.run(place_raw(info["http_url"], jwts[tag], bodies[tag][:50], 8))
+        wall = dict.fromkeys(procs, 0.0)
+        cpu = dict.fromkeys(procs, 0.0)
+        server = dict.fromkeys(procs, 0.0)
+        for r in range(rounds):
+            for tag in list(procs) if r % 2 else list(procs)[::-1]:
+                proc, info = procs[tag]
+                chunk = bodies[tag][50 + r * batch : 50 + (r + 1) * batch]
+                c0, s0 = proc_cpu(proc.pid), proc_cpu(proc.pid, children=False)
+                wall[tag] += asyncio.run(place_raw(info["http_url"], jwts[tag], chunk, 8))
+                cpu[tag] += proc_cpu(proc.pid) - c0
+                server[tag] += proc_cpu(proc.pid, children=False) - s0
+        n = rounds * batch
+        print(f"{n} placements each, {batch} at a time, alternating:")
+        for tag in procs:
+            print(
+                f"{tag:6}: {n / wall[tag]:,.0f}/s; sim CPU {cpu[tag] / n * 1000:.2f} ms per order "
+                f"(server process {server[tag] / n * 1000:.2f})"
+            )
+    finally:
+        for proc, _ in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3000, help="mark-walk steps per WS round")
@@ -230,11 +272,19 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--sim-path", help="run the simulator from this checkout instead")
     ap.add_argument(
+        "--compare",
+        metavar="DIR",
+        help="only: placements on this checkout's sim vs DIR's, interleaved (see compare())",
+    )
+    ap.add_argument(
         "--settle", type=float, default=60.0, help="max seconds to wait for the sim to go idle"
     )
     args = ap.parse_args()
 
     signing.warm_tables("large")  # client-side signing speed only; not part of the figures
+    if args.compare:
+        compare(args.compare, max(2, args.orders // 150))
+        return
     proc, info = start_sim(args.sim_path)
     print(
         f"time to ready line: {info['ready_s']:.2f} s wall, {info['ready_cpu_s']:.2f} s CPU "
