@@ -93,8 +93,11 @@ def _worker_main(
 ) -> None:
     """A worker: answer ``(id, args)`` frames with ``(id, ok)`` frames until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us (EOF), not Ctrl-C
-    for other in others:  # the parent's ends: closed here, so its death reads as EOF
-        other.close()
+    # Close every other end this fork inherited: the server's ends (so that its death reads as
+    # EOF here) and the other workers' ends (so that a worker's death reads as EOF there).
+    for other in others:
+        if other is not sock:
+            other.close()
     if level:
         warm_in_background(level, after=go)
     sock.setblocking(True)
@@ -141,11 +144,11 @@ class Verifier:
             ctx = multiprocessing.get_context("fork")
             self._go = ctx.Event()
             pairs = [socket.socketpair() for _ in range(workers)]
-            parent_ends = [a for a, _ in pairs]
+            every_end = [end for pair in pairs for end in pair]
             for a, b in pairs:
                 proc = ctx.Process(
                     target=_worker_main,
-                    args=(b, parent_ends, warm, self._go),
+                    args=(b, every_end, warm, self._go),
                     name="paradexctl-sim-verify",
                     daemon=True,
                 )
