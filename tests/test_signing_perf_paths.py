@@ -257,3 +257,47 @@ def test_retried_order_is_hashed_once() -> None:
         S.modify_order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000123, order_id=1, **kw)
         != h
     )
+
+
+def test_lockstep_hashes_match_one_at_a_time() -> None:
+    accounts = [ACCOUNT, ACCOUNT + 2]
+    items: list[tuple[int, int, dict[str, Any], int | None]] = []
+    for i in range(7):
+        fields: dict[str, Any] = dict(
+            timestamp_ms=1700000001000 + i, market=["BTC-USD-PERP", "ETH-USD-PERP"][i % 2],
+            side="BUY" if i % 3 else "SELL", order_type="LIMIT" if i % 4 else "MARKET",
+            size=10**6 + i, price=0 if i % 4 == 0 else 3 * 10**12 + i,
+        )  # fmt: skip
+        items.append((CHAIN, accounts[i % 2], fields, None if i % 3 else 1000 + i))
+    bad = dict(items[0][2], side="SIDEWAYS")
+    items.insert(3, (CHAIN, ACCOUNT, bad, None))
+    items.append((CHAIN, ACCOUNT, dict(items[1][2], size=-1), 5))
+    expected: list[int | None] = []
+    for chain, account, fields, oid in items:
+        msg = snip12.order_message if oid is None else snip12.modify_order_message
+        try:
+            extra = {} if oid is None else {"order_id": oid}
+            doc = snip12.typed_data(
+                "Order" if oid is None else "ModifyOrder", chain, msg(**fields, **extra)
+            )
+            expected.append(snip12.typed_data_message_hash(doc, account))
+        except S.SigningError:
+            expected.append(None)
+    assert expected[3] is None and expected[-1] is None
+    assert snip12.order_message_hashes(items) == expected
+    assert [snip12.order_message_hashes([it])[0] for it in items] == expected
+    assert pedersen.pedersen_many([]) == []
+
+
+def test_batched_worker_checks_match_single_checks() -> None:
+    pub = S.private_to_public(PRIV)
+    batch = []
+    for i in range(5):
+        fields, sig = _order(1700000002000 + i, 7 * 10**12 + i)
+        good = (CHAIN, ACCOUNT, pub, sig, fields, None)
+        batch += [good, (CHAIN, ACCOUNT, pub, sig, dict(fields, size=1), None)]
+    batch.append((CHAIN, ACCOUNT, pub, "[1,2", batch[0][4], None))
+    batch.append((CHAIN, ACCOUNT, pub, batch[0][3], dict(batch[0][4], market=""), None))
+    single = [verify.check_order_signature(*args) for args in batch]
+    assert single == [True, False] * 5 + [False, False]
+    assert verify.check_order_signatures(batch) == single
