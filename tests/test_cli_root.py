@@ -195,3 +195,27 @@ def test_command_map_matches_what_each_module_registers() -> None:
 )
 def test_command_name_skips_root_options(argv: list[str], name: str | None) -> None:
     assert cli_main._command_name(argv) == name
+
+
+def test_command_table_summaries_match_the_real_commands() -> None:
+    from typer._click import Context
+    from typer.main import get_command
+
+    root = get_command(cli_main.load_commands())
+    ctx = Context(root, info_name="paradexctl")
+    real = {n: root.get_command(ctx, n).get_short_help_str(10_000) for n in root.list_commands(ctx)}
+    # (the order is checked by the help comparison below, in fresh processes)
+    assert {n: s for n, (_m, s) in cli_main.COMMAND_TABLE.items()} == real
+
+
+def test_root_help_without_loading_modules_equals_the_fully_loaded_help() -> None:
+    lazy = _run("--help")
+    code = (
+        "from paradexctl.cli import main as m\n"
+        "m.load_commands()\n"
+        "raise SystemExit(m.main(['--help']))\n"
+    )
+    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert lazy.returncode == full.returncode == 0
+    assert lazy.stdout == full.stdout
+    assert "Commands:" in lazy.stdout and "reconcile" in lazy.stdout

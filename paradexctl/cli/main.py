@@ -18,9 +18,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from paradexctl import __version__
 from paradexctl.cli.context import AppContext, _check_format, get_ctx, set_ctx
@@ -47,8 +48,28 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: failure classes; the message asks for a report.
 EXIT_INTERNAL = 70
 
+
+class _LazyRootGroup(TyperGroup):
+    """The root group: lists every command of ``COMMAND_TABLE`` even when its module is not
+    loaded (the root ``--help``), with the table's summary standing in for the command."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        loaded = super().list_commands(ctx)
+        return loaded if set(loaded) >= set(COMMAND_TABLE) else list(COMMAND_TABLE)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in COMMAND_TABLE:
+            from typer.core import TyperCommand
+
+            summary = COMMAND_TABLE[cmd_name][1]
+            return TyperCommand(cmd_name, help=summary)
+        return cmd
+
+
 app = typer.Typer(
     name="paradexctl",
+    cls=_LazyRootGroup,
     help=(
         "Command-line toolkit for the Paradex perpetuals exchange: place and cancel orders, "
         "query the account, stream WebSocket updates as NDJSON, reconcile REST against "
@@ -139,26 +160,48 @@ def root(
     )
 
 
-#: Top-level command name -> the module that registers it. Only that module is imported
-#: and converted when the command runs: building typer's whole command tree costs more than
-#: most commands' own work. ``tests/test_cli_root.py`` checks this map against the modules.
-COMMANDS: dict[str, str] = {
-    "markets": "markets",
-    "bbo": "markets",
-    "account": "account",
-    "balances": "account",
-    "positions": "account",
-    "fills": "account",
-    "orders": "orders",
-    "order": "orders",
-    "sign": "sign",
-    "stream": "stream",
-    "reconcile": "reconcile",
-    "smoke": "smoke",
-    "sim": "sim",
-    "config": "config",
-    "completion": "completion",
+#: Top-level command name -> (the module that registers it, its one-line summary), in the
+#: order ``--help`` lists them (typer puts plain commands before command groups). Only the
+#: invoked command's module is imported and converted when a command runs, and the root
+#: ``--help`` is rendered from this table without importing any command module: building
+#: typer's whole command tree costs more than most commands' own work.
+#: ``tests/test_cli_root.py`` checks this table against the modules and the rendered help.
+COMMAND_TABLE: dict[str, tuple[str, str]] = {
+    "markets": (
+        "markets",
+        "List markets with their increments and limits (or one market in full).",
+    ),
+    "bbo": ("markets", "Best bid and offer of one market."),
+    "balances": ("account", "Token balances (GET /balance)."),
+    "positions": ("account", "Positions (GET /positions), as the exchange reports them."),
+    "fills": ("account", "Your fills, newest first as the exchange pages them (GET /fills)."),
+    "stream": (
+        "stream",
+        "Stream private WebSocket channels as NDJSON, one object per line, flushed per line.",
+    ),
+    "reconcile": (
+        "reconcile",
+        "Compare the REST view of the account with the WebSocket's, once, and report every "
+        "difference.",
+    ),
+    "smoke": ("smoke", "Run a self-checking round trip against the exchange and report each step."),
+    "sim": ("sim", "Run a local Paradex-compatible exchange (REST + WebSocket) until interrupted."),
+    "completion": ("completion", "Print the completion script for SHELL."),
+    "account": (
+        "account",
+        "The account summary (margin, collateral); 'account onboard' registers a new account.",
+    ),
+    "orders": ("orders", "List orders (open or history)."),
+    "order": ("orders", "Get, place, modify and cancel orders (never placed twice)."),
+    "sign": (
+        "sign",
+        "Sign Paradex messages offline (orders, modifications, auth, onboarding); prints the "
+        "typed data, hash, signature and the exact body or headers.",
+    ),
+    "config": ("config", "Manage profiles and credentials (config.toml, mode 0600)."),
 }
+COMMANDS: dict[str, str] = {name: module for name, (module, _) in COMMAND_TABLE.items()}
+
 
 #: Root options that take a value (skipped when looking for the command name).
 _VALUE_OPTIONS = frozenset({"--profile", "--env", "--api-url", "--ws-url", "--output", "-o"})
@@ -210,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = _command_name(args)
     if name in COMMANDS and not any(a in ("-h", "--help") for a in args[: args.index(name)]):
         load_commands([COMMANDS[name]])
+    elif name is None and args and all(a in ("-h", "--help") for a in args):
+        pass  # the root help lists COMMAND_TABLE; no command module is needed
     else:
         load_commands()
     try:
