@@ -7,14 +7,14 @@ function" documentation; ``starknet-crypto``'s ``pedersen_hash``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 
 from . import tables
 from .curve import FIELD_PRIME
 from .errors import SigningError
 
-__all__ = ["compute_hash_on_elements", "pedersen", "pedersen_cached_left", "pedersen_many"]
+__all__ = ["compute_hash_on_elements", "pedersen", "pedersen_cached_left"]
 
 _LOW_BITS = 248
 _LOW_MASK = (1 << _LOW_BITS) - 1
@@ -60,8 +60,11 @@ def _right_point(b: int) -> tuple[int, int, int]:
     return X, Y, Z
 
 
-def _point(a: int, b: int) -> tuple[int, int, int]:
-    """The Pedersen sum for ``(a, b)`` in Jacobian coordinates (inputs already checked)."""
+def pedersen(a: int, b: int) -> int:
+    """The Pedersen hash of two field elements (``0 <= a, b < FIELD_PRIME``)."""
+    if not (0 <= a < FIELD_PRIME and 0 <= b < FIELD_PRIME):
+        raise SigningError("Pedersen input is not a field element (0 <= value < FIELD_PRIME)")
+    tables.note_heavy_use()
     t = tables.table
     X, Y, Z = _right_point(b)
     X, Y, Z = t("P0").accumulate(X, Y, Z, a & _LOW_MASK)
@@ -69,60 +72,9 @@ def _point(a: int, b: int) -> tuple[int, int, int]:
         X, Y, Z = t("P1").accumulate(X, Y, Z, a >> _LOW_BITS)
     if Z == 0:  # pragma: no cover - would need a discrete-log relation between the points
         raise SigningError("Pedersen hash input is unhashable")
-    return X, Y, Z
-
-
-def _point_cached_left(a: int, b: int) -> tuple[int, int, int]:
-    """Like :func:`_point` for a recurring left input (its half is cached)."""
-    t = tables.table
-    X, Y = _left_point(a)
-    X, Y, Z = t("P2").accumulate(X, Y, 1, b & _LOW_MASK)
-    if b >> _LOW_BITS:
-        X, Y, Z = t("P3").accumulate(X, Y, Z, b >> _LOW_BITS)
-    if Z == 0:  # pragma: no cover - would need a discrete-log relation between the points
-        raise SigningError("Pedersen hash input is unhashable")
-    return X, Y, Z
-
-
-def pedersen(a: int, b: int) -> int:
-    """The Pedersen hash of two field elements (``0 <= a, b < FIELD_PRIME``)."""
-    if not (0 <= a < FIELD_PRIME and 0 <= b < FIELD_PRIME):
-        raise SigningError("Pedersen input is not a field element (0 <= value < FIELD_PRIME)")
-    tables.note_heavy_use()
-    X, _, Z = _point(a, b)
     p = FIELD_PRIME
     zi = pow(Z, -1, p)
     return X * zi % p * zi % p
-
-
-def pedersen_many(pairs: Sequence[tuple[int, int, bool]]) -> list[int]:
-    """Many independent hashes ``(a, b, left_recurs)`` with a single inversion between them.
-
-    ``left_recurs`` selects :func:`pedersen_cached_left`'s path. The affine ``x`` of every sum
-    is recovered with Montgomery's trick (three multiplications each instead of an
-    inversion each): worth about 20 µs per hash when several chains advance in lockstep.
-    """
-    p = FIELD_PRIME
-    points = []
-    for a, b, left_recurs in pairs:
-        if not (0 <= a < FIELD_PRIME and 0 <= b < FIELD_PRIME):
-            raise SigningError("Pedersen input is not a field element (0 <= value < FIELD_PRIME)")
-        points.append(_point_cached_left(a, b) if left_recurs else _point(a, b))
-    tables.note_heavy_use(len(points))
-    n = len(points)
-    prefix = [1] * n
-    acc = 1
-    for i, (_, _, Z) in enumerate(points):
-        prefix[i] = acc
-        acc = acc * Z % p
-    inv = pow(acc, -1, p)
-    out = [0] * n
-    for i in range(n - 1, -1, -1):
-        X, _, Z = points[i]
-        zi = inv * prefix[i] % p  # 1/Z_i
-        inv = inv * Z % p
-        out[i] = X * zi % p * zi % p
-    return out
 
 
 @lru_cache(maxsize=1024)
@@ -148,7 +100,13 @@ def pedersen_cached_left(a: int, b: int) -> int:
     if not (0 <= a < FIELD_PRIME and 0 <= b < FIELD_PRIME):
         raise SigningError("Pedersen input is not a field element (0 <= value < FIELD_PRIME)")
     tables.note_heavy_use()
-    X, _, Z = _point_cached_left(a, b)
+    t = tables.table
+    X, Y = _left_point(a)
+    X, Y, Z = t("P2").accumulate(X, Y, 1, b & _LOW_MASK)
+    if b >> _LOW_BITS:
+        X, Y, Z = t("P3").accumulate(X, Y, Z, b >> _LOW_BITS)
+    if Z == 0:  # pragma: no cover - would need a discrete-log relation between the points
+        raise SigningError("Pedersen hash input is unhashable")
     p = FIELD_PRIME
     zi = pow(Z, -1, p)
     return X * zi % p * zi % p

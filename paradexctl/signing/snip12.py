@@ -36,7 +36,7 @@ from typing import Any, Final
 from .curve import FIELD_PRIME
 from .errors import SigningError
 from .keccak import starknet_keccak
-from .pedersen import compute_hash_on_elements, pedersen, pedersen_cached_left, pedersen_many
+from .pedersen import compute_hash_on_elements, pedersen, pedersen_cached_left
 
 __all__ = [
     "ADDRESS_BOUND",
@@ -60,7 +60,6 @@ __all__ = [
     "onboarding_message_hash",
     "order_message",
     "order_message_hash",
-    "order_message_hashes",
     "side_felt",
     "struct_hash",
     "typed_data",
@@ -362,65 +361,6 @@ def modify_order_message_hash(
     values = _order_values(timestamp_ms, market, side, order_type, size, price)
     values.append(_int_field(order_id, "order id"))
     return _cached_message_hash(chain_id, account, "ModifyOrder", tuple(values))
-
-
-def order_message_hashes(
-    items: Sequence[tuple[int, int, Mapping[str, Any], int | None]],
-) -> list[int | None]:
-    """Message hashes of many ``Order`` (``order_id`` None) or ``ModifyOrder`` messages.
-
-    Each item is ``(chain_id, account, fields, order_id)`` with ``fields`` the keyword
-    arguments of :func:`order_message_hash`. The hash chains advance in lockstep, so each
-    step's inversions are shared (:func:`~paradexctl.signing.pedersen.pedersen_many`): a
-    verifier with several orders at hand saves about 10 % per order. An item whose fields are
-    invalid gives None. Same results as the one-at-a-time builders.
-    """
-    if len(items) == 1:
-        chain_id, account, fields, order_id = items[0]
-        try:
-            if order_id is None:
-                return [order_message_hash(chain_id, account, **fields)]
-            return [modify_order_message_hash(chain_id, account, order_id=order_id, **fields)]
-        except (ValueError, TypeError):
-            return [None]
-    # Steps per item: (left, right, left_recurs); None stands for the previous step's output.
-    plans: list[list[tuple[int | None, int | None, bool]] | None] = []
-    for chain_id, account, fields, order_id in items:
-        try:
-            values = _order_values(**fields)
-            type_name = "Order"
-            if order_id is not None:
-                values.append(_int_field(order_id, "order id"))
-                type_name = "ModifyOrder"
-            prefix = _prefix_state(chain_id, account)
-        except (ValueError, TypeError):
-            plans.append(None)
-            continue
-        steps: list[tuple[int | None, int | None, bool]] = [
-            (_TYPE_SEEDS[type_name], values[0], True)
-        ]
-        steps += [(None, v, False) for v in values[1:]]
-        steps += [(None, len(values) + 1, False), (prefix, None, True), (None, 4, False)]
-        plans.append(steps)
-    out: list[int | None] = [None] * len(items)
-    hashes = [0] * len(items)
-    active = [i for i, plan in enumerate(plans) if plan is not None]
-    step = 0
-    while active:
-        pairs = []
-        for i in active:
-            a, b, left_recurs = plans[i][step]  # type: ignore[index]
-            pairs.append(
-                (hashes[i] if a is None else a, hashes[i] if b is None else b, left_recurs)
-            )
-        for i, h in zip(active, pedersen_many(pairs), strict=True):
-            hashes[i] = h
-        step += 1
-        active = [i for i in active if step < len(plans[i])]  # type: ignore[arg-type]
-    for i, plan in enumerate(plans):
-        if plan is not None:
-            out[i] = hashes[i]
-    return out
 
 
 def onboarding_message() -> dict[str, str]:

@@ -9,9 +9,7 @@ Each worker has its own socket pair to this process. The event loop writes a req
 least-busy worker and reads the answer with a reader callback: no thread of this process is
 involved, so an order costs no thread hop and no GIL hand-off (``concurrent.futures``' process
 pool needed two helper threads and several hand-offs per call, which stalled the event loop
-for milliseconds under load). A worker takes every check waiting on its socket (up to 16) and
-hashes those orders in lockstep, sharing inversions
-(:func:`paradexctl.signing.snip12.order_message_hashes`). A worker that dies is dropped and its pending checks are re-run
+for milliseconds under load). A worker that dies is dropped and its pending checks are re-run
 inline; with no worker left every check runs inline.
 
 The workers are forked when :class:`Verifier` is constructed, before the server starts its
@@ -42,7 +40,7 @@ from typing import Any
 
 from paradexctl import signing
 
-__all__ = ["Verifier", "check_order_signature", "check_order_signatures", "warm_in_background"]
+__all__ = ["Verifier", "check_order_signature", "warm_in_background"]
 
 _HEADER = struct.Struct("<I")
 
@@ -67,25 +65,6 @@ def check_order_signature(
     return signing.verify(h, r, s, public_key)
 
 
-def check_order_signatures(batch: list[tuple[Any, ...]]) -> list[bool]:
-    """:func:`check_order_signature` for many orders at once; the hashes are computed in
-    lockstep (:func:`paradexctl.signing.snip12.order_message_hashes`), which shares their
-    inversions."""
-    from paradexctl.signing.snip12 import order_message_hashes
-
-    hashes = order_message_hashes([(c, a, f, oid) for c, a, _, _, f, oid in batch])
-    out = []
-    for h, (_, _, public_key, signature, _, _) in zip(hashes, batch, strict=True):
-        try:
-            ok = h is not None and signing.verify(
-                h, *signing.parse_signature(signature), public_key
-            )
-        except (ValueError, TypeError):
-            ok = False
-        out.append(ok)
-    return out
-
-
 def warm_in_background(level: str, after: Event | None = None) -> threading.Thread:
     """Build the signing tables at ``level`` in a daemon thread (once ``after`` is set)."""
 
@@ -97,6 +76,16 @@ def warm_in_background(level: str, after: Event | None = None) -> threading.Thre
     thread = threading.Thread(target=run, name="paradexctl-sim-tables", daemon=True)
     thread.start()
     return thread
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
 
 
 def _worker_main(
@@ -112,49 +101,22 @@ def _worker_main(
     if level:
         warm_in_background(level, after=go)
     sock.setblocking(True)
-    buf = bytearray()
     with sock:
         while True:
-            frames = _frames(buf)
-            if not frames:  # nothing complete buffered: wait for more
-                try:
-                    chunk = sock.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buf += chunk
-                continue
             try:
-                results = check_order_signatures([args for _, args in frames])
-            except Exception:  # a bug must not kill the worker: the orders are refused
-                results = [False] * len(frames)
-            reply = bytearray()
-            for (rid, _), ok in zip(frames, results, strict=True):
-                data = pickle.dumps((rid, ok))
-                reply += _HEADER.pack(len(data)) + data
+                (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+                rid, args = pickle.loads(_recv_exact(sock, size))
+            except (EOFError, OSError):
+                return
             try:
-                sock.sendall(reply)
+                ok = check_order_signature(*args)
+            except Exception:  # a bug must not kill the worker: the order is refused
+                ok = False
+            data = pickle.dumps((rid, ok))
+            try:
+                sock.sendall(_HEADER.pack(len(data)) + data)
             except OSError:
                 return
-
-
-#: Checks a worker takes from its socket at once: the orders' hashes share their inversions;
-#: more would only delay the first answers.
-_BATCH_MAX = 16
-
-
-def _frames(buf: bytearray) -> list[tuple[int, tuple[Any, ...]]]:
-    """Take up to ``_BATCH_MAX`` complete ``(id, args)`` frames off the front of ``buf``."""
-    out: list[tuple[int, tuple[Any, ...]]] = []
-    while len(out) < _BATCH_MAX and len(buf) >= _HEADER.size:
-        (size,) = _HEADER.unpack_from(buf)
-        end = _HEADER.size + size
-        if len(buf) < end:
-            break
-        out.append(pickle.loads(bytes(buf[_HEADER.size : end])))
-        del buf[:end]
-    return out
 
 
 class _Worker:
