@@ -126,6 +126,9 @@ def session_jwt(session: Any) -> Callable[[bool], Awaitable[str]]:
     async def jwt(refresh: bool) -> str:
         return await asyncio.to_thread(fetch, refresh)
 
+    # A StreamPump runs ``sync`` on its REST thread instead, so that one thread uses the
+    # session's HTTP client and token cache, and an exit drains it (see _Worker).
+    jwt.sync = fetch  # type: ignore[attr-defined]
     return jwt
 
 
@@ -365,10 +368,19 @@ class StreamPump:
             meta.update(self.record_meta)
             meta["started_at"] = self.started_at
             self._record(Meta(meta))
+        jwt = self.jwt
+        sync_jwt = getattr(jwt, "sync", None)
+        if sync_jwt is not None:
+            worker = self._worker
+
+            async def jwt_on_worker(refresh: bool) -> str:
+                return str(await worker.call(sync_jwt, refresh))
+
+            jwt = jwt_on_worker
         self.client = wsmod.WsClient(
             self.url,
             list(self.ws_channels),
-            jwt=self.jwt,
+            jwt=jwt,
             queue=self.queue,
             trace=self.trace,
             wall_ms=self.wall_ms,
