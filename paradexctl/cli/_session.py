@@ -38,6 +38,29 @@ def _env_number(name: str, default: float) -> float:
     return value
 
 
+def ws_options_from_env(**extra: Any) -> dict[str, Any]:
+    """WebSocket client options shared by every command that opens the WS (stream, reconcile).
+
+    Knobs (for tests and unusual networks): ``PARADEXCTL_WS_BACKOFF_BASE_MS`` (500),
+    ``PARADEXCTL_WS_BACKOFF_CAP_MS`` (30000), ``PARADEXCTL_WS_STABLE_AFTER_S`` (10),
+    ``PARADEXCTL_WS_OPEN_TIMEOUT_S`` (10). ``extra`` entries are added as given.
+    """
+    from paradexctl.paradex.ws import backoff
+
+    base = _env_number("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
+    cap = _env_number("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
+
+    def delays() -> Any:
+        return backoff(base=base, cap=max(cap, base))
+
+    return {
+        "stable_after": _env_number("PARADEXCTL_WS_STABLE_AFTER_S", 10.0),
+        "open_timeout": _env_number("PARADEXCTL_WS_OPEN_TIMEOUT_S", 10.0),
+        "reconnect_delays": delays,
+        **extra,
+    }
+
+
 def _trace(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 

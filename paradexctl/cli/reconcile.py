@@ -172,23 +172,6 @@ def _options(
         raise UsageError(str(err)) from None
 
 
-def _ws_options() -> dict[str, Any]:
-    from paradexctl.cli.stream import _env_float
-    from paradexctl.paradex.ws import backoff
-
-    base = _env_float("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
-    cap = _env_float("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
-
-    def delays() -> Any:
-        return backoff(base=base, cap=max(cap, base))
-
-    return {
-        "stable_after": _env_float("PARADEXCTL_WS_STABLE_AFTER_S", 10.0),
-        "open_timeout": _env_float("PARADEXCTL_WS_OPEN_TIMEOUT_S", 10.0),
-        "reconnect_delays": delays,
-    }
-
-
 def run_live(
     *,
     entities: frozenset[str],
@@ -203,7 +186,7 @@ def run_live(
     import asyncio
 
     from paradexctl import __version__
-    from paradexctl.cli._session import open_session
+    from paradexctl.cli._session import open_session, ws_options_from_env
     from paradexctl.paradex.collect import CollectOptions, collect
     from paradexctl.paradex.stream import session_jwt
 
@@ -240,7 +223,7 @@ def run_live(
                     jwt=session_jwt(session),
                     options=opts,
                     sink=sink,
-                    ws_options=_ws_options(),
+                    ws_options=ws_options_from_env(),
                     trace=trace,
                     on_mark=on_mark_hook,
                 )

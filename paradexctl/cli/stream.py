@@ -33,19 +33,6 @@ forever by default, restores every subscription and resyncs over REST after each
 """
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise UsageError(f"{name} must not be negative")
-    return value
-
-
 def _clean(value: Any) -> str:
     """A venue string made safe for a terminal (no control characters)."""
     text = "" if value is None else str(value)
@@ -255,9 +242,8 @@ def stream(
 ) -> None:
     import asyncio
 
-    from paradexctl.cli._session import open_session
+    from paradexctl.cli._session import open_session, ws_options_from_env
     from paradexctl.paradex.stream import StreamPump, session_jwt
-    from paradexctl.paradex.ws import backoff
 
     names = list(dict.fromkeys(channels or CHANNEL_CHOICES))
     bad = [n for n in names if n not in CHANNEL_CHOICES]
@@ -272,19 +258,7 @@ def stream(
     emit = _LiveView(out) if out.fmt == "table" else _ndjson_writer(out)
     emit_text = getattr(emit, "text", None)
 
-    base = _env_float("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
-    cap = _env_float("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
-
-    def delays() -> Any:
-        return backoff(base=base, cap=max(cap, base))
-
-    ws_options: dict[str, Any] = {
-        "max_reconnects": max_reconnects,
-        "stale_after": stale_after,
-        "stable_after": _env_float("PARADEXCTL_WS_STABLE_AFTER_S", 10.0),
-        "open_timeout": _env_float("PARADEXCTL_WS_OPEN_TIMEOUT_S", 10.0),
-        "reconnect_delays": delays,
-    }
+    ws_options = ws_options_from_env(max_reconnects=max_reconnects, stale_after=stale_after)
     trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
     session = open_session(settings)
     record_file = None
