@@ -371,6 +371,62 @@ class Conn:
         #: order.cancel_on_disconnect state, and the orders placed through this connection
         self.cancel_on_disconnect = False
         self.placed: set[str] = set()
+        #: the ws_silence_s fault: loop time until which nothing is sent, the timer that ends
+        #: the silence, and the server protocol whose reading it paused
+        self.silent_until = 0.0
+        self._silence_timer: asyncio.TimerHandle | None = None
+        self._paused: Any = None
+
+    def silent(self) -> bool:
+        return self.silent_until > asyncio.get_running_loop().time()
+
+    def silence(self, seconds: float) -> bool:
+        """Send nothing for ``seconds`` (``0`` ends a silence now); True if it went silent.
+
+        Besides dropping what the app sends, reading from the socket is paused (and the
+        server's keepalive pings stopped), so the WebSocket layer answers no ping with a pong:
+        a client watchdog that counts data frames and pongs hears nothing at all. uvicorn
+        gives the app its protocol's bound ``receive`` as the ASGI callable; that is how the
+        transport is found. Without it only the app's own frames are withheld."""
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
+        if seconds <= 0 or self.closed:
+            self.end_silence()
+            return False
+        loop = asyncio.get_running_loop()
+        self.silent_until = loop.time() + seconds
+        self._silence_timer = loop.call_later(seconds, self.end_silence)
+        if self._paused is None:
+            proto: Any = getattr(self.ws._receive, "__self__", None)
+            transport = getattr(proto, "transport", None)
+            if transport is not None and hasattr(transport, "pause_reading"):
+                with contextlib.suppress(Exception):
+                    transport.pause_reading()
+                    self._paused = proto
+                    # uvicorn pauses reading while a message waits for the app and resumes
+                    # when the app takes it; clear its flag so that only we resume
+                    if getattr(proto, "read_paused", False):
+                        proto.read_paused = False
+                    stop_keepalive = getattr(proto, "stop_keepalive", None)
+                    if stop_keepalive is not None:
+                        stop_keepalive()
+        return True
+
+    def end_silence(self) -> None:
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
+        self.silent_until = 0.0
+        proto, self._paused = self._paused, None
+        if proto is None:
+            return
+        with contextlib.suppress(Exception):
+            if not proto.transport.is_closing():
+                proto.transport.resume_reading()
+                start_keepalive = getattr(proto, "start_keepalive", None)
+                if start_keepalive is not None:
+                    start_keepalive()
 
     def enqueue(self, text: str, delay: float) -> None:
         """Queue ``text`` to go out ``delay`` s from now, never before earlier messages.
@@ -394,7 +450,7 @@ class Conn:
 
     async def send(self, text: str) -> None:
         async with self.lock:
-            if not self.closed:
+            if not self.closed and not (self.silent_until and self.silent()):
                 await self.ws.send_text(text)
 
     async def sender(self) -> None:
@@ -476,9 +532,18 @@ class Hub:
                     payload = _ENCODE(self._stamp(ev, now_ms))
                 text = f'{_NOTIFY_HEAD}{_ENCODE(ch)},"data":{payload}}}}}'
                 for conn in subs:
+                    if conn.silent_until and conn.silent():
+                        self.faults.injected["ws_silence_dropped"] += 1
+                        continue
                     for delay in self.faults.plan_delivery():
                         conn.enqueue(text, delay)
                         self.sent += 1
+
+    def silence_all(self, seconds: float) -> int:
+        """Silence every open connection for ``seconds`` (0: end it); returns how many."""
+        n = sum(conn.silence(seconds) for conn in list(self.conns))
+        self.faults.injected["ws_silenced"] += n
+        return n
 
     async def disconnect_all(self, code: int = 1012) -> int:
         conns = list(self.conns)
@@ -1251,6 +1316,8 @@ class SimApp:
         now = self.clock.now_ms()
         disconnect = body.pop("disconnect_now", False)
         self.faults.update(body, now)
+        if "ws_silence_s" in body:
+            self.hub.silence_all(self.faults.config.ws_silence_s)
         if disconnect:
             await self.hub.disconnect_all()
         return _json(self.faults.to_json(now))
@@ -1367,6 +1434,7 @@ class SimApp:
             pass
         finally:
             conn.closed = True
+            conn.end_silence()
             self.hub.remove(conn)
             if conn.cancel_on_disconnect and conn.account in self.engine.accounts:
                 self._cancel_placed(conn)

@@ -14,6 +14,10 @@ Faults (all settable at start and at run time through ``POST /_sim/faults``):
 ``ws_drop_rate``           probability that a notification is never sent (a real gap)
 ``ws_disconnect_every_s``  close every WebSocket connection every N seconds (0 = off)
 ``refuse_connections_s``   refuse new WebSocket upgrades (HTTP 503) for N seconds from now
+``ws_silence_s``           the WebSocket connections open now go silent for N seconds: nothing
+                           is sent on them (notifications are dropped) and they are not read
+                           (requests and pings are answered only after it); connections
+                           opened later are not affected (0 ends a silence early)
 ``rest_5xx``               the next N REST calls answer ``rest_5xx_status`` (default 503)
 ``rest_429``               the next N REST calls answer 429 with ``x-ratelimit-*`` headers
 ``accept_then_timeout``    the next N order placements (single or batch) are executed, but
@@ -41,6 +45,7 @@ class FaultConfig:
     ws_drop_rate: float = 0.0
     ws_disconnect_every_s: float = 0.0
     refuse_connections_s: float = 0.0
+    ws_silence_s: float = 0.0
     rest_5xx: int = 0
     rest_5xx_status: int = 503
     rest_429: int = 0
@@ -78,6 +83,8 @@ class Faults:
             "ws_duplicated": 0,
             "ws_disconnects": 0,
             "ws_refused": 0,
+            "ws_silenced": 0,
+            "ws_silence_dropped": 0,
         }
         if config is not None:
             self.update(asdict(config), now_ms)
