@@ -317,7 +317,7 @@ def cli_startup() -> None:
         print(f"  {label:44} {med[a] - med[b]:9.1f} {cmed[a] - cmed[b]:9.1f}")
     print(
         "  (config show is the control: any command with options pays typer's parameter\n"
-        "   coercion, which imports pydantic; the difference to it is what signing adds)"
+        "   conversion; the difference to it is what signing adds)"
     )
 
 
