@@ -254,6 +254,10 @@ _TS_FIELD: Mapping[Kind, str] = {
 
 # Module-level aliases: global lookups are cheaper than enum attribute lookups on the hot path.
 _ORDER, _FILL, _TRADEBUST, _WS = Kind.ORDER, Kind.FILL, Kind.TRADEBUST, Source.WS
+_POSITION, _BALANCE = Kind.POSITION, Kind.BALANCE
+# ``tuple.__new__`` skips the Python-level ``__new__`` a NamedTuple generates (one frame less
+# per update); the builders pass every field, in order.
+_new = tuple.__new__
 _R_NEW, _R_NEWER, _R_NEWER_SEQ = Reason.NEW, Reason.NEWER, Reason.NEWER_SEQ
 _R_DUPLICATE, _R_STALE_SEQ, _R_OLDER = Reason.DUPLICATE, Reason.STALE_SEQ, Reason.OLDER
 _R_TERMINAL, _R_ILLEGAL, _R_WS_RECENT = Reason.TERMINAL, Reason.ILLEGAL_TRANSITION, Reason.WS_RECENT
@@ -337,7 +341,7 @@ class Update(NamedTuple):
         if type(ts) is not int and ts is not None:
             ts = _slow_int(kind, ts_field, ts)
         src = source if type(source) is Source else Source(source)
-        return cls(kind, src, key, p, received_at, seq, ts, replayed)
+        return _new(cls, (kind, src, key, p, received_at, seq, ts, replayed))
 
     @classmethod
     def order(
@@ -360,19 +364,43 @@ class Update(NamedTuple):
         if type(ts) is not int and ts is not None:
             ts = _slow_int(Kind.ORDER, "last_updated_at", ts)
         src = source if type(source) is Source else Source(source)
-        return cls(Kind.ORDER, src, key, p, received_at, seq, ts, replayed)
+        return _new(cls, (_ORDER, src, key, p, received_at, seq, ts, replayed))
 
     @classmethod
     def position(
         cls, payload: Any, source: Source | str, received_at: int, *, replayed: bool = False
     ) -> Update:
-        return cls._build(Kind.POSITION, "market", payload, source, received_at, replayed)
+        p = payload if type(payload) is dict else _payload(Kind.POSITION, payload)
+        get = p.get
+        key = get("market")
+        if type(key) is not str or not key:
+            key = _key(Kind.POSITION, p, "market")
+        seq = get("seq_no")
+        if type(seq) is not int and seq is not None:
+            seq = _slow_int(Kind.POSITION, "seq_no", seq)
+        ts = get("last_updated_at")
+        if type(ts) is not int and ts is not None:
+            ts = _slow_int(Kind.POSITION, "last_updated_at", ts)
+        src = source if type(source) is Source else Source(source)
+        return _new(cls, (_POSITION, src, key, p, received_at, seq, ts, replayed))
 
     @classmethod
     def balance(
         cls, payload: Any, source: Source | str, received_at: int, *, replayed: bool = False
     ) -> Update:
-        return cls._build(Kind.BALANCE, "token", payload, source, received_at, replayed)
+        p = payload if type(payload) is dict else _payload(Kind.BALANCE, payload)
+        get = p.get
+        key = get("token")
+        if type(key) is not str or not key:
+            key = _key(Kind.BALANCE, p, "token")
+        seq = get("seq_no")
+        if type(seq) is not int and seq is not None:
+            seq = _slow_int(Kind.BALANCE, "seq_no", seq)
+        ts = get("last_updated_at")
+        if type(ts) is not int and ts is not None:
+            ts = _slow_int(Kind.BALANCE, "last_updated_at", ts)
+        src = source if type(source) is Source else Source(source)
+        return _new(cls, (_BALANCE, src, key, p, received_at, seq, ts, replayed))
 
     @classmethod
     def account(
@@ -394,7 +422,19 @@ class Update(NamedTuple):
     def fill(
         cls, payload: Any, source: Source | str, received_at: int, *, replayed: bool = False
     ) -> Update:
-        return cls._build(Kind.FILL, "id", payload, source, received_at, replayed)
+        p = payload if type(payload) is dict else _payload(Kind.FILL, payload)
+        get = p.get
+        key = get("id")
+        if type(key) is not str or not key:
+            key = _key(Kind.FILL, p, "id")
+        seq = get("seq_no")
+        if type(seq) is not int and seq is not None:
+            seq = _slow_int(Kind.FILL, "seq_no", seq)
+        ts = get("created_at")
+        if type(ts) is not int and ts is not None:
+            ts = _slow_int(Kind.FILL, "created_at", ts)
+        src = source if type(source) is Source else Source(source)
+        return _new(cls, (_FILL, src, key, p, received_at, seq, ts, replayed))
 
     @classmethod
     def tradebust(
