@@ -22,7 +22,7 @@ from paradexctl.paradex.auth import (
 )
 from paradexctl.paradex.rest import RetryPolicy
 
-VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parent / "vectors"
 K2 = json.loads((VECTORS / "auth_k2.json").read_text())
 PRIV = int(K2["account"]["l2_private_key"], 16)
 ADDRESS = K2["account"]["l2_address"]

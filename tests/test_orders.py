@@ -14,7 +14,7 @@ from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, OutcomeUnkn
 from paradexctl.paradex import orders as O
 from paradexctl.paradex.rest import RestClient, RetryPolicy
 
-VECTORS = Path("/work/shared/vectors")
+VECTORS = Path(__file__).resolve().parent / "vectors"
 D = Decimal
 BTC = {
     "symbol": "BTC-USD-PERP",
