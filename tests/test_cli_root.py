@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +220,52 @@ def test_root_help_without_loading_modules_equals_the_fully_loaded_help() -> Non
     assert lazy.returncode == full.returncode == 0
     assert lazy.stdout == full.stdout
     assert "Commands:" in lazy.stdout and "reconcile" in lazy.stdout
+
+
+def _complete(shell: str, line: str) -> subprocess.CompletedProcess[str]:
+    words = line.split(" ")
+    env = {
+        "_PARADEXCTL_COMPLETE": f"complete_{shell}",
+        "COMP_WORDS": line,
+        "COMP_CWORD": str(len(words) - 1),
+        "_TYPER_COMPLETE_ARGS": line,
+        "_TYPER_COMPLETE_FISH_ACTION": "get-args",
+    }
+    return _run(env=env)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_at_run_time_offers_matching_commands(shell: str) -> None:
+    proc = _complete(shell, "paradexctl si")
+    assert proc.returncode == 0, proc.stderr
+    assert "not supported" not in proc.stdout + proc.stderr
+    if shell == "bash":
+        assert sorted(proc.stdout.split()) == ["sign", "sim"]
+    else:
+        assert '"sign"' in proc.stdout or "\nsign" in "\n" + proc.stdout
+        assert '"sim"' in proc.stdout or "\nsim" in "\n" + proc.stdout
+        assert "markets" not in proc.stdout
+
+
+def test_completion_at_run_time_completes_subcommands() -> None:
+    proc = _complete("bash", "paradexctl sign o")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == ["onboarding", "order"]
+
+
+def test_shipped_bash_script_fills_compreply(tmp_path: Path) -> None:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not installed")
+    exe = tmp_path / "paradexctl"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m paradexctl "$@"\n')
+    exe.chmod(0o755)
+    script = Path(__file__).parent.parent / "completions" / "paradexctl.bash"
+    cmd = (
+        f"source {script}; COMP_WORDS=(paradexctl si); COMP_CWORD=1; "
+        "_paradexctl_completion paradexctl; printf '%s\\n' \"${COMPREPLY[@]}\""
+    )
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    proc = subprocess.run([bash, "-c", cmd], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == ["sign", "sim"]

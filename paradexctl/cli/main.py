@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from paradexctl import __version__
+from paradexctl.cli.completion import COMPLETE_VAR
 from paradexctl.cli.context import AppContext, _check_format, get_ctx, set_ctx
 from paradexctl.errors import ParadexctlError
 from paradexctl.output import OutputClosed
@@ -251,7 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     name = _command_name(args)
-    if name in COMMANDS and not any(a in ("-h", "--help") for a in args[: args.index(name)]):
+    if COMPLETE_VAR in os.environ:
+        # A shell asks for completions: typer's completion classes must be registered (the
+        # root app has add_completion=False) and every command must be known.
+        from typer.completion import completion_init  # type: ignore[attr-defined]
+
+        completion_init()
+        load_commands()
+    elif name in COMMANDS and not any(a in ("-h", "--help") for a in args[: args.index(name)]):
         load_commands([COMMANDS[name]])
     elif name is None and args and all(a in ("-h", "--help") for a in args):
         pass  # the root help lists COMMAND_TABLE; no command module is needed
