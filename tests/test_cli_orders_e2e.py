@@ -420,6 +420,37 @@ def test_truly_lost_exits_6_naming_client_id(cli):
     assert cli.orders_with_client_id("lost-1") == []
 
 
+def test_reused_client_id_with_lost_post_is_exit_6_not_a_false_recovery(cli):
+    old = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "reuse-1",
+                "--wait", "open")  # fmt: skip
+    cli.json("order", "cancel", old["order_id"])
+    assert cli.json("order", "get", old["order_id"])["status"] == "CLOSED"
+    # the POST of a different order with the same client_id gets a 503 and is not executed
+    cli.sim.admin.faults(rest_5xx=1, rest_5xx_status=503)
+    code, out, err = cli("order", "place", BTC, "sell", "0.02", "--price", "99000",
+                         "--client-id", "reuse-1")  # fmt: skip
+    assert code == 6, (out, err)
+    assert "reuse-1" in err and "different order with this client_id" in err
+    assert old["order_id"] in err and "NOT re-sent" in err
+    assert out == ""
+    assert [o.side for o in cli.orders_with_client_id("reuse-1")] == ["BUY"]
+
+
+def test_accept_then_timeout_with_a_reused_client_id_recovers_the_new_order(cli, monkeypatch):
+    monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
+    old = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "reuse-2",
+                "--wait", "open")  # fmt: skip
+    cli.json("order", "cancel", old["order_id"])
+    cli.sim.admin.faults(accept_then_timeout=1, timeout_hold_s=3)
+    code, out, err = cli("-o", "json", "order", "place", BTC, "sell", "0.02", "--price",
+                         "99000", "--client-id", "reuse-2")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["outcome"] == "recovered" and data["order_id"] != old["order_id"]
+    assert data["order"]["side"] == "SELL" and data["order"]["size"] == "0.02"
+    assert len(cli.orders_with_client_id("reuse-2")) == 2
+
+
 def test_5xx_burst_and_429_survived_within_budget(cli):
     cli.sim.admin.faults(rest_5xx=2)
     assert cli.json("bbo", BTC)["market"] == BTC

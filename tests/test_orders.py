@@ -179,10 +179,12 @@ def make_client(handler) -> RestClient:
     )
 
 
-BODY = {"market": "BTC-USD-PERP", "client_id": "cid-7", "side": "BUY", "size": "0.01"}
+TS = 1_700_000_000_123
+BODY = {"market": "BTC-USD-PERP", "client_id": "cid-7", "side": "BUY", "type": "LIMIT",
+        "size": "0.01", "price": "97000", "signature_timestamp": TS}  # fmt: skip
 ORDER = {"id": "111", "client_id": "cid-7", "market": "BTC-USD-PERP", "status": "NEW",
-         "side": "BUY", "type": "LIMIT", "price": "97000",
-         "size": "0.01", "remaining_size": "0.01"}  # fmt: skip
+         "side": "BUY", "type": "LIMIT", "price": "97000", "trigger_price": "0",
+         "size": "0.01", "remaining_size": "0.01", "timestamp": TS}  # fmt: skip
 NO_SLEEP = O.LookupPolicy(rounds=3, sleep=lambda s: None)
 
 
@@ -237,6 +239,72 @@ def test_found_in_history_when_by_client_id_misses_closed_orders():
 
     r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
     assert r.outcome == "recovered" and r.order["status"] == "CLOSED"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"timestamp": TS - 60_000},  # an older order that reused the client_id
+        {"side": "SELL"},
+        {"size": "0.02"},
+        {"price": "96000"},
+        {"type": "MARKET", "price": "0"},
+        {"market": "ETH-USD-PERP"},
+        {"timestamp": None},
+    ],
+)
+def test_an_order_with_the_client_id_that_was_not_the_one_sent_is_not_recovered(other):
+    old = {**ORDER, "id": "42", "status": "CLOSED", "cancel_reason": "USER_CANCELED", **other}
+
+    def handler(req):
+        if req.method == "POST":
+            return httpx.Response(503, json={"error": "SERVICE_UNAVAILABLE", "message": "x"})
+        if req.url.path.endswith("/orders-history"):
+            return httpx.Response(200, json={"results": [old], "next": None})
+        return httpx.Response(200, json=old)
+
+    with pytest.raises(OutcomeUnknown) as ei:
+        O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    msg = ei.value.message
+    assert ei.value.exit_code == 6 and "cid-7" in msg
+    assert "different order with this client_id" in msg and "id 42" in msg
+
+
+def test_the_matching_order_is_recovered_among_older_ones_with_the_same_client_id():
+    old = {**ORDER, "id": "42", "status": "CLOSED", "timestamp": TS - 60_000}
+    mine = {**ORDER, "id": "43", "status": "CLOSED", "cancel_reason": "IOC_CANCELED"}
+
+    def handler(req):
+        if req.method == "POST":
+            raise httpx.ReadTimeout("slow", request=req)
+        if req.url.path.endswith("/orders-history"):
+            return httpx.Response(200, json={"results": [old, mine], "next": None})
+        return httpx.Response(200, json=old)  # by_client_id: the older one
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert r.outcome == "recovered" and r.order["id"] == "43"
+
+
+def test_mismatch_compares_decimals_exactly_not_as_text():
+    assert O.mismatch({**ORDER, "size": "0.0100", "price": "97000.0"}, BODY) is None
+    assert O.mismatch({**ORDER, "size": "0.0101"}, BODY) == "size 0.0101 is not 0.01"
+    market = {**BODY, "type": "MARKET"}
+    del market["price"]
+    assert O.mismatch({**ORDER, "type": "MARKET", "price": "0"}, market) is None
+
+
+def test_batch_lookup_also_refuses_a_different_order_with_the_client_id():
+    def handler(req):
+        if req.method == "POST":
+            raise httpx.ReadTimeout("slow", request=req)
+        if req.url.path.endswith("/orders-history"):
+            return httpx.Response(200, json={"results": []})
+        cid = req.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json={**ORDER, "client_id": cid, "timestamp": 5})
+
+    rows = O.place_batch(make_client(handler), _items(2), chunk_size=10, lookup=NO_SLEEP)
+    assert [r["outcome"] for r in rows] == ["unknown", "unknown"]
+    assert "different order" in rows[0]["error"]
 
 
 def test_truly_lost_order_is_exit_6_naming_client_id_and_bounded():
@@ -437,7 +505,7 @@ def _items(n):
     out = []
     for k in range(n):
         s = spec(client_id=f"b{k}")
-        out.append((O.BatchLine(k + 1, s), {"client_id": f"b{k}", "market": s.market}))
+        out.append((O.BatchLine(k + 1, s), {**BODY, "client_id": f"b{k}"}))
     return out
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "cancel_order",
     "find_by_client_id",
     "get_order",
+    "mismatch",
     "new_client_id",
     "parse_batch",
     "parse_decimal",
@@ -400,18 +401,19 @@ def get_order(client: RestClient, order_id: str) -> dict[str, Any]:
     return body
 
 
-def lookup_client_id_once(
-    client: RestClient, client_id: str, market: str | None = None
-) -> dict[str, Any] | None:
-    """One lookup: ``/orders/by_client_id/{id}``, then ``/orders-history?client_id=``.
-
-    Returns the order or None (the exchange says it has none). ExchangeUnavailable when the
-    exchange cannot be asked.
-    """
+def _candidates(
+    client: RestClient, client_id: str, market: str | None, *, stop: Callable[[Any], bool]
+) -> list[dict[str, Any]]:
+    """Orders carrying ``client_id``: ``/orders/by_client_id/{id}`` (the open order, else the
+    newest closed one), then ``/orders-history?client_id=``, stopping as soon as ``stop``
+    accepts one. ExchangeUnavailable when the exchange cannot be asked."""
+    out: list[dict[str, Any]] = []
     try:
         body = client.get(f"/orders/by_client_id/{_seg(client_id)}", private=True)
         if isinstance(body, dict) and body.get("id"):
-            return body
+            out.append(body)
+            if stop(body):
+                return out
     except ExchangeRejected as err:
         if not _is_not_found(err):
             raise
@@ -419,10 +421,71 @@ def lookup_client_id_once(
     if market:
         params["market"] = market
     page = client.get("/orders-history", params, private=True)
+    seen = {str(o.get("id")) for o in out}
     for row in (page or {}).get("results") or []:
         if isinstance(row, dict) and row.get("client_id") == client_id:
-            return row
+            if str(row.get("id")) in seen:
+                continue
+            out.append(row)
+            if stop(row):
+                return out
+    return out
+
+
+def lookup_client_id_once(
+    client: RestClient, client_id: str, market: str | None = None
+) -> dict[str, Any] | None:
+    """One lookup: ``/orders/by_client_id/{id}``, then ``/orders-history?client_id=``.
+
+    Returns the first order found with that client_id (the open one, else the newest closed
+    one), or None (the exchange says it has none). ExchangeUnavailable when the exchange
+    cannot be asked.
+    """
+    found = _candidates(client, client_id, market, stop=lambda o: True)
+    return found[0] if found else None
+
+
+def _same_decimal(a: Any, b: Any) -> bool:
+    try:
+        return Decimal(str(a if a not in (None, "") else 0)) == Decimal(
+            str(b if b not in (None, "") else 0)
+        )
+    except InvalidOperation:
+        return False
+
+
+def mismatch(order: Mapping[str, Any], sent: Mapping[str, Any]) -> str | None:
+    """None when ``order`` (the exchange's object) is the order ``sent`` (a signed
+    ``POST /orders`` body) placed; else which field differs.
+
+    A client_id can be reused once its order is closed, so finding *an* order with the
+    client_id proves nothing: it must also carry the signature timestamp that was signed
+    (``Order.timestamp``, a per-order nonce) and the same market, side, type, size, price and
+    trigger price.
+    """
+    ts = order.get("timestamp")
+    try:
+        same_ts = ts is not None and int(str(ts)) == int(str(sent.get("signature_timestamp")))
+    except ValueError:
+        same_ts = False
+    if not same_ts:
+        return f"timestamp {ts} is not the signed {sent.get('signature_timestamp')}"
+    for key in ("market", "side", "type"):
+        if str(order.get(key)) != str(sent.get(key)):
+            return f"{key} {order.get(key)} is not {sent.get(key)}"
+    for key in ("size", "price", "trigger_price"):
+        if not _same_decimal(order.get(key), sent.get(key)):
+            return f"{key} {order.get(key)} is not {sent.get(key) or 0}"
     return None
+
+
+def _describe_order(o: Mapping[str, Any]) -> str:
+    price = o.get("price")
+    at = f" @ {price}" if price not in (None, "", "0") else ""
+    return (
+        f"id {o.get('id')}: {o.get('side')} {o.get('size')} {o.get('market')} "
+        f"{o.get('type')}{at}, {o.get('status')}, timestamp {o.get('timestamp')}"
+    )
 
 
 def find_by_client_id(
@@ -431,21 +494,39 @@ def find_by_client_id(
     market: str | None = None,
     *,
     policy: LookupPolicy | None = None,
+    sent: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, str]:
     """Look an order up by client_id, ``policy.rounds`` times with backoff.
 
+    With ``sent`` (the signed body that was POSTed), only the order that body placed counts
+    (see :func:`mismatch`); another order with the same client_id (an older, closed one) is
+    reported in ``why`` but never returned.
+
     Returns ``(order, "")`` when found, else ``(None, why)`` where ``why`` says whether the
-    exchange kept answering "not found" or could not be asked.
+    exchange kept answering "not found", held only a different order with that client_id, or
+    could not be asked.
     """
     pol = policy or LookupPolicy()
     delays = pol.delays()
     last = ""
+
+    def accept(o: Any) -> bool:
+        return sent is None or mismatch(o, sent) is None
+
     for n in range(pol.rounds):
         try:
-            found = lookup_client_id_once(client, client_id, market)
-            if found is not None:
-                return found, ""
-            last = "the exchange reports no such order"
+            found = _candidates(client, client_id, market, stop=accept)
+            hit = next((o for o in found if accept(o)), None)
+            if hit is not None:
+                return hit, ""
+            if found and sent is not None:
+                other = found[0]
+                last = (
+                    f"the exchange holds a different order with this client_id "
+                    f"({_describe_order(other)}; {mismatch(other, sent)}), not the one sent"
+                )
+            else:
+                last = "the exchange reports no such order"
         except ExchangeUnavailable as err:
             last = f"lookup failed: {err.message}"
         if n + 1 < pol.rounds:
@@ -491,7 +572,9 @@ def submit_order(
     try:
         order = client.post("/orders", dict(body))
     except OutcomeUncertain as err:
-        found, why = find_by_client_id(client, client_id, str(body["market"]), policy=lookup)
+        found, why = find_by_client_id(
+            client, client_id, str(body["market"]), policy=lookup, sent=body
+        )
         if found is not None:
             return PlaceResult(
                 client_id,
@@ -998,7 +1081,7 @@ def place_batch(
         except OutcomeUncertain as err:
             for bl, body in chunk:
                 found, why = find_by_client_id(
-                    client, str(body["client_id"]), bl.spec.market, policy=lookup
+                    client, str(body["client_id"]), bl.spec.market, policy=lookup, sent=body
                 )
                 if found is not None:
                     rows.append(_row(bl, "recovered", found, None))
