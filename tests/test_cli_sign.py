@@ -16,6 +16,8 @@ from paradexctl.cli.main import main
 VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
 ADDRESS = "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa"
+#: 2^251 + 17*2^192 + 1, one past the largest field element.
+OUT_OF_RANGE_ADDRESS = "0x800000000000011000000000000000000000000000000000000000000000001"
 ORDER_ARGS = ["--market", "BTC-USD-PERP", "--side", "BUY", "--size", "0.015"]
 
 
@@ -148,13 +150,68 @@ def test_sign_modify_reproduces_vector(capsys: pytest.CaptureFixture[str]) -> No
         inp["price"],
         "--timestamp",
         str(inp["signature_timestamp_ms"]),
+        "--client-id",
+        vec["rest_body_PUT_v1_orders_id"]["client_id"],
+        "--instruction",
+        vec["rest_body_PUT_v1_orders_id"]["instruction"],
     )
     _check_signature(result, vec)
     assert result["request"] == {"method": "PUT", "path": f"/v1/orders/{inp['id']}"}
-    body = vec["rest_body_PUT_v1_orders_id"]
-    for key in ("id", "market", "side", "type", "size", "price", "signature"):
-        assert result["body"][key] == body[key], key
-    assert result["body"]["signature_timestamp"] == body["signature_timestamp"]
+    expected = {k: v for k, v in vec["rest_body_PUT_v1_orders_id"].items() if v is not None}
+    assert result["body"] == expected
+
+
+def test_sign_modify_body_without_optional_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    result = sign_json(
+        capsys, "modify", "--order-id", "7", *ORDER_ARGS, "--price", "100", "--timestamp", "5"
+    )
+    assert result["body"] == {
+        "id": "7",
+        "market": "BTC-USD-PERP",
+        "side": "BUY",
+        "type": "LIMIT",
+        "size": "0.015",
+        "price": "100",
+        "signature": result["signature"]["value"],
+        "signature_timestamp": 5,
+    }
+
+
+@pytest.mark.parametrize("order_type", ["STOP_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT"])
+def test_every_limit_type_signs_its_price(
+    capsys: pytest.CaptureFixture[str], order_type: str
+) -> None:
+    base = ["order", *ORDER_ARGS, "--type", order_type, "--timestamp", "1"]
+    result = sign_json(capsys, *base, "--price", "100", "--trigger-price", "99")
+    assert result["body"]["price"] == "100"
+    assert result["body"]["trigger_price"] == "99"
+    assert result["typed_data"]["message"]["price"] == str(100 * 10**8)
+    assert result["typed_data"]["message"]["orderType"] == order_type
+    code, _, err = run(capsys, "sign", *base)
+    assert code == 2 and f"a {order_type} order needs --price" in err
+
+
+@pytest.mark.parametrize("order_type", ["MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"])
+def test_market_types_sign_price_zero(capsys: pytest.CaptureFixture[str], order_type: str) -> None:
+    result = sign_json(capsys, "order", *ORDER_ARGS, "--type", order_type, "--timestamp", "1")
+    assert result["typed_data"]["message"]["price"] == "0"
+    assert "price" not in result["body"]
+
+
+def test_thousand_unit_market_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    result = sign_json(
+        capsys,
+        "order",
+        "--market",
+        "kBONK-USD-PERP",
+        "--side",
+        "BUY",
+        "--size",
+        "100",
+        "--price",
+        "0.02",
+    )
+    assert result["body"]["market"] == "kBONK-USD-PERP"
 
 
 def test_sign_auth_reproduces_vector(capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,9 +279,49 @@ def test_env_selects_default_chain(capsys: pytest.CaptureFixture[str]) -> None:
         (["order", *ORDER_ARGS, "--price", "abc"], "not a decimal"),
         (["order", *ORDER_ARGS, "--price", "-1"], "non-negative"),
         (["order", *ORDER_ARGS, "--price", "NaN"], "non-negative finite"),
-        (["order", "--market", "M" * 40, "--side", "BUY", "--size", "1", "--price", "1"], "31"),
+        (
+            ["order", "--market", "M" * 20 + "-" + "M" * 20, *ORDER_ARGS[2:], "--price", "1"],
+            "31",
+        ),
         (["modify", "--order-id", "abc", *ORDER_ARGS, "--price", "1"], "numeric order id"),
         (["onboarding", "--account", "12345"], "0x-prefixed hex"),
+        (
+            ["onboarding", "--account", OUT_OF_RANGE_ADDRESS],
+            "not a field element",
+        ),
+        (["order", *ORDER_ARGS[:-1], "0", "--price", "1"], "--size must be greater than 0"),
+        (["order", *ORDER_ARGS[:-1], "0.000", "--type", "MARKET"], "--size must be greater"),
+        (["order", *ORDER_ARGS, "--price", "0"], "--price must be greater than 0"),
+        (["order", *ORDER_ARGS, "--price", "1", "--instruction", "bogus"], "GTC, POST_ONLY"),
+        (
+            ["order", "--market", "btc-usd-perp", "--side", "BUY", "--size", "1", "--price", "1"],
+            "did you mean BTC-USD-PERP",
+        ),
+        (
+            ["order", "--market", "BTCUSD", "--side", "BUY", "--size", "1", "--price", "1"],
+            "not a market symbol",
+        ),
+        (["order", *ORDER_ARGS, "--price", "1", "--chain-id", ""], "--chain-id is empty"),
+        (["onboarding", "--chain-id", "  "], "--chain-id is empty"),
+        (["modify", "--order-id", "1", *ORDER_ARGS[:-1], "0", "--price", "1"], "--size must be"),
+        (["modify", "--order-id", "1", *ORDER_ARGS, "--price", "0"], "--price must be greater"),
+        (
+            ["modify", "--order-id", "1", *ORDER_ARGS, "--price", "1", "--instruction", "X"],
+            "--instruction must be one of",
+        ),
+        (
+            [
+                "modify",
+                "--order-id",
+                "1",
+                "--market",
+                "eth-usd-perp",
+                *ORDER_ARGS[2:],
+                "--price",
+                "1",
+            ],
+            "not a market symbol",
+        ),
     ],
 )
 def test_usage_errors_exit_2(
@@ -252,8 +349,39 @@ def test_invalid_key_exits_3_without_echo(
     code, out, err = run(capsys, "sign", "order", *ORDER_ARGS, "--price", "1", "-o", "json")
     assert code == 3
     assert out == ""
-    assert problem in err
+    assert problem in json.loads(err)["message"]
     assert key[2:] not in err.lower() or len(key) < 6
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["order", *ORDER_ARGS, "--price", "0"], 2, "--price must be greater than 0"),
+        (["modify", "--order-id", "x", *ORDER_ARGS, "--price", "1"], 2, "numeric order id"),
+        (["auth", "--timestamp", "10", "--expiration", "5"], 2, "before"),
+        (["onboarding", "--chain-id", ""], 2, "--chain-id is empty"),
+    ],
+)
+def test_errors_are_json_on_stderr_with_command_level_json(
+    capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str
+) -> None:
+    rc, out, err = run(capsys, "sign", *args, "-o", "json")
+    assert rc == code
+    assert out == ""
+    obj = json.loads(err)
+    assert obj["exit_code"] == code
+    assert needle in obj["message"]
+
+
+def test_key_error_is_json_with_command_level_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", "0x0")
+    for sub in (["onboarding"], ["auth"], ["order", *ORDER_ARGS, "--price", "1"]):
+        rc, out, err = run(capsys, "sign", *sub, "-o", "json")
+        assert rc == 3 and out == ""
+        obj = json.loads(err)
+        assert obj["exit_code"] == 3 and "zero" in obj["message"]
 
 
 def test_missing_key_and_account_exit_3(

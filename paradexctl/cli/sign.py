@@ -11,6 +11,7 @@ inside the commands.
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,8 +30,15 @@ sign_app = typer.Typer(
     no_args_is_help=True,
 )
 
-#: Order types whose price is signed; the others (MARKET, STOP_MARKET) sign price 0.
-LIMIT_TYPES = frozenset({"LIMIT", "STOP_LIMIT"})
+#: Order types whose price is signed (LIMIT and every ``*_LIMIT``); the others (MARKET,
+#: STOP_MARKET, TAKE_PROFIT_MARKET, STOP_LOSS_MARKET) sign price 0.
+LIMIT_TYPES = frozenset({"LIMIT", "STOP_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT"})
+#: Time-in-force values the exchange accepts in ``instruction``.
+INSTRUCTIONS = ("GTC", "POST_ONLY", "IOC", "RPI")
+#: A market symbol as the exchange spells it: upper-case words joined by dashes
+#: (BTC-USD-PERP, BTC-USD-100000-C), with an optional lower-case ``k`` prefix for the
+#: thousand-unit markets (kBONK-USD-PERP).
+MARKET_RE = re.compile(r"k?[A-Z0-9]+(?:-[A-Z0-9]+)+")
 #: Default lifetime of an auth signature (the exchange's default; paradexctl's auth uses it).
 AUTH_EXPIRATION_S = 30 * 60
 
@@ -70,7 +78,11 @@ TypeOpt = Annotated[
 SizeOpt = Annotated[str, typer.Option("--size", metavar="SIZE", help="Size in base units.")]
 PriceOpt = Annotated[
     str | None,
-    typer.Option("--price", metavar="PRICE", help="Limit price (LIMIT and STOP_LIMIT only)."),
+    typer.Option(
+        "--price",
+        metavar="PRICE",
+        help="Limit price, > 0 (LIMIT, STOP_LIMIT, TAKE_PROFIT_LIMIT and STOP_LOSS_LIMIT only).",
+    ),
 ]
 TimestampMsOpt = Annotated[
     int | None,
@@ -97,6 +109,38 @@ def _decimal(text: str, what: str) -> Decimal:
         raise UsageError(f"{what} {text!r} is not a decimal number") from None
     if not value.is_finite() or value < 0:
         raise UsageError(f"{what} must be a non-negative finite number, not {text!r}")
+    return value
+
+
+def _positive(text: str, what: str) -> Decimal:
+    value = _decimal(text, what)
+    if value <= 0:
+        raise UsageError(f"{what} must be greater than 0, not {text!r}")
+    return value
+
+
+def _market(text: str) -> str:
+    m = text.strip()
+    if not MARKET_RE.fullmatch(m):
+        hint = f" (did you mean {m.upper()}?)" if MARKET_RE.fullmatch(m.upper()) else ""
+        raise UsageError(
+            f"--market {text!r} is not a market symbol: upper-case words joined by dashes, "
+            f"e.g. BTC-USD-PERP{hint}"
+        )
+    return m
+
+
+def _instruction(text: str) -> str:
+    value = text.strip().upper()
+    if value not in INSTRUCTIONS:
+        raise UsageError(f"--instruction must be one of {', '.join(INSTRUCTIONS)}, not {text!r}")
+    return value
+
+
+def _side(text: str) -> str:
+    value = text.strip().upper()
+    if value not in ("BUY", "SELL"):
+        raise UsageError(f"--side must be BUY or SELL, not {text!r}")
     return value
 
 
@@ -133,6 +177,8 @@ class _Signer:
         from paradexctl import signing
 
         ctx = get_ctx()
+        if chain_id is not None and not chain_id.strip():
+            raise UsageError("--chain-id is empty: give a chain name or 0x hex, or omit it")
         settings: Settings = ctx.settings(account_address=account, key_file=key_file)
         self.chain_name = (chain_id or settings.chain_id).strip()
         try:
@@ -192,18 +238,16 @@ def _emit(result: dict[str, Any], output: str | None) -> None:
 def _order_values(
     market: str, side: str, type_: str, size: str, price: str | None
 ) -> tuple[str, str, str, Decimal, Decimal | None, int, int]:
-    side_u = side.strip().upper()
-    if side_u not in ("BUY", "SELL"):
-        raise UsageError(f"--side must be BUY or SELL, not {side!r}")
+    market_s = _market(market)
+    side_u = _side(side)
     type_u = type_.strip().upper()
-    market_s = market.strip()
-    size_d = _decimal(size, "--size")
+    size_d = _positive(size, "--size")
     is_limit = type_u in LIMIT_TYPES
     if is_limit and price is None:
         raise UsageError(f"a {type_u} order needs --price")
     if not is_limit and price is not None:
         raise UsageError(f"a {type_u} order signs price 0: do not pass --price")
-    price_d = _decimal(price, "--price") if price is not None else None
+    price_d = _positive(price, "--price") if price is not None else None
     chain_size = _chain_int(size_d, "--size")
     chain_price = _chain_int(price_d, "--price") if price_d is not None else 0
     return market_s, side_u, type_u, size_d, price_d, chain_size, chain_price
@@ -229,7 +273,8 @@ def sign_order(
         typer.Option("--client-id", metavar="ID", help="client_id for the body (not signed)."),
     ] = None,
     instruction: Annotated[
-        str, typer.Option("--instruction", help="GTC, POST_ONLY, IOC, RPI (not signed).")
+        str,
+        typer.Option("--instruction", metavar="TIF", help="GTC, POST_ONLY, IOC, RPI (not signed)."),
     ] = "GTC",
     reduce_only: Annotated[
         bool, typer.Option("--reduce-only", help="Add the REDUCE_ONLY flag (not signed).")
@@ -244,12 +289,15 @@ def sign_order(
     output: OutputOpt = None,
 ) -> None:
     """Sign an order; prints the POST /orders body."""
+    get_ctx().output(output)  # errors follow the chosen format from here on
     from paradexctl import signing
     from paradexctl.signing import snip12
 
     m, s, t, size_d, price_d, chain_size, chain_price = _order_values(
         market, side, type_, size, price
     )
+    instruction_u = _instruction(instruction)
+    trigger_d = _positive(trigger_price, "--trigger-price") if trigger_price is not None else None
     ts = int(time.time() * 1000) if timestamp is None else timestamp
     signer = _Signer(chain_id, account, key_file)
     try:
@@ -273,13 +321,13 @@ def sign_order(
     body: dict[str, Any] = {"market": m, "side": s, "type": t, "size": _plain(size_d)}
     if price_d is not None:
         body["price"] = _plain(price_d)
-    body["instruction"] = instruction.strip().upper()
+    body["instruction"] = instruction_u
     if client_id is not None:
         body["client_id"] = client_id
     body["signature"] = result["signature"]["value"]
     body["signature_timestamp"] = ts
-    if trigger_price is not None:
-        body["trigger_price"] = _plain(_decimal(trigger_price, "--trigger-price"))
+    if trigger_d is not None:
+        body["trigger_price"] = _plain(trigger_d)
     if reduce_only:
         body["flags"] = ["REDUCE_ONLY"]
     result["request"] = {"method": "POST", "path": "/v1/orders"}
@@ -298,28 +346,45 @@ def sign_modify(
     price: Annotated[str, typer.Option("--price", metavar="PRICE", help="New price.")],
     type_: TypeOpt = "LIMIT",
     timestamp: TimestampMsOpt = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", metavar="ID", help="client_id for the body (not signed)."),
+    ] = None,
+    instruction: Annotated[
+        str | None,
+        typer.Option(
+            "--instruction",
+            metavar="TIF",
+            help="GTC, POST_ONLY, IOC, RPI for the body (not signed).",
+        ),
+    ] = None,
+    trigger_price: Annotated[
+        str | None,
+        typer.Option("--trigger-price", metavar="PRICE", help="Stop orders (not signed)."),
+    ] = None,
     chain_id: ChainOpt = None,
     account: AccountOpt = None,
     key_file: KeyFileOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Sign an order modification; prints the PUT /orders/{id} body."""
+    get_ctx().output(output)  # errors follow the chosen format from here on
     from paradexctl import signing
     from paradexctl.signing import snip12
 
     oid = order_id.strip()
     if not oid.isdigit() or not oid.isascii():
         raise UsageError(f"--order-id must be the numeric order id, not {order_id!r}")
-    side_u = side.strip().upper()
-    if side_u not in ("BUY", "SELL"):
-        raise UsageError(f"--side must be BUY or SELL, not {side!r}")
-    size_d = _decimal(size, "--size")
-    price_d = _decimal(price, "--price")
+    m = _market(market)
+    side_u = _side(side)
+    t = type_.strip().upper()
+    size_d = _positive(size, "--size")
+    price_d = _positive(price, "--price") if t in LIMIT_TYPES else _decimal(price, "--price")
+    instruction_u = _instruction(instruction) if instruction is not None else None
+    trigger_d = _positive(trigger_price, "--trigger-price") if trigger_price is not None else None
     chain_size = _chain_int(size_d, "--size")
     chain_price = _chain_int(price_d, "--price")
     ts = int(time.time() * 1000) if timestamp is None else timestamp
-    t = type_.strip().upper()
-    m = market.strip()
     signer = _Signer(chain_id, account, key_file)
     fields: dict[str, Any] = {
         "timestamp_ms": ts,
@@ -338,16 +403,23 @@ def sign_modify(
         raise _usage_on_signing_error(err) from None
     result = signer.sign("modify", msg_hash, document)
     result["request"] = {"method": "PUT", "path": f"/v1/orders/{oid}"}
-    result["body"] = {
+    body: dict[str, Any] = {
         "id": oid,
         "market": m,
         "side": side_u,
         "type": t,
         "size": _plain(size_d),
         "price": _plain(price_d),
-        "signature": result["signature"]["value"],
-        "signature_timestamp": ts,
     }
+    if client_id is not None:
+        body["client_id"] = client_id
+    if instruction_u is not None:
+        body["instruction"] = instruction_u
+    body["signature"] = result["signature"]["value"]
+    body["signature_timestamp"] = ts
+    if trigger_d is not None:
+        body["trigger_price"] = _plain(trigger_d)
+    result["body"] = body
     _emit(result, output)
 
 
@@ -372,6 +444,7 @@ def sign_auth(
     output: OutputOpt = None,
 ) -> None:
     """Sign a POST /auth request; prints the PARADEX-* headers."""
+    get_ctx().output(output)  # errors follow the chosen format from here on
     from paradexctl import signing
     from paradexctl.signing import snip12
 
@@ -412,12 +485,16 @@ def sign_onboarding(
     output: OutputOpt = None,
 ) -> None:
     """Sign the onboarding message; prints the POST /onboarding headers and body."""
+    get_ctx().output(output)  # errors follow the chosen format from here on
     from paradexctl import signing
     from paradexctl.signing import snip12
 
     signer = _Signer(chain_id, account, key_file)
-    msg_hash = signing.onboarding_message_hash(signer.chain, signer.account)
-    document = signing.typed_data("Constant", signer.chain, snip12.onboarding_message())
+    try:
+        msg_hash = signing.onboarding_message_hash(signer.chain, signer.account)
+        document = signing.typed_data("Constant", signer.chain, snip12.onboarding_message())
+    except signing.SigningError as err:
+        raise _usage_on_signing_error(err) from None
     result = signer.sign("onboarding", msg_hash, document)
     result["request"] = {"method": "POST", "path": "/v1/onboarding"}
     result["headers"] = {
