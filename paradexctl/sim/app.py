@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -576,6 +577,20 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path 404, wrong method 405) in Paradex's error shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "NOT_FOUND", 405: "REQUEST_NOT_ALLOWED"}.get(exc.status_code, "BINDING_ERROR")
+    resp = _err(code, str(exc.detail).lower(), exc.status_code)
+    if exc.headers:
+        resp.headers.update(exc.headers)
+    return resp
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return _err("INTERNAL_ERROR", "internal server error", 500)
+
+
 class StateFileError(ValueError):
     """``--state`` names a file that is not a usable simulator state."""
 
@@ -609,7 +624,11 @@ class SimApp:
         self.stopping = False
         self.rate: dict[tuple[str, str], tuple[int, int]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        self.app = Starlette(
+            routes=self._routes(),
+            lifespan=self._lifespan,
+            exception_handlers={HTTPException: _http_error, 500: _server_error},
+        )
 
     # ----------------------------------------------------------------- engine plumbing
 
@@ -783,6 +802,9 @@ class SimApp:
                 resp = _json({"message": str(err)}, 401)
             except Rejected as err:
                 resp = _err(err.code, err.message, err.status, err.data)
+            except Exception:  # a bug: log it, answer in Paradex's shape, keep serving
+                _log.exception("%s %s failed", request.method, request.url.path)
+                resp = _err("INTERNAL_ERROR", "internal server error", 500)
             resp.headers.update(self._rate_headers(cat, ident))
             return resp
 
@@ -1287,6 +1309,9 @@ class SimApp:
                 return _err(err.code, err.message, err.status, err.data)
             except (ValueError, TypeError, KeyError) as err:
                 return _err("VALIDATION_ERROR", str(err), 400)
+            except Exception:
+                _log.exception("%s %s failed", request.method, request.url.path)
+                return _err("INTERNAL_ERROR", "internal server error", 500)
 
         return wrapped
 
@@ -1429,7 +1454,7 @@ class SimApp:
                 if text is None:
                     raw = msg.get("bytes") or b""
                     text = raw.decode("utf-8", "replace")
-                await self._ws_handle(conn, text)
+                await self._ws_safe_handle(conn, text)
         except Exception:  # connection errors end the session
             pass
         finally:
@@ -1458,6 +1483,19 @@ class SimApp:
         us_out = time.time_ns() // 1000
         msg.update({"usIn": us_in, "usOut": us_out, "usDiff": us_out - us_in, "id": req_id})
         await conn.send(json.dumps(msg, separators=(",", ":")))
+
+    async def _ws_safe_handle(self, conn: Conn, text: str) -> None:
+        """:meth:`_ws_handle`, answering an unexpected exception with JSON-RPC ``-32603``
+        (logged) instead of ending the connection."""
+        try:
+            await self._ws_handle(conn, text)
+        except Exception:
+            _log.exception("WebSocket request failed: %.200s", text)
+            rid: Any = None
+            with contextlib.suppress(ValueError, AttributeError):
+                req = json.loads(text)
+                rid = req.get("id") if isinstance(req, dict) else None
+            await self._ws_reply(conn, rid, error={"code": -32603, "message": "internal error"})
 
     async def _ws_handle(self, conn: Conn, text: str) -> None:
         try:

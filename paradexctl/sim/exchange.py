@@ -105,7 +105,10 @@ def fmt(value: Decimal) -> str:
 
 
 def _is_multiple(value: Decimal, step: Decimal) -> bool:
-    return step > 0 and value % step == 0
+    try:
+        return step > 0 and value % step == 0
+    except InvalidOperation:  # the quotient has more digits than the context holds
+        return False
 
 
 def _floor_to(value: Decimal, step: Decimal) -> Decimal:
@@ -1601,14 +1604,40 @@ class Exchange:
         }
 
 
+#: largest magnitude a price, size or amount may have (below 10**16), and most decimal places:
+#: beyond these the engine's 28-digit arithmetic could not represent tick/step multiples
+MAX_DECIMAL_ADJUSTED = 15
+MAX_DECIMAL_PLACES = 18
+
+
 def parse_decimal(value: Any, name: str) -> Decimal:
-    """Parse a JSON decimal (string or number) or raise :class:`Rejected`."""
+    """Parse a JSON decimal (string or number) or raise :class:`Rejected`.
+
+    Values of 10**16 or more, or with more than 18 significant decimal places, are refused
+    (``VALIDATION_ERROR``), so that no later computation on them can overflow."""
     if isinstance(value, bool) or value is None:
         raise Rejected("VALIDATION_ERROR", f"{name} must be a decimal string")
+    text = str(value)
+    if len(text) > 100:
+        raise Rejected("VALIDATION_ERROR", f"{name} is too long")
     try:
-        d = D(str(value))
+        d = D(text)
     except (InvalidOperation, ValueError):
         raise Rejected("VALIDATION_ERROR", f"{name} must be a decimal string") from None
     if not d.is_finite():
         raise Rejected("VALIDATION_ERROR", f"{name} must be finite")
+    if d == 0:
+        return d
+    if d.adjusted() > MAX_DECIMAL_ADJUSTED:
+        raise Rejected("VALIDATION_ERROR", f"{name} is out of range (must be below 1e16)")
+    _, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    n = len(digits)
+    while n > 1 and digits[n - 1] == 0:  # trailing zeros do not count
+        n -= 1
+        exp += 1
+    if exp < -MAX_DECIMAL_PLACES:
+        raise Rejected(
+            "VALIDATION_ERROR", f"{name} has more than {MAX_DECIMAL_PLACES} decimal places"
+        )
     return d
