@@ -145,3 +145,77 @@ def test_batch_uncertain_exit_6_lists_unknown_client_ids(router, capsys, tmp_pat
     assert code == 6
     assert json.loads(out)[0]["outcome"] == "unknown"
     assert "u-1" in err
+
+
+def _batch_file(tmp_path, n, **extra):
+    base = {"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "90000"}
+    f = tmp_path / "b.ndjson"
+    f.write_text("".join(json.dumps({**base, "client_id": f"c-{i}", **extra}) + "\n"
+                         for i in range(n)))  # fmt: skip
+    return f
+
+
+def _auth_and_markets(router):
+    router.get("/markets").respond(200, json={"results": [MARKET]})
+    router.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
+        200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
+    )
+
+
+def _ack(req):
+    body = json.loads(req.content)
+    orders = [{**b, "id": "id-" + b["client_id"], "status": "NEW"} for b in body]
+    return httpx.Response(201, json={"orders": orders, "errors": []})
+
+
+def test_batch_unavailable_chunk_prints_every_row_then_exit_5(router, capsys, tmp_path,
+                                                              monkeypatch):  # fmt: skip
+    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
+    _auth_and_markets(router)
+    answers = iter([None])
+
+    def batch(req):
+        if next(answers, "refused") is None:
+            return _ack(req)
+        raise httpx.ConnectError("connection refused")
+
+    post = router.post("/orders/batch").mock(side_effect=batch)
+    f = _batch_file(tmp_path, 5)
+    code, out, err = run(capsys, "-o", "json", "--env", "prod", "order", "place", "--batch",
+                         str(f), "--chunk-size", "2", "--yes")  # fmt: skip
+    assert code == 5, err
+    rows = json.loads(out)
+    assert [r["outcome"] for r in rows] == ["acknowledged"] * 2 + ["not_sent"] * 3
+    assert [r["order_id"] for r in rows[:2]] == ["id-c-0", "id-c-1"]
+    assert post.call_count == 1 + 4  # chunk 1, then chunk 2 four times (connect errors)
+    e = json.loads(err.strip().splitlines()[-1])
+    assert e["exit_code"] == 5 and "c-2, c-3, c-4" in e["message"]
+
+
+def test_batch_unknown_and_not_sent_exit_6(router, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
+    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    _auth_and_markets(router)
+    calls = []
+
+    def batch(req):
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("slow")
+        return httpx.Response(429, json={"error": "RATE_LIMITED", "message": "-"},
+                              headers={"retry-after": "0"})  # fmt: skip
+
+    router.post("/orders/batch").mock(side_effect=batch)
+    router.get(url__regex=r".*/orders/by_client_id/.*").respond(
+        400, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "-"}
+    )
+    router.get("/orders-history").respond(200, json={"results": []})
+    f = _batch_file(tmp_path, 3)
+    code, out, err = run(capsys, "-o", "table", "--env", "prod", "order", "place", "--batch",
+                         str(f), "--chunk-size", "2", "--yes")  # fmt: skip
+    assert code == 6, err
+    lines = [ln for ln in out.splitlines() if "│ c-" in ln]
+    assert len(lines) == 3, out
+    assert "unknown" in lines[0] and "unknown" in lines[1] and "not_sent" in lines[2]
+    assert "c-0, c-1" in err

@@ -549,6 +549,27 @@ def test_batch_uncertain_chunk_is_looked_up_per_order():
     assert "NOT re-sent" in rows[1]["error"]
 
 
+def test_batch_chunk_unavailable_after_retries_keeps_earlier_rows_and_marks_the_rest():
+    posts = []
+
+    def handler(req):
+        body = json.loads(req.content)
+        posts.append([b["client_id"] for b in body])
+        if len(posts) == 1:
+            orders = [{"id": f"id-{b['client_id']}", "client_id": b["client_id"],
+                       "status": "NEW"} for b in body]  # fmt: skip
+            return httpx.Response(201, json={"orders": orders, "errors": []})
+        return httpx.Response(429, json={"error": "RATE_LIMITED", "message": "slow down"})
+
+    rows = O.place_batch(make_client(handler), _items(5), chunk_size=2, lookup=NO_SLEEP)
+    # chunk 2 is tried 3 times (the budget), chunk 3 never
+    assert posts == [["b0", "b1"]] + [["b2", "b3"]] * 3
+    assert [r["outcome"] for r in rows] == ["acknowledged"] * 2 + ["not_sent"] * 3
+    assert [r["client_id"] for r in rows] == ["b0", "b1", "b2", "b3", "b4"]
+    assert rows[2]["error"].startswith("not sent: POST /orders/batch: exchange unavailable")
+    assert "the batch stopped at line 3" in rows[4]["error"]
+
+
 def test_unreadable_201_is_looked_up_not_trusted():
     def handler(req):
         if req.method == "POST":

@@ -422,8 +422,10 @@ def _place_batch(
     out.emit(rows, columns=BATCH_COLUMNS)
     unknown = [r for r in rows if r["outcome"] == "unknown"]
     rejected = [r for r in rows if r["outcome"] == "rejected"]
+    not_sent = [r for r in rows if r["outcome"] == "not_sent"]
+    placed = len(rows) - len(unknown) - len(rejected) - len(not_sent)
     out.info(
-        f"{len(rows) - len(unknown) - len(rejected)} acknowledged, {len(rejected)} rejected, "
+        f"{placed} acknowledged or recovered, {len(rejected)} rejected, {len(not_sent)} not sent, "
         f"{len(unknown)} unknown"
     )
     if unknown:
@@ -433,6 +435,14 @@ def _place_batch(
         raise OutcomeUnknown(
             f"{len(unknown)} order(s) have an unknown outcome (NOT re-sent): client_id {ids}",
             client_id=ids,
+        )
+    if not_sent:
+        from paradexctl.errors import ExchangeUnavailable
+
+        raise ExchangeUnavailable(
+            f"{len(not_sent)} of {len(rows)} orders were not sent (the exchange was unavailable"
+            f"; see the per-order results): client_id "
+            + ", ".join(r["client_id"] for r in not_sent)
         )
     if rejected:
         raise ExchangeRejected(

@@ -1066,8 +1066,11 @@ def place_batch(
     """Send signed bodies in chunks via ``POST /orders/batch``; one result row per order.
 
     Rows: ``{line, client_id, market, side, size, price, outcome, order_id, status, error}``
-    with outcome ``acknowledged``, ``recovered``, ``rejected`` or ``unknown``. A chunk whose
-    POST is uncertain is never re-sent: each of its orders is looked up by client_id.
+    with outcome ``acknowledged``, ``recovered``, ``rejected``, ``not_sent`` or ``unknown``.
+    A chunk whose POST is uncertain is never re-sent: each of its orders is looked up by
+    client_id. A chunk that provably never reached the exchange after the retry budget
+    (connection refused, 429s) stops the batch: its orders and every later chunk's are
+    ``not_sent``, and the rows already known are kept.
     """
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
@@ -1087,6 +1090,18 @@ def place_batch(
                     rows.append(_row(bl, "recovered", found, None))
                 else:
                     rows.append(_row(bl, "unknown", None, f"{err.message}; {why}; NOT re-sent"))
+        except ExchangeUnavailable as err:
+            # not OutcomeUncertain: the request provably was not processed (connection
+            # refused, rate limited after the budget). Stop here; nothing later is sent.
+            first = chunk[0][0].line
+            for k, (bl, _) in enumerate(items[start:]):
+                why = (
+                    f"not sent: {err.message}"
+                    if k < len(chunk)
+                    else f"not sent: the batch stopped at line {first} ({err.message})"
+                )
+                rows.append(_row(bl, "not_sent", None, why))
+            break
         except ExchangeRejected as err:
             # the whole chunk was refused (basic validation or a signature); ``data.index``
             # names the culprit when the exchange says which one it was
