@@ -219,3 +219,13 @@ def test_batch_unknown_and_not_sent_exit_6(router, capsys, tmp_path, monkeypatch
     assert len(lines) == 3, out
     assert "unknown" in lines[0] and "unknown" in lines[1] and "not_sent" in lines[2]
     assert "c-0, c-1" in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "1e400"])
+def test_timeout_must_be_positive_and_finite_before_anything_is_sent(router, capsys, value):
+    code, out, err = run(capsys, "--env", "prod", "order", "place", "BTC-USD-PERP", "buy",
+                         "0.01", "--price", "90000", "--wait", "open", "--timeout", value,
+                         "--yes")  # fmt: skip
+    assert code == 2, err
+    assert "--timeout" in err and "positive, finite" in err
+    assert router.calls.call_count == 0 and out == ""

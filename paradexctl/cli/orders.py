@@ -7,6 +7,7 @@ for the never-place-twice policy and the exit codes.
 # No ``from __future__ import annotations``: typer would have to evaluate every string
 # annotation of the commands below at start-up.
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,8 +241,8 @@ def order_place(
     out = ctx.output(output)
     if wait is not None and wait not in WAIT_TARGETS:
         raise UsageError(f"--wait {wait!r}: choose one of {', '.join(WAIT_TARGETS)}")
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout {timeout}: give a positive, finite number of seconds")
     if batch is not None:
         if market or side or size or price or trigger_price or client_id or wait:
             raise UsageError("--batch takes the orders from the file; give no order arguments")
