@@ -133,6 +133,36 @@ def test_resync_failure_is_reported_not_fatal() -> None:
     assert pump.stats["resync_failures"] == 1
 
 
+@pytest.mark.parametrize("fault", ["closed_pipe", "unexpected"])
+def test_an_exception_in_the_background_resync_ends_the_main_loop(fault: str) -> None:
+    """The resync runs in its own task: what it raises (a closed stdout met by the
+    ``resynced`` line, or any other error) must reach the main loop, not die with the task."""
+    from paradexctl.output import OutputClosed
+
+    clock = _ticking_clock()
+    answers: dict[str, Any] = {"/orders": {"results": []}}
+    if fault == "unexpected":
+        answers["/orders"] = RuntimeError("boom")
+    rest = FakeRest(answers, clock)
+
+    def emit(line: dict[str, Any]) -> None:
+        if line["type"] == "resynced":
+            raise OutputClosed()
+
+    pump = StreamPump(
+        "ws://unused", rest=rest, jwt=None, emit=emit, wall_ms=clock, channels=("orders",)
+    )
+    expected: type[BaseException] = OutputClosed if fault == "closed_pipe" else RuntimeError
+
+    async def main() -> None:
+        loop_task = asyncio.ensure_future(pump._loop())
+        pump.request_resync()
+        with pytest.raises(expected):
+            await asyncio.wait_for(loop_task, 5)
+
+    asyncio.run(main())
+
+
 def test_stale_rest_does_not_overwrite_a_newer_ws_update_in_the_merged_output() -> None:
     clock = _ticking_clock()
     state = StateManager()
@@ -546,6 +576,42 @@ def test_cli_closed_pipe_exits_quietly(sim: SimServer, cli_account: Any) -> None
         err = proc.stderr.read() if proc.stderr else ""
     finally:
         _reap(proc)
+    assert proc.returncode == 0
+    assert err == ""
+
+
+def test_cli_closed_pipe_met_by_the_resync_line_exits_quietly(
+    sim: SimServer, cli_account: Any
+) -> None:
+    """`stream | head -n 2`: the reader leaves right after `subscribed`; the next line written
+    is the resync's, from the background resync task (held back here by a 429 with a 2 s
+    Retry-After on its first REST call, so the pipe is closed before it is written)."""
+    _acct, env, _trader = cli_account
+    import os as _os
+
+    # log in first: the JWT is cached, so the stream's first REST call is its resync's
+    warm = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "balances", "-o", "json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert warm.returncode == 0, warm.stderr
+    sim.admin.faults(rest_429=1, retry_after_s=2)
+    read_end, write_end = _os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", "stream", "-o", "ndjson"],
+        env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _os.close(write_end)
+    try:
+        with open(read_end, encoding="utf-8") as reader:
+            first = [json.loads(reader.readline()) for _ in range(2)]
+        assert [ln["type"] for ln in first] == ["connected", "subscribed"]
+        # no traffic: the only later write is the `resynced` line
+        proc.wait(timeout=15)
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        _reap(proc)
+    assert sim.admin.faults()["injected"]["rest_429"] == 1  # the resync was the one held back
     assert proc.returncode == 0
     assert err == ""
 

@@ -227,6 +227,16 @@ class _ResyncDone:
     __slots__ = ()
 
 
+class _Fail:
+    """An exception raised in a background task, re-raised by the main loop (the task's own
+    exception would otherwise die with it: e.g. a closed stdout met by a ``resynced`` line)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -426,6 +436,8 @@ class StreamPump:
                 if self._stop_reason is not None:
                     return self._stop_reason
                 continue
+            if type(ev) is _Fail:
+                raise ev.exc
             if self.on_event is not None:
                 self.on_event(ev)
             if type(ev) is wsmod.Closed:
@@ -629,6 +641,14 @@ class StreamPump:
         return self._resync_ok
 
     async def _resync_loop(self) -> None:
+        try:
+            await self._resync_loop_body()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the main loop, re-raised there
+            self.queue.put_nowait(_Fail(exc))
+
+    async def _resync_loop_body(self) -> None:
         while True:
             self._resync_again = False
             ok = await self._resync()
@@ -641,10 +661,15 @@ class StreamPump:
                 return  # the next Subscribed starts a fresh one
 
     async def _periodic_resync(self) -> None:
-        while True:
-            await asyncio.sleep(self.resync_every)
-            if self.live:
-                self.request_resync()
+        try:
+            while True:
+                await asyncio.sleep(self.resync_every)
+                if self.live:
+                    self.request_resync()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the main loop
+            self.queue.put_nowait(_Fail(exc))
 
     def _rest_plan(self) -> list[tuple[str, str, dict[str, Any]]]:
         plan: list[tuple[str, str, dict[str, Any]]] = []
