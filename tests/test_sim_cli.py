@@ -113,3 +113,41 @@ def test_unusable_state_file_is_a_config_error(tmp_path: Path) -> None:
     for content in ("not json", '{"version": 1}'):
         bad.write_text(content)
         assert main(["sim", "--port", "0", "--signing-tables", "small", "--state", str(bad)]) == 3
+
+
+def test_state_with_positions_in_unserved_markets_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paradexctl.cli.main import main
+    from paradexctl.sim.app import SimOptions
+    from paradexctl.sim.server import SimServer
+    from paradexctl.sim.testing import login, new_account, order_body
+
+    state = tmp_path / "state.json"
+    options = SimOptions(mark_walk_ms=0, warm_tables=None, state_file=state)
+    with SimServer(options) as sim:
+        acct = new_account(sim.http_url)
+        h = {"Authorization": f"Bearer {login(sim.http_url, acct)}"}
+        body = order_body(acct, "BTC-USD-PERP", "BUY", "0.01")
+        assert sim.http.post("/orders", headers=h, json=body).status_code == 201
+    args = ["sim", "--port", "0", "--signing-tables", "small", "--state", str(state)]
+    capsys.readouterr()
+    assert main([*args, "--markets", "ETH-USD-PERP,SOL-USD-PERP"]) == 3
+    err = capsys.readouterr().err
+    assert "BTC-USD-PERP" in err and "--markets" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+    # once the position is closed, the same state loads with fewer markets
+    with SimServer(options) as sim:
+        h = {"Authorization": f"Bearer {login(sim.http_url, acct)}"}
+        body = order_body(acct, "BTC-USD-PERP", "SELL", "0.01", flags=["REDUCE_ONLY"])
+        assert sim.http.post("/orders", headers=h, json=body).status_code == 201
+    eth_only = SimOptions(
+        mark_walk_ms=0, warm_tables=None, state_file=state, markets=("ETH-USD-PERP",)
+    )
+    with SimServer(eth_only) as sim:
+        h = {"Authorization": f"Bearer {login(sim.http_url, acct)}"}
+        assert sim.http.get("/positions", headers=h).json()["results"] == []
+        assert sim.http.get("/account", headers=h).status_code == 200
+        fills = sim.http.get("/fills", headers=h).json()["results"]
+        assert {f["market"] for f in fills} == {"BTC-USD-PERP"} and len(fills) >= 2

@@ -43,6 +43,7 @@ from .exchange import (
     OrderRequest,
     Rejected,
     SimConfig,
+    StateMarketsError,
     parse_decimal,
 )
 from .faults import FaultConfig, Faults
@@ -282,7 +283,8 @@ class RestView:
             self.orders[o.id] = [(now, o.to_json())]
             self.orders_by_account.setdefault(o.account, []).append(o.id)
         for (addr, sym), p in ex.positions.items():
-            self.positions[(addr, sym)] = [(now, p.to_json(ex.mark(sym)))]
+            if sym in ex.markets:  # a flat position in a market no longer served is not shown
+                self.positions[(addr, sym)] = [(now, p.to_json(ex.mark(sym)))]
         for addr in ex.accounts:
             self.accounts[addr] = [(now, ex.account_summary(addr))]
             self.balances[addr] = [(now, ex.balance(addr))]
@@ -644,6 +646,8 @@ class SimApp:
             try:
                 state = json.loads(path.read_text())
                 return Exchange.from_state(state, self._config())
+            except StateMarketsError as err:
+                raise StateFileError(f"cannot load sim state from {path}: {err}") from None
             except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
                 raise StateFileError(f"cannot load sim state from {path}: {err!r}") from None
         return Exchange(self._config(), now_ms=self.clock.now_ms())

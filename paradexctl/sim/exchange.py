@@ -119,6 +119,10 @@ def _ceil_to(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_CEILING) * step
 
 
+class StateMarketsError(ValueError):
+    """A saved state has open orders or positions in a market the engine does not serve."""
+
+
 class Rejected(Exception):
     """A synchronous rejection: nothing changed. Maps to Paradex's error body."""
 
@@ -1568,6 +1572,20 @@ class Exchange:
                 m.stops.append(o)
             else:
                 (m.user_bids if o.is_buy else m.user_asks).append(o)
+        missing = sorted(
+            {p.market for p in ex.positions.values() if p.size != 0 and p.market not in ex.markets}
+            | {
+                o.market
+                for o in ex.orders.values()
+                if o.status != CLOSED and o.market not in ex.markets
+            }
+        )
+        if missing:
+            raise StateMarketsError(
+                f"it holds open orders or positions in {', '.join(missing)}, which is not "
+                f"among the markets served ({', '.join(ex.markets)}); add "
+                f"{'it' if len(missing) == 1 else 'them'} to --markets"
+            )
         for m in ex.markets.values():
             m.user_bids.sort(key=lambda o: (-o.price, o.created_at))
             m.user_asks.sort(key=lambda o: (o.price, o.created_at))
