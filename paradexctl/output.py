@@ -30,6 +30,7 @@ __all__ = [
     "jsonable",
     "render_json",
     "render_ndjson",
+    "silence_stdout",
 ]
 
 FORMATS = ("table", "json", "ndjson")
@@ -89,7 +90,7 @@ def render_ndjson(rows: Iterable[Any]) -> Iterator[str]:
         yield json.dumps(jsonable(row), separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
     import os
 
@@ -157,7 +158,7 @@ class Output:
             try:
                 self._table(data, columns=columns, title=title)
             except BrokenPipeError:
-                _silence_stdout()
+                silence_stdout()
                 raise OutputClosed() from None
 
     def line(self, obj: Any) -> None:
@@ -170,7 +171,7 @@ class Output:
             self.stdout.write(text)
             self.stdout.flush()
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             raise OutputClosed() from None
 
     def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
@@ -178,7 +179,13 @@ class Output:
         from rich.markup import escape
         from rich.table import Table
 
-        console = Console(
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich would raise SystemExit(1); a closed pipe ends the command quietly
+                # with status 0 (OutputClosed), as for json and ndjson.
+                raise BrokenPipeError()
+
+        console = _Console(
             file=self.stdout,
             no_color=not self.color,
             highlight=False,

@@ -13,7 +13,12 @@ def run() -> None:
     if sys.argv[1:] == ["--version"]:
         from paradexctl import __version__
 
-        print(f"paradexctl {__version__}")
+        try:
+            print(f"paradexctl {__version__}", flush=True)
+        except BrokenPipeError:  # `paradexctl --version | true`: a closed pipe is not an error
+            from paradexctl.output import silence_stdout
+
+            silence_stdout()
         return
     from paradexctl.cli.main import run as _run
 

@@ -27,7 +27,7 @@ from paradexctl import __version__
 from paradexctl.cli.completion import COMPLETE_VAR
 from paradexctl.cli.context import AppContext, _check_format, get_ctx, set_ctx
 from paradexctl.errors import ParadexctlError
-from paradexctl.output import OutputClosed
+from paradexctl.output import OutputClosed, silence_stdout
 
 __all__ = ["COMMANDS", "COMMAND_MODULES", "app", "load_commands", "main", "run"]
 
@@ -235,6 +235,13 @@ def _command_name(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _stdout_closed() -> bool:
+    """True when click has seen an EPIPE on stdout (it then wraps sys.stdout)."""
+    from typer._click.utils import PacifyFlushWrapper
+
+    return isinstance(sys.stdout, PacifyFlushWrapper)
+
+
 def _report(err: ParadexctlError) -> None:
     ctx = get_ctx()
     if ctx.error_format in ("json", "ndjson"):
@@ -280,6 +287,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except OutputClosed:
         return 0
+    except SystemExit as exc:
+        # click answers an EPIPE on stdout (--help, --version, print() in a command) with
+        # SystemExit(1) after wrapping sys.stdout; a closed pipe is a quiet success.
+        if exc.code == 1 and _stdout_closed():
+            silence_stdout()
+            return 0
+        raise
     except Abort:
         print("paradexctl: interrupted", file=sys.stderr)
         return 130
