@@ -252,6 +252,9 @@ def test_dry_run_signs_and_sends_nothing(cli):
         (["0.01", "--price", "90000.000000001"], "more than 8 decimals"),
         (["0.01", "--type", "market", "--price", "1"], "takes no --price"),
         (["0.01", "--type", "bogus"], "--type"),
+        (["1e30", "--price", "90000"], "far above any market's maximum order size"),
+        (["500", "--price", "90000"], "above BTC-USD-PERP's maximum order size"),
+        (["0.01", "--price", "1e30"], "far above any market's prices"),
     ],
 )
 def test_validation_exit_2_and_nothing_sent(cli, args, needle):
@@ -300,6 +303,20 @@ def test_wait_timeout_exit_5_with_last_state(cli):
     code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000", "--wait",
                        "filled", "--timeout", "0.5")  # fmt: skip
     assert code == 5 and "last known status OPEN" in err
+
+
+def test_huge_size_in_modify_and_batch_is_exit_2(cli, tmp_path):
+    r = place(cli, BTC, "buy", "0.01", "--price", "90000", "--wait", "open")
+    code, _, err = cli("order", "modify", r["order_id"], "--size", "1e30")
+    assert code == 2 and "maximum order size" in err, err
+    assert cli.json("order", "get", r["order_id"])["size"] == "0.01"
+    f = tmp_path / "huge.ndjson"
+    f.write_text(json.dumps({"market": BTC, "side": "buy", "size": "1e30", "price": "90000",
+                             "client_id": "huge-1"}) + "\n")  # fmt: skip
+    code, _, err = cli("order", "place", "--batch", str(f))
+    assert code == 2 and ":1:" in err and "maximum order size" in err, err
+    assert "internal error" not in err
+    assert cli.orders_with_client_id("huge-1") == []
 
 
 # -- modify and cancel ----------------------------------------------------------------------

@@ -70,6 +70,23 @@ def test_validation_errors_say_what_is_valid(kw, expected):
     assert expected in ei.value.message
 
 
+@pytest.mark.parametrize(
+    ("kw", "market", "expected"),
+    [
+        ({"size": D("1e30")}, BTC, "above BTC-USD-PERP's maximum order size 100"),
+        ({"size": D("1e30")}, {}, "far above any market's maximum order size"),
+        ({"size": D("1e30")}, {"order_size_increment": "0.001"}, "far above any market's"),
+        ({"price": D("1e30")}, BTC, "price 1000000000000000000000000000000 is far above"),
+        ({"type": "STOP_LIMIT", "trigger_price": D("1e30")}, BTC, "trigger price"),
+        ({"size": D("99.9999")}, BTC, "nearest valid sizes"),
+    ],
+)
+def test_huge_values_are_validation_errors_not_crashes(kw, market, expected):
+    with pytest.raises(ValidationError) as ei:
+        O.validate(spec(**kw), market)
+    assert expected in ei.value.message
+
+
 def test_min_notional_not_applied_to_reduce_only():
     O.validate(spec(size=D("0.001"), price=D("5000"), reduce_only=True), BTC)
 

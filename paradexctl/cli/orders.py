@@ -386,7 +386,10 @@ def _place_batch(
             raise UsageError(f"cannot read {path}: {err.strerror}") from None
     items = parse_batch(lines, str(path))
     for item in items:
-        validate(item.spec, {})
+        try:
+            validate(item.spec, {})
+        except UsageError as err:
+            raise type(err)(f"{path}:{item.line}: {err.message}") from None
     if not dry_run:
         ctx.confirm(f"place {len(items)} orders from {path}", yes=yes)
     with open_session() as sess:

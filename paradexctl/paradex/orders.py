@@ -83,6 +83,9 @@ USER_CANCEL_REASONS = frozenset({"", "USER_CANCELED", "USER_CANCELLED"})
 #: a signed quantity has at most this many decimals (the chain's fixed point)
 CHAIN_DECIMALS = 8
 MAX_CLIENT_ID = 64
+#: no market's size or price comes near this: a larger value is a typo (and would overflow the
+#: 28 significant digits of the increment and tick checks)
+MAX_MAGNITUDE = Decimal(10) ** 15
 
 
 def new_client_id() -> str:
@@ -131,7 +134,12 @@ def _neighbours(value: Decimal, step: Decimal) -> tuple[Decimal, Decimal]:
 
 
 def _is_multiple(value: Decimal, step: Decimal) -> bool:
-    return (value % step) == 0
+    try:
+        return (value % step) == 0
+    except InvalidOperation:
+        raise ValidationError(
+            f"{_plain(value)} is too large to check against the step {_plain(step)}"
+        ) from None
 
 
 def _decimals(d: Decimal) -> int:
@@ -215,6 +223,20 @@ def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
         if value is not None and value <= 0:
             raise ValidationError(f"{name} must be positive, not {_plain(value)}")
 
+    max_size = _dec(market, "max_order_size")
+    if max_size is not None and spec.size > max_size:
+        raise ValidationError(
+            f"size {_plain(spec.size)} is above {sym}'s maximum order size {_plain(max_size)}"
+        )
+    for name, value in (("size", spec.size), ("price", spec.price),
+                        ("trigger price", spec.trigger_price)):  # fmt: skip
+        if value is not None and value > MAX_MAGNITUDE:
+            what = "any market's maximum order size" if name == "size" else "any market's prices"
+            raise ValidationError(
+                f"{name} {_plain(value)} is far above {what} (at most {_plain(MAX_MAGNITUDE)}); "
+                f"see 'paradexctl markets {sym}'"
+            )
+
     tick = _dec(market, "price_tick_size")
     step = _dec(market, "order_size_increment")
     if step is not None and not _is_multiple(spec.size, step):
@@ -233,11 +255,6 @@ def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
                     f"{name} {_plain(value)} is not on {sym}'s tick of {_plain(tick)}; "
                     f"nearest valid prices: {near}"
                 )
-    max_size = _dec(market, "max_order_size")
-    if max_size is not None and spec.size > max_size:
-        raise ValidationError(
-            f"size {_plain(spec.size)} is above {sym}'s maximum order size {_plain(max_size)}"
-        )
     min_notional = _dec(market, "min_notional")
     ref_price = spec.price if spec.price is not None else None
     if min_notional is not None and ref_price is not None and not spec.reduce_only:
