@@ -29,6 +29,7 @@ Nothing in this module prints, and no error message contains a key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,9 @@ PROFILE_KEYS: dict[str, str] = {
 
 _SECRET_KEYS = frozenset({"private_key"})
 _BOOL_KEYS = frozenset({"subkey"})
+#: The words ``config set`` accepts for a boolean setting.
+_BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
+_ADDRESS_RE = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -393,6 +397,12 @@ def set_profile_value(
         )
     if key == "env" and value not in ENVIRONMENTS:
         raise UsageError(f"unknown environment {value!r}; choose one of {', '.join(ENVIRONMENTS)}")
+    if key in _BOOL_KEYS and value.strip().lower() not in _BOOL_WORDS:
+        raise UsageError(f"{key} must be true or false, not {value!r}")
+    if key == "account_address" and not _ADDRESS_RE.fullmatch(value.strip()):
+        raise UsageError(
+            f"account_address must be a 0x-prefixed hex address (at most 64 digits), not {value!r}"
+        )
     profiles = cfg.setdefault("profiles", {})
     prof = profiles.setdefault(profile, {})
     prof[key] = _truthy(value) if key in _BOOL_KEYS else value

@@ -208,6 +208,49 @@ def test_subkey_without_address_is_config_error(router, tmp_path):
     assert "subkey" in ei.value.message and ei.value.exit_code == 3
 
 
+def test_subkey_authenticates_for_the_main_account(router, tmp_path):
+    # A trade-only subkey signs for the main account: POST /auth/{subkey's public key} with
+    # PARADEX-STARKNET-ACCOUNT = the main account, the signature over the main account's
+    # auth message made with the subkey.
+    from paradexctl.signing import (
+        auth_message_hash,
+        chain_id_felt,
+        parse_signature,
+        private_to_public,
+        verify,
+    )
+
+    sub_priv = 0x2B7C6E9A1D4F3E5C7A9B0D1E2F3A4B5C6D7E8F9012345678
+    sub_pub = hex(int(private_to_public(sub_priv)))
+    assert sub_pub != PUB
+    now = 1735689600
+    auth = router.post(f"/auth/{sub_pub}").respond(200, json={"jwt_token": make_jwt(now + 300)})
+    main_auth = router.post(f"/auth/{PUB}").respond(500)
+    acct = router.get("/account").respond(200, json={"account": ADDRESS})
+    s = Session.open(
+        settings(PARADEX_SUBKEY="1", PARADEX_ACCOUNT_ADDRESS=ADDRESS),
+        lambda: sub_priv,
+        transport=httpx.MockTransport(router.handler),
+        retry=RetryPolicy(attempts=1, sleep=lambda s: None),
+        clock=Clock(now),
+        cache_root=tmp_path,
+    )
+    assert s.client.get("/account", private=True) == {"account": ADDRESS}
+    assert auth.call_count == 1 and main_auth.call_count == 0
+    req = auth.calls.last.request
+    assert req.headers["PARADEX-STARKNET-ACCOUNT"] == ADDRESS
+    chain = chain_id_felt("PRIVATE_SN_POTC_SEPOLIA")
+    h = auth_message_hash(chain, int(ADDRESS, 16), now, now + 1800)
+    r, sig_s = parse_signature(req.headers["PARADEX-STARKNET-SIGNATURE"])
+    assert verify(h, r, sig_s, int(sub_pub, 16))
+    assert not verify(h, r, sig_s, int(PUB, 16))
+    assert acct.calls.last.request.headers["authorization"].startswith("Bearer ey")
+    # no address derivation from the subkey: /system/config was never needed for the account
+    assert s.account_address() == ADDRESS
+    # orders are then signed with the subkey for the main account
+    assert s.private_key() == sub_priv
+
+
 def test_onboard_posts_signed_request(router, tmp_path):
     onboarding = router.post("/onboarding").respond(200)
     s = open_session(router, tmp_path, Clock(0))

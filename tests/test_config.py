@@ -179,3 +179,44 @@ def test_invalid_toml_is_config_error(home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text("this is = = not toml")
     assert main(["config", "show"]) == 3
+
+
+def test_config_init_subkey_needs_the_main_account_address(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["config", "init", "--profile", "sub", "--subkey", "--env", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "subkey cannot derive its account address" in err
+    assert "--account-address" in err
+    assert not config.config_path().exists()
+    argv = ["-o", "json", "config", "init", "--profile", "sub", "--subkey"]
+    assert main([*argv, "--account-address", ADDR]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["subkey"] is True and written["account_address"] == ADDR
+    assert main(["-o", "json", "config", "show", "--profile", "sub"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["subkey"] is True and shown["account_address"] == ADDR
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("subkey", "maybe", "subkey must be true or false"),
+        ("account_address", "12345", "0x-prefixed hex"),
+        ("account_address", "0x" + "1" * 65, "0x-prefixed hex"),
+    ],
+)
+def test_config_set_refuses_malformed_values(
+    home: Path, capsys: pytest.CaptureFixture[str], key: str, value: str, needle: str
+) -> None:
+    capsys.readouterr()
+    assert main(["config", "set", key, value]) == 2
+    assert needle in capsys.readouterr().err
+    assert not config.config_path().exists()
+
+
+@pytest.mark.parametrize(("value", "stored"), [("true", True), ("no", False), ("1", True)])
+def test_config_set_subkey_accepts_booleans(home: Path, value: str, stored: bool) -> None:
+    assert main(["config", "set", "subkey", value]) == 0
+    assert config.load_config()["profiles"]["default"]["subkey"] is stored

@@ -91,6 +91,11 @@ def init(
         raise UsageError(f"unknown environment {env!r}; choose one of {', '.join(ENVIRONMENTS)}")
     if key_file and key_command:
         raise UsageError("give either --key-file or --key-command, not both")
+    if subkey and not account_address:
+        raise UsageError(
+            "a subkey cannot derive its account address: pass --account-address with the "
+            "main account's address (nothing was written)"
+        )
     profiles[name] = {}
     set_profile_value(cfg, name, "env", env)
     if account_address:
