@@ -264,6 +264,28 @@ def test_validation_exit_2_and_nothing_sent(cli, args, needle):
     assert cli.orders_with_client_id("bad-1") == []
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--type", "market"], "x mark price 180) is below SOL-USD-PERP's minimum of 10; "
+         "the smallest valid size at this mark price is 0.06"),
+        (["--type", "stop-market", "--trigger-price", "190"],
+         "x trigger price 190) is below SOL-USD-PERP's minimum of 10; "
+         "the smallest valid size at this trigger price is 0.06"),
+    ],
+)  # fmt: skip
+def test_min_notional_of_market_orders_is_checked_before_sending(cli, args, needle):
+    for extra in ([], ["--dry-run"]):
+        code, out, err = cli("order", "place", "SOL-USD-PERP", "buy", "0.01", *args,
+                             "--client-id", "mn-1", *extra)  # fmt: skip
+        assert code == 2, err
+        assert needle in err and out == ""
+    assert cli.orders_with_client_id("mn-1") == []
+    # the suggested size is accepted
+    r = place(cli, "SOL-USD-PERP", "buy", "0.06", *args)
+    assert r["outcome"] == "acknowledged"
+
+
 def test_unknown_market_exit_2(cli):
     code, _, err = cli("order", "place", "DOGE-USD-PERP", "buy", "1", "--price", "1")
     assert code == 2 and "unknown market" in err

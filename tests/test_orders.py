@@ -87,6 +87,38 @@ def test_huge_values_are_validation_errors_not_crashes(kw, market, expected):
     assert expected in ei.value.message
 
 
+def test_min_notional_of_market_and_stop_market_orders():
+    market = spec(type="MARKET", price=None, size=D("0.001"))
+    O.validate(market, BTC)  # no mark price known: left to the exchange
+    with pytest.raises(ValidationError) as ei:
+        O.validate(market, {**BTC, "min_notional": "100"}, mark_price=D("97000"))
+    assert "x mark price 97000" in ei.value.message
+    assert "smallest valid size at this mark price is 0.002" in ei.value.message
+    O.validate(spec(type="MARKET", price=None, size=D("0.002")), {**BTC, "min_notional": "100"},
+               mark_price=D("97000"))  # fmt: skip
+    stop = spec(type="STOP_MARKET", price=None, trigger_price=D("5000"), size=D("0.001"))
+    with pytest.raises(ValidationError) as ei:
+        O.validate(stop, BTC, mark_price=D("97000"))
+    assert "x trigger price 5000" in ei.value.message and "is 0.002" in ei.value.message
+    assert O.needs_mark_price(market, BTC) and not O.needs_mark_price(stop, BTC)
+    assert not O.needs_mark_price(spec(type="MARKET", price=None, reduce_only=True), BTC)
+
+
+def test_mark_price_from_the_market_summary():
+    def handler(req):
+        assert req.url.path == "/v1/markets/summary"
+        assert req.url.params["market"] == "BTC-USD-PERP"
+        return httpx.Response(200, json={"results": [{"symbol": "BTC-USD-PERP",
+                                                      "mark_price": "97000.5"}]})  # fmt: skip
+
+    assert O.mark_price(make_client(handler), "BTC-USD-PERP") == D("97000.5")
+
+    def missing(req):
+        return httpx.Response(400, json={"error": "MARKET_NOT_FOUND", "message": "-"})
+
+    assert O.mark_price(make_client(missing), "BTC-USD-PERP") is None
+
+
 def test_min_notional_not_applied_to_reduce_only():
     O.validate(spec(size=D("0.001"), price=D("5000"), reduce_only=True), BTC)
 

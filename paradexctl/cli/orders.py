@@ -279,13 +279,17 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
     from paradexctl.cli._session import lookup_policy, open_session
     from paradexctl.paradex.orders import (
         build_order_request,
+        mark_price,
+        needs_mark_price,
         submit_order,
         validate,
         wait_for,
     )
 
     with open_session() as sess:
-        validate(spec, sess.market(spec.market))
+        meta = sess.market(spec.market)
+        mark = mark_price(sess.client, spec.market) if needs_mark_price(spec, meta) else None
+        validate(spec, meta, mark_price=mark)
         body = build_order_request(
             spec,
             chain_id=sess.chain_id(),
@@ -373,7 +377,14 @@ def _place_batch(
     import sys
 
     from paradexctl.cli._session import lookup_policy, open_session
-    from paradexctl.paradex.orders import build_order_request, parse_batch, place_batch, validate
+    from paradexctl.paradex.orders import (
+        build_order_request,
+        mark_price,
+        needs_mark_price,
+        parse_batch,
+        place_batch,
+        validate,
+    )
 
     ctx = get_ctx()
     out = ctx.output(output)
@@ -394,9 +405,13 @@ def _place_batch(
         ctx.confirm(f"place {len(items)} orders from {path}", yes=yes)
     with open_session() as sess:
         signed: list[tuple[Any, dict[str, Any]]] = []
+        marks: dict[str, Any] = {}
         for item in items:
             try:
-                validate(item.spec, sess.market(item.spec.market))
+                meta = sess.market(item.spec.market)
+                if needs_mark_price(item.spec, meta) and item.spec.market not in marks:
+                    marks[item.spec.market] = mark_price(sess.client, item.spec.market)
+                validate(item.spec, meta, mark_price=marks.get(item.spec.market))
             except UsageError as err:
                 raise type(err)(f"{path}:{item.line}: {err.message}") from None
             ts = _now_ms()

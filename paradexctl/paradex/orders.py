@@ -51,7 +51,9 @@ __all__ = [
     "cancel_order",
     "find_by_client_id",
     "get_order",
+    "mark_price",
     "mismatch",
+    "needs_mark_price",
     "new_client_id",
     "parse_batch",
     "parse_decimal",
@@ -171,7 +173,9 @@ class OrderSpec:
         )
 
 
-def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
+def validate(
+    spec: OrderSpec, market: Mapping[str, Any], *, mark_price: Decimal | None = None
+) -> None:
     """Check ``spec`` against the market's metadata; ValidationError (exit 2) says what is valid.
 
     Checks: side/type/instruction values, prices and sizes positive and finite, at most 8
@@ -179,6 +183,10 @@ def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
     increment, size within ``max_order_size``, notional at least ``min_notional``, price
     present exactly when the type needs one, trigger price for stop types, and the
     instruction allowed for the type.
+
+    The notional is priced at the limit price, at the trigger price of a stop-market order,
+    and at ``mark_price`` (see :func:`mark_price`) for a market order; without a price it is
+    not checked (the exchange still is).
     """
     sym = spec.market
     if spec.side not in ("BUY", "SELL"):
@@ -256,18 +264,53 @@ def validate(spec: OrderSpec, market: Mapping[str, Any]) -> None:
                     f"nearest valid prices: {near}"
                 )
     min_notional = _dec(market, "min_notional")
-    ref_price = spec.price if spec.price is not None else None
+    ref_price: Decimal | None = None
+    ref_what = "price"
+    if spec.price is not None:
+        ref_price = spec.price
+    elif spec.type == "STOP_MARKET" and spec.trigger_price is not None:
+        ref_price, ref_what = spec.trigger_price, "trigger price"
+    elif spec.type == "MARKET" and mark_price is not None and mark_price > 0:
+        ref_price, ref_what = mark_price, "mark price"
     if min_notional is not None and ref_price is not None and not spec.reduce_only:
         notional = spec.size * ref_price
         if notional < min_notional:
             need = min_notional / ref_price
             if step is not None:
                 need = (need / step).to_integral_value(rounding=ROUND_CEILING) * step
+                q = step.normalize()
+                if isinstance(q.as_tuple().exponent, int) and _decimals(q) > 0:
+                    need = need.quantize(q)
             raise ValidationError(
-                f"notional {_plain(notional)} (size {_plain(spec.size)} x price "
+                f"notional {_plain(notional)} (size {_plain(spec.size)} x {ref_what} "
                 f"{_plain(ref_price)}) is below {sym}'s minimum of {_plain(min_notional)}; "
-                f"the smallest valid size at this price is {_plain(need)}"
+                f"the smallest valid size at this {ref_what} is {_plain(need)}"
             )
+
+
+def needs_mark_price(spec: OrderSpec, market: Mapping[str, Any]) -> bool:
+    """True when only the mark price can tell whether ``spec`` meets ``min_notional``."""
+    return (
+        spec.type == "MARKET" and not spec.reduce_only and _dec(market, "min_notional") is not None
+    )
+
+
+def mark_price(client: RestClient, market: str) -> Decimal | None:
+    """The market's mark price (``GET /markets/summary?market=``), or None when the exchange
+    does not give one. ExchangeUnavailable when it cannot be asked."""
+    try:
+        body = client.get("/markets/summary", {"market": market})
+    except ExchangeRejected:
+        return None
+    rows = (body or {}).get("results") if isinstance(body, dict) else None
+    for row in rows or []:
+        if isinstance(row, dict) and row.get("symbol") in (None, market):
+            try:
+                value = Decimal(str(row.get("mark_price")))
+            except InvalidOperation:
+                return None
+            return value if value.is_finite() and value > 0 else None
+    return None
 
 
 # -- signing --------------------------------------------------------------------------------
