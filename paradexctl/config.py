@@ -49,6 +49,7 @@ __all__ = [
     "load_config",
     "load_private_key_text",
     "mask",
+    "redact",
     "resolve_settings",
     "save_config",
     "write_private_file",
@@ -87,6 +88,17 @@ _BOOL_KEYS = frozenset({"subkey"})
 #: The words ``config set`` accepts for a boolean setting.
 _BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
 _ADDRESS_RE = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
+#: A run of 32 or more hex digits: long enough to be (part of) a private key.
+_LONG_HEX_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{32,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with every run of 32 or more hex digits replaced by ``<redacted>``.
+
+    Used on anything paradexctl echoes about a key source (a key_command line, its stderr),
+    since such text may embed the key itself.
+    """
+    return _LONG_HEX_RE.sub("<redacted>", text)
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -166,12 +178,13 @@ class KeySource:
     ref: str
 
     def describe(self) -> str:
+        """A human description; long hex runs (a key embedded in a command) are redacted."""
         if self.kind == "env":
             return f"environment variable {self.ref}"
         if self.kind == "file":
-            return f"key file {self.ref}"
+            return redact(f"key file {self.ref}")
         if self.kind == "command":
-            return f"key_command {self.ref!r}"
+            return redact(f"key_command {self.ref!r}")
         return f"config.toml profile ({self.ref})"
 
 
@@ -328,6 +341,8 @@ def load_private_key_text(
     elif src.kind == "command":
         text = _run_key_command(src.ref)
     else:
+        if config is None:
+            _check_config_mode(config_path(envv))
         cfg = load_config(envv) if config is None else config
         text = str(cfg.get("profiles", {}).get(src.ref, {}).get("private_key", ""))
     text = text.strip()
@@ -336,31 +351,55 @@ def load_private_key_text(
     return text
 
 
-def _read_key_file(path: Path) -> str:
+def _check_config_mode(path: Path) -> None:
+    """Refuse a config.toml holding the key in plain text when group or others can read it."""
     import shlex
     import stat
 
     try:
         st = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"key file {path} does not exist") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read key file {path}: {err.strerror}") from None
+    except OSError:
+        return  # load_config reports it
     if st.st_mode & 0o077:
         raise ConfigError(
-            f"key file {path} is readable by group or others "
+            f"{path} holds a plaintext private_key and is readable by group or others "
             f"(mode {stat.filemode(st.st_mode)}); fix it with: chmod 600 {shlex.quote(str(path))}"
+        )
+
+
+def _read_key_file(path: Path) -> str:
+    import shlex
+    import stat
+
+    shown = redact(str(path))
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"key file {shown} does not exist") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read key file {shown}: {err.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"key file {shown} is a directory; give the path of the key file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"key file {shown} is not a regular file")
+    if st.st_mode & 0o077:
+        raise ConfigError(
+            f"key file {shown} is readable by group or others "
+            f"(mode {stat.filemode(st.st_mode)}); fix it with: chmod 600 {shlex.quote(shown)}"
         )
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read key file {path}: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"key file {shown} is not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read key file {shown}: {err.strerror}") from None
 
 
 def _run_key_command(command: str) -> str:
     import shlex
     import subprocess
 
+    shown = redact(repr(command))
     try:
         proc = subprocess.run(
             shlex.split(command),
@@ -371,14 +410,15 @@ def _run_key_command(command: str) -> str:
             stdin=subprocess.DEVNULL,
         )
     except (OSError, ValueError) as err:
-        raise ConfigError(f"key_command {command!r} could not run: {err}") from None
+        raise ConfigError(f"key_command {shown} could not run: {redact(str(err))}") from None
     except subprocess.TimeoutExpired:
-        raise ConfigError(f"key_command {command!r} timed out after 30 s") from None
+        raise ConfigError(f"key_command {shown} timed out after 30 s") from None
     if proc.returncode != 0:
-        # stderr may be shown; stdout (which could hold the key) is not.
-        err_line = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+        # stdout (which could hold the key) is never shown; the last stderr line is, with
+        # long hex runs redacted (redacted before cutting, so no partial key survives).
+        err_line = redact((proc.stderr.strip().splitlines() or [""])[-1])[:200]
         raise ConfigError(
-            f"key_command {command!r} exited with status {proc.returncode}"
+            f"key_command {shown} exited with status {proc.returncode}"
             + (f": {err_line}" if err_line else "")
         )
     return proc.stdout
@@ -408,11 +448,20 @@ def set_profile_value(
     prof[key] = _truthy(value) if key in _BOOL_KEYS else value
 
 
+def _shown(key: str, value: Any) -> Any:
+    if key in _SECRET_KEYS:
+        return mask(str(value))
+    if key in ("key_command", "key_file") and isinstance(value, str):
+        return redact(value)
+    return value
+
+
 def masked_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the config with every secret value masked."""
+    """A copy of the config with every secret value masked (and long hex runs in key_command
+    and key_file redacted)."""
     out: dict[str, Any] = {k: v for k, v in cfg.items() if k != "profiles"}
     out["profiles"] = {
-        name: {k: (mask(str(v)) if k in _SECRET_KEYS else v) for k, v in prof.items()}
+        name: {k: _shown(k, v) for k, v in prof.items()}
         for name, prof in (cfg.get("profiles") or {}).items()
     }
     return out

@@ -220,3 +220,100 @@ def test_config_set_refuses_malformed_values(
 def test_config_set_subkey_accepts_booleans(home: Path, value: str, stored: bool) -> None:
     assert main(["config", "set", "subkey", value]) == 0
     assert config.load_config()["profiles"]["default"]["subkey"] is stored
+
+
+def _plaintext_config(mode: int) -> Path:
+    assert main(["config", "set", "private_key", KEY, "--allow-plaintext-key"]) == 0
+    assert main(["config", "set", "account_address", ADDR]) == 0
+    path = config.config_path()
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_readable_config_with_plaintext_key_is_refused_with_chmod_fix(
+    home: Path, capsys: pytest.CaptureFixture[str], mode: int
+) -> None:
+    path = _plaintext_config(mode)
+    capsys.readouterr()
+    assert main(["sign", "onboarding", "-o", "json"]) == 3
+    captured = capsys.readouterr()
+    message = json.loads(captured.err)["message"]
+    assert "plaintext private_key" in message
+    assert f"chmod 600 {path}" in message
+    assert captured.out == ""
+    assert KEY[2:] not in captured.err.lower()
+    path.chmod(0o600)
+    assert main(["sign", "onboarding", "-o", "json"]) == 0
+    assert KEY[2:] not in capsys.readouterr().out.lower()
+
+
+def test_readable_config_without_a_key_in_it_is_not_refused(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _plaintext_config(0o644)
+    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", KEY)  # the key comes from elsewhere
+    assert main(["sign", "onboarding", "-o", "json"]) == 0
+
+
+def test_redact_replaces_long_hex_runs_only() -> None:
+    assert config.redact(f"echo {KEY}") == "echo <redacted>"
+    assert config.redact("x" + "a" * 32 + "y") == "x<redacted>y"
+    assert config.redact("pass show paradex/0xabc123") == "pass show paradex/0xabc123"
+    assert config.redact("a" * 31) == "a" * 31
+
+
+def test_key_command_embedding_the_key_is_never_echoed(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a failing command that embeds the key and prints it to stderr
+    cmd = f"{sys.executable} -c \"import sys; sys.stderr.write('bad key {KEY}\\n'); sys.exit(4)\""
+    monkeypatch.setenv("PARADEX_KEY_COMMAND", cmd)
+    monkeypatch.setenv("PARADEX_ACCOUNT_ADDRESS", ADDR)
+    capsys.readouterr()
+    assert main(["sign", "onboarding"]) == 3
+    err = capsys.readouterr().err
+    assert "exited with status 4" in err and "bad key <redacted>" in err
+    assert KEY[2:] not in err.lower() and KEY[2:34] not in err.lower()
+    for fmt in ("json", "table"):
+        assert main(["-o", fmt, "config", "show"]) == 0
+        captured = capsys.readouterr()
+        assert "<redacted>" in captured.out
+        assert KEY[2:34] not in (captured.out + captured.err).lower()
+    # a command that embeds the key but prints nothing usable: invalid-key message
+    monkeypatch.setenv("PARADEX_KEY_COMMAND", f"echo not-a-key {KEY}")
+    assert main(["sign", "onboarding"]) == 3
+    err = capsys.readouterr().err
+    assert "invalid private key" in err and KEY[2:34] not in err.lower()
+
+
+def test_key_command_in_profile_is_redacted_in_config_init_and_set(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["-o", "json", "config", "init", "--key-command", f"echo {KEY}"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["key_command"] == "echo <redacted>"
+    assert main(["-o", "json", "config", "set", "key_command", f"printf {KEY}"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["value"] == "printf <redacted>"
+    assert KEY[2:34] not in (captured.out + captured.err).lower()
+
+
+def test_directory_as_key_file_is_named_as_such(home: Path) -> None:
+    d = home / "keys"
+    d.mkdir(mode=0o755)
+    s = config.resolve_settings(key_file=str(d), environ={}, config={"profiles": {}})
+    with pytest.raises(ConfigError) as err:
+        config.load_private_key_text(s, environ={})
+    assert err.value.exit_code == 3
+    assert "is a directory" in err.value.message
+    assert "chmod" not in err.value.message
+
+
+def test_key_file_path_with_a_key_in_it_is_redacted(home: Path) -> None:
+    s = config.resolve_settings(key_file=f"/nonexistent/{KEY}", environ={}, config={"profiles": {}})
+    with pytest.raises(ConfigError) as err:
+        config.load_private_key_text(s, environ={})
+    assert "does not exist" in err.value.message
+    assert KEY[2:34] not in err.value.message.lower()
