@@ -229,3 +229,42 @@ def test_timeout_must_be_positive_and_finite_before_anything_is_sent(router, cap
     assert code == 2, err
     assert "--timeout" in err and "positive, finite" in err
     assert router.calls.call_count == 0 and out == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--type", "market"], "--type"),
+        (["--type", "limit"], "--type"),  # even the default, when given
+        (["--tif", "ioc"], "--tif"),
+        (["--reduce-only"], "--reduce-only"),
+        (["--price", "90000"], "--price"),
+        (["--trigger-price", "90000"], "--trigger-price"),
+        (["--client-id", "x"], "--client-id"),
+        (["--wait", "open"], "--wait"),
+        (["--timeout", "5"], "--timeout"),
+        (["--reduce-only", "--tif", "ioc"], "--tif, --reduce-only"),
+    ],
+)
+def test_batch_refuses_single_order_options_instead_of_ignoring_them(router, capsys, tmp_path,
+                                                                     flags, named):  # fmt: skip
+    f = _batch_file(tmp_path, 1)
+    code, out, err = run(capsys, "--env", "prod", "order", "place", "--batch", str(f), *flags,
+                         "--yes")  # fmt: skip
+    assert code == 2, err
+    assert f"{named} cannot be used with --batch" in err
+    assert router.calls.call_count == 0 and out == ""
+
+
+def test_batch_refuses_positional_order_arguments(router, capsys, tmp_path):
+    f = _batch_file(tmp_path, 1)
+    code, _, err = run(capsys, "order", "place", "BTC-USD-PERP", "--batch", str(f))
+    assert code == 2 and "give no MARKET" in err
+    assert router.calls.call_count == 0
+
+
+def test_wait_with_dry_run_is_refused(router, capsys):
+    code, _, err = run(capsys, "order", "place", "BTC-USD-PERP", "buy", "0.01", "--price",
+                       "90000", "--dry-run", "--wait", "open")  # fmt: skip
+    assert code == 2 and "--wait cannot be used with --dry-run" in err
+    assert router.calls.call_count == 0

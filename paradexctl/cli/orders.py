@@ -243,9 +243,22 @@ def order_place(
         raise UsageError(f"--wait {wait!r}: choose one of {', '.join(WAIT_TARGETS)}")
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout {timeout}: give a positive, finite number of seconds")
+    if wait is not None and dry_run:
+        raise UsageError("--wait cannot be used with --dry-run (nothing is sent to wait for)")
     if batch is not None:
-        if market or side or size or price or trigger_price or client_id or wait:
-            raise UsageError("--batch takes the orders from the file; give no order arguments")
+        if market or side or size:
+            raise UsageError("--batch takes the orders from the file; give no MARKET, side or SIZE")
+        given = _explicit_options(
+            ("price", "--price"), ("type_", "--type"), ("trigger_price", "--trigger-price"),
+            ("tif", "--tif"), ("reduce_only", "--reduce-only"), ("client_id", "--client-id"),
+            ("wait", "--wait"), ("timeout", "--timeout"),
+        )  # fmt: skip
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} cannot be used with --batch: each line of the file "
+                "carries its own price, type, trigger_price, tif, reduce_only and client_id "
+                "(see 'paradexctl order place --help'); --wait is not supported for batches"
+            )
         _place_batch(batch, chunk_size=chunk_size, dry_run=dry_run, yes=yes, output=output)
         return
     if market is None or side is None or size is None:
@@ -273,6 +286,18 @@ def order_place(
     if not dry_run:
         ctx.confirm(f"place {spec.describe()}", yes=yes)
     _place_one(spec, dry_run=dry_run, wait=wait, timeout=timeout, out=out)
+
+
+def _explicit_options(*names: tuple[str, str]) -> list[str]:
+    """The options (``(param name, flag)``) given on the command line, not defaulted."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return []
+    defaulted = (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    return [flag for name, flag in names if ctx.get_parameter_source(name) not in defaulted]
 
 
 def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, out: Any) -> None:
