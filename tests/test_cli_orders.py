@@ -268,3 +268,22 @@ def test_wait_with_dry_run_is_refused(router, capsys):
                        "90000", "--dry-run", "--wait", "open")  # fmt: skip
     assert code == 2 and "--wait cannot be used with --dry-run" in err
     assert router.calls.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["BTC-USD-PERP", "buy", "-0.01", "--price", "90000"],
+         "size -0.01 is negative: sizes must be positive, the side (buy or sell) gives the "
+         "direction (e.g. 'sell 0.01' instead of 'buy -0.01')"),
+        (["BTC-USD-PERP", "sell", "--", "-1"], "'buy 1' instead of 'sell -1'"),
+        (["BTC-USD-PERP", "buy", "0.01", "--pricee", "9"], "no such option: --pricee"),
+        (["--pricee", "9", "BTC-USD-PERP", "buy", "0.01"], "no such option: --pricee"),
+        (["BTC-USD-PERP", "buy", "0.01", "surplus"], "unexpected extra argument(s): surplus"),
+    ],
+)  # fmt: skip
+def test_negative_size_and_unknown_options_have_clear_messages(router, capsys, args, needle):
+    code, out, err = run(capsys, "--env", "prod", "order", "place", *args, "--yes")
+    assert code == 2, err
+    assert needle in err and out == ""
+    assert router.calls.call_count == 0

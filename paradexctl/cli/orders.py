@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
-from paradexctl.errors import ExchangeRejected, UsageError
+from paradexctl.errors import ExchangeRejected, UsageError, ValidationError
 
 orders_app = typer.Typer(help="List orders (open or history).", no_args_is_help=True)
 order_app = typer.Typer(
@@ -169,7 +169,12 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-@order_app.command("place")
+# unknown "options" reach the command as arguments, so that a negative SIZE ("-0.01", which
+# click would take for the option "-0") gets a clear message; other unknown options are
+# refused in the command with click's wording
+@order_app.command(
+    "place", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
 def order_place(
     market: Annotated[
         str | None, typer.Argument(metavar="MARKET", help="e.g. BTC-USD-PERP.")
@@ -239,6 +244,7 @@ def order_place(
 
     ctx = get_ctx()
     out = ctx.output(output)
+    _refuse_unknown_options(market, side, size)
     if wait is not None and wait not in WAIT_TARGETS:
         raise UsageError(f"--wait {wait!r}: choose one of {', '.join(WAIT_TARGETS)}")
     if not (math.isfinite(timeout) and timeout > 0):
@@ -286,6 +292,34 @@ def order_place(
     if not dry_run:
         ctx.confirm(f"place {spec.describe()}", yes=yes)
     _place_one(spec, dry_run=dry_run, wait=wait, timeout=timeout, out=out)
+
+
+def _refuse_unknown_options(market: str | None, side: str | None, size: str | None) -> None:
+    """Arguments that look like options: a negative SIZE is refused as negative (sizes are
+    positive: the side says buy or sell), anything else as an unknown option."""
+    from decimal import Decimal, InvalidOperation
+
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    extra = list(ctx.args) if ctx is not None else []
+    if size is not None and size.startswith("-"):
+        try:
+            number = Decimal(size)
+        except InvalidOperation:
+            number = None
+        if number is not None:
+            given = (side or "buy").lower()
+            other = "sell" if given == "buy" else "buy"
+            raise ValidationError(
+                f"size {size} is negative: sizes must be positive, the side (buy or sell) "
+                f"gives the direction (e.g. '{other} {-number}' instead of '{given} {size}')"
+            )
+    for arg in (market, side, size, *extra):
+        if arg is not None and arg.startswith("-") and arg != "-":
+            raise UsageError(f"no such option: {arg} (see 'paradexctl order place --help')")
+    if extra:
+        raise UsageError(f"unexpected extra argument(s): {' '.join(extra)}")
 
 
 def _explicit_options(*names: tuple[str, str]) -> list[str]:
