@@ -187,6 +187,8 @@ class Output:
 
         console = _Console(
             file=self.stdout,
+            # --no-color / NO_COLOR: plain text, no colour and no other styling (bold)
+            color_system="auto" if self.color else None,
             no_color=not self.color,
             highlight=False,
             soft_wrap=False,

@@ -1,0 +1,192 @@
+"""Behaviour on a terminal: interactive ``config init``, tables by default, colour switches,
+and the ``-v`` WebSocket trace (the auth frame's JWT is never shown)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from paradexctl.sim.server import SimServer
+
+ADDR = "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa"
+KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
+BOLD = b"\x1b[1m"
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARADEX", "NO_COLOR"))}
+    env.update(
+        XDG_CONFIG_HOME=str(tmp / "cfg"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+        TERM="xterm-256color",
+        COLUMNS="200",
+        **extra,
+    )
+    return env
+
+
+def run_in_pty(
+    argv: Sequence[str], env: dict[str, str], answers: Sequence[tuple[str, str]] = ()
+) -> tuple[int, bytes]:
+    """Run paradexctl with stdin, stdout and stderr on a pseudo-terminal; answer each prompt
+    (a substring of the output) with its line. Returns the exit code and everything written."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", *argv],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    pending = list(answers)
+    buf = b""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer is gone
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            if pending and pending[0][0].encode() in buf:
+                prompt, answer = pending.pop(0)
+                buf = buf.replace(prompt.encode(), b"<" + prompt.encode() + b">", 1)
+                os.write(master, answer.encode() + b"\n")
+        else:
+            raise AssertionError(f"timed out; output so far: {buf!r}")
+        code = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not pending, f"prompts never shown: {pending}; output: {buf!r}"
+    return code, buf
+
+
+def test_config_init_is_interactive_on_a_tty(tmp_path: Path) -> None:
+    key_file = tmp_path / "k.key"
+    key_file.write_text(KEY)
+    key_file.chmod(0o600)
+    code, out = run_in_pty(
+        ["config", "init", "--profile", "mine"],
+        _env(tmp_path),
+        answers=[
+            ("Environment [testnet]:", "local"),
+            ("Account address (blank to set later):", ADDR),
+            ("Key file path", str(key_file)),
+        ],
+    )
+    assert code == 0, out
+    path = tmp_path / "cfg" / "paradexctl" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    import tomllib
+
+    prof = tomllib.loads(path.read_text())["profiles"]["mine"]
+    assert prof == {"env": "local", "account_address": ADDR, "key_file": str(key_file)}
+    assert KEY[2:].encode() not in out
+    assert b"wrote profile 'mine'" in out
+
+
+def test_config_init_subkey_prompt_left_blank_is_refused(tmp_path: Path) -> None:
+    code, out = run_in_pty(
+        ["config", "init", "--subkey"],
+        _env(tmp_path),
+        answers=[
+            ("Environment [testnet]:", ""),
+            ("Account address (blank to set later):", ""),
+            ("Key file path", ""),
+        ],
+    )
+    assert code == 2
+    assert b"subkey cannot derive its account address" in out
+    assert not (tmp_path / "cfg" / "paradexctl" / "config.toml").exists()
+
+
+def test_table_is_the_default_on_a_tty(tmp_path: Path) -> None:
+    code, out = run_in_pty(["config", "show"], _env(tmp_path))
+    assert code == 0, out
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.decode())
+    assert "┃ field" in text and "┃ value" in text  # a rich table, not JSON
+    assert "│ profile" in text and "testnet" in text
+    assert not text.lstrip().startswith("{")
+    code, out = run_in_pty(["-o", "json", "config", "show"], _env(tmp_path))
+    assert code == 0
+    assert json.loads(out.decode())["env"] == "testnet"
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra", "styled"),
+    [
+        (["config", "show"], {}, True),
+        (["config", "show"], {"NO_COLOR": "1"}, False),
+        (["config", "show"], {"NO_COLOR": ""}, False),
+        (["--no-color", "config", "show"], {}, False),
+        (["config", "profiles"], {"NO_COLOR": "1"}, False),
+    ],
+)
+def test_no_color_and_no_color_flag_give_plain_text(
+    tmp_path: Path, argv: list[str], extra: dict[str, str], styled: bool
+) -> None:
+    code, out = run_in_pty(argv, _env(tmp_path, **extra))
+    assert code == 0, out
+    assert ("field" in out.decode()) or ("profile" in out.decode())
+    if styled:
+        assert BOLD in out  # the header is bold on a terminal
+    else:
+        assert b"\x1b[" not in out, out
+
+
+def test_verbose_websocket_trace_hides_the_jwt(
+    sim: SimServer,
+    sim_account: Callable[[SimServer], tuple[int, str, str]],
+    tmp_path: Path,
+) -> None:
+    priv, _pub, address = sim_account(sim)
+    env = _env(
+        tmp_path,
+        PARADEX_ENV="local",
+        PARADEX_API_URL=sim.http_url,
+        PARADEX_WS_URL=sim.ws_url,
+        PARADEX_ACCOUNT_ADDRESS=address,
+        PARADEX_L2_PRIVATE_KEY=hex(priv),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "-v", "stream", "--duration", "1.5", "-o", "ndjson"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    trace = proc.stderr
+    auth_lines = [ln for ln in trace.splitlines() if ln.startswith("ws> {auth")]
+    assert auth_lines and all("bearer=***" in ln for ln in auth_lines), trace
+    assert any(ln.startswith("ws> ") and "subscribe" in ln for ln in trace.splitlines())
+    jwt_files = list((tmp_path / "cache" / "paradexctl").glob("jwt-*.json"))
+    assert len(jwt_files) == 1
+    token_text = json.loads(jwt_files[0].read_text())["jwt"]
+    jwt_parts = [p for p in token_text.split(".") if len(p) > 8]
+    assert len(jwt_parts) >= 2
+    for part in jwt_parts:
+        assert part not in trace and part not in proc.stdout
+    assert "eyJ" not in trace
+    assert hex(priv)[2:] not in trace
