@@ -287,3 +287,34 @@ def test_negative_size_and_unknown_options_have_clear_messages(router, capsys, a
     assert code == 2, err
     assert needle in err and out == ""
     assert router.calls.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("cid", "needle"),
+    [
+        ("", "client_id must not be empty"),
+        ("a\x01b", "control character U+0001"),
+        ("tab\there", "control character U+0009"),
+        ("x" * 65, "65 bytes; at most 64"),
+        ("é" * 33, "66 bytes; at most 64"),
+    ],
+)
+def test_bad_client_ids_are_refused_before_anything_is_sent(router, capsys, tmp_path, cid,
+                                                            needle):  # fmt: skip
+    code, _, err = run(capsys, "--env", "prod", "order", "place", "BTC-USD-PERP", "buy", "0.01",
+                       "--price", "90000", "--client-id", cid, "--yes")  # fmt: skip
+    assert code == 2 and needle in err, err
+    f = _batch_file(tmp_path, 1, client_id=cid)
+    code, _, err = run(capsys, "--env", "prod", "order", "place", "--batch", str(f), "--yes")
+    assert code == 2 and needle in err and ":1:" in err, err
+    for cmd in (["order", "get"], ["order", "cancel", "--yes"]):
+        code, _, err = run(capsys, "--env", "prod", *cmd, "--client-id", cid)
+        assert code == 2 and needle in err, err
+    assert router.calls.call_count == 0
+
+
+def test_longest_client_id_is_accepted():
+    from paradexctl.paradex.orders import check_client_id
+
+    assert check_client_id("x" * 64) == "x" * 64
+    assert check_client_id("é" * 32) == "é" * 32

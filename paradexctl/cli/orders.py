@@ -129,10 +129,12 @@ def order_get(
 ) -> None:
     """Show one order by id or by client id (open orders, then the history)."""
     from paradexctl.cli._session import open_session
-    from paradexctl.paradex.orders import get_order, lookup_client_id_once
+    from paradexctl.paradex.orders import check_client_id, get_order, lookup_client_id_once
 
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
+    if client_id is not None:
+        check_client_id(client_id)
     out = get_ctx().output(output)
     with open_session() as sess:
         if order_id is not None:
@@ -286,7 +288,7 @@ def order_place(
         else parse_decimal(trigger_price, "trigger price"),
         instruction=TIFS[tif.lower()],
         reduce_only=reduce_only,
-        client_id=client_id or new_client_id(),
+        client_id=new_client_id() if client_id is None else client_id,
     )
     validate(spec, {})  # everything that needs no market metadata, before any request
     if not dry_run:
@@ -626,12 +628,14 @@ def order_cancel(
 ) -> None:
     """Cancel one order. Refused locally (exit 4, ORDER_IS_CLOSED) if it is already CLOSED."""
     from paradexctl.cli._session import open_session
-    from paradexctl.paradex.orders import cancel_order
+    from paradexctl.paradex.orders import cancel_order, check_client_id
 
     ctx = get_ctx()
     out = ctx.output(output)
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
+    if client_id is not None:
+        check_client_id(client_id)
     ctx.confirm(f"cancel order {order_id or 'with client_id ' + str(client_id)}", yes=yes)
     with open_session() as sess:
         result = cancel_order(sess.client, order_id=order_id, client_id=client_id, market=market)

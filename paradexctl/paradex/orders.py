@@ -49,6 +49,7 @@ __all__ = [
     "build_order_request",
     "cancel_all",
     "cancel_order",
+    "check_client_id",
     "find_by_client_id",
     "get_order",
     "mark_price",
@@ -106,6 +107,29 @@ def parse_decimal(text: str | Decimal | int, what: str) -> Decimal:
     if not value.is_finite():
         raise ValidationError(f"{what} {text!r} is not a finite number")
     return value
+
+
+def check_client_id(client_id: str) -> str:
+    """``client_id`` if it is 1 to 64 UTF-8 bytes without control characters, else
+    ValidationError (exit 2)."""
+    import unicodedata
+
+    if not client_id:
+        raise ValidationError(
+            "client_id must not be empty (leave --client-id out to get a generated one)"
+        )
+    size = len(client_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_CLIENT_ID:
+        raise ValidationError(
+            f"client_id {client_id[:20]!r}... is {size} bytes; at most {MAX_CLIENT_ID} "
+            "(UTF-8) are allowed"
+        )
+    bad = next((c for c in client_id if unicodedata.category(c) in ("Cc", "Cf", "Cs")), None)
+    if bad is not None:
+        raise ValidationError(
+            f"client_id {client_id!r} contains the control character U+{ord(bad):04X}"
+        )
+    return client_id
 
 
 def _plain(d: Decimal) -> str:
@@ -199,8 +223,7 @@ def validate(
         raise ValidationError(
             f"time in force {spec.instruction!r} is not supported; choose {', '.join(TIFS)}"
         )
-    if not spec.client_id or len(spec.client_id) > MAX_CLIENT_ID:
-        raise ValidationError(f"client_id must be 1 to {MAX_CLIENT_ID} characters")
+    check_client_id(spec.client_id)
     if spec.size <= 0:
         raise ValidationError(f"size must be positive, not {_plain(spec.size)}")
     is_limit = spec.type in LIMIT_TYPES
@@ -1084,7 +1107,7 @@ def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
         trigger_price=None if trig in (None, "") else parse_decimal(trig, f"{where}: trigger"),
         instruction=tif_x,
         reduce_only=reduce_only,
-        client_id=str(row.get("client_id") or new_client_id()),
+        client_id=new_client_id() if row.get("client_id") is None else str(row["client_id"]),
     )
 
 
