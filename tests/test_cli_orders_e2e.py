@@ -417,6 +417,42 @@ def test_batch_chunks_partial_failure_exit_4(cli, tmp_path):
     assert code == 0 and "/orders/batch" in out
 
 
+def _grid(n: int, prefix: str) -> str:
+    return "".join(
+        json.dumps({"market": BTC, "side": "buy", "size": "0.001",
+                    "price": str(90000 + i), "client_id": f"{prefix}{i}"}) + "\n"
+        for i in range(n)
+    )  # fmt: skip
+
+
+def test_batch_dry_run_prints_the_chunked_requests_to_be_sent(cli, tmp_path):
+    f = tmp_path / "grid.ndjson"
+    f.write_text(_grid(12, "dr-"))
+    reqs = cli.json("order", "place", "--batch", str(f), "--dry-run")  # default --chunk-size 10
+    assert [r["request"] for r in reqs] == [1, 2]
+    assert [len(r["body"]) for r in reqs] == [10, 2]
+    assert reqs[1]["lines"] == [11, 12]
+    assert all(r["method"] == "POST" and r["url"].endswith("/orders/batch") for r in reqs)
+    first = reqs[0]["body"][0]
+    assert first["client_id"] == "dr-0" and first["price"] == "90000"
+    assert first["signature"].startswith('["') and isinstance(first["signature_timestamp"], int)
+    reqs = cli.json("order", "place", "--batch", str(f), "--dry-run", "--chunk-size", "5")
+    assert [len(r["body"]) for r in reqs] == [5, 5, 2]
+    code, out, err = cli("-o", "table", "order", "place", "--batch", str(f), "--dry-run")
+    assert code == 0 and "/orders/batch" in out and "2 request(s) of at most 10" in err
+    assert not any(o.client_id.startswith("dr-") for o in cli.sim.sim.engine.orders.values())
+
+
+def test_chunk_size_is_capped_at_50(cli, tmp_path):
+    f = tmp_path / "grid.ndjson"
+    f.write_text(_grid(2, "cap-"))
+    code, _, err = cli("order", "place", "--batch", str(f), "--chunk-size", "51")
+    assert code == 2 and "--chunk-size" in err and "50" in err
+    assert cli.orders_with_client_id("cap-0") == []
+    rows = cli.json("order", "place", "--batch", str(f), "--chunk-size", "50")
+    assert [r["outcome"] for r in rows] == ["acknowledged"] * 2
+
+
 def test_batch_invalid_line_exit_2_nothing_sent(cli, tmp_path):
     f = tmp_path / "bad.ndjson"
     f.write_text(

@@ -224,7 +224,10 @@ def order_place(
         typer.Option("--batch", metavar="FILE", help="One JSON order per line ('-' = stdin)."),
     ] = None,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", min=1, help="Orders per batch request (default 10).")
+        int,
+        typer.Option(
+            "--chunk-size", min=1, max=50, help="Orders per batch request (default 10, max 50)."
+        ),
     ] = 10,
     output: OutputOpt = None,
 ) -> None:
@@ -485,18 +488,24 @@ def _place_batch(
             )
             signed.append((item, body))
         if dry_run:
-            out.emit(
-                [
+            # the exact requests: one POST per chunk, its body the JSON array of orders
+            requests = []
+            for n, start in enumerate(range(0, len(signed), chunk_size), 1):
+                chunk = signed[start : start + chunk_size]
+                requests.append(
                     {
-                        "line": it.line,
+                        "request": n,
+                        "lines": [it.line for it, _ in chunk],
                         "method": "POST",
                         "url": f"{sess.client.base_url}/orders/batch",
-                        "body": body,
+                        "body": [body for _, body in chunk],
                     }
-                    for it, body in signed
-                ]
+                )
+            out.emit(requests, columns=["request", "lines", "method", "url", "body"])
+            out.info(
+                f"dry run: {len(signed)} orders validated and signed, {len(requests)} "
+                f"request(s) of at most {chunk_size}; nothing was sent"
             )
-            out.info(f"dry run: {len(signed)} orders validated and signed; nothing was sent")
             return
         rows = place_batch(sess.client, signed, chunk_size=chunk_size, lookup=lookup_policy())
     out.emit(rows, columns=BATCH_COLUMNS)
