@@ -298,3 +298,62 @@ def test_admin_api_is_loopback_only() -> None:
             assert (await local.get("/_sim/state")).status_code == 200
 
     asyncio.run(go())
+
+
+# ----------------------------------------------------------------------------- more paths
+
+
+def test_disconnect_now_key_of_the_faults_call(sim: SimServer, session: Session) -> None:
+    async def go() -> None:
+        ws = await subscribed(sim, session.jwt, "orders.ALL")
+        for bad in ("yes", 1, None, [True]):
+            r = sim.admin.client.post("/faults", json={"disconnect_now": bad, "rest_5xx": 1})
+            assert r.status_code == 400 and "disconnect_now" in r.json()["message"], bad
+        assert sim.admin.state()["faults"]["rest_5xx"] == 0  # a refused call changes nothing
+        assert sim.admin.faults(disconnect_now=False)["injected"]["ws_disconnects"] == 0
+        assert await drain(ws, 0.2) == []  # still connected
+        sim.admin.faults(disconnect_now=True)
+        with pytest.raises(ConnectionClosed) as err:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert err.value.rcvd is not None and err.value.rcvd.code == 1012
+        assert sim.admin.state()["faults"]["injected"]["ws_disconnects"] == 1
+
+    asyncio.run(go())
+
+
+def test_accept_then_timeout_on_batch_placement(sim: SimServer, session: Session) -> None:
+    sim.admin.faults(accept_then_timeout=1, timeout_hold_s=30)
+    batch = [
+        order_body(session.acct, BTC, "BUY", "0.01", "96000", client_id="b1"),
+        order_body(session.acct, BTC, "BUY", "0.01", "95900", client_id="b2"),
+    ]
+    with pytest.raises(httpx.ReadTimeout):
+        session.http.post("/orders/batch", json=batch, timeout=0.5)
+    for cid in ("b1", "b2"):
+        assert session.http.get(f"/orders/by_client_id/{cid}").json()["status"] == "OPEN"
+    assert sim.admin.state()["faults"]["injected"]["accept_then_timeout"] == 1
+    batch = [order_body(session.acct, BTC, "BUY", "0.01", "95800", client_id="b3")]
+    r = session.http.post("/orders/batch", json=batch)
+    assert r.status_code == 201 and r.json()["orders"][0]["client_id"] == "b3"
+
+
+def test_accept_then_timeout_on_ws_order_create(sim: SimServer, session: Session) -> None:
+    sim.admin.faults(accept_then_timeout=1)
+
+    async def go() -> None:
+        ws = await subscribed(sim, session.jwt)
+        try:
+            for i, cid in enumerate(("w1", "w2"), 10):
+                body = order_body(session.acct, BTC, "BUY", "0.01", "96000", client_id=cid)
+                msg = {"jsonrpc": "2.0", "method": "order.create", "params": body, "id": i}
+                await ws.send(json.dumps(msg))
+            replies = await drain(ws, 0.5)
+            # the first is placed but never answered; the second is answered
+            assert [r["id"] for r in replies] == [11]
+            assert replies[0]["result"]["order"]["client_id"] == "w2"
+        finally:
+            await ws.close()
+
+    asyncio.run(go())
+    for cid in ("w1", "w2"):
+        assert session.http.get(f"/orders/by_client_id/{cid}").json()["status"] == "OPEN"

@@ -38,6 +38,26 @@ def _parse_staleness(values: list[str]) -> dict[str, int]:
     return out
 
 
+def _parse_marks(values: list[str], symbols: tuple[str, ...]) -> dict[str, Decimal]:
+    from paradexctl.sim.exchange import DEFAULT_MARKETS as KNOWN
+
+    out: dict[str, Decimal] = {}
+    for raw in values:
+        market, sep, text = raw.partition("=")
+        market = market.strip()
+        if not sep or market not in symbols:
+            raise UsageError(f"--mark: {raw!r} is not MARKET=PRICE for one of {', '.join(symbols)}")
+        try:
+            price = Decimal(text.strip())
+        except InvalidOperation:
+            raise UsageError(f"--mark: {text!r} is not a decimal price") from None
+        tick = KNOWN[market].tick
+        if not price.is_finite() or price < tick or price >= Decimal("1e16"):
+            raise UsageError(f"--mark: {market} price must be in [{tick}, 1e16)")
+        out[market] = price
+    return out
+
+
 def sim(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (loopback by default).")
@@ -93,9 +113,17 @@ def sim(
     rest_5xx: Annotated[
         int, typer.Option("--rest-5xx", metavar="N", help="Fault: next N REST calls get 503.")
     ] = 0,
+    rest_5xx_status: Annotated[
+        int,
+        typer.Option("--rest-5xx-status", metavar="CODE", help="Status --rest-5xx answers."),
+    ] = 503,
     rest_429: Annotated[
         int, typer.Option("--rest-429", metavar="N", help="Fault: next N REST calls get 429.")
     ] = 0,
+    retry_after: Annotated[
+        int,
+        typer.Option("--retry-after", metavar="S", help="retry-after of the --rest-429 answers."),
+    ] = 1,
     accept_then_timeout: Annotated[
         int,
         typer.Option(
@@ -104,6 +132,22 @@ def sim(
             help="Fault: place the next N orders but never answer.",
         ),
     ] = 0,
+    timeout_hold: Annotated[
+        float,
+        typer.Option(
+            "--timeout-hold",
+            metavar="S",
+            help="How long --accept-then-timeout holds a response before a 503.",
+        ),
+    ] = 30.0,
+    mark: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mark",
+            metavar="MARKET=PRICE",
+            help="Starting mark price of a market (rounded down to its tick). Repeatable.",
+        ),
+    ] = None,
     verify_workers: Annotated[
         int | None,
         typer.Option(
@@ -143,6 +187,7 @@ def sim(
         raise UsageError(
             f"--markets: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(KNOWN)}"
         )
+    marks = _parse_marks(mark or [], symbols)
     staleness = _parse_staleness(rest_staleness or [])
     for key in staleness:
         if key not in STALENESS_KEYS:
@@ -170,8 +215,11 @@ def sim(
         ws_disconnect_every_s=ws_disconnect_every,
         refuse_connections_s=refuse_connections,
         rest_5xx=rest_5xx,
+        rest_5xx_status=rest_5xx_status,
         rest_429=rest_429,
+        retry_after_s=retry_after,
         accept_then_timeout=accept_then_timeout,
+        timeout_hold_s=timeout_hold,
     )
     try:
         faults.validate()
@@ -189,6 +237,7 @@ def sim(
         ws_ping_interval_s=ws_ping_interval,
         warm_tables=signing_tables,
         verify_workers=verify_workers,
+        marks=marks,
     )
     if host not in ("127.0.0.1", "::1", "localhost"):
         out.warn(f"binding {host}: the simulator is reachable beyond this machine")

@@ -98,6 +98,9 @@ class SimOptions:
     verify_workers: int = 0
     #: milliseconds between background ticks (mark walk, scheduled disconnects, saves)
     tick_ms: int = 100
+    #: starting mark price per market (overrides the default and a saved one; rounded down
+    #: to the tick)
+    marks: dict[str, Decimal] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ utilities
@@ -616,6 +619,7 @@ class SimApp:
         self.staleness: dict[str, int] = {"default": 0}
         self.set_staleness(o.rest_staleness_ms)
         self.engine = self._load_or_new()
+        self._apply_marks()
         self.view = RestView()
         self.view.seed(self.engine)
         self.set_staleness({})  # sizes the view's retention for the configured staleness
@@ -652,10 +656,20 @@ class SimApp:
                 raise StateFileError(f"cannot load sim state from {path}: {err!r}") from None
         return Exchange(self._config(), now_ms=self.clock.now_ms())
 
+    def _apply_marks(self) -> list[Event]:
+        events: list[Event] = []
+        for market, price in self.options.marks.items():
+            try:
+                events += self.engine.set_mark(market, price, self.clock.now_ms())
+            except Rejected as err:
+                raise ValueError(f"mark for {market}: {err.message}") from None
+        return events
+
     def reset(self) -> None:
         self.clock.offset_ms = 0
         self.engine = Exchange(self._config(), now_ms=self.clock.now_ms())
         self.view = RestView()
+        self.view.apply(self._apply_marks())
         self.set_staleness(self.options.rest_staleness_ms, replace=True)
         self.faults = Faults(
             self.options.faults, seed=self.options.seed, now_ms=self.clock.now_ms()
@@ -1344,6 +1358,8 @@ class SimApp:
         body = await self._admin_body(request)
         now = self.clock.now_ms()
         disconnect = body.pop("disconnect_now", False)
+        if not isinstance(disconnect, bool):
+            raise ValueError("disconnect_now must be true or false")
         self.faults.update(body, now)
         if "ws_silence_s" in body:
             self.hub.silence_all(self.faults.config.ws_silence_s)
@@ -1444,6 +1460,16 @@ class SimApp:
                 )
             except RuntimeError:
                 await websocket.close(1013)
+                return
+            # The 503 has been sent and the socket closed. uvicorn's websockets-sansio
+            # protocol does not count a denial response as a finished handshake and would log
+            # "ASGI callable returned without completing handshake" for every refusal: tell it
+            # the handshake is over (its bound ``receive`` leads to the protocol object).
+            proto: Any = getattr(websocket._receive, "__self__", None)
+            if getattr(proto, "initial_response", None) is not None and getattr(
+                proto, "close_sent", False
+            ):
+                proto.handshake_complete = True
             return
         await websocket.accept()
         conn = Conn(websocket)

@@ -912,9 +912,12 @@ class Exchange:
         orders, triggers stops."""
         self._tick(now_ms)
         m = self._market(market)
+        price = _floor_to(price, m.spec.tick) if price > 0 else price
         if price <= 0:
-            raise Rejected("VALIDATION_ERROR", "mark price must be positive")
-        self._move_mark(m, _floor_to(price, m.spec.tick))
+            raise Rejected(
+                "VALIDATION_ERROR", f"mark price must be at least the tick size {fmt(m.spec.tick)}"
+            )
+        self._move_mark(m, price)
         return self._finish()
 
     def _move_mark(self, m: _Market, price: Decimal) -> None:
