@@ -357,3 +357,51 @@ def test_accept_then_timeout_on_ws_order_create(sim: SimServer, session: Session
     asyncio.run(go())
     for cid in ("w1", "w2"):
         assert session.http.get(f"/orders/by_client_id/{cid}").json()["status"] == "OPEN"
+
+
+def _read(session: Session, key: str) -> Any:
+    """What endpoint ``key`` shows of the account's trading, in a comparable form."""
+    path = {"account": "/account", "orders-history": "/orders-history"}.get(key, f"/{key}")
+    body = session.http.get(path).json()
+    if key == "account":
+        return body["account_value"], body["seq_no"]
+    rows = body["results"]
+    if key == "balance":
+        return [r["size"] for r in rows]
+    if key == "positions":
+        return [(r["market"], r["size"]) for r in rows]
+    return sorted(r["id"] for r in rows)  # fills, orders-history
+
+
+@pytest.mark.parametrize("key", ["orders-history", "positions", "balance", "account", "fills"])
+def test_rest_staleness_per_endpoint(sim: SimServer, session: Session, key: str) -> None:
+    sim.admin.advance_time(5_000)  # the account's first versions are now 5 s old
+    before = _read(session, key)
+    others = {k: _read(session, k) for k in ("orders-history", "fills") if k != key}
+    sim.admin.staleness(**{key: 1_000})
+    r = session.place(BTC, "BUY", "0.01")  # a market order: fills, position, balance
+    assert r.status_code == 201
+    # the stale endpoint still shows the state before the trade ...
+    assert _read(session, key) == before
+    # ... the others already show it
+    for k, old in others.items():
+        assert _read(session, k) != old, k
+    sim.admin.advance_time(1_500)
+    after = _read(session, key)
+    assert after != before
+    if key in ("fills", "orders-history", "positions"):
+        assert len(after) == len(before) + 1
+
+
+def test_young_account_shows_its_first_state_on_account_and_balance(
+    sim: SimServer, session: Session
+) -> None:
+    sim.admin.staleness(default=60_000)
+    acct = session.http.get("/account").json()
+    assert acct["account_value"] == "100000" and acct["account"] == session.acct.address
+    assert session.http.get("/balance").json()["results"][0]["size"] == "100000"
+    assert session.http.get("/positions").json()["results"] == []
+    assert session.place(BTC, "BUY", "0.01").status_code == 201
+    # a trade now is not seen (the cache is 60 s behind), consistently on both
+    assert session.http.get("/account").json()["account_value"] == "100000"
+    assert session.http.get("/balance").json()["results"][0]["size"] == "100000"

@@ -329,8 +329,13 @@ class RestView:
     def latest(
         self, table: dict[str, list[tuple[int, dict[str, Any]]]], address: str, cutoff: int
     ) -> dict[str, Any] | None:
+        """An account-wide object (summary, balance) as of ``cutoff``. An account is never
+        shown as missing: one younger than the staleness shows its first recorded state."""
         v = table.get(address)
-        return self._at(v, cutoff) if v else None
+        if not v:
+            return None
+        d = self._at(v, cutoff)
+        return v[0][1] if d is None else d
 
     def fills_of(self, address: str, cutoff: int) -> list[dict[str, Any]]:
         return [d for at, d in self.fills.get(address, []) if at <= cutoff]
