@@ -318,6 +318,7 @@ def test_wait_falls_back_to_rest_when_websocket_unreachable(cli, monkeypatch):
     assert code == 0, err
     assert json.loads(out)["order"]["remaining_size"] == "0"
     assert "confirmed through REST" in err
+    assert err.count("WebSocket unavailable") == 1, err
 
 
 def test_wait_timeout_exit_5_with_last_state(cli):
@@ -480,6 +481,8 @@ def test_accept_then_timeout_reports_placed_and_sim_holds_one(cli, monkeypatch):
     data = json.loads(out)
     assert data["outcome"] == "recovered" and data["order_id"]
     assert "found by client_id" in err
+    assert f"recovered: the POST failed, but order {data['order_id']} (client_id att-1)" in err
+    assert "acknowledged" not in err and "not yet confirmed" not in err
     assert len(cli.orders_with_client_id("att-1")) == 1
 
 

@@ -629,6 +629,39 @@ def test_unreadable_201_is_looked_up_not_trusted():
     assert r.outcome == "recovered" and r.order["id"] == "111"
 
 
+@pytest.mark.parametrize("answer", [{}, {"status": "NEW"}, []])
+def test_201_without_an_order_id_is_looked_up(answer):
+    posts = []
+
+    def handler(req):
+        if req.method == "POST":
+            posts.append(1)
+            return httpx.Response(201, json=answer)
+        return httpx.Response(200, json={**ORDER, "status": "OPEN"})
+
+    r = O.submit_order(make_client(handler), BODY, lookup=NO_SLEEP)
+    assert r.outcome == "recovered" and r.order["id"] == "111" and posts == [1]
+    assert "no order id" in r.note
+
+    def lost(req):
+        if req.method == "POST":
+            return httpx.Response(201, json=answer)
+        if req.url.path.endswith("/orders-history"):
+            return httpx.Response(200, json={"results": []})
+        return httpx.Response(404, json={"error": "CLIENT_ORDER_ID_NOT_FOUND", "message": "-"})
+
+    with pytest.raises(OutcomeUnknown) as ei:
+        O.submit_order(make_client(lost), BODY, lookup=NO_SLEEP)
+    assert "cid-7" in ei.value.message and "no order id" in ei.value.message
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_batch_line_with_a_bare_json_nan_says_not_finite(constant):
+    with pytest.raises(ValidationError) as ei:
+        O.parse_batch(['{"market": "X", "side": "buy", "size": ' + constant + "}"], "f")
+    assert ei.value.message == f"f:1: {constant} is not a finite number"
+
+
 def test_ids_cannot_escape_their_path_segment():
     paths = []
 

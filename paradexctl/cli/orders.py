@@ -381,13 +381,24 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
             result = submit_order(sess.client, body, lookup=lookup_policy())
             if result.note:
                 out.warn(result.note)
-            if source is not None and result.order is not None and result.order.get("id"):
-                order, via = wait_for(result.order, str(wait), timeout, source)
+            if source is not None:
+                if not (result.order or {}).get("id"):
+                    from paradexctl.errors import OutcomeUnknown
+
+                    raise OutcomeUnknown(
+                        f"order with client_id {result.client_id}: the exchange's answer has no "
+                        "order id, so it cannot be followed; check with 'paradexctl order get "
+                        f"--client-id {result.client_id}'",
+                        client_id=result.client_id,
+                    )
+                order, via = wait_for(result.order or {}, str(wait), timeout, source)
                 result.order = order
                 result.outcome = str(wait)
                 how = "the WebSocket" if via == "ws" else "REST"
-                err = getattr(source, "error", None)
-                why = f" (WebSocket unavailable: {err})" if err else ""
+                err = str(getattr(source, "error", None) or "")
+                if err and not err.lower().startswith("websocket unavailable"):
+                    err = f"WebSocket unavailable: {err}"
+                why = f" ({err})" if err else ""
                 out.info(f"confirmed through {how}{why}")
         finally:
             if source is not None:
@@ -397,14 +408,25 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
         out.emit(_flat(data))
     else:
         out.emit(data)
+    out.info(_place_summary(result, wait))
+
+
+def _place_summary(result: Any, wait: str | None) -> str:
+    """The one stderr line after ``order place``, worded per outcome."""
     order = result.order or {}
-    if wait is None:
-        out.info(
-            f"acknowledged: order {order.get('id')} (client_id {result.client_id}) is "
-            f"{order.get('status')}; not yet confirmed open or filled (use --wait to confirm)"
-        )
+    status = order.get("status")
+    what = f"order {order.get('id')} (client_id {result.client_id})"
+    if wait is not None:
+        return f"{what} is {wait}"
+    reason = order.get("cancel_reason")
+    state = f"{status}" + (f" ({reason})" if status == "CLOSED" and reason else "")
+    if result.outcome == "recovered":
+        head = f"recovered: the POST failed, but {what} was found on the exchange: {state}"
     else:
-        out.info(f"order {order.get('id')} (client_id {result.client_id}) is {wait}")
+        head = f"acknowledged: {what} is {state}"
+    if status in ("OPEN", "UNTRIGGERED", "CLOSED"):
+        return head + " (use 'order get' to follow it)"
+    return head + "; not yet confirmed open or filled (use --wait to confirm)"
 
 
 def _order_source(sess: Any, market: str) -> Any:

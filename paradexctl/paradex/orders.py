@@ -672,8 +672,24 @@ def submit_order(
             client_id=client_id,
             details={"cause": err.message},
         ) from None
-    if not isinstance(order, dict):
-        order = None
+    if not isinstance(order, dict) or not order.get("id"):
+        # accepted, but the answer does not say which order: find it like a failed POST
+        found, why = find_by_client_id(
+            client, client_id, str(body["market"]), policy=lookup, sent=body
+        )
+        if found is not None:
+            return PlaceResult(
+                client_id,
+                "recovered",
+                found,
+                note="the exchange's answer carried no order id; the order was found by client_id",
+            )
+        raise OutcomeUnknown(
+            f"order with client_id {client_id}: the exchange accepted it but its answer "
+            f"carried no order id ({why}). It was NOT re-sent. Check with 'paradexctl order "
+            f"get --client-id {client_id}' before placing it again",
+            client_id=client_id,
+        )
     return PlaceResult(client_id, "acknowledged", order)
 
 
@@ -1121,8 +1137,12 @@ def parse_batch(lines: Sequence[str], source: str) -> list[BatchLine]:
         if not text or text.startswith("#"):
             continue
         where = f"{source}:{n}"
+
+        def constant(name: str, where: str = where) -> Any:
+            raise ValidationError(f"{where}: {name} is not a finite number")
+
         try:
-            row = json.loads(text, parse_float=Decimal)
+            row = json.loads(text, parse_float=Decimal, parse_constant=constant)
         except ValueError as err:
             raise ValidationError(
                 f"{where}: not JSON ({err.args[0] if err.args else err})"
