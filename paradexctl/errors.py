@@ -33,6 +33,9 @@ __all__ = [
     "ParadexctlError",
     "UsageError",
     "ValidationError",
+    "documented_classes",
+    "error_classes",
+    "exit_codes",
 ]
 
 
@@ -134,15 +137,42 @@ class Interrupted(ParadexctlError):
     summary = "interrupted (SIGINT)"
 
 
-#: Every documented exit code, with its meaning. 0 is success.
-EXIT_CODES: dict[int, str] = {0: "success"}
-for _cls in (
-    CheckFailed,
-    UsageError,
-    ConfigError,
-    ExchangeRejected,
-    ExchangeUnavailable,
-    OutcomeUnknown,
-    Interrupted,
-):
-    EXIT_CODES[_cls.exit_code] = _cls.summary
+def error_classes() -> list[type[ParadexctlError]]:
+    """Every subclass of :class:`ParadexctlError` defined so far (in any imported module),
+    parents before children, ordered by exit code (stable)."""
+    seen: list[type[ParadexctlError]] = []
+
+    def walk(cls: type[ParadexctlError]) -> None:
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                walk(sub)
+
+    walk(ParadexctlError)
+    return sorted(seen, key=lambda c: c.exit_code)
+
+
+def documented_classes() -> list[type[ParadexctlError]]:
+    """The classes the exit-code table lists: those of this module, and any other whose exit
+    code or JSON ``error`` kind differs from its parent's (a new contract entry)."""
+    out: list[type[ParadexctlError]] = []
+    for cls in error_classes():
+        parent = next(b for b in cls.__bases__ if issubclass(b, ParadexctlError))
+        new_entry = (cls.exit_code, cls.kind) != (parent.exit_code, parent.kind)
+        if cls.__module__ == __name__ or new_entry:
+            out.append(cls)
+    return out
+
+
+def exit_codes() -> dict[int, str]:
+    """Every exit code of the class tree, with its meaning (the highest class's summary).
+
+    0 is success."""
+    codes: dict[int, str] = {0: "success"}
+    for cls in error_classes():
+        codes.setdefault(cls.exit_code, cls.summary)
+    return codes
+
+
+#: Every documented exit code, with its meaning, derived from the class tree. 0 is success.
+EXIT_CODES: dict[int, str] = exit_codes()

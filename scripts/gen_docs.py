@@ -56,18 +56,24 @@ def commands_md() -> str:
     return "".join(out)
 
 
+def import_all_modules() -> None:
+    """Import every paradexctl module, so that every error class is defined."""
+    import importlib
+    import pkgutil
+
+    import paradexctl
+
+    for info in pkgutil.walk_packages(paradexctl.__path__, "paradexctl."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+
 def exit_codes_md() -> str:
     from paradexctl import errors
+    from paradexctl.cli.main import EXIT_INTERNAL  # a bug; raised by no class
 
-    classes = [
-        errors.CheckFailed,
-        errors.UsageError,
-        errors.ValidationError,
-        errors.ConfigError,
-        errors.ExchangeRejected,
-        errors.ExchangeUnavailable,
-        errors.OutcomeUnknown,
-    ]
+    import_all_modules()
+    classes = errors.documented_classes()
     lines = [
         HEADER,
         "# Exit codes\n\n",
@@ -76,14 +82,17 @@ def exit_codes_md() -> str:
         "| ---: | --- | --- | --- |\n",
         "| 0 | success | — | — |\n",
     ]
-    for cls in classes:
-        lines.append(f"| {cls.exit_code} | {cls.summary} | `{cls.__name__}` | `{cls.kind}` |\n")
-    lines.append(
-        "| 70 | internal error: a bug in paradexctl (one line on stderr; `-v` shows the "
-        "traceback). Please report it. | — | — |\n"
+    internal = (
+        f"| {EXIT_INTERNAL} | internal error: a bug in paradexctl (one line on stderr; `-v` "
+        "shows the traceback). Please report it. | — | — |\n"
     )
-    intr = errors.Interrupted
-    lines.append(f"| {intr.exit_code} | {intr.summary} | `{intr.__name__}` | `{intr.kind}` |\n")
+    for cls in classes:
+        if internal and cls.exit_code > EXIT_INTERNAL:
+            lines.append(internal)
+            internal = ""
+        lines.append(f"| {cls.exit_code} | {cls.summary} | `{cls.__name__}` | `{cls.kind}` |\n")
+    if internal:
+        lines.append(internal)
     lines.append(
         "\nErrors print one line on stderr: `paradexctl: <message>`. With an explicit "
         "`-o json` (or `-o ndjson`) they print one JSON object on stderr instead:\n\n"

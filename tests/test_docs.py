@@ -36,12 +36,54 @@ def test_every_command_has_help_text() -> None:
     assert missing == []
 
 
-def test_every_exit_code_is_documented() -> None:
-    from paradexctl.errors import EXIT_CODES
+def _gen_docs():  # type: ignore[no-untyped-def]
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_exit_code_is_documented() -> None:
+    from paradexctl import errors
+
+    _gen_docs().import_all_modules()  # error classes defined outside errors.py count too
     text = (ROOT / "docs" / "exit-codes.md").read_text()
-    for code in EXIT_CODES:
+    assert errors.EXIT_CODES == errors.exit_codes()
+    assert sorted(errors.EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 130]
+    assert errors.EXIT_CODES[2] == errors.UsageError.summary  # the parent's, not a child's
+    for code in errors.exit_codes():
         assert f"| {code} |" in text
+    for cls in errors.error_classes():
+        assert cls.exit_code >= 0 and cls.kind
+        assert f"| {cls.exit_code} |" in text, cls
+    for cls in errors.documented_classes():
+        assert f"`{cls.__name__}` | `{cls.kind}` |" in text, cls
+
+
+def test_a_new_error_class_is_picked_up_without_editing_a_list() -> None:
+    import gc
+
+    from paradexctl import errors
+
+    class Bogus(errors.ConfigError):
+        exit_code = 9
+        kind = "bogus"
+        summary = "a made-up failure"
+
+    try:
+        assert Bogus in errors.error_classes()
+        assert errors.exit_codes()[9] == "a made-up failure"
+        assert Bogus in errors.documented_classes()
+        text = _gen_docs().exit_codes_md()
+        assert "| 9 | a made-up failure | `Bogus` | `bogus` |" in text
+        assert text.index("| 9 |") < text.index("| 70 |") < text.index("| 130 |")
+    finally:
+        del Bogus
+        gc.collect()
+    assert 9 not in errors.exit_codes()
 
 
 def test_completion_command_prints_the_shipped_script() -> None:
