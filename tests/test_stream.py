@@ -163,6 +163,79 @@ def test_an_exception_in_the_background_resync_ends_the_main_loop(fault: str) ->
     asyncio.run(main())
 
 
+def _fill(fid: str, created_at: int) -> dict[str, Any]:
+    return {
+        "id": fid, "order_id": "o1", "market": MARKET, "side": "BUY", "size": "0.01",
+        "price": "100", "fee": "0.01", "created_at": created_at,
+    }  # fmt: skip
+
+
+def test_a_fill_dropped_on_ws_before_a_delivered_later_one_is_fetched_by_the_next_resync() -> None:
+    """The WebSocket drops f1 and delivers f2 (later): the next resync's fills listing must
+    still reach back to f1 (it starts at the previous listing's boundary minus the margin,
+    not at the newest fill seen), and f2, fetched again, is not emitted twice."""
+    clock = _ticking_clock()
+    on_rest: list[dict[str, Any]] = []
+    asked: list[int] = []
+
+    class FillsRest(FakeRest):
+        def get_paginated(self, path: str, params: Any = None, **kw: Any) -> list[Any]:
+            self.calls.append((path, self.clock()))
+            asked.append(params["start_at"])
+            return [f for f in on_rest if f["created_at"] >= params["start_at"]]
+
+    lines: list[dict[str, Any]] = []
+    pump = StreamPump(
+        "ws://unused", rest=FillsRest({}, clock), jwt=None, emit=lines.append, wall_ms=clock,
+        channels=("fills",), merged=True, grace_ms=20,
+    )  # fmt: skip
+    pump.started_at = clock()
+    from paradexctl.paradex.ws import Notification
+
+    assert asyncio.run(pump._resync()) is True
+    first_boundary = lines[-1]["boundary_at"]
+    f1 = _fill("f1", clock() + 100)
+    f2 = _fill("f2", f1["created_at"] + 1000)
+    on_rest.extend([f1, f2])
+    pump._on_frame(Notification("fills.ALL", f2, f2["created_at"] + 5))  # f1 was dropped
+    assert asyncio.run(pump._resync()) is True
+    assert asked[0] == pump.started_at
+    assert max(pump.started_at, first_boundary - 20) == asked[1]  # not f2's time
+    assert set(pump.state.fills) == {"f1", "f2"}
+    emitted = [ln["key"] for ln in lines if ln["type"] == "update"]
+    assert sorted(emitted) == ["f1", "f2"]  # f2 once (WS), f1 once (REST)
+    # the third resync starts from the second's boundary (minus the margin), not from the first
+    assert asyncio.run(pump._resync()) is True
+    second_boundary = [ln for ln in lines if ln["type"] == "resynced"][1]["boundary_at"]
+    assert asked[2] == second_boundary - 20
+
+
+def test_a_failed_fills_listing_does_not_advance_the_fills_window() -> None:
+    clock = _ticking_clock()
+    asked: list[int] = []
+    fail = [False, True, False]
+
+    class FlakyRest(FakeRest):
+        def get_paginated(self, path: str, params: Any = None, **kw: Any) -> list[Any]:
+            asked.append(params["start_at"])
+            if fail[len(asked) - 1]:
+                raise ExchangeUnavailable("GET /fills: down")
+            return []
+
+    lines: list[dict[str, Any]] = []
+    pump = StreamPump(
+        "ws://unused", rest=FlakyRest({}, clock), jwt=None, emit=lines.append, wall_ms=clock,
+        channels=("fills",), grace_ms=0,
+    )  # fmt: skip
+    pump.started_at = clock()
+    assert asyncio.run(pump._resync()) is True
+    assert asyncio.run(pump._resync()) is False
+    assert asyncio.run(pump._resync()) is True
+    first_boundary = lines[0]["boundary_at"]
+    # the second listing failed: the third still starts where the first one ended
+    assert asked == [pump.started_at, first_boundary, first_boundary]
+
+
 def test_stale_rest_does_not_overwrite_a_newer_ws_update_in_the_merged_output() -> None:
     clock = _ticking_clock()
     state = StateManager()
@@ -264,15 +337,27 @@ def _merged_view(state: StateManager) -> dict[str, Any]:
     }
 
 
+def _truth_fills_and_account(sim: SimServer, address: str) -> tuple[dict[str, bool], Any]:
+    """The engine's own fills (id -> busted) and account summary: no REST, no staleness."""
+    engine = sim.sim.engine
+    fills = {f.id: bool(getattr(f, "busted", False)) for f in engine.fills.get(address, [])}
+    return fills, engine.account_summary(address)
+
+
 def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, account: Any) -> None:
+    """Drops, duplicates, two forced disconnects, 2 s of refused connections and REST 300 ms
+    stale throughout (within the 5 s grace window): the stream converges on its own, through
+    its periodic resync (``--resync-every``), to the sim's truth: open orders, statuses,
+    positions, balance, every fill and the account."""
     acct, session, trader = account
     lines: list[dict[str, Any]] = []
-    sim.admin.faults(ws_duplicate_rate=0.3, ws_drop_rate=0.2)
-    sim.admin.staleness(default=300)
+    stale_ms = 300
+    sim.admin.faults(ws_duplicate_rate=0.3, ws_drop_rate=0.3)
+    sim.admin.staleness(default=stale_ms)
     pump = StreamPump(
         sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
-        merged=True,
-        ws_options={"reconnect_delays": delays_from([0.01, 0.02, 0.05]), "stable_after": 0.0,
+        merged=True, resync_every=0.5,
+        ws_options={"reconnect_delays": delays_from([0.05, 0.1, 0.2]), "stable_after": 0.0,
                     "stale_after": 5.0},
     )  # fmt: skip
 
@@ -287,23 +372,39 @@ def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, accoun
                 await asyncio.to_thread(trader.place, "BUY", "0.01", str(p))
                 for p in (1000, 1100, 1200, 1300)
             ]
-            await asyncio.to_thread(trader.place, "BUY", "0.02")  # a market order: fills
+            for size in ("0.02", "0.01", "0.03"):  # market orders on a live connection: fills
+                await asyncio.to_thread(trader.place, "BUY", size)
             await asyncio.to_thread(sim.admin.disconnect)  # forced disconnect
             await asyncio.to_thread(trader.cancel, resting[0]["id"])
             await asyncio.to_thread(trader.place, "SELL", "0.01")
-            # refuse reconnects for a while, with traffic meanwhile
-            await asyncio.to_thread(sim.admin.faults, refuse_connections_s=0.3)
+            # refuse reconnects for 2 s, with traffic meanwhile
+            await asyncio.to_thread(sim.admin.faults, refuse_connections_s=2)
             n_sub = types().count("subscribed")
             await asyncio.to_thread(sim.admin.disconnect)
             await asyncio.to_thread(trader.cancel, resting[1]["id"])
             await asyncio.to_thread(trader.place, "BUY", "0.03")
             await until(lambda: types().count("subscribed") > n_sub, 10000, "the reconnects")
             await asyncio.to_thread(trader.cancel, resting[2]["id"])
-            # end of the faulty period: the final resync must close every gap
+            # a burst of fills on a live, lossy connection: some are dropped while a later
+            # one is delivered, so the next resync's fills listing must reach back to them
+            for side in ("SELL", "BUY") * 4:
+                await asyncio.to_thread(trader.place, side, "0.01")
+            # the traffic ends; the WS faults end; REST stays stale: a periodic resync that
+            # starts after the staleness has passed must close every gap by itself
             await asyncio.to_thread(sim.admin.faults, ws_duplicate_rate=0, ws_drop_rate=0)
-            await asyncio.to_thread(sim.admin.staleness, default=0)
-            assert await asyncio.wait_for(pump.resync_now(), 10000 * MS)
+            quiet_at = sim.admin.state()["now_ms"]
+
+            def healed() -> bool:
+                return any(
+                    ln["type"] == "resynced" and ln["boundary_at"] >= quiet_at + stale_ms
+                    and "failed" not in ln
+                    for ln in lines
+                )  # fmt: skip
+
+            await until(healed, 5000, "a resync after the staleness")
+            assert sim.admin.state()["staleness_ms"]["default"] == stale_ms  # still stale
             truth = await asyncio.to_thread(_truth_view, sim, acct.address)
+            fills, summary = await asyncio.to_thread(_truth_fills_and_account, sim, acct.address)
             merged = _merged_view(pump.state)
             assert merged["open"] == truth["open"]
             assert merged["positions"] == truth["positions"]
@@ -311,6 +412,13 @@ def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, accoun
             for oid, o in pump.state.orders.items():
                 assert o.status == truth["statuses"][oid], oid
             assert resting[3]["id"] in merged["open"]
+            assert len(fills) >= 13
+            assert {f: pump.state.is_busted(f) for f in pump.state.fills} == fills
+            got = pump.state.account
+            assert got is not None
+            for field in ("account_value", "free_collateral", "initial_margin_requirement",
+                          "maintenance_margin_requirement", "total_collateral"):  # fmt: skip
+                assert getattr(got, field) == Decimal(summary[field]), field
         finally:
             pump.stop()
             await asyncio.wait_for(task, 10000 * MS)
@@ -322,6 +430,7 @@ def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, accoun
     assert any("503" in ln.get("reason", "") for ln in lines if ln["type"] == "reconnecting")
     injected = sim.admin.state()["faults"]["injected"]
     assert injected["ws_dropped"] > 0 and injected["ws_duplicated"] > 0
+    assert injected["ws_refused"] >= 2
     # merged output: only accepted updates, from both sources
     updates = [ln for ln in lines if ln["type"] == "update"]
     assert {u["source"] for u in updates} == {"ws", "rest"}

@@ -262,6 +262,8 @@ class StreamPump:
         count: stop with ``"count"`` after this many ``update`` lines.
         duration: stop with ``"duration"`` after this many seconds.
         resync_every: also resync every this many seconds (0: only after connects).
+        fill_margin_ms: how far before the previous resync's boundary a resync's fills
+            listing starts (default: the state's grace window; see :meth:`_fills_since`).
         drain_timeout: on exit, seconds to wait for a REST call in progress.
         lookups: order ids to look up by id on every resync (``--wait``).
         ws_options: extra keyword arguments for :class:`WsClient` (max_reconnects,
@@ -296,6 +298,7 @@ class StreamPump:
         trace: Callable[[str], None] | None = None,
         ws_options: Mapping[str, Any] | None = None,
         drain_timeout: float = 2.0,
+        fill_margin_ms: int | None = None,
     ) -> None:
         self.url = url
         self.drain_timeout = drain_timeout
@@ -347,7 +350,9 @@ class StreamPump:
             "resyncs": 0,
             "resync_failures": 0,
         }
-        self._last_fill_at: int | None = None
+        self.fill_margin_ms = self.state.grace_ms if fill_margin_ms is None else fill_margin_ms
+        #: the boundary of the last resync whose fills listing succeeded
+        self._fills_covered_at: int | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._resync_again = False
         self._worker = _Worker()
@@ -541,10 +546,6 @@ class StreamPump:
         for d in decisions:
             if d.accepted:
                 stats["accepted"] += 1
-                if d.update.kind is Kind.FILL:
-                    ts = d.update.exchange_ts
-                    if ts is not None and (self._last_fill_at is None or ts > self._last_fill_at):
-                        self._last_fill_at = ts
             else:
                 stats["rejected"] += 1
             if on_decision is not None:
@@ -684,12 +685,25 @@ class StreamPump:
             elif name == "account":
                 plan.append(("account", "/account", {}))
             elif name == "fills":
-                since = self._last_fill_at if self._last_fill_at is not None else self.started_at
-                params: dict[str, Any] = {"start_at": since}
+                params: dict[str, Any] = {"start_at": self._fills_since()}
                 if market:
                     params["market"] = market
                 plan.append(("fills", "/fills", params))
         return plan
+
+    def _fills_since(self) -> int:
+        """Where a resync's fills listing starts: the previous successful listing's boundary
+        minus ``fill_margin_ms``, never before the stream started.
+
+        Not the newest fill seen: the WebSocket may drop a fill and deliver a later one, and
+        the dropped one must still be fetched. A fill is missing from the stream only if it
+        happened after the last listing that covered it; that listing saw every fill created
+        before its boundary, except for REST lag, which the margin covers. Fills fetched
+        again are duplicates by id (rule 7) and are not emitted twice.
+        """
+        if self._fills_covered_at is None:
+            return self.started_at
+        return max(self.started_at, self._fills_covered_at - self.fill_margin_ms)
 
     def _fetch(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Any:
         if endpoint == "fills":
@@ -757,6 +771,8 @@ class StreamPump:
 
         for endpoint, path, params in self._rest_plan():
             await snapshot(endpoint, path, params, f"GET {path}")
+        if "fills" in self.names and "GET /fills" not in failed:
+            self._fills_covered_at = boundary
         # Rule 6: orders absent from the listing are settled by a lookup by id.
         todo = sorted(
             {key for kind, key in self.state.unconfirmed if kind is Kind.ORDER} | self.lookups
