@@ -10,10 +10,14 @@ import json
 import re
 
 import pytest
-from test_cli_orders_e2e import BTC, ETH, Cli, place
-from test_cli_orders_e2e import cli as _cli_fixture  # noqa: F401  (registers the fixture)
+from test_cli_orders_e2e import BTC, ETH, Cli, make_cli, place
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+    return make_cli(sim, sim_account, capsys, tmp_path, monkeypatch)
 
 
 def _lines(n: int, prefix: str, market: str = BTC, price: int = 90000) -> str:

@@ -44,8 +44,8 @@ class Cli:
         return [o for o in self.sim.sim.engine.orders.values() if o.client_id == client_id]
 
 
-@pytest.fixture
-def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+def make_cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+    """A :class:`Cli` for a fresh onboarded sim account, with temporary XDG dirs."""
     priv, _pub, address = sim_account(sim)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -59,6 +59,11 @@ def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
     for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
         monkeypatch.delenv(var, raising=False)
     return Cli(sim, capsys, priv, address)
+
+
+@pytest.fixture
+def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+    return make_cli(sim, sim_account, capsys, tmp_path, monkeypatch)
 
 
 def place(cli: Cli, *args: str) -> dict:
