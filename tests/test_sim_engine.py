@@ -2,13 +2,18 @@
 
 Invariants (numbered as in ``paradexctl/sim/exchange.py``):
 1. a position's size equals the signed sum of its fills;
-2. balance = deposits + realized PnL - fees;
+2. balance = deposits + realized PnL - fees, with PnL and fees recomputed here from the fills'
+   prices, sizes and sides (an independent average-cost model), and every balance event's
+   before/after delta equal to its fill's PnL minus fee;
 3. no order is both open and closed;
-4. event ``seq`` strictly increases, and so does each order's ``seq_no``.
+4. event ``seq`` strictly increases, and so does the REST ``seq_no`` of each order, position
+   (per market) and account; the WebSocket ``seq_no`` strictly increases per channel and
+   account as delivered through the hub's real publish path.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from typing import Any
 
@@ -294,8 +299,20 @@ place_op = st.tuples(
     st.sampled_from(["GTC", "GTC", "IOC", "POST_ONLY"]),
     st.sampled_from([False, False, False, True]),  # reduce-only
     st.sampled_from(["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]),
+    st.sampled_from(["", "", "", "c1", "c2", "c3", "c4"]),  # client_id
 )
 other_op = st.one_of(
+    st.tuples(
+        st.just("batch"), st.sampled_from([A, B]), st.lists(place_op, min_size=1, max_size=4)
+    ),
+    st.tuples(st.just("cancel_cid"), st.integers(0, 50), st.booleans()),
+    st.tuples(
+        st.just("cancel_batch"),
+        st.sampled_from([A, B]),
+        st.lists(st.integers(0, 60), max_size=4),
+        st.lists(st.sampled_from(["c1", "c2", "c3", "c4", "zz"]), max_size=3),
+    ),
+    st.tuples(st.just("deposit"), st.sampled_from([A, B]), st.integers(-500, 3000)),
     st.tuples(st.just("cancel"), st.integers(0, 50)),
     st.tuples(st.just("modify"), st.integers(0, 50), st.integers(-20, 20), st.integers(1, 2000)),
     st.tuples(st.just("mark"), st.sampled_from(MARKETS), st.integers(-30, 30)),
@@ -312,21 +329,44 @@ def _price(ex: Exchange, market: str, offset: int) -> D:
     return (raw / TICK[market]).to_integral_value() * TICK[market]
 
 
-def _run(ex: Exchange, op: tuple[Any, ...], now: int) -> list[Event]:
+def _request(ex: Exchange, op: tuple[Any, ...]) -> tuple[str, OrderRequest]:
+    _, acct, market, side, otype, n, off, instr, ro, stp, cid = op
+    price = _price(ex, market, off) if otype.endswith("LIMIT") else None
+    if instr != "GTC" and otype != "LIMIT":
+        instr = "GTC"
+    trigger = _price(ex, market, off // 2 or 1) if otype.startswith("STOP") else None
+    r = OrderRequest(
+        market, side, otype, INC[market] * n, price, instr, cid,
+        ("REDUCE_ONLY",) if ro else (), trigger, stp,
+    )  # fmt: skip
+    return acct, r
+
+
+def _run(
+    ex: Exchange, op: tuple[Any, ...], now: int, deposits: dict[str, D] | None = None
+) -> list[Event]:
     ids = list(ex.orders)
     kind = op[0]
     try:
         if kind == "place":
-            _, acct, market, side, otype, n, off, instr, ro, stp = op
-            price = _price(ex, market, off) if otype.endswith("LIMIT") else None
-            if instr != "GTC" and otype != "LIMIT":
-                instr = "GTC"
-            trigger = _price(ex, market, off // 2 or 1) if otype.startswith("STOP") else None
-            r = OrderRequest(
-                market, side, otype, INC[market] * n, price, instr, "",
-                ("REDUCE_ONLY",) if ro else (), trigger, stp,
-            )  # fmt: skip
+            acct, r = _request(ex, op)
             return ex.place_order(acct, r, now)[1]
+        if kind == "batch":
+            reqs = [_request(ex, p)[1] for p in op[2]]
+            return ex.place_batch(op[1], reqs, now)[1]
+        if kind == "cancel_cid" and ids:
+            o = ex.orders[ids[op[1] % len(ids)]]
+            if not o.client_id:
+                return []
+            return ex.cancel_by_client_id(o.account, o.client_id, o.market if op[2] else None, now)
+        if kind == "cancel_batch":
+            oids = [ids[i % len(ids)] for i in op[2]] if ids else []
+            return ex.cancel_batch(op[1], oids, op[3], now)[1]
+        if kind == "deposit":
+            events = ex.deposit(op[1], D(op[2]), now)
+            if deposits is not None:
+                deposits[op[1]] += D(op[2])
+            return events
         if kind == "cancel" and ids:
             o = ex.orders[ids[op[1] % len(ids)]]
             return ex.cancel_order(o.account, o.id, now)
@@ -350,6 +390,36 @@ def _run(ex: Exchange, op: tuple[Any, ...], now: int) -> list[Event]:
     return []
 
 
+Q8 = D("0.00000001")
+FEE = {"MAKER": D("0.0002"), "TAKER": D("0.0005")}
+
+
+def model_pnl(fills: list[dict[str, Any]]) -> dict[str, tuple[D, D]]:
+    """Realized PnL and fee of every fill (by id), from an independent average-cost model
+    fed only with each fill's side, size, price and liquidity, in order."""
+    book: dict[tuple[str, str], tuple[D, D]] = {}  # (account, market) -> (size, avg entry)
+    out: dict[str, tuple[D, D]] = {}
+    for f in fills:
+        key = (f["account"], f["market"])
+        size, avg = book.get(key, (D(0), D(0)))
+        qty, px = D(f["size"]), D(f["price"])
+        delta = qty if f["side"] == "BUY" else -qty
+        new = size + delta
+        pnl = D(0)
+        if size == 0 or (size > 0) == (delta > 0):  # opening or adding
+            avg = ((abs(size) * avg + qty * px) / abs(new)).quantize(Q8)
+        else:  # reducing, closing or flipping
+            closing = min(qty, abs(size))
+            pnl = (px - avg) * closing * (1 if size > 0 else -1)
+            if new == 0:
+                avg = D(0)
+            elif (new > 0) != (size > 0):
+                avg = px
+        book[key] = (new, avg)
+        out[f["id"]] = (pnl, qty * px * FEE[f["liquidity"]])
+    return out
+
+
 def check_invariants(ex: Exchange, events: list[Event], deposits: dict[str, D]) -> None:
     # 1. position == signed sum of fills
     for (acct, market), pos in ex.positions.items():
@@ -358,11 +428,22 @@ def check_invariants(ex: Exchange, events: list[Event], deposits: dict[str, D]) 
             D(0),
         )
         assert pos.size == signed
-    # 2. balance == deposits + realized - fees
+    # 2. balance == deposits + realized - fees, recomputed from the published fills
+    fills = [e.data for e in events if e.kind == "fill"]
+    assert sorted(f["id"] for f in fills) == sorted(f.id for fs in ex.fills.values() for f in fs)
+    model = model_pnl(fills)
     for addr, acct in ex.accounts.items():
-        fills = ex.fills[addr]
-        expected = deposits[addr] + sum((f.realized_pnl - f.fee for f in fills), D(0))
-        assert acct.balance == expected
+        mine = [model[f["id"]] for f in fills if f["account"] == addr]
+        expected = deposits[addr] + sum((pnl - fee for pnl, fee in mine), D(0))
+        assert acct.balance == expected, (addr, acct.balance, expected)
+    for e in events:
+        if e.kind == "balance_event" and e.data["type"] == "TRANSACTION_FILL":
+            pnl, fee = model[e.data["fill_id"]]
+            delta = D(e.data["settlement_asset_balance_after"]) - D(
+                e.data["settlement_asset_balance_before"]
+            )
+            assert delta == pnl - fee
+            assert D(e.data["realized_pnl"]) == pnl and D(e.data["fees"]) == fee
     # 3. open xor closed; fills account for every order's filled size
     booked: dict[str, int] = {}
     for m in ex.markets.values():
@@ -391,6 +472,58 @@ def check_invariants(ex: Exchange, events: list[Event], deposits: dict[str, D]) 
             last[oid] = (e.data["seq_no"], e.data["status"])
     for oid, (_, status) in last.items():
         assert ex.orders[oid].status == status
+    # REST seq_no per position (account, market) and per account strictly increases
+    rest_seq: dict[tuple[str, str, str], int] = {}
+    for e in events:
+        if e.kind in ("position", "account"):
+            key = (e.kind, e.account or "", e.data.get("market", ""))
+            assert e.data["seq_no"] > rest_seq.get(key, 0), key
+            rest_seq[key] = e.data["seq_no"]
+        if e.kind == "bbo":
+            key = ("bbo", "", e.market or "")
+            assert e.data["seq_no"] > rest_seq.get(key, -1), key
+            rest_seq[key] = e.data["seq_no"]
+
+
+class Recorder:
+    """A stand-in connection for :class:`Hub`: records what the real publish path sends."""
+
+    def __init__(self, account: str) -> None:
+        self.account: str | None = account
+        self.subs: set[str] = set()
+        self.silent_until = 0.0
+        self.sent: list[dict[str, Any]] = []
+
+    def enqueue(self, text: str, delay: float) -> None:
+        self.sent.append(json.loads(text))
+
+
+def published(events_per_call: list[tuple[int, list[Event]]]) -> dict[str, list[dict[str, Any]]]:
+    """Every notification each account's connection receives on orders.ALL, positions and
+    account, published call by call as the server does."""
+    hub = Hub(Faults())
+    conns = {a: Recorder(a) for a in (A, B)}
+    for conn in conns.values():
+        hub.conns.add(conn)  # type: ignore[arg-type]
+        for ch in ("orders.ALL", "positions", "account"):
+            hub.subscribe(conn, ch, True)  # type: ignore[arg-type]
+    for now, evs in events_per_call:
+        hub.publish(evs, now)
+    return {a: c.sent for a, c in conns.items()}
+
+
+def check_ws_seq(sent: dict[str, list[dict[str, Any]]], events: list[Event]) -> None:
+    for addr, msgs in sent.items():
+        last: dict[str, int] = {}
+        for m in msgs:
+            assert m["method"] == "subscription"
+            ch, data = m["params"]["channel"], m["params"]["data"]
+            assert data["seq_no"] > last.get(ch, 0), (addr, ch)
+            last[ch] = data["seq_no"]
+            assert data.get("account", addr) == addr
+        kinds = {"order": "orders.ALL", "position": "positions", "account": "account"}
+        expected = [kinds[e.kind] for e in events if e.account == addr and e.kind in kinds]
+        assert [m["params"]["channel"] for m in msgs] == expected
 
 
 def check_adapters(ex: Exchange, events: list[Event]) -> None:
@@ -424,13 +557,17 @@ def test_random_order_flow_keeps_the_invariants(flow: list[tuple[Any, ...]]) -> 
         now_ms=1_000,
     )
     events = ex.onboard("0x1", A, 1_000) + ex.onboard("0x2", B, 1_000)
+    calls = [(1_000, list(events))]
     deposits = {A: D("20000"), B: D("20000")}
     now = 1_000
     for op in flow:
         now += 7
-        events += _run(ex, op, now)
+        new = _run(ex, op, now, deposits)
+        events += new
+        calls.append((now, new))
         now = max(now, ex.now_ms)
-    check_invariants(ex, events, deposits)
+        check_invariants(ex, events, deposits)
     check_adapters(ex, events)
+    check_ws_seq(published(calls), events)
     # and the state survives a round trip unchanged
     assert Exchange.from_state(ex.to_state(), ex.config).to_state() == ex.to_state()
