@@ -447,3 +447,46 @@ def test_sim_account_fixture_onboards_a_fresh_key(sim: SimServer, sim_account: A
     assert hex(signing.private_to_public(priv)) == pub
     assert sim.admin.state()["accounts"][address]["balance"] == "100000"
     assert sim_account(sim)[2] != address
+
+
+def test_order_signature_timestamp_outside_the_receive_window(
+    sim: SimServer, trader: Trader
+) -> None:
+    now = int(time.time() * 1000)
+
+    def place(ts: int, recv_window: int | None = None) -> httpx.Response:
+        body = order_body(trader.acct, BTC, "BUY", "0.01", "96000", ts=ts)
+        if recv_window is not None:
+            body["recv_window"] = recv_window
+        return trader.http.post("/orders", json=body)
+
+    # no recv_window (what the SDK sends as null): Paradex's default window of 300 s
+    r = place(now - 301_000)
+    assert r.status_code == 400 and r.json()["error"] == "VALIDATION_ERROR"
+    assert "recv_window" in r.json()["message"]
+    assert place(now - 200_000).status_code == 201
+    body = order_body(trader.acct, BTC, "BUY", "0.01", "96000", ts=now - 301_000)
+    body["recv_window"] = None
+    assert trader.http.post("/orders", json=body).status_code == 400
+    # an explicit window replaces the default, both ways
+    assert place(now - 5_000, recv_window=1_000).status_code == 400
+    assert place(now - 400_000, recv_window=600_000).status_code == 201
+    # the window is measured on the sim's clock
+    fresh = order_body(trader.acct, BTC, "BUY", "0.01", "96000")
+    sim.admin.advance_time(301_000)
+    trader.jwt = login(sim.http_url, trader.acct)
+    trader.http.headers["Authorization"] = f"Bearer {trader.jwt}"
+    assert trader.http.post("/orders", json=fresh).status_code == 400
+    # nothing rejected was placed
+    assert len(sim.admin.state()["accounts"][trader.acct.address]["open_orders"]) == 2
+
+
+def test_receive_window_can_be_switched_off() -> None:
+    from paradexctl.sim.app import SimOptions
+
+    with SimServer(SimOptions(mark_walk_ms=0, warm_tables=None, default_recv_window_ms=0)) as s:
+        acct = new_account(s.http_url)
+        h = {"Authorization": f"Bearer {login(s.http_url, acct)}"}
+        old = int(time.time() * 1000) - 30 * 86_400_000
+        body = order_body(acct, BTC, "BUY", "0.01", "96000", ts=old)
+        assert s.http.post("/orders", headers=h, json=body).status_code == 201

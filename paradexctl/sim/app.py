@@ -101,6 +101,8 @@ class SimOptions:
     #: starting mark price per market (overrides the default and a saved one; rounded down
     #: to the tick)
     marks: dict[str, Decimal] = field(default_factory=dict)
+    #: receive window for orders sent without ``recv_window`` (0: no limit)
+    default_recv_window_ms: int = 300_000
 
 
 # ------------------------------------------------------------------------------ utilities
@@ -646,7 +648,11 @@ class SimApp:
     def _config(self) -> SimConfig:
         o = self.options
         return SimConfig(
-            seed=o.seed, markets=tuple(o.markets), faucet=o.faucet, mark_walk_ms=o.mark_walk_ms
+            seed=o.seed,
+            markets=tuple(o.markets),
+            faucet=o.faucet,
+            mark_walk_ms=o.mark_walk_ms,
+            default_recv_window_ms=o.default_recv_window_ms,
         )
 
     def _load_or_new(self) -> Exchange:

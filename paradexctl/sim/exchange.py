@@ -227,6 +227,9 @@ class SimConfig:
     mark_walk_ms: int = 1000
     #: standard deviation of one mark step, in basis points
     mark_volatility_bp: int = 5
+    #: receive window applied when an order has no ``recv_window`` (Paradex: 300,000 ms);
+    #: 0 accepts any signature timestamp
+    default_recv_window_ms: int = 300_000
     settlement_asset_address: str = (
         "0x6f373b346561036d98ea10fb3e60d2f459c872b1933b50b21fe6ef4fda3b75e"
     )
@@ -1031,11 +1034,14 @@ class Exchange:
             raise Rejected("VALIDATION_ERROR", "client_id longer than 64 characters")
         if req.client_id and any(o.client_id == req.client_id for o in self.open_orders(address)):
             raise Rejected("DUPLICATED_CLIENT_ID", f"client_id {req.client_id!r} is in use")
-        if req.recv_window is not None and req.signature_timestamp:
-            if req.recv_window < 10:
-                raise Rejected("VALIDATION_ERROR", "recv_window must be at least 10 ms")
-            if now_ms > req.signature_timestamp + req.recv_window:
-                raise Rejected("VALIDATION_ERROR", "request expired: recv_window exceeded")
+        if req.recv_window is not None and req.recv_window < 10:
+            raise Rejected("VALIDATION_ERROR", "recv_window must be at least 10 ms")
+        window = self.config.default_recv_window_ms if req.recv_window is None else req.recv_window
+        if window and req.signature_timestamp and now_ms > req.signature_timestamp + window:
+            raise Rejected(
+                "VALIDATION_ERROR",
+                f"request expired: signature_timestamp is more than {window} ms old (recv_window)",
+            )
         if len(self.open_orders(address, req.market)) >= self.config.max_open_orders:
             raise Rejected(
                 "VALIDATION_ERROR",
