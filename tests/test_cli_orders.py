@@ -318,3 +318,35 @@ def test_longest_client_id_is_accepted():
 
     assert check_client_id("x" * 64) == "x" * 64
     assert check_client_id("é" * 32) == "é" * 32
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["order", "place", "BTC-USD-PERP", "buy", "0.01", "--price", "90000", "--yes"],
+        ["order", "place", "BTC-USD-PERP", "buy", "0.01", "--price", "90000", "--dry-run"],
+        ["smoke", "--yes"],
+    ],
+)
+def test_no_key_exits_3_before_any_request(router, capsys, monkeypatch, args):
+    monkeypatch.delenv("PARADEX_L2_PRIVATE_KEY")
+    code, _out, err = run(capsys, "--env", "prod", *args)
+    assert code == 3, err
+    assert "no private key" in err
+    assert router.calls.call_count == 0
+
+
+def test_no_key_batch_exits_3_before_any_request(router, capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("PARADEX_L2_PRIVATE_KEY")
+    f = _batch_file(tmp_path, 1)
+    code, _, err = run(capsys, "--env", "prod", "order", "place", "--batch", str(f), "--yes")
+    assert code == 3 and "no private key" in err
+    assert router.calls.call_count == 0
+
+
+def test_lower_case_market_is_normalised_and_signed_upper_case(router, capsys):
+    router.get("/markets").respond(200, json={"results": [MARKET]})
+    code, out, err = run(capsys, "--env", "prod", "-o", "json", "order", "place",
+                         "btc-usd-perp", "buy", "0.01", "--price", "90000", "--dry-run")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["body"]["market"] == "BTC-USD-PERP"

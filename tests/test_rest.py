@@ -348,3 +348,16 @@ def test_exchange_error_message_does_not_leak_jwt():
 def test_redaction_keeps_ordinary_fields():
     text = '{"token": "USDC", "signature_timestamp": 17, "size": "1"}'
     assert redact_text(text) == text
+
+
+def test_429_x_ratelimit_reset_in_milliseconds_and_garbage_are_sane():
+    p = RetryPolicy(max_wait=30.0, rng=lambda: 0.0, clock=lambda: 1_700_000_000.0)
+    # a millisecond timestamp is read as such, not as a date 50,000 years away
+    assert p.rate_limit_wait({"x-ratelimit-reset": "1700000003500"}, 0) == pytest.approx(3.5)
+    assert p.rate_limit_wait({"x-ratelimit-reset": "1700000003"}, 0) == pytest.approx(3.0)
+    assert p.rate_limit_wait({"x-ratelimit-reset": "2"}, 0) == pytest.approx(2.0)  # a delta
+    assert p.rate_limit_wait({"x-ratelimit-reset": "99999999999999999999"}, 0) == 30.0
+    assert p.rate_limit_wait({"x-ratelimit-reset": "1600000000000"}, 0) == 0.0  # past
+    # non-finite values fall back to the exponential backoff
+    assert p.rate_limit_wait({"x-ratelimit-reset": "nan"}, 2) == pytest.approx(p.base * 4)
+    assert p.rate_limit_wait({"retry-after": "inf"}, 1) == pytest.approx(p.base * 2)

@@ -7,6 +7,7 @@ for the never-place-twice policy and the exit codes.
 # No ``from __future__ import annotations``: typer would have to evaluate every string
 # annotation of the commands below at start-up.
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -351,7 +352,10 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
     )
 
     with open_session() as sess:
+        sess.private_key()  # no key: exit 3 before any request
         meta = sess.market(spec.market)
+        if meta.get("symbol") and meta["symbol"] != spec.market:  # btc-usd-perp
+            spec = dataclasses.replace(spec, market=str(meta["symbol"]))
         mark = mark_price(sess.client, spec.market) if needs_mark_price(spec, meta) else None
         validate(spec, meta, mark_price=mark)
         body = build_order_request(
@@ -492,9 +496,12 @@ def _place_batch(
     with open_session() as sess:
         signed: list[tuple[Any, dict[str, Any]]] = []
         marks: dict[str, Any] = {}
+        sess.private_key()  # no key: exit 3 before any request
         for item in items:
             try:
                 meta = sess.market(item.spec.market)
+                if meta.get("symbol") and meta["symbol"] != item.spec.market:
+                    item.spec = dataclasses.replace(item.spec, market=str(meta["symbol"]))
                 if needs_mark_price(item.spec, meta) and item.spec.market not in marks:
                     marks[item.spec.market] = mark_price(sess.client, item.spec.market)
                 validate(item.spec, meta, mark_price=marks.get(item.spec.market))

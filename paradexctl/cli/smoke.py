@@ -87,6 +87,7 @@ def smoke(
     previous = signal.signal(signal.SIGTERM, _sigterm)  # CI cancels jobs with SIGTERM
     try:
         with open_session(settings) as session:
+            session.private_key()  # no credentials: exit 3 before anything is sent
             run = SmokeRun(session, ws_url=settings.ws_url, options=opts, reconcile=reconcile,
                            trace=trace)  # fmt: skip
             steps = run.run()

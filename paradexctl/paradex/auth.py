@@ -376,11 +376,13 @@ class Session:
     def market(self, symbol: str) -> dict[str, Any]:
         """One market's metadata; UsageError naming close matches when unknown."""
         markets = self.markets()
-        if symbol in markets:
-            return markets[symbol]
+        for sym in (symbol, symbol.upper()):  # symbols are upper case: btc-usd-perp works
+            if sym in markets:
+                return markets[sym]
         fresh = self.markets(refresh=True)
-        if symbol in fresh:
-            return fresh[symbol]
+        for sym in (symbol, symbol.upper()):
+            if sym in fresh:
+                return fresh[sym]
         import difflib
 
         close = difflib.get_close_matches(symbol.upper(), list(fresh), n=3, cutoff=0.5)

@@ -24,6 +24,7 @@ and click) is skipped.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import sys
@@ -114,6 +115,8 @@ class RetryPolicy:
                 wait = float(retry_after)
             except ValueError:
                 wait = None
+            if wait is not None and not math.isfinite(wait):
+                wait = None
         if wait is None:
             reset = headers.get("x-ratelimit-reset")
             if reset:
@@ -121,8 +124,11 @@ class RetryPolicy:
                     value = float(reset)
                 except ValueError:
                     value = None
-                if value is not None:
-                    # Documented as a unix timestamp in seconds; small values are a delta.
+                if value is not None and math.isfinite(value):
+                    # Documented as a unix timestamp in seconds (spec 4.5: unconfirmed);
+                    # beyond 1e11 it can only be milliseconds; small values are a delta.
+                    if value > 1e11:
+                        value /= 1000.0
                     wait = value - self.clock() if value > 1e9 else value
         if wait is None:
             wait = self.base * (2**attempt)
