@@ -283,6 +283,41 @@ def test_cursor_pagination(sim: SimServer, trader: Trader) -> None:
     assert r.status_code == 400 and r.json()["error"] == "INVALID_REQUEST_PARAMETER"
 
 
+def _walk(client: httpx.Client, path: str, **params: Any) -> list[list[dict[str, Any]]]:
+    """Every page of a cursor-paginated listing, following ``next``."""
+    pages = []
+    page = client.get(path, params={**params, "page_size": 2}).json()
+    assert page["prev"] is None
+    while True:
+        pages.append(page["results"])
+        if page["next"] is None:
+            return pages
+        cursor = page["next"]
+        page = client.get(path, params={**params, "page_size": 2, "cursor": cursor}).json()
+        assert page["prev"] is not None
+        # prev leads back to the page before
+        back = client.get(path, params={**params, "page_size": 2, "cursor": page["prev"]})
+        assert back.json()["results"] == pages[-1]
+
+
+@pytest.mark.parametrize("path", ["/fills", "/trades"])
+def test_cursor_pagination_of_fills_and_trades(sim: SimServer, trader: Trader, path: str) -> None:
+    for i in range(5):
+        side = "BUY" if i % 2 == 0 else "SELL"
+        assert trader.place(BTC, side, "0.01").status_code == 201  # market: fills and trades
+    params = {"market": BTC} if path == "/trades" else {}
+    everything = trader.http.get(path, params={**params, "page_size": 100}).json()
+    assert everything["next"] is None and len(everything["results"]) >= 5
+    pages = _walk(trader.http, path, **params)
+    assert len(pages) == (len(everything["results"]) + 1) // 2 >= 3
+    assert all(len(p) == 2 for p in pages[:-1])
+    walked = [row["id"] for p in pages for row in p]
+    assert walked == [row["id"] for row in everything["results"]]  # no gap, no repeat
+    assert len(set(walked)) == len(walked)
+    times = [row["created_at"] for p in pages for row in p]
+    assert times == sorted(times, reverse=True)  # newest first
+
+
 # ----------------------------------------------------------------------------- orders
 
 
