@@ -237,6 +237,31 @@ def test_table_ends_with_the_verdict_line(capsys):
     assert code == 0 and out.splitlines() == ["CONSISTENT: 0 failing; match=4"] and err == ""
 
 
+def test_table_puts_a_value_only_under_the_source_that_saw_it(capsys, tmp_path):
+    """A fill only REST listed: its value is in the rest column, the ws column stays empty."""
+    rec = tmp_path / "fill_rest_only.ndjson"
+    records: list[Record] = [
+        _meta(["fills"]),
+        Mark("subscribed", {"at": 10_000, "attempt": 0}),
+        RestSnapshot("fills", 10_000, 10_006, {"results": []}, {"start_at": 0}),
+        RestSnapshot(
+            "fills", 11_407, 11_412, {"results": [_fill("f-77", "0.010", 10_500)]}, {"start_at": 0}
+        ),
+        Mark("done", {"at": 11_413}),
+    ]
+    rec.write_text("".join(to_line(r) + "\n" for r in records), encoding="utf-8")
+    code, out, _ = run(capsys, "-o", "table", "reconcile", "--replay", str(rec))
+    assert code == 1
+    header = next(ln for ln in out.splitlines() if "entity" in ln and "detail" in ln)
+    names = [c.strip() for c in header.strip("┃ ").split("┃")]
+    line = next(ln for ln in out.splitlines() if "f-77" in ln)
+    cells = dict(zip(names, (c.strip() for c in line.strip("│ ").split("│")), strict=True))
+    assert cells["kind"] == "missing_in_ws"
+    assert cells["ws"] == ""
+    assert "size=0.010" in cells["rest"] and "@10500" in cells["rest"]
+    assert cells["rule"] == "new"
+
+
 def test_prometheus_file(capsys, tmp_path):
     prom = tmp_path / "textfile" / "paradexctl.prom"
     prom.parent.mkdir()

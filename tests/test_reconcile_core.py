@@ -489,3 +489,111 @@ def test_fill_with_two_contents_is_a_conflict() -> None:
     assert failing_kinds(report) == {"conflict": 1}
     (row,) = report.rows
     assert row.key == "f1" and row.merged is not None and row.merged.value["size"] == "1"
+    # both contents are in the row: WS's (kept) and REST's (refused)
+    assert row.ws is not None and row.ws.value["size"] == "1" and row.ws.source == "ws"
+    assert row.rest is not None and row.rest.value["size"] == "2" and row.rest.source == "rest"
+    assert row.ws.exchange_ts == row.rest.exchange_ts == B1 + 10
+    assert row.rest.received_at == B2 + 300
+    assert row.rule == "conflict"
+    assert row.to_json()["extra"]["rejected"]["value"]["size"] == "2"
+
+
+def test_fill_rows_show_the_source_that_saw_them_and_the_rule() -> None:
+    fill = {"id": "f2", "market": "BTC-USD-PERP", "side": "SELL", "size": "1", "price": "10",
+            "created_at": B1 + 10}  # fmt: skip
+    only_rest = [
+        RestSnapshot("fills", B1, B1 + 300, {"results": []}),
+        RestSnapshot("fills", B2, B2 + 300, {"results": [fill]}),
+        Mark("end", {"at": END}),
+    ]
+    (row,) = reconcile(only_rest, ReconcileOptions(entities=frozenset({"fills"}))).rows
+    assert row.kind == "missing_in_ws"
+    assert row.ws is None  # WS never saw it: nothing under "ws"
+    assert row.rest is not None and row.rest.value["side"] == "SELL"
+    assert row.rest.exchange_ts == B1 + 10 and row.rest.received_at == B2 + 300
+    assert row.rule == "new"
+
+
+def _pos(size: str, ts: int, seq: int, **kw: Any) -> dict[str, Any]:
+    return {"id": "a-BTC", "market": "BTC-USD-PERP", "status": "OPEN", "side": "LONG",
+            "size": size, "average_entry_price": "100", "last_updated_at": ts, "seq_no": seq,
+            **kw}  # fmt: skip
+
+
+def _positions(b: int, *ps: dict[str, Any]) -> RestSnapshot:
+    return RestSnapshot("positions", b, b + 300, {"results": list(ps)})
+
+
+def test_a_missed_position_size_change_is_a_ws_gap_even_when_the_mark_bumps_its_time() -> None:
+    """WS saw 0.001 and missed the change to 0.004 (a fill well before the end); REST's
+    ``last_updated_at`` is recent only because the mark moved. The size changed long ago: a
+    missed WS message (``ws_gap``), not ``pending``."""
+    fill = {"id": "f9", "market": "BTC-USD-PERP", "side": "BUY", "size": "0.003",
+            "price": "100", "created_at": B1 + 1000}  # fmt: skip
+    recs = [
+        WsFrame(T0 + 10, "positions", _pos("0.001", T0, 1)),
+        _positions(B1, _pos("0.001", T0, 1)),
+        RestSnapshot("fills", B1, B1 + 300, {"results": []}, {"start_at": T0}),
+        # the fill and the new size were dropped on WS; the mark moves until the end
+        _positions(B2, _pos("0.004", END - 200, 9, last_fill_id="f9")),
+        RestSnapshot("fills", B2, B2 + 300, {"results": [fill]}, {"start_at": T0}),
+        Mark("end", {"at": END}),
+    ]
+    opts = ReconcileOptions(grace_ms=GRACE, entities=frozenset({"positions", "fills"}))
+    report = reconcile(recs, opts)
+    rows = {(r.entity, r.kind) for r in report.rows}
+    assert ("positions", "ws_gap") in rows, report.rows
+    (row,) = [r for r in report.rows if r.entity == "positions" and r.kind == "ws_gap"]
+    assert row.ws is not None and row.ws.value["size"] == "0.001"
+    assert row.rest is not None and row.rest.value["size"] == "0.004"
+    # the same size change close to the end is still pending
+    late_fill = dict(fill, created_at=END - 300)
+    late = [
+        *recs[:3],
+        _positions(B2, _pos("0.004", END - 200, 9, last_fill_id="f9")),
+        RestSnapshot("fills", B2, B2 + 300, {"results": [late_fill]}, {"start_at": T0}),
+        Mark("end", {"at": END}),
+    ]
+    report = reconcile(late, opts)
+    assert report.counts["positions"]["pending"] == 1
+    assert report.counts["positions"]["ws_gap"] == 0
+
+
+def test_a_position_differing_only_in_mark_driven_fields_is_a_match() -> None:
+    """Size, side and average entry agree; only the time and unrealized PnL moved with the
+    mark (a dropped mark-only WS update): nothing the report compares differs."""
+    recs = [
+        WsFrame(T0 + 10, "positions", _pos("0.001", T0, 1, unrealized_pnl="1")),
+        _positions(B1, _pos("0.001", T0, 1, unrealized_pnl="1")),
+        _positions(B2, _pos("0.001", B1 + 100, 9, unrealized_pnl="5")),
+        Mark("end", {"at": END}),
+    ]
+    report = reconcile(recs, ReconcileOptions(entities=frozenset({"positions"})))
+    assert report.counts["positions"]["match"] == 1 and report.exit_status == 0
+
+
+def test_a_stale_rest_position_is_dated_by_the_ws_size_change_not_the_last_mark_move() -> None:
+    """WS showed the new size long ago and has since only sent mark-driven updates; REST still
+    shows the old size after the grace window: ``stale_rest``, not ``pending``."""
+    recs = [
+        _positions(B1, _pos("0.001", T0, 1)),
+        WsFrame(B1 + 100, "positions", _pos("0.004", B1 + 90, 2)),
+        WsFrame(B2 - 100, "positions", _pos("0.004", B2 - 110, 3, unrealized_pnl="3")),
+        _positions(B2, _pos("0.001", T0, 1)),
+        Mark("end", {"at": END}),
+    ]
+    report = reconcile(recs, ReconcileOptions(grace_ms=GRACE, entities=frozenset({"positions"})))
+    assert report.counts["positions"]["stale_rest"] == 1  # (no fills: the invariant fails too)
+    assert report.counts["positions"]["pending"] == 0
+
+
+def test_invariant_rows_show_both_sources_and_the_rule() -> None:
+    for fault in ("invariant_position", "invariant_balance"):
+        records, _ = build(7, fault)
+        report = reconcile(records, ReconcileOptions(grace_ms=GRACE))
+        (row,) = [r for r in report.rows if r.failing]
+        assert row.rule == "invariant"
+        assert row.rest is not None and row.rest.source == "rest" and row.rest.value
+        assert row.rest.received_at is not None
+        if row.ws is not None:
+            assert row.ws.source == "ws" and row.ws.received_at is not None

@@ -73,8 +73,10 @@ def _table_rows(report: Report) -> list[dict[str, Any]]:
             detail += " (" + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
         ws = r["ws"]
         rest = r["rest"]
-        if ws is None and rest is None and r["merged"] is not None:
-            ws = r["merged"]  # fills and invariants: the merged state is what is shown
+        merged = r["merged"]
+        if ws is None and rest is None and merged is not None:
+            # neither source is known apart from the merged state: name its real source
+            detail += f" [merged from {merged['source']}: {_side_text(merged)}]"
         rows.append(
             {
                 "entity": r["entity"],

@@ -62,6 +62,7 @@ from paradexctl.core.state import (
     TERMINAL_STATUSES,
     Decision,
     Kind,
+    Reason,
     Source,
     StateManager,
     Update,
@@ -314,7 +315,8 @@ def _ws_better(new: Update, old: Update | None) -> bool:
     return True  # no time to compare: later arrival
 
 
-_WS, _FILL, _TRADEBUST = Source.WS, Kind.FILL, Kind.TRADEBUST
+_WS, _FILL, _TRADEBUST, _POSITION = Source.WS, Kind.FILL, Kind.TRADEBUST, Kind.POSITION
+_CONFLICT = Reason.CONFLICT
 
 
 def _ws_route(channel: str) -> tuple[Any, bool]:
@@ -373,7 +375,9 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     opts = options or ReconcileOptions()
     sm = StateManager(grace_ms=opts.grace_ms)
     ws_last: dict[tuple[Kind, str], Update] = {}
-    ws_fill_ids: set[str] = set()
+    ws_fills: dict[str, Update] = {}  # fill id -> its first WS version
+    fill_rejected: dict[str, Update] = {}  # fill id -> the first version refused as a conflict
+    ws_changed: dict[str, int] = {}  # position market -> when WS last showed a new size/side/entry
     listings: dict[str, list[_Listing]] = {e: [] for e in ENTITIES}
     lookups: list[tuple[int, str, Update | None, int, str]] = []
     before: dict[str, dict[str, tuple[Decimal | None, int | None]]] = {}
@@ -403,14 +407,22 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
             if builder is None:
                 continue
             u = builder(rec.data, _WS, at)
-            sm.apply(u)
+            d = sm.apply(u)
             kind = u.kind
             if kind is _FILL:
-                ws_fill_ids.add(u.key)
+                if u.key not in ws_fills:
+                    ws_fills[u.key] = u
+                elif d.reason is _CONFLICT and not d.accepted:
+                    fill_rejected.setdefault(u.key, u)
             elif kind is not _TRADEBUST:
                 k = (kind, u.key)
-                if _ws_better(u, ws_last.get(k)):
+                old = ws_last.get(k)
+                if _ws_better(u, old):
                     ws_last[k] = u
+                    if kind is _POSITION and (
+                        old is None or not _same_values("positions", old.payload, u.payload)
+                    ):
+                        ws_changed[u.key] = at
             continue
         if not isinstance(rec, RestSnapshot):
             if isinstance(rec, Mark):
@@ -436,6 +448,10 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
         if entity is None:
             continue
         items = {d.key: d.update for d in decisions if d.update.payload}
+        if entity == "fills":
+            for d in decisions:
+                if d.reason is _CONFLICT and not d.accepted:
+                    fill_rejected.setdefault(d.key, d.update)
         listing = _Listing(rec, index, items)
         listing.reasons = {d.key: d.reason.value for d in decisions}
         if not listings[entity] and entity in ("positions", "balances"):
@@ -452,19 +468,19 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     last = {e: (ls[-1] if ls else None) for e, ls in listings.items()}
     if outage_from is not None and end_at is not None:
         outages.append((outage_from, end_at))
-    ctx = _Ctx(opts, sm, ws_last, end_at, outages)
+    all_fills = _Fills(sm)
+    ctx = _Ctx(opts, sm, ws_last, end_at, outages, all_fills, ws_changed)
     for entity in ("orders", "positions", "balances"):
         if entity in opts.entities:
             rows += _keyed_rows(ctx, entity, first[entity], last[entity], lookups)
     if "fills" in opts.entities:
-        rows += _fill_rows(ctx, ws_fill_ids, first["fills"], last["fills"], first)
-    all_fills = _Fills(sm)
+        rows += _fill_rows(ctx, ws_fills, fill_rejected, first["fills"], last["fills"], first)
     if "positions" in opts.entities and last["positions"] is not None:
         rows += _position_invariants(ctx, before.get("positions", {}), first["positions"],
-                                     all_fills)  # fmt: skip
+                                     last["positions"], all_fills)  # fmt: skip
     if "balances" in opts.entities and last["balances"] is not None:
         rows += _balance_invariants(ctx, before.get("balances", {}), first["balances"],
-                                    extra_money, all_fills)  # fmt: skip
+                                    last["balances"], extra_money, all_fills)  # fmt: skip
 
     rows.sort(key=lambda r: (_ENTITY_ORDER.get(r.entity, 9), r.key, _KIND_ORDER[r.kind]))
     counts: dict[str, dict[str, int]] = {"total": {k: 0 for k in ROW_KINDS}}
@@ -498,7 +514,7 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
 
 
 class _Ctx:
-    __slots__ = ("end_at", "opts", "outages", "sm", "ws_last")
+    __slots__ = ("end_at", "fills", "opts", "outages", "sm", "ws_changed", "ws_last")
 
     def __init__(
         self,
@@ -507,12 +523,16 @@ class _Ctx:
         ws_last: dict[tuple[Kind, str], Update],
         end_at: int | None,
         outages: Iterable[tuple[int, int]] = (),
+        fills: _Fills | None = None,
+        ws_changed: Mapping[str, int] | None = None,
     ) -> None:
         self.opts = opts
         self.sm = sm
         self.ws_last = ws_last
         self.end_at = end_at
         self.outages = tuple(outages)
+        self.fills = fills if fills is not None else _Fills(sm)
+        self.ws_changed = ws_changed or {}
 
     def outage(self, at: int | None) -> tuple[int, int] | None:
         """The WS outage (widened by the grace window) a change at ``at`` falls in, if any.
@@ -592,7 +612,11 @@ def _keyed_rows(
         if any_u is None or (entity != "balances" and not ctx.in_market(any_u.payload)):
             continue
         rule = reasons.get(key)
-        verdict = _classify(entity, w, r, r1, first.boundary_at, last.boundary_at, end_at, grace)
+        w_at = r_at = None
+        if entity == "positions":
+            w_at, r_at = _position_change_times(ctx, key, w, r, r1)
+        verdict = _classify(entity, w, r, r1, first.boundary_at, last.boundary_at, end_at, grace,
+                            w_at, r_at)  # fmt: skip
         if verdict is None:
             continue
         outage = None
@@ -626,11 +650,18 @@ def _classify(
     b2: int,
     end_at: int,
     grace: int,
+    w_at: int | None = None,
+    r_at: int | None = None,
 ) -> str | None:
+    """The verdict for one key. ``w_at``/``r_at`` (positions) date the change each side shows
+    when it is not its exchange time: a position's ``last_updated_at`` may move with the mark."""
     kind = _KIND_OF_ENTITY[entity]
     if w is not None and r is not None:
         if same_content(kind, w.payload, r.payload):
             return "match"
+        if entity == "positions" and _same_values(entity, w.payload, r.payload):
+            return "match"  # size, side, average entry agree: only mark-driven fields differ
+        w_seen = w.received_at if w_at is None else w_at
         wts, rts = w.exchange_ts, r.exchange_ts
         if entity == "orders":  # CLOSED is absorbing: it is the newer side whatever the times
             w_closed = w.payload.get("status") in TERMINAL_STATUSES
@@ -638,12 +669,14 @@ def _classify(
             if w_closed != r_closed:
                 wts, rts = (1, 0) if w_closed else (0, 1)
         if wts is None or rts is None:
-            return "pending" if w.received_at >= b2 - grace else "stale_rest"
+            return "pending" if w_seen >= b2 - grace else "stale_rest"
         if rts == wts:
             return "conflict"
         if rts < wts:
-            return "pending" if w.received_at >= b2 - grace else "stale_rest"
+            return "pending" if w_seen >= b2 - grace else "stale_rest"
         r_change = r.exchange_ts if r.exchange_ts is not None else r.received_at
+        if r_at is not None:
+            r_change = r_at
         return "pending" if end_at - r_change < grace else "ws_gap"
     if w is not None:  # not listed by REST (or a lookup found nothing)
         if not _live(entity, w.payload):
@@ -652,7 +685,7 @@ def _classify(
     if r is not None:  # REST only
         if r1 is not None and same_content(kind, r1.payload, r.payload):
             return "match"
-        changed = r.exchange_ts
+        changed = r.exchange_ts if r_at is None else r_at
         if changed is not None and changed <= b1:
             return "match"  # changed before the WS subscription: nothing for WS to explain
         if changed is not None and end_at - changed < grace:
@@ -667,9 +700,49 @@ def _classify(
     return "pending" if _live(entity, r1.payload) else "match"
 
 
+def _same_values(entity: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether the fields a row shows (:data:`_VALUE_FIELDS`) agree, numbers as decimals."""
+    for f in _VALUE_FIELDS[entity]:
+        x, y = a.get(f), b.get(f)
+        if x == y:
+            continue
+        dx, dy = _dec(x), _dec(y)
+        if dx is None or dy is None or dx != dy:
+            return False
+    return True
+
+
+def _position_change_times(
+    ctx: _Ctx, market: str, w: Update | None, r: Update | None, r1: Update | None
+) -> tuple[int | None, int | None]:
+    """When each side's position content (size, side, average entry) appeared.
+
+    A position's ``last_updated_at`` may move with the mark price alone (the sim bumps it on
+    every mark move), so it does not date a change of size. WS: the arrival of the frame that
+    first showed the current content. REST: snapshot 1's time when snapshot 1 already showed
+    that content; else the creation time of the fill named by ``last_fill_id`` when it is
+    known (a payload without that field: the newest fill of the market at or before the REST
+    time). ``None``: no better date than the exchange time.
+    """
+    w_at = ctx.ws_changed.get(market) if w is not None else None
+    r_at: int | None = None
+    if r is not None:
+        if r1 is not None and r1 is not r and _same_values("positions", r1.payload, r.payload):
+            r_at = r1.exchange_ts  # snapshot 1 already showed it: changed before its boundary
+        elif "last_fill_id" in r.payload:
+            fid = r.payload.get("last_fill_id")
+            ks = ctx.sm.get(Kind.FILL, fid) if isinstance(fid, str) and fid else None
+            if ks is not None:
+                r_at = ks.exchange_ts  # an unknown fill: no dating, the REST time is used
+        else:
+            r_at = ctx.fills.latest(market, r.exchange_ts)
+    return w_at, r_at
+
+
 def _fill_rows(
     ctx: _Ctx,
-    ws_ids: set[str],
+    ws_fills: Mapping[str, Update],
+    rejected: Mapping[str, Update],
     first: _Listing | None,
     last: _Listing | None,
     firsts: Mapping[str, _Listing | None],
@@ -680,11 +753,15 @@ def _fill_rows(
     end_at = ctx.end_at if ctx.end_at is not None else last.received_at
     b1s = [ls.boundary_at for ls in firsts.values() if ls is not None]
     b1 = min(b1s) if b1s else last.boundary_at
-    rest_ids: set[str] = set()
+    rest_items: dict[str, Update] = {}
+    rest_reasons: dict[str, str] = {}
     listings = [first, last] if first is not None and first is not last else [last]
     for ls in listings:
         if ls is not None:
-            rest_ids.update(ls.items)
+            rest_items.update(ls.items)  # the last listing's version wins
+            rest_reasons.update(ls.reasons)
+    ws_ids = set(ws_fills)
+    rest_ids = set(rest_items)
     start_at = last.params.get("start_at")
     start = start_at if type(start_at) is int else None
     rows: list[Row] = []
@@ -717,14 +794,23 @@ def _fill_rows(
         outage = ctx.outage(created) if kind == "missing_in_ws" else None
         if outage is not None:
             kind = "pending"
+        # the rule: the state manager's reason for the REST version, else for the WS one
+        rule = rest_reasons.get(fid) if on_rest else ("new" if on_ws else None)
         if kind == "match" and not ctx.opts.show_matches:
-            rows.append(ctx.row("fills", fid, kind, None))
+            rows.append(ctx.row("fills", fid, kind, rule))
             continue
         extra: dict[str, Any] = {"busted": True} if ks.busted else {}
         if outage is not None:
             extra["ws_outage"] = list(outage)
+        refused = rejected.get(fid)
+        if refused is not None:  # the content the state manager refused (a conflict)
+            extra["rejected"] = _side("fills", refused).to_json()  # type: ignore[union-attr]
         merged = Side(ks.source.value, _value("fills", ks.payload), created, ks.received_at)
-        rows.append(ctx.row("fills", fid, kind, None, merged=merged, extra=extra))
+        rows.append(
+            ctx.row("fills", fid, kind, rule, merged=merged, extra=extra,
+                    ws=_side("fills", ws_fills.get(fid)),
+                    rest=_side("fills", rest_items.get(fid), "rest"))
+        )  # fmt: skip
     return rows
 
 
@@ -742,6 +828,17 @@ class _Fills:
         for fills in self.by_market.values():
             fills.sort(key=lambda f: f[0])
 
+    def latest(self, market: str, at: int | None) -> int | None:
+        """The creation time of the newest fill of ``market`` at or before ``at``."""
+        if at is None:
+            return None
+        best = None
+        for ts, _p in self.by_market.get(market, ()):
+            if ts > at:
+                break
+            best = ts
+        return best
+
     def window(self, market: str | None, lo: int | None, hi: int | None) -> list[Mapping[str, Any]]:
         """Fills with ``lo < created_at <= hi`` (in ``market``, or all markets)."""
         groups = self.by_market.values() if market is None else [self.by_market.get(market, [])]
@@ -753,10 +850,15 @@ class _Fills:
         ]
 
 
+#: the ``rule`` of invariant rows (they are decided by the invariant, not a state manager rule)
+INVARIANT_RULE = "invariant"
+
+
 def _position_invariants(
     ctx: _Ctx,
     before: Mapping[str, tuple[Decimal | None, int | None]],
     first: _Listing | None,
+    last: _Listing | None,
     all_fills: _Fills,
 ) -> list[Row]:
     if first is None:
@@ -790,8 +892,11 @@ def _position_invariants(
         }  # fmt: skip
         merged = Side(ks.source.value, _value("positions", ks.payload), ks.exchange_ts,
                       ks.received_at, ks.seq_no)  # fmt: skip
-        rows.append(ctx.row("positions", market, "invariant_position", None, merged=merged,
-                            extra=extra))  # fmt: skip
+        rows.append(
+            ctx.row("positions", market, "invariant_position", INVARIANT_RULE, merged=merged,
+                    extra=extra, ws=_side("positions", ctx.ws_last.get((Kind.POSITION, market))),
+                    rest=_side("positions", _listed(last, market), "rest"))
+        )  # fmt: skip
     return rows
 
 
@@ -841,10 +946,15 @@ def _money_item(
     out.append((ident, ts if type(ts) is int else None, amount, what))
 
 
+def _listed(listing: _Listing | None, key: str) -> Update | None:
+    return None if listing is None else listing.items.get(key)
+
+
 def _balance_invariants(
     ctx: _Ctx,
     before: Mapping[str, tuple[Decimal | None, int | None]],
     first: _Listing | None,
+    last: _Listing | None,
     money: list[tuple[str, int | None, Decimal, str]],
     all_fills: _Fills,
 ) -> list[Row]:
@@ -878,7 +988,11 @@ def _balance_invariants(
         "fills": len(fills), "tolerance": str(ctx.opts.balance_tolerance),
     }  # fmt: skip
     merged = Side(ks.source.value, _value("balances", ks.payload), ks.exchange_ts, ks.received_at)
-    return [ctx.row("balances", token, "invariant_balance", None, merged=merged, extra=extra)]
+    return [
+        ctx.row("balances", token, "invariant_balance", INVARIANT_RULE, merged=merged,
+                extra=extra, ws=_side("balances", ctx.ws_last.get((Kind.BALANCE, token))),
+                rest=_side("balances", _listed(last, token), "rest"))
+    ]  # fmt: skip
 
 
 # --- Prometheus --------------------------------------------------------------------------------
