@@ -205,3 +205,48 @@ def test_unexpected_ws_error_is_answered_with_32603_and_the_socket_stays_open(
     with caplog.at_level(logging.ERROR, logger="paradexctl.sim"):
         asyncio.run(go())
     assert any("WebSocket request failed" in m for m in errors_logged(caplog))
+
+
+# ----------------------------------------------------------------------------- small deviations
+
+
+def test_bbo_all_channel(sim: SimServer) -> None:
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            sub = {"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": "bbo.ALL"}}
+            await ws.send(json.dumps({**sub, "id": 1}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert reply["result"] == {"channel": "bbo.ALL"}, reply
+            await asyncio.to_thread(sim.admin.mark_price, "ETH-USD-PERP", "3000")
+            await asyncio.to_thread(sim.admin.mark_price, BTC, "90000")
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+            assert [m["params"]["channel"] for m in got] == ["bbo.ALL", "bbo.ALL"]
+            assert [m["params"]["data"]["market"] for m in got] == ["ETH-USD-PERP", BTC]
+
+    asyncio.run(go())
+
+
+def test_orders_history_refuses_an_unknown_status(sim: SimServer, trader: Trader) -> None:
+    r = trader.http.get("/orders-history", params={"status": "WHATEVER"})
+    assert r.status_code == 400 and r.json()["error"] == "INVALID_REQUEST_PARAMETER"
+    assert trader.http.get("/orders-history", params={"status": "CLOSED"}).status_code == 200
+
+
+def test_batch_cancel_refuses_non_string_ids(sim: SimServer, trader: Trader) -> None:
+    for body in ({"order_ids": [{"a": 1}]}, {"order_ids": [12]}, {"client_order_ids": [None]}):
+        r = trader.http.request("DELETE", "/orders/batch", json=body)
+        assert r.status_code == 400 and r.json()["error"] == "VALIDATION_ERROR", body
+
+
+def test_fault_values_must_be_finite(sim: SimServer) -> None:
+    for raw in ('{"ws_disconnect_every_s": Infinity}', '{"ws_latency_ms": NaN}'):
+        r = sim.admin.client.post(
+            "/faults", content=raw, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 400 and "finite" in r.json()["message"], raw
+
+    def no_constants(name: str) -> Any:
+        raise AssertionError(f"invalid JSON constant {name}")
+
+    for path in ("/faults", "/state"):
+        json.loads(sim.admin.client.get(path).text, parse_constant=no_constants)

@@ -254,6 +254,8 @@ def test_mark_from_start(start: Any) -> None:
         ["--rest-5xx-status", "404"],
         ["--retry-after", "-1"],
         ["--timeout-hold", "-1"],
+        ["--ws-disconnect-every", "inf"],
+        ["--refuse-connections", "nan"],
     ],
 )
 def test_bad_start_options_exit_2(args: list[str]) -> None:

@@ -363,7 +363,7 @@ def _event_channels(ev: Event) -> tuple[bool, tuple[str, ...]]:
     if k == "balance_event":
         return True, ("balance_events",)
     if k == "bbo":
-        return False, (f"bbo.{m}",)
+        return False, (f"bbo.{m}", "bbo.ALL")
     if k == "trade":
         return False, (f"trades.{m}", "trades.ALL")
     return False, ()
@@ -1183,6 +1183,11 @@ class SimApp:
     async def r_orders_history(self, request: Request) -> Response:
         rows = self.view.account_orders(request.state.account, self.cutoff("orders-history"))
         q = request.query_params
+        status = q.get("status")
+        if status and status not in (*OPEN_STATUSES, CLOSED):
+            raise Rejected(
+                "INVALID_REQUEST_PARAMETER", "status must be NEW, UNTRIGGERED, OPEN or CLOSED"
+            )
         for key in ("market", "client_id", "side", "status", "type"):
             if q.get(key):
                 rows = [r for r in rows if r[key] == q[key]]
@@ -1316,6 +1321,8 @@ class SimApp:
             raise Rejected("VALIDATION_ERROR", "order_ids and client_order_ids must be lists")
         if not 1 <= len(ids) + len(cids) <= MAX_BATCH:
             raise Rejected("BATCH_SIZE_OUT_OF_RANGE", f"batch size must be in [1, {MAX_BATCH}]")
+        if not all(isinstance(i, str) for i in ids + cids):
+            raise Rejected("VALIDATION_ERROR", "order_ids and client_order_ids must be strings")
         results, events = self.engine.cancel_batch(
             request.state.account,
             [str(i) for i in ids],
@@ -1455,7 +1462,7 @@ class SimApp:
         for prefix, private, allow_all in (
             ("orders.", True, True),
             ("fills.", True, True),
-            ("bbo.", False, False),
+            ("bbo.", False, True),
             ("trades.", False, True),
         ):
             if channel.startswith(prefix):

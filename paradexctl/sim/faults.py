@@ -28,6 +28,7 @@ Faults (all settable at start and at run time through ``POST /_sim/faults``):
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -60,6 +61,8 @@ class FaultConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         for f in fields(self):
             v = getattr(self, f.name)
+            if isinstance(v, int | float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number")
             if isinstance(v, int | float) and v < 0:
                 raise ValueError(f"{f.name} must not be negative")
         if not 500 <= self.rest_5xx_status <= 599:
@@ -100,8 +103,12 @@ class Faults:
             if isinstance(current, str):
                 if not isinstance(value, str):
                     raise ValueError(f"{key} must be a string")
-            elif isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{key} must be a number")
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"{key} must be a finite number")
             elif isinstance(current, int) and not isinstance(current, bool):
                 if value != int(value):
                     raise ValueError(f"{key} must be an integer")
