@@ -262,3 +262,19 @@ def test_bad_start_options_exit_2(args: list[str]) -> None:
     from paradexctl.cli.main import main
 
     assert main(["sim", "--port", "0", *args]) == 2
+
+
+def test_jwt_lifetime_and_faucet_from_start(start: Any) -> None:
+    import base64
+
+    sim = start("--jwt-lifetime", "60", "--faucet", "2500.5")
+    acct = new_account(sim.http_url)
+    jwt = login(sim.http_url, acct)
+    part = jwt.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    assert claims["exp"] - claims["iat"] == 60
+    h = {"Authorization": f"Bearer {jwt}"}
+    assert httpx.get(sim.http_url + "/balance", headers=h).json()["results"][0]["size"] == "2500.5"
+    httpx.post(sim.admin_url + "/time/advance", json={"ms": 61_000})
+    r = httpx.get(sim.http_url + "/balance", headers=h)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
