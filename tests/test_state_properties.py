@@ -10,16 +10,24 @@ own REST seq_nos), interleaved by arrival time. Properties:
     final fresh REST read taken more than the grace window after the last WS frame (rules 1-4, 6);
 (b) a CLOSED order never reverts (rule 3);
 (c) an older state never replaces a newer one (rules 1, 2, 4).
+
+Examples: ``make test`` (and so CI) runs the thorough profile, 4,000 examples over the five
+properties (about 20 s), from a fresh random seed each run, so every run explores new cases; a
+failure names the seed and ``PARADEXCTL_HYPOTHESIS_SEED=<seed>`` replays it.
+``PARADEXCTL_HYPOTHESIS=dev`` is the quick local profile: a quarter of the examples,
+derandomized (the same ones every run).
 """
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given, note, seed, settings
 from hypothesis import strategies as st
 
 from paradexctl.core.state import (
@@ -33,7 +41,33 @@ from paradexctl.core.state import (
 
 T0 = 1_718_958_000_000
 GRACE = 5000
-SETTINGS = settings(max_examples=500, deadline=None, derandomize=True, database=None)
+DEV = os.environ.get("PARADEXCTL_HYPOTHESIS") == "dev"
+SEED = int(os.environ.get("PARADEXCTL_HYPOTHESIS_SEED") or random.SystemRandom().randrange(2**32))
+
+
+def profile(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The settings of one property: ``examples`` in the thorough (CI) profile, from ``SEED``;
+    a quarter of them, derandomized, in the dev profile."""
+    s = settings(
+        max_examples=max(1, examples // 4) if DEV else examples,
+        deadline=None,
+        derandomize=DEV,
+        database=None,
+    )
+
+    def apply(test: Callable[..., None]) -> Callable[..., None]:
+        return s(test) if DEV else s(seed(SEED)(test))
+
+    return apply
+
+
+def _name_the_seed() -> None:
+    if not DEV:
+        note(f"replay with PARADEXCTL_HYPOTHESIS_SEED={SEED}")
+
+
+#: examples per property in the thorough profile (4,000 in all)
+EXAMPLES = {"order": 1000, "position": 1000, "balance": 1000, "interleaved": 300, "lying": 700}
 
 
 @dataclass
@@ -214,29 +248,33 @@ def run_and_check(kind: Kind, hist: list[Version], events: list[Event]) -> None:
         assert sm.is_terminal("o1") == (final.fields["status"] == "CLOSED")
 
 
-@SETTINGS
+@profile(EXAMPLES["order"])
 @given(scenarios(Kind.ORDER))
 def test_order_history_converges(case: tuple[list[Version], list[Event]]) -> None:
+    _name_the_seed()
     run_and_check(Kind.ORDER, *case)
 
 
-@SETTINGS
+@profile(EXAMPLES["position"])
 @given(scenarios(Kind.POSITION))
 def test_position_history_converges(case: tuple[list[Version], list[Event]]) -> None:
+    _name_the_seed()
     run_and_check(Kind.POSITION, *case)
 
 
-@SETTINGS
+@profile(EXAMPLES["balance"])
 @given(scenarios(Kind.BALANCE))
 def test_balance_history_converges(case: tuple[list[Version], list[Event]]) -> None:
+    _name_the_seed()
     run_and_check(Kind.BALANCE, *case)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@profile(EXAMPLES["interleaved"])
 @given(st.data())
 def test_interleaved_keys_do_not_interfere(data: st.DataObject) -> None:
     """Two orders, a position and a balance in one manager, their events merged by arrival:
     each key converges exactly as it would alone (keys never share seq or time state)."""
+    _name_the_seed()
     cases = {k: data.draw(scenarios(k)) for k in (Kind.ORDER, Kind.POSITION, Kind.BALANCE)}
     sm = StateManager(grace_ms=GRACE)
     merged = sorted(
@@ -250,7 +288,7 @@ def test_interleaved_keys_do_not_interfere(data: st.DataObject) -> None:
         assert ks is not None and ks.exchange_ts == hist[-1].ts
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@profile(EXAMPLES["lying"])
 @given(
     st.integers(1, 5),
     st.lists(
@@ -269,6 +307,7 @@ def test_closed_never_reverts_even_against_lying_rest(
 ) -> None:
     """(b) with a misbehaving REST: reads showing an open version with any exchange time (older,
     newer, or none) and at any moment never reopen an order once CLOSED was seen (rule 3)."""
+    _name_the_seed()
     sm = StateManager(grace_ms=GRACE)
     base = {"id": "o1", "market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "5"}
     events: list[tuple[int, int, Callable[[], Any]]] = []
@@ -298,3 +337,21 @@ def test_closed_never_reverts_even_against_lying_rest(
             assert sm.is_terminal("o1") and not sm.has_open_order()
         seen_closed = seen_closed or sm.is_terminal("o1")
     assert seen_closed and sm.order("o1").status == "CLOSED"  # type: ignore[union-attr]
+
+
+def test_the_ci_profile_runs_a_few_thousand_examples() -> None:
+    """Issue 7 asks for "a few thousand" examples in CI: the thorough profile's total, and the
+    settings it gives each property (not derandomized: every run explores new cases)."""
+    assert sum(EXAMPLES.values()) >= 3000
+    if DEV:
+        return
+    for test, n in (
+        (test_order_history_converges, EXAMPLES["order"]),
+        (test_position_history_converges, EXAMPLES["position"]),
+        (test_balance_history_converges, EXAMPLES["balance"]),
+        (test_interleaved_keys_do_not_interfere, EXAMPLES["interleaved"]),
+        (test_closed_never_reverts_even_against_lying_rest, EXAMPLES["lying"]),
+    ):
+        s = test._hypothesis_internal_use_settings  # type: ignore[attr-defined]
+        assert s.max_examples == n and not s.derandomize
+        assert test._hypothesis_internal_use_seed == SEED  # type: ignore[attr-defined]
