@@ -315,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     if isinstance(rv, int):
+        if rv == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
+            from paradexctl.errors import Interrupted
+
+            _report(Interrupted("interrupted"))
         return rv
     return 0
 
