@@ -330,7 +330,8 @@ def test_rule5_no_exchange_time_rest_respects_grace():
     sm = StateManager(grace_ms=5000)
     sm.apply(Update.balance(balance("9", None), WS, T0))
     d = sm.apply(Update.balance(balance("10", None), REST, T0 + 4000))
-    assert not d.accepted and d.reason is Reason.WS_RECENT
+    assert not d.accepted and d.reason is Reason.NO_EXCHANGE_TIME_WS_RECENT
+    assert d.to_json()["detail"].startswith("rule 5:")
     d2 = sm.apply(Update.balance(balance("10", None), REST, T0 + 5000))
     assert d2.accepted and d2.reason is Reason.REST_AFTER_GRACE
     assert sm.balance("USDC").size == Decimal("10")  # type: ignore[union-attr]
@@ -343,7 +344,8 @@ def test_rule5_rest_only_key_latest_arrival_wins_and_earlier_arrival_is_older():
     d = sm.apply(Update.balance(balance("11", None), REST, T0 + 1))
     assert d.accepted and d.reason is Reason.NO_EXCHANGE_TIME_LATEST
     d2 = sm.apply(Update.balance(balance("12", None), REST, T0))
-    assert not d2.accepted and d2.reason is Reason.OLDER
+    assert not d2.accepted and d2.reason is Reason.OLDER_ARRIVAL
+    assert d2.to_json()["detail"].startswith("rule 5:")  # not rule 2: no exchange time decided
 
 
 # --- rule 6 ----------------------------------------------------------------------------------

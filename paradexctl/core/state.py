@@ -156,6 +156,8 @@ class Reason(StrEnum):
     TERMINAL = "terminal"
     ILLEGAL_TRANSITION = "illegal_transition"
     WS_RECENT = "ws_recent"
+    OLDER_ARRIVAL = "older_arrival"
+    NO_EXCHANGE_TIME_WS_RECENT = "no_exchange_time_ws_recent"
     UNCONFIRMED = "unconfirmed"
     AFTER_BOUNDARY = "after_boundary"
     NOT_FOUND = "not_found"
@@ -181,6 +183,9 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.TERMINAL: "rule 3: order is CLOSED; CLOSED is terminal",
     Reason.ILLEGAL_TRANSITION: "rule 3: status not reachable in the order transition table",
     Reason.WS_RECENT: "rule 4: REST not strictly newer than a WS frame inside the grace window",
+    Reason.OLDER_ARRIVAL: "rule 5: no exchange time; received before the current state was",
+    Reason.NO_EXCHANGE_TIME_WS_RECENT: "rule 5: no exchange time; REST waits out the grace "
+    "window after a WS frame",
     Reason.UNCONFIRMED: "rule 6: absent from a snapshot; state kept, marked unconfirmed",
     Reason.AFTER_BOUNDARY: "rule 6: absent from a snapshot, but changed at or after its boundary",
     Reason.NOT_FOUND: "rule 6: lookup by id found nothing; state kept",
@@ -261,6 +266,7 @@ _new = tuple.__new__
 _R_NEW, _R_NEWER, _R_NEWER_SEQ = Reason.NEW, Reason.NEWER, Reason.NEWER_SEQ
 _R_DUPLICATE, _R_STALE_SEQ, _R_OLDER = Reason.DUPLICATE, Reason.STALE_SEQ, Reason.OLDER
 _R_TERMINAL, _R_ILLEGAL, _R_WS_RECENT = Reason.TERMINAL, Reason.ILLEGAL_TRANSITION, Reason.WS_RECENT
+_R_OLDER_ARRIVAL, _R_NO_TS_WS_RECENT = Reason.OLDER_ARRIVAL, Reason.NO_EXCHANGE_TIME_WS_RECENT
 _R_CONFLICT, _R_REST_AFTER_GRACE = Reason.CONFLICT, Reason.REST_AFTER_GRACE
 _R_NO_TS_WS, _R_NO_TS_LATEST = Reason.NO_EXCHANGE_TIME_WS_PRIORITY, Reason.NO_EXCHANGE_TIME_LATEST
 _R_TERMINAL_WINS = Reason.TERMINAL_WINS
@@ -789,13 +795,13 @@ class StateManager:
                 reason = _R_NEWER_SEQ
         else:  # rule 5: no exchange time on one side
             if received_at < prior_received_at:
-                reason = reject = _R_OLDER
+                reason = reject = _R_OLDER_ARRIVAL
             elif same_content(kind, payload, prior_payload):
                 return self._duplicate(u, e)
             elif is_ws:
                 reason = _R_NO_TS_WS
             elif in_grace:
-                reason = reject = _R_WS_RECENT
+                reason = reject = _R_NO_TS_WS_RECENT
             elif last_ws_at is not None:
                 reason = _R_REST_AFTER_GRACE
             else:
