@@ -436,6 +436,63 @@ def test_merged_view_equals_the_sims_truth_with_faults_on(sim: SimServer, accoun
     assert {u["source"] for u in updates} == {"ws", "rest"}
 
 
+def test_stream_recording_marks_outages_so_a_replay_calls_their_gaps_pending(
+    sim: SimServer, account: Any
+) -> None:
+    """An order cancelled while the WebSocket is down (refused for 1 s) reaches the stream
+    only through the resync after the reconnect. The recording carries ``disconnected`` and
+    ``subscribed`` marks, so ``reconcile`` on it reports that change ``pending`` with
+    ``extra.ws_outage``, not a silent ``ws_gap``."""
+    from paradexctl.core.reconcile import ReconcileOptions, reconcile
+    from paradexctl.core.recording import Mark
+
+    _acct, session, trader = account
+    lines: list[dict[str, Any]] = []
+    record = io.StringIO()
+    pump = StreamPump(
+        sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
+        channels=("orders",), record=record,
+        ws_options={"reconnect_delays": delays_from([0.05, 0.1]), "stable_after": 0.0,
+                    "stale_after": 5.0},
+    )  # fmt: skip
+
+    def count(kind: str) -> int:
+        return sum(1 for ln in lines if ln["type"] == kind)
+
+    async def main() -> str:
+        task = asyncio.ensure_future(pump.run())
+        try:
+            await until(lambda: count("resynced") >= 1, 10000, "the first resync")
+            placed = await asyncio.to_thread(trader.place, "BUY", "0.01", "1000")
+            oid = placed["id"]
+            await until(lambda: pump.state.order(oid) is not None, 10000, "the order on WS")
+            await asyncio.to_thread(sim.admin.faults, refuse_connections_s=1)
+            await asyncio.to_thread(sim.admin.disconnect)
+            await until(lambda: count("disconnected") >= 1, 10000, "the disconnect")
+            await asyncio.to_thread(trader.cancel, oid)  # while the WS is down
+            await until(lambda: count("resynced") >= 2, 10000, "the resync after reconnect")
+            await asyncio.sleep(0.5)  # the change is then older than the replay's grace
+            return str(oid)
+        finally:
+            pump.stop()
+            await asyncio.wait_for(task, 10000 * MS)
+
+    oid = asyncio.run(main())
+    assert pump.state.order(oid).status == "CLOSED"  # type: ignore[union-attr]
+    records = list(read_records(record.getvalue().splitlines()))
+    marks = [r.name for r in records if type(r) is Mark]
+    assert marks[0] == "subscribed" and marks[-1] == "subscribed" and "disconnected" in marks
+    # a final end mark, as reconcile's own recordings have
+    records.append(Mark("done", {"at": max(ln["ts"] for ln in lines) + 1000}))
+    report = reconcile(records, ReconcileOptions(grace_ms=200, entities=frozenset({"orders"})))
+    (row,) = [r for r in report.rows if r.key == oid]
+    assert row.kind == "pending" and "ws_outage" in row.extra
+    # without the marks the same gap would look silent
+    bare = [r for r in records if type(r) is not Mark or r.name == "done"]
+    report = reconcile(bare, ReconcileOptions(grace_ms=200, entities=frozenset({"orders"})))
+    assert [r.kind for r in report.rows if r.key == oid] == ["ws_gap"]
+
+
 def test_merged_output_folds_to_the_merged_state(sim: SimServer, account: Any) -> None:
     """Whoever folds the --merged lines by (kind, key) gets exactly the StateManager's view."""
     _acct, session, trader = account
@@ -636,6 +693,7 @@ def test_cli_streams_ndjson_records_and_stops_after_count(
     frames = [r for r in records if type(r) is WsFrame]
     assert len(frames) >= 3 and all(f.channel == "orders.ALL" for f in frames)
     assert "jwt" not in rec.read_text().lower() and "bearer" not in rec.read_text().lower()
+    assert rec.stat().st_mode & 0o777 == 0o600  # created private, like reconcile's
 
 
 def test_cli_sigint_flushes_and_exits_130(sim: SimServer, cli_account: Any, tmp_path: Path) -> None:

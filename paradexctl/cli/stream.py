@@ -266,7 +266,9 @@ def stream(
     try:
         if record is not None:
             try:
-                record_file = open(record, "w", encoding="utf-8")  # noqa: SIM115
+                # like reconcile's: the recording holds account data, so only its owner reads it
+                fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                record_file = os.fdopen(fd, "w", encoding="utf-8")
             except OSError as err:
                 raise UsageError(f"--record {record}: {err.strerror or err}") from None
         pump = StreamPump(

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from paradexctl.core.models import ModelError
 from paradexctl.core.recording import (
+    Mark,
     Meta,
     RestSnapshot,
     WsFrame,
@@ -467,6 +468,8 @@ class StreamPump:
         elif t is wsmod.Subscribed:
             self.live = True
             self._subscribed.set()
+            # lifecycle marks: a replay (reconcile --replay) tells an outage from a silent gap
+            self._record(Mark("subscribed", {"at": ev.at, "attempt": ev.attempt}))
             self._line(
                 {"ts": ev.at, "type": "subscribed", "attempt": ev.attempt,
                  "channels": list(ev.channels)}
@@ -480,6 +483,7 @@ class StreamPump:
         elif t is wsmod.Disconnected:
             self.live = False
             self._subscribed.clear()
+            self._record(Mark("disconnected", {"at": ev.at, "reason": ev.reason, "code": ev.code}))
             self._line({"ts": ev.at, "type": "disconnected", "reason": ev.reason, "code": ev.code})
         elif t is wsmod.Stale:
             self._line({"ts": ev.at, "type": "stale", "silent_ms": round(ev.silent_for * 1000)})
