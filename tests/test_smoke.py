@@ -129,6 +129,35 @@ def test_ws_drop_breaks_the_ack_step_and_the_order_is_cancelled(env, tmp_path):
 
 
 @pytest.mark.e2e
+def test_failure_prints_the_step_table_and_exits_1(env):
+    """The table a person sees on a terminal (-o table) when a fault breaks a step: every step
+    with its status and timing, the failed step's reason, the cleanup, then the verdict."""
+    env.sim.admin.faults(ws_drop_rate=1.0)
+    code, out, _ = env.run("-o", "table", "smoke", "--timeout", "1")
+    assert code == 1
+    lines = out.rstrip().splitlines()
+    header = next(ln for ln in lines if "step" in ln and "status" in ln)
+    names = [c.strip() for c in header.split("┃")[1:-1]]
+    assert {"step", "status", "duration_ms"} <= set(names)
+
+    def row(step: str) -> dict[str, str]:
+        line = next(ln for ln in lines if ln.startswith("│") and f" {step} " in ln)
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        return dict(zip(names, cells, strict=True))
+
+    for name, _ in STEPS:
+        assert row(name)["step"] == name
+    assert row("place")["status"] == "passed"
+    assert row("ws_ack")["status"] == "failed"
+    assert "OPEN" in row("ws_ack")["detail"]  # the failed step's reason
+    assert row("modify")["status"] == "skipped"
+    assert row("cleanup")["status"] == "passed" and "cancelled" in row("cleanup")["detail"]
+    assert row("place")["duration_ms"].isdigit()
+    assert lines[-1].startswith("SMOKE FAILED at ws_ack")
+    assert env.orders() and env.open_orders() == []  # nothing left behind
+
+
+@pytest.mark.e2e
 def test_rest_5xx_beyond_the_budget_breaks_a_step_and_the_order_is_cancelled(env, monkeypatch):
     original = smoke_mod.SmokeRun._place
 
