@@ -527,6 +527,8 @@ class Hub:
             data["seq_no"] = seq
             if ev.kind == "order":
                 data["published_at"] = now_ms
+        if ev.kind == "order" and self.faults.take_order_mutation():
+            data = self.faults.mutate_order(data)
         return data
 
     def publish(self, events: list[Event], now_ms: int) -> None:
@@ -1452,6 +1454,27 @@ class SimApp:
         self.commit(self.engine.deposit(addr, amount, self.clock.now_ms()))
         return _json(self.engine.balance(addr))
 
+    async def a_position_adjust(self, request: Request) -> Response:
+        """Fault: change a position's size by ``size_delta`` with no fill (an exchange-side
+        adjustment nothing explains: a reconcile ``invariant_position``)."""
+        body = await self._admin_body(request)
+        addr = norm_hex(str(body["account"]))
+        market = str(body["market"])
+        delta = parse_decimal(body["size_delta"], "size_delta")
+        eng = self.engine
+        pos = eng.positions.get((addr, market))
+        if pos is None or market not in eng.markets:
+            raise Rejected("POSITION_NOT_FOUND", f"no position of {addr} in {market}", status=404)
+        now = eng._tick(self.clock.now_ms())
+        pos.size += delta
+        pos.seq_no = eng._next_seq()
+        pos.last_updated_at = now
+        eng._emit("position", addr, market, pos.to_json(eng.markets[market].mark))
+        eng._touched_accounts.add(addr)
+        self.commit(eng._finish())
+        self.faults.injected["position_adjusted"] += 1
+        return _json(pos.to_json(eng.markets[market].mark))
+
     # ----------------------------------------------------------------- WebSocket
 
     def _channel_ok(self, channel: str) -> tuple[bool, bool]:
@@ -1819,6 +1842,7 @@ class SimApp:
             ("/disconnect", self.a_disconnect, ["POST"]),
             ("/time/advance", self.a_time_advance, ["POST"]),
             ("/deposit", self.a_deposit, ["POST"]),
+            ("/position-adjust", self.a_position_adjust, ["POST"]),
         ]
         for path, fn, methods in admin:
             routes.append(Route("/_sim" + path, adm(fn), methods=methods))

@@ -23,6 +23,9 @@ Faults (all settable at start and at run time through ``POST /_sim/faults``):
 ``accept_then_timeout``    the next N order placements (single or batch) are executed, but
                            the response is held until the client gives up (disconnects) or
                            ``timeout_hold_s`` passes (then 503, as Paradex's 30 s timeout)
+``ws_mutate_orders``       the next N WebSocket order notifications carry a price 1 above the
+                           order's, timestamps unchanged (two contents for one exchange time:
+                           a reconcile ``conflict``)
 =========================  =================================================================
 """
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
 from typing import Any
 
 __all__ = ["FaultConfig", "Faults"]
@@ -53,6 +57,7 @@ class FaultConfig:
     retry_after_s: int = 1
     accept_then_timeout: int = 0
     timeout_hold_s: float = 30.0
+    ws_mutate_orders: int = 0
 
     def validate(self) -> None:
         for name in _RATE_FIELDS:
@@ -88,6 +93,8 @@ class Faults:
             "ws_refused": 0,
             "ws_silenced": 0,
             "ws_silence_dropped": 0,
+            "ws_mutated": 0,
+            "position_adjusted": 0,
         }
         if config is not None:
             self.update(asdict(config), now_ms)
@@ -153,6 +160,25 @@ class Faults:
         return False
 
     # ------------------------------------------------------------------ WebSocket
+
+    def take_order_mutation(self) -> bool:
+        """Consume one ``ws_mutate_orders``: whether this order notification is mutated."""
+        c = self.config
+        if c.ws_mutate_orders > 0:
+            c.ws_mutate_orders -= 1
+            self.injected["ws_mutated"] += 1
+            return True
+        return False
+
+    @staticmethod
+    def mutate_order(data: dict[str, Any]) -> dict[str, Any]:
+        """The order payload with a different price and the same timestamps."""
+        out = dict(data)
+        try:
+            out["price"] = str(Decimal(str(out.get("price") or "0")) + 1)
+        except ArithmeticError:
+            out["price"] = "1"
+        return out
 
     def refusing(self, now_ms: int) -> bool:
         if now_ms < self.refuse_until_ms:
