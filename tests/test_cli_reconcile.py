@@ -3,9 +3,9 @@ byte-identical reports against the stored expected ones, the right exit codes, t
 Prometheus outputs, and the usage errors. No network.
 
 Most recordings were produced from the sim with a fault (``tests/test_cli_reconcile_sim.py``,
-``PARADEXCTL_REGEN_DATA=1``); ``conflict`` and ``invariant_position`` cannot be produced by a
-sim fault (the sim never sends two contents for one exchange time, nor a position change
-without its fill) and are built here by :func:`handmade` (``tests/data/README.md``).
+``PARADEXCTL_REGEN_DATA=1``); the shipped ``conflict`` and ``invariant_position`` ones are
+built here by :func:`handmade` (``tests/data/README.md``), small and readable; the sim produces
+both kinds too (``ws_mutate_orders``, ``/_sim/position-adjust``: tested live).
 """
 
 from __future__ import annotations

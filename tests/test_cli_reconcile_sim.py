@@ -233,6 +233,46 @@ def test_unreported_deposit_breaks_the_balance_invariant(rig, tmp_path):
     assert code == 0 and json.loads(out)["rows"][0]["failing"] is False
 
 
+def test_ws_content_mutated_at_the_same_time_is_a_conflict(rig, tmp_path):
+    """The sim's WS order notifications carry another price than the order has, with the same
+    timestamps: two contents for one exchange time."""
+    placed: list[dict[str, Any]] = []
+
+    def mutate_then_place() -> None:
+        rig.sim.admin.faults(ws_mutate_orders=2)  # the placement's NEW and OPEN frames
+        placed.append(rig.place(price="33000"))
+
+    rig.on("window_start", mutate_then_place)
+    code, report, _ = rig.reconcile(tmp_path, "--entities", "orders")
+    assert code == 1
+    assert rig.sim.admin.state()["faults"]["injected"]["ws_mutated"] >= 1
+    row = next(r for r in report["rows"] if r["key"] == placed[0]["id"])
+    assert row["kind"] == "conflict" and row["failing"]
+    assert row["ws"]["exchange_ts"] == row["rest"]["exchange_ts"]
+    assert Decimal(row["ws"]["value"]["price"]) == Decimal(row["rest"]["value"]["price"]) + 1
+    assert row["rule"] == "conflict"
+    assert failing_kinds(report) == {"conflict"}
+
+
+def test_position_change_without_a_fill_breaks_the_position_invariant(rig, tmp_path):
+    rig.place(side="SELL", price="90000")  # crosses the book: a fill and a short position
+    adjust = {"account": rig.acct.address, "market": BTC, "size_delta": "0.004"}
+
+    def adjust_position() -> None:
+        resp = rig.sim.admin.client.post("/position-adjust", json=adjust)
+        assert resp.status_code == 200, resp.text
+
+    rig.on("window_start", adjust_position)
+    code, report, _ = rig.reconcile(tmp_path)
+    assert code == 1
+    row = next(r for r in report["rows"] if r["kind"] == "invariant_position")
+    assert row["entity"] == "positions" and row["key"] == BTC and row["failing"]
+    assert Decimal(row["extra"]["change"]) == Decimal("0.004")
+    assert Decimal(row["extra"]["fills_signed_sum"]) == 0
+    assert row["rule"] == "invariant" and row["rest"]["value"]["size"] == row["extra"]["after"]
+    assert failing_kinds(report) == {"invariant_position"}
+
+
 # -- chaos: consistent ---------------------------------------------------------------------
 
 
