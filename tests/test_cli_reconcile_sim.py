@@ -180,6 +180,27 @@ def test_dropped_ws_update_is_ws_gap(rig, tmp_path):
     assert "rest_lookup_at" in row.get("extra", {})
 
 
+def test_missed_position_change_is_ws_gap_while_the_mark_moves(rig, tmp_path):
+    """The WS misses a fill's position update; the mark then moves, which bumps the position's
+    last_updated_at on REST until snapshot 2. The size changed early in the window: ws_gap."""
+
+    def trade_drop_trade() -> None:
+        rig.place(side="SELL", price="90000")  # a short position, seen on WS
+        rig.sim.admin.faults(ws_drop_rate=1.0)
+        rig.place(side="SELL", price="90000")  # the position grows; WS never says so
+
+    rig.on("window_start", trade_drop_trade)
+    rig.on("window_end", lambda: rig.sim.admin.mark_price(BTC, "97010"))
+    rig.on("grace_end", lambda: rig.sim.admin.mark_price(BTC, "97020"))
+    code, report, _ = rig.reconcile(tmp_path, "--entities", "positions")
+    row = next(r for r in report["rows"] if r["entity"] == "positions" and r["key"] == BTC
+               and r["kind"] != "invariant_position")  # fmt: skip
+    assert row["kind"] == "ws_gap", row
+    assert Decimal(row["ws"]["value"]["size"]) != Decimal(row["rest"]["value"]["size"])
+    assert row["rest"]["exchange_ts"] > report["window"]["snapshot2_boundary_at"] - 400
+    assert code == 1
+
+
 def test_order_never_on_ws_is_missing_in_ws(rig, tmp_path):
     placed: list[str] = []
 
