@@ -295,9 +295,27 @@ def order_place(
         client_id=new_client_id() if client_id is None else client_id,
     )
     validate(spec, {})  # everything that needs no market metadata, before any request
-    if not dry_run:
-        ctx.confirm(f"place {spec.describe()}", yes=yes)
-    _place_one(spec, dry_run=dry_run, wait=wait, timeout=timeout, out=out)
+    question = None if dry_run else _pending_confirmation(f"place {spec.describe()}", yes)
+    _place_one(
+        spec, dry_run=dry_run, wait=wait, timeout=timeout, out=out, confirm=question is not None
+    )
+
+
+def _pending_confirmation(question: str, yes: bool) -> str | None:
+    """The prod question to ask once the order is fully validated, or None if none is needed.
+
+    Without a terminal (and without ``--yes``) the refusal happens here, before any request;
+    on a terminal the question is asked only after the market checks, so nobody is asked to
+    confirm an order that would then be refused locally.
+    """
+    import sys
+
+    ctx = get_ctx()
+    if yes or not ctx.settings().real_money:
+        return None
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        ctx.confirm(question, yes=False)  # raises: needs --yes, nothing was sent
+    return question
 
 
 def _refuse_unknown_options(market: str | None, side: str | None, size: str | None) -> None:
@@ -340,7 +358,9 @@ def _explicit_options(*names: tuple[str, str]) -> list[str]:
     return [flag for name, flag in names if ctx.get_parameter_source(name) not in defaulted]
 
 
-def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, out: Any) -> None:
+def _place_one(
+    spec: Any, *, dry_run: bool, wait: str | None, timeout: float, out: Any, confirm: bool
+) -> None:
     from paradexctl.cli._session import lookup_policy, open_session
     from paradexctl.paradex.orders import (
         build_order_request,
@@ -358,6 +378,8 @@ def _place_one(spec: Any, *, dry_run: bool, wait: str | None, timeout: float, ou
             spec = dataclasses.replace(spec, market=str(meta["symbol"]))
         mark = mark_price(sess.client, spec.market) if needs_mark_price(spec, meta) else None
         validate(spec, meta, mark_price=mark)
+        if confirm:  # on prod, once the order passed every check; nothing sent yet
+            get_ctx().confirm(f"place {spec.describe()}", yes=False)
         body = build_order_request(
             spec,
             chain_id=sess.chain_id(),
@@ -491,8 +513,9 @@ def _place_batch(
             validate(item.spec, {})
         except UsageError as err:
             raise type(err)(f"{path}:{item.line}: {err.message}") from None
+    question = None
     if not dry_run:
-        ctx.confirm(f"place {len(items)} orders from {path}", yes=yes)
+        question = _pending_confirmation(f"place {len(items)} orders from {path}", yes)
     with open_session() as sess:
         signed: list[tuple[Any, dict[str, Any]]] = []
         marks: dict[str, Any] = {}
@@ -516,6 +539,8 @@ def _place_batch(
                 timestamp_ms=ts,
             )
             signed.append((item, body))
+        if question is not None:  # every line validated and signed, nothing sent yet
+            ctx.confirm(question, yes=False)
         if dry_run:
             # the exact requests: one POST per chunk, its body the JSON array of orders
             requests = []
@@ -599,7 +624,7 @@ def order_modify(
         raise UsageError("order modify needs --price and/or --size")
     new_price = None if price is None else parse_decimal(price, "price")
     new_size = None if size is None else parse_decimal(size, "size")
-    ctx.confirm(f"modify order {order_id}", yes=yes)
+    question = _pending_confirmation(f"modify order {order_id}", yes)
     with open_session() as sess:
         current = get_order(sess.client, order_id)
         if current.get("status") == "CLOSED":
@@ -632,6 +657,8 @@ def order_modify(
                 f"order {order_id} is a {spec.type} order; only limit orders can be modified"
             )
         validate(spec, sess.market(spec.market))
+        if question is not None:
+            ctx.confirm(f"modify order {order_id} to {spec.describe()}", yes=False)
         body = build_modify_request(
             current,
             size=final_size,
