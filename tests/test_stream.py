@@ -1008,3 +1008,174 @@ def test_resync_every_repeats_the_resync_while_connected() -> None:
     kinds = [ln["type"] for ln in lines]
     assert kinds.count("connected") == 1  # one connection, several resyncs
     assert [p for p, _ in rest.calls].count("/orders") >= 3
+
+
+# --- batched output: one write per burst, flushed before the pump waits -----------------------
+
+
+class _CountingOut(io.StringIO):
+    """A stdout that counts its flushes (each flush is one write to the pipe)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+        self.flushed = ""
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.flushed = self.getvalue()
+
+
+class _Out:
+    def __init__(self, stdout: Any) -> None:
+        self.stdout = stdout
+
+
+def test_batched_writer_holds_lines_until_flush_and_writes_the_same_bytes() -> None:
+    from paradexctl.cli.stream import _ndjson_writer
+
+    rows = [{"ts": i, "type": "update", "data": {"size": Decimal("0.0100"), "n": "é"}}
+            for i in range(3)]  # fmt: skip
+    plain, batched = _CountingOut(), _CountingOut()
+    per_line = _ndjson_writer(_Out(plain))
+    held = _ndjson_writer(_Out(batched), batch=True)
+    for row in rows:
+        per_line(row)
+        held(row)
+    held.text('{"ts":9,"type":"update"}')
+    per_line.text('{"ts":9,"type":"update"}')
+    assert plain.flushes == 4 and batched.flushes == 0 and batched.getvalue() == ""
+    held.flush()
+    assert batched.flushes == 1 and batched.getvalue() == plain.getvalue()
+    held.flush()  # nothing pending: no write at all
+    assert batched.flushes == 1
+
+    # the size bound: a long burst is written every batch_bytes, not held to the end
+    small = _CountingOut()
+    bounded = _ndjson_writer(_Out(small), batch=True, batch_bytes=100)
+    for i in range(5):
+        bounded.text(f'{{"ts":{i},"type":"update","pad":"{"x" * 20}"}}')  # 53 chars each
+    assert small.flushes == 2 and small.getvalue().count("\n") == 4
+    bounded.flush()
+    assert small.getvalue().count("\n") == 5
+
+
+def test_a_burst_reaches_the_output_in_one_write_before_the_pump_waits() -> None:
+    from paradexctl.cli.stream import _ndjson_writer
+    from paradexctl.paradex.ws import Notification
+
+    out = _CountingOut()
+    writer = _ndjson_writer(_Out(out), batch=True)
+    pump = StreamPump(
+        "ws://unused", rest=None, jwt=None, channels=("orders",), emit=writer,
+        emit_text=writer.text, flush=writer.flush,
+    )  # fmt: skip
+
+    def burst(first: int, n: int) -> None:
+        for i in range(first, first + n):
+            pump.queue.put_nowait(
+                Notification("orders.ALL", _order(str(i), "OPEN", 1000 + i), 5000 + i)
+            )
+
+    async def main() -> str:
+        burst(0, 50)
+        task = asyncio.ensure_future(pump._loop())
+        await until(lambda: pump.queue.qsize() == 0 and out.flushes > 0, 5000, "first burst")
+        await asyncio.sleep(0.01)  # the pump now waits for the next event
+        assert not task.done()
+        assert out.flushes == 1  # one write for the whole burst
+        assert out.flushed.count("\n") == 50  # every line of it is out before the wait
+        burst(50, 3)
+        await until(lambda: out.flushed.count("\n") == 53, 5000, "second burst")
+        assert out.flushes == 2
+        pump.stop("done")
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(main()) == "done"
+    keys = [json.loads(ln)["key"] for ln in out.getvalue().splitlines()]
+    assert keys == [str(i) for i in range(53)]
+
+
+class _Burster:
+    """A scripted Paradex WebSocket (in a thread): answers auth and subscribe, then sends
+    ``n`` orders.ALL notifications as fast as it can and stays open, silent."""
+
+    def __init__(self, n: int) -> None:
+        import threading
+
+        from websockets.sync.server import serve
+
+        self.n = n
+        self.sent = threading.Event()
+        self.server = serve(self._handler, "127.0.0.1", 0, compression=None)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _handler(self, conn: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                msg = json.loads(conn.recv())
+                result = {"node_id": "b"} if msg["method"] == "auth" else {"channel": "x"}
+                conn.send(json.dumps({"jsonrpc": "2.0", "result": result, "id": msg["id"]}))
+                if msg["method"] == "subscribe":
+                    break
+            for i in range(self.n):
+                data = json.dumps(_order(str(10**9 + i), "OPEN", 1000 + i), separators=(",", ":"))
+                conn.send(
+                    '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"orders.ALL",'
+                    f'"data":{data}}}}}'
+                )
+            self.sent.set()
+            conn.recv()  # until the client leaves
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def test_cli_burst_is_all_on_stdout_while_the_stream_waits(
+    sim: SimServer, cli_account: Any
+) -> None:
+    """No --count: every line of a burst reaches the pipe though the stream stays open."""
+    _acct, env, _trader = cli_account
+    burster = _Burster(2000)
+    proc = _spawn(["stream", "orders", "-o", "ndjson"], {**env, "PARADEX_WS_URL": burster.url})
+    out = Lines(proc)
+    try:
+        while sum(1 for ln in out.seen if ln["type"] == "update") < 2000:
+            out.until("update", 20000)
+        assert proc.poll() is None  # still streaming, silent server: nothing forced these out
+        assert burster.sent.is_set()
+        assert [ln["data"]["id"] for ln in out.seen if ln["type"] == "update"] == [
+            str(10**9 + i) for i in range(2000)
+        ]
+    finally:
+        _reap(proc)
+        burster.close()
+
+
+def test_cli_head_during_a_burst_exits_quietly(sim: SimServer, cli_account: Any) -> None:
+    """`stream | head -n 3` while frames pour in: exit 0, nothing on stderr."""
+    _acct, env, _trader = cli_account
+    burster = _Burster(200_000)
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", "stream", "orders", "-o", "ndjson"],
+        env={**env, "PARADEX_WS_URL": burster.url}, stdout=write_end, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        with open(read_end, encoding="utf-8") as reader:
+            first = [json.loads(reader.readline()) for _ in range(3)]
+        assert [ln["type"] for ln in first] == ["connected", "subscribed", first[2]["type"]]
+        proc.wait(timeout=30)
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        _reap(proc)
+        burster.close()
+    assert proc.returncode == 0
+    assert err == ""

@@ -118,10 +118,16 @@ class _LiveView:
             raise OutputClosed() from None
 
 
-def _ndjson_writer(out: Any) -> Any:
-    """NDJSON lines as :meth:`Output.line` renders them (compact, Decimals as strings), one
-    write and one flush per line, without its generic pre-pass over every value (the stream's
-    payloads are already plain JSON types)."""
+def _ndjson_writer(out: Any, *, batch: bool = False, batch_bytes: int = 65536) -> Any:
+    """NDJSON lines as :meth:`Output.line` renders them (compact, Decimals as strings),
+    without its generic pre-pass over every value (the stream's payloads are already plain
+    JSON types).
+
+    By default each line is written and flushed at once. With ``batch=True`` lines are kept
+    until ``emit.flush()`` (the pump calls it before it waits for input) or until
+    ``batch_bytes`` of them are pending, then written with one write and one flush: a burst
+    of frames costs one pipe write instead of one per line (``docs/stream.md``, Output).
+    """
     import json
     from decimal import Decimal
 
@@ -135,18 +141,46 @@ def _ndjson_writer(out: Any) -> Any:
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=fallback).encode
     stdout = out.stdout
 
-    def text(line: str) -> None:
+    def write(data: str) -> None:
         try:
-            stdout.write(line + "\n")
+            stdout.write(data)
             stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
             raise OutputClosed() from None
 
+    if not batch:
+
+        def text(line: str) -> None:
+            write(line + "\n")
+
+        def flush() -> None:
+            pass
+
+    else:
+        pending: list[str] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal size
+            if pending:
+                data = "\n".join(pending) + "\n"
+                pending.clear()
+                size = 0
+                write(data)
+
+        def text(line: str) -> None:
+            nonlocal size
+            pending.append(line)
+            size += len(line)
+            if size >= batch_bytes:
+                flush()
+
     def emit(obj: dict[str, Any]) -> None:
         text(encode(obj))
 
     emit.text = text  # type: ignore[attr-defined]
+    emit.flush = flush  # type: ignore[attr-defined]
     return emit
 
 
@@ -255,8 +289,9 @@ def stream(
     ctx = get_ctx()
     out = ctx.output(output)
     settings = ctx.settings()
-    emit = _LiveView(out) if out.fmt == "table" else _ndjson_writer(out)
+    emit = _LiveView(out) if out.fmt == "table" else _ndjson_writer(out, batch=True)
     emit_text = getattr(emit, "text", None)
+    flush = getattr(emit, "flush", None)
 
     ws_options = ws_options_from_env(max_reconnects=max_reconnects, stale_after=stale_after)
     trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
@@ -280,6 +315,7 @@ def stream(
             grace_ms=round(grace * 1000),
             emit=emit,
             emit_text=emit_text,
+            flush=flush,
             merged=merged,
             explain=explain,
             record=record_file,

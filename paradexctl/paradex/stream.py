@@ -256,6 +256,10 @@ class StreamPump:
         emit_text: optional; receives an ``update`` line already rendered as compact JSON
             when the payload's received text can be copied as is (the hot path; see
             :attr:`~paradexctl.paradex.ws.Notification.raw`).
+        flush: optional; for an ``emit`` that holds lines back (the CLI's batched NDJSON
+            writer): called whenever the pump is about to wait for input (no event queued),
+            after each resync's snapshot lines, and when :meth:`run` ends. So every line
+            reaches the output no later than the pump's next wait.
         merged: emit only updates the state manager accepted (from WS and REST).
         explain: add each decision; without ``merged``, REST rows and rejected updates too.
         on_decision: receives every decision (WS and REST), after it was applied.
@@ -283,6 +287,7 @@ class StreamPump:
         grace_ms: int = 5000,
         emit: Callable[[dict[str, Any]], None] | None = None,
         emit_text: Callable[[str], None] | None = None,
+        flush: Callable[[], None] | None = None,
         merged: bool = False,
         explain: bool = False,
         on_decision: Callable[[Decision], None] | None = None,
@@ -322,6 +327,7 @@ class StreamPump:
         )
         self.emit = emit
         self.emit_text = emit_text if emit is not None else None
+        self.flush = flush if emit is not None else None
         self.merged = merged
         self.explain = explain
         self.on_decision = on_decision
@@ -408,7 +414,14 @@ class StreamPump:
             timers.append(loop.call_later(self.duration, self.stop, "duration"))
         periodic = asyncio.ensure_future(self._periodic_resync()) if self.resync_every > 0 else None
         try:
-            return await self._loop()
+            try:
+                reason = await self._loop()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._flush()  # best effort: the error in flight is what counts
+                raise
+            self._flush()
+            return reason
         finally:
             for t in timers:
                 t.cancel()
@@ -427,9 +440,13 @@ class StreamPump:
                     self.record.flush()
 
     async def _loop(self) -> str:
-        get = self.queue.get
+        queue = self.queue
+        get = queue.get
+        flush = self.flush
         notification = wsmod.Notification
         while True:
+            if flush is not None and not queue.qsize():
+                flush()  # about to wait: every line emitted so far goes out now
             ev = await get()
             if type(ev) is notification:
                 self._on_frame(ev)
@@ -457,6 +474,10 @@ class StreamPump:
     def _line(self, obj: dict[str, Any]) -> None:
         if self.emit is not None:
             self.emit(obj)
+
+    def _flush(self) -> None:
+        if self.flush is not None:
+            self.flush()
 
     def _on_lifecycle(self, ev: Any) -> None:
         t = type(ev)
@@ -770,6 +791,7 @@ class StreamPump:
                     rejected += 1
                 if self.explain and not self.merged:
                     self._emit_decision(d, origin)
+            self._flush()  # the next REST call may take a while: these lines go out now
             counts[origin] = counts.get(origin, 0) + n
             return data
 
@@ -802,6 +824,7 @@ class StreamPump:
             self.stats["resync_failures"] += 1
             line["failed"] = failed
         self._line(line)
+        self._flush()
         self.queue.put_nowait(_ResyncDone())
         return not failed
 
