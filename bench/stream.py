@@ -14,8 +14,8 @@ Two measurements, printed with their goals:
    dedicated sender. The rate is N / (time of the last update line - time of the first).
 2. **RSS over 1,000,000 messages, in process**: the same pipeline without sockets, frame text
    -> ``RpcProtocol.receive`` -> ``StreamPump._on_frame`` (StateManager included) -> the CLI's
-   NDJSON writer -> /dev/null, over a mix of orders (1,000 ids), fills (all new ids),
-   positions (3 markets), balance events and account updates. VmRSS is read after a warm-up
+   NDJSON writer (batched, as in the CLI) -> /dev/null, over a mix of orders (1,000 ids),
+   fills (all new ids), positions (3 markets), balance events and account updates. VmRSS is read after a warm-up
    of 100,000 messages (fills reach their bound) and at the end.
 
 The machine is shared: figures vary with its load (``uptime`` is printed).
@@ -118,9 +118,11 @@ def bench_rss(n: int, warmup: int = 100_000) -> dict[str, float]:
     from paradexctl.paradex.ws import RpcProtocol
 
     devnull = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-    emit = _ndjson_writer(Output("ndjson", stdout=devnull))
+    emit = _ndjson_writer(Output("ndjson", stdout=devnull), batch=True)  # as the CLI does
     proto = RpcProtocol()
-    pump = StreamPump("ws://unused", rest=None, jwt=None, emit=emit, emit_text=emit.text)
+    pump = StreamPump(
+        "ws://unused", rest=None, jwt=None, emit=emit, emit_text=emit.text, flush=emit.flush
+    )
     receive, on_frame = proto.receive, pump._on_frame
     rss0 = vm_rss_mb()
     rss_warm = rss0
@@ -131,6 +133,7 @@ def bench_rss(n: int, warmup: int = 100_000) -> dict[str, float]:
             rss_warm = vm_rss_mb()
             t_warm = time.perf_counter()
         on_frame(receive(text, BASE_TS + i))
+    emit.flush()
     t_end = time.perf_counter()
     rss_end = vm_rss_mb()
     devnull.close()
@@ -241,11 +244,15 @@ def bench_e2e(n: int) -> dict[str, float]:
             fd = cli.stdout.fileno()
             first = last = 0.0
             updates = 0
+            marker = b'"type":"update"'
+            tail = b""  # a marker may straddle two reads: keep what could be its start
             while True:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     break
-                n_up = chunk.count(b'"type":"update"')
+                buf = tail + chunk
+                n_up = buf.count(marker)
+                tail = buf[-(len(marker) - 1) :]
                 if n_up:
                     last = time.perf_counter()
                     if not updates:
@@ -258,6 +265,8 @@ def bench_e2e(n: int) -> dict[str, float]:
             err = cli.stderr.read().decode() if cli.stderr else ""
             if cli.returncode != 0:
                 raise SystemExit(f"stream exited {cli.returncode}: {err}")
+            if updates != n:
+                raise SystemExit(f"stream wrote {updates} update lines, expected {n}")
         finally:
             sender.kill()
             sender.wait()
