@@ -178,7 +178,7 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "fills": ("account", "Your fills, newest first as the exchange pages them (GET /fills)."),
     "stream": (
         "stream",
-        "Stream private WebSocket channels as NDJSON, one object per line, flushed per line.",
+        "Stream private WebSocket channels as NDJSON, one object per line, flushed before every wait.",
     ),
     "reconcile": (
         "reconcile",

@@ -24,7 +24,7 @@ __all__ = ["register"]
 
 CHANNEL_CHOICES = ("orders", "fills", "positions", "balances", "account")
 
-HELP = """Stream private WebSocket channels as NDJSON, one object per line, flushed per line.
+HELP = """Stream private WebSocket channels as NDJSON, one object per line, flushed before every wait.
 
 CHANNEL is any of orders, fills, positions, balances, account (default: all of them).
 Lifecycle lines (connected, subscribed, reconnecting, resynced, stale, disconnected) are
