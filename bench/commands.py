@@ -96,7 +96,7 @@ def main() -> None:
         server.stop()
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, sim on loopback")
-    report("paradexctl --version (process floor)", version)
+    report("-o json --version (typer start-up floor)", version)
     m = report("markets MARKET from cache (CLI floor)", control)
     d = report("order place --dry-run (warm metadata)", dry, 400)
     p = report("order place, cached JWT (start -> result)", placed, 600)
