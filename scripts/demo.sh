@@ -35,7 +35,7 @@ export PARADEX_ENV=local PARADEX_API_URL="$API" PARADEX_WS_URL="$WS"
 # A throw-away demo key (valid on the simulator only).
 PARADEX_L2_PRIVATE_KEY="$(python -c 'import secrets; print(hex(secrets.randbelow(2**250) + 1))')"
 export PARADEX_L2_PRIVATE_KEY
-echo "sim: $API  $WS"
+echo "sim: $API  $WS  (pid $SIM_PID)"
 
 run paradexctl account onboard
 run paradexctl markets BTC-USD-PERP
@@ -51,5 +51,7 @@ run paradexctl order cancel --client-id demo-1
 run paradexctl stream orders positions --merged --duration 2
 run paradexctl reconcile --window 2 --grace 1
 run paradexctl smoke
+cleanup
+trap - EXIT
 echo
 echo "Demo finished: the sim is stopped and its temporary state removed."
