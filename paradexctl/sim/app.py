@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
 from paradexctl import signing
+from paradexctl.signing.tables import key_point
 
 from .exchange import (
     CLOSED,
@@ -375,6 +376,8 @@ class Conn:
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.account: str | None = None
+        #: the subkey whose JWT authenticated the connection (None: the account's own key)
+        self.subkey: str | None = None
         self.subs: set[str] = set()
         self.queue: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
         self.last_due = 0.0
@@ -613,6 +616,11 @@ class AuthFailed(Exception):
     """The JWT middleware's 401 (body has only ``message``)."""
 
 
+#: the error code of a subkey's credentials used beyond a subkey's scope (onboarding, account
+#: management): 403, since the spec names no code for it (``paradex-api.md`` §4.2)
+SUBKEY_FORBIDDEN = "INVALID_TOKEN_SCOPE"
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -785,7 +793,22 @@ class SimApp:
             "x-ratelimit-window": str(window),
         }
 
-    def _bearer(self, request: Request) -> str:
+    def _identity(self, claims: dict[str, Any]) -> tuple[str, str | None] | None:
+        """``(account, subkey or None)`` of a verified JWT's claims, or None when the account
+        is unknown or the token is a subkey's that is no longer registered to it."""
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or sub not in self.engine.accounts:
+            return None
+        subkey = claims.get("subkey")
+        if subkey is None:
+            return sub, None
+        sk = self.engine.subkeys.get(subkey) if isinstance(subkey, str) else None
+        if sk is None or sk.account != sub:
+            return None
+        return sub, sk.public_key
+
+    def _bearer(self, request: Request) -> tuple[str, str | None]:
+        """The account (and subkey, for a subkey's JWT) of the request's bearer token."""
         auth = request.headers.get("authorization", "")
         if not auth:
             raise AuthFailed("missing or malformed jwt: missing value in request header")
@@ -796,10 +819,12 @@ class SimApp:
             claims = self.jwt.verify(token.strip(), self.clock.now_ms())
         except JwtError as err:
             raise AuthFailed(f"missing or malformed jwt: {err}") from None
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or sub not in self.engine.accounts:
+        ident = self._identity(claims)
+        if ident is None:
+            if "subkey" in claims:
+                raise AuthFailed("missing or malformed jwt: the subkey is not registered")
             raise AuthFailed("missing or malformed jwt: unknown subject")
-        return sub
+        return ident
 
     def endpoint(self, fn: Handler, *, private: bool, category: str = "") -> Handler:
         cat = category or ("private" if private else "public")
@@ -826,7 +851,7 @@ class SimApp:
                     resp.headers.update(headers)
                     return resp
                 if private:
-                    request.state.account = self._bearer(request)
+                    request.state.account, request.state.subkey = self._bearer(request)
                     ident = request.state.account
                 resp = await fn(request)
             except AuthFailed as err:
@@ -909,9 +934,17 @@ class SimApp:
         return req, body["signature"], ts
 
     async def _check_order_signature(
-        self, address: str, req: OrderRequest, signature: Any, order_id: str | None = None
+        self,
+        address: str,
+        req: OrderRequest,
+        signature: Any,
+        order_id: str | None = None,
+        *,
+        subkey: str | None = None,
     ) -> None:
-        pub = self.engine.accounts[address].public_key
+        """Verify an order's signature against the key that authenticated: the account's
+        own key, or the subkey of a subkey's JWT."""
+        pub = subkey if subkey is not None else self.engine.accounts[address].public_key
         price = req.price if req.type in LIMIT_TYPES else None
         try:
             fields: dict[str, Any] = {
@@ -1054,6 +1087,26 @@ class SimApp:
         except ValueError:
             raise Rejected("INVALID_STARKNET_ADDRESS", "invalid starknet address") from None
 
+    def _refuse_subkey(self, request: Request, public_key: str | None, what: str) -> None:
+        """403 for a subkey's credentials on an account-management call: a subkey's JWT in
+        ``Authorization``, or a registered subkey's ``public_key`` in the body."""
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        via_token = False
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                ident = self._identity(self.jwt.verify(token.strip(), self.clock.now_ms()))
+            except JwtError:
+                ident = None
+            via_token = ident is not None and ident[1] is not None
+        if via_token or (public_key is not None and public_key in self.engine.subkeys):
+            raise Rejected(
+                SUBKEY_FORBIDDEN,
+                f"a subkey cannot {what}: subkeys may only trade, cancel and read; "
+                "use the account's main key",
+                status=403,
+            )
+
     async def r_onboarding_post(self, request: Request) -> Response:
         body = await self._body(request)
         if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
@@ -1062,6 +1115,7 @@ class SimApp:
             pub = norm_hex(body["public_key"])
         except ValueError:
             raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        self._refuse_subkey(request, pub, "onboard an account")
         address = self._header_account(request)
         if self._derive(pub) != address:
             raise Rejected(
@@ -1083,6 +1137,7 @@ class SimApp:
         acct = self.engine.accounts.get(address)
         if acct is None:
             raise Rejected("NOT_ONBOARDED", "User has never called /onboarding endpoint")
+        signer = acct.public_key  # the key the signature must verify against
         path_key = request.path_params.get("public_key")
         if path_key is not None:
             try:
@@ -1090,9 +1145,14 @@ class SimApp:
             except ValueError:
                 raise Rejected("PUBLIC_KEY_INVALID", "public key must be hex") from None
             if pk != acct.public_key:
-                raise Rejected(
-                    "INVALID_SUBKEY", "subkeys are not supported by the simulator", status=401
-                )
+                sk = self.engine.subkeys.get(pk)
+                if sk is None or sk.account != address:
+                    raise Rejected(
+                        "INVALID_SUBKEY",
+                        "the public key is not a registered subkey of this account",
+                        status=401,
+                    )
+                signer = pk
         h = request.headers
         try:
             ts = int(h.get("paradex-timestamp", ""))
@@ -1107,10 +1167,10 @@ class SimApp:
         if exp - ts > 7 * 86400:
             raise Rejected("INVALID_TIMESTAMP", "signature expiration exceeds one week", status=401)
         msg = signing.auth_message_hash(self.chain_id, int(address, 16), ts, exp)
-        self._verify(
-            msg, h.get("paradex-starknet-signature"), acct.public_key, "INVALID_STARKNET_SIGNATURE"
-        )
+        self._verify(msg, h.get("paradex-starknet-signature"), signer, "INVALID_STARKNET_SIGNATURE")
         extra = {}
+        if signer != acct.public_key:
+            extra["subkey"] = signer  # a subkey's token: trade, cancel, read
         if request.query_params.get("token_usage") == "interactive":
             extra["token_usage"] = "interactive"
         token = self.jwt.issue(address, now_s, self.options.jwt_lifetime_s, **extra)
@@ -1233,7 +1293,7 @@ class SimApp:
         a = request.state.account
         req, sig, _ = self._parse_order(await self._body(request))
         self.engine.validate(a, req, self.clock.now_ms())
-        await self._check_order_signature(a, req, sig)
+        await self._check_order_signature(a, req, sig, subkey=request.state.subkey)
         accepted, events = self.engine.place_order(a, req, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
@@ -1256,7 +1316,10 @@ class SimApp:
                     err.code, err.message, status=err.status, data={"index": i}
                 ) from None
         checks = await asyncio.gather(
-            *(self._check_order_signature(a, req, sig) for req, sig, _ in parsed),
+            *(
+                self._check_order_signature(a, req, sig, subkey=request.state.subkey)
+                for req, sig, _ in parsed
+            ),
             return_exceptions=True,
         )
         for i, outcome in enumerate(checks):
@@ -1283,7 +1346,7 @@ class SimApp:
         if not oid.isdigit():
             raise Rejected("ORDER_ID_NOT_FOUND", f"order {oid} not found")
         self.engine.get_order(a, oid)
-        await self._check_order_signature(a, req, sig, order_id=oid)
+        await self._check_order_signature(a, req, sig, order_id=oid, subkey=request.state.subkey)
         order, events = self.engine.modify_order(a, oid, req, self.clock.now_ms())
         self.commit(events)
         return _json(order)
@@ -1454,6 +1517,45 @@ class SimApp:
         self.commit(self.engine.deposit(addr, amount, self.clock.now_ms()))
         return _json(self.engine.balance(addr))
 
+    async def a_subkeys_get(self, request: Request) -> Response:
+        account = request.query_params.get("account")
+        rows = [
+            sk.to_json()
+            for sk in self.engine.subkeys.values()
+            if account is None or sk.account == norm_hex(account)
+        ]
+        rows.sort(key=lambda d: (d["account"], d["created_at"], d["public_key"]))
+        return _json({"results": rows})
+
+    def _admin_public_key(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("public_key must be a hex string")
+        try:
+            pub = norm_hex(value)
+        except ValueError:
+            raise ValueError("public_key must be a hex string") from None
+        if key_point(int(pub, 16)) is None:
+            raise Rejected("PUBLIC_KEY_INVALID", "public_key is not a valid Stark public key")
+        return pub
+
+    async def a_subkeys_post(self, request: Request) -> Response:
+        """Register a trade-only subkey of an onboarded account (idempotent)."""
+        body = await self._admin_body(request)
+        if not isinstance(body.get("account"), str):
+            raise ValueError("account must be a hex string")
+        addr = norm_hex(body["account"])
+        pub = self._admin_public_key(body.get("public_key"))
+        sk = self.engine.register_subkey(addr, pub, self.clock.now_ms())
+        self.dirty = True
+        return _json(sk.to_json())
+
+    async def a_subkeys_delete(self, request: Request) -> Response:
+        """Remove a subkey: its auth signatures and the JWTs it obtained stop working."""
+        pub = self._admin_public_key(request.path_params["public_key"])
+        sk = self.engine.remove_subkey(pub)
+        self.dirty = True
+        return _json(sk.to_json())
+
     async def a_position_adjust(self, request: Request) -> Response:
         """Fault: change a position's size by ``size_delta`` with no fill (an exchange-side
         adjustment nothing explains: a reconcile ``invariant_position``)."""
@@ -1596,12 +1698,13 @@ class SimApp:
                     error={"code": 40111, "message": "Invalid Bearer Token", "data": str(err)},
                 )  # fmt: skip
                 return
-            sub = claims.get("sub")
-            if sub not in self.engine.accounts:
+            ident = self._identity(claims)
+            if ident is None:
                 await self._ws_reply(
                     conn, rid, error={"code": 40111, "message": "Invalid Bearer Token"}
                 )
                 return
+            sub, conn.subkey = ident
             if conn.account is not None and conn.account != sub:
                 for ch in list(conn.subs):  # private subscriptions belonged to the old account
                     if self._channel_ok(ch)[1]:
@@ -1673,7 +1776,7 @@ class SimApp:
         received_ns = time.time_ns()
         req, sig, _ = self._parse_order(body)
         self.engine.validate(conn.account, req, self.clock.now_ms())
-        await self._check_order_signature(conn.account, req, sig)
+        await self._check_order_signature(conn.account, req, sig, subkey=conn.subkey)
         accepted, events = self.engine.place_order(conn.account, req, self.clock.now_ms())
         conn.placed.add(accepted["id"])
         self.commit(events)
@@ -1686,6 +1789,13 @@ class SimApp:
             await self._ws_reply(
                 conn, rid,
                 error={"code": 40300, "message": "permission denied, authentication required"},
+            )  # fmt: skip
+            return
+        sk = None if conn.subkey is None else self.engine.subkeys.get(conn.subkey)
+        if conn.subkey is not None and (sk is None or sk.account != conn.account):
+            await self._ws_reply(
+                conn, rid,
+                error={"code": 40300, "message": "permission denied, the subkey was removed"},
             )  # fmt: skip
             return
         account = conn.account
@@ -1715,7 +1825,9 @@ class SimApp:
                 if not oid.isdigit():
                     raise Rejected("ORDER_ID_NOT_FOUND", f"order {oid} not found")
                 self.engine.get_order(account, oid)
-                await self._check_order_signature(account, req, sig, order_id=oid)
+                await self._check_order_signature(
+                    account, req, sig, order_id=oid, subkey=conn.subkey
+                )
                 order, events = self.engine.modify_order(account, oid, req, self.clock.now_ms())
                 self.commit(events)
                 result = {"order": order}
@@ -1843,6 +1955,9 @@ class SimApp:
             ("/time/advance", self.a_time_advance, ["POST"]),
             ("/deposit", self.a_deposit, ["POST"]),
             ("/position-adjust", self.a_position_adjust, ["POST"]),
+            ("/subkeys", self.a_subkeys_get, ["GET"]),
+            ("/subkeys", self.a_subkeys_post, ["POST"]),
+            ("/subkeys/{public_key}", self.a_subkeys_delete, ["DELETE"]),
         ]
         for path, fn, methods in admin:
             routes.append(Route("/_sim" + path, adm(fn), methods=methods))

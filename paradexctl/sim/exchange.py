@@ -56,6 +56,7 @@ __all__ = [
     "Position",
     "Rejected",
     "SimConfig",
+    "Subkey",
     "fmt",
 ]
 
@@ -265,6 +266,22 @@ class OrderRequest:
     stp: str = "EXPIRE_TAKER"
     signature_timestamp: int = 0
     recv_window: int | None = None
+
+
+@dataclass(slots=True)
+class Subkey:
+    """A trade-only key registered to a main account (``paradex-api.md`` §2.1)."""
+
+    account: str
+    public_key: str
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "public_key": self.public_key,
+            "created_at": self.created_at,
+        }
 
 
 @dataclass(slots=True)
@@ -554,6 +571,8 @@ class Exchange:
         self.rng = random.Random(self.config.seed)
         self.accounts: dict[str, Account] = {}
         self.by_public_key: dict[str, str] = {}
+        #: registered trade-only subkeys: public key -> main account address
+        self.subkeys: dict[str, Subkey] = {}
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, list[Fill]] = {}  # account -> fills, oldest first
         self.positions: dict[tuple[str, str], Position] = {}
@@ -648,6 +667,45 @@ class Exchange:
             self._emit_balance(acct, before, "DEPOSIT", {"amount": fmt(self.config.faucet)})
         self._touched_accounts.add(address)
         return self._finish()
+
+    def register_subkey(self, address: str, public_key: str, now_ms: int) -> Subkey:
+        """Register a trade-only subkey of ``address`` (idempotent for the same account).
+
+        A key is either an account's main key or a subkey of one account, never both."""
+        self._tick(now_ms)
+        self._account_or_404(address)
+        owner = self.by_public_key.get(public_key)
+        if owner is not None:
+            raise Rejected("PUBLIC_KEY_INVALID", f"{public_key} is the main key of account {owner}")
+        current = self.subkeys.get(public_key)
+        if current is not None:
+            if current.account != address:
+                raise Rejected(
+                    "NOT_UNIQUE", f"{public_key} is already a subkey of {current.account}"
+                )
+            return current
+        sk = Subkey(address, public_key, self.now_ms)
+        self.subkeys[public_key] = sk
+        return sk
+
+    def remove_subkey(self, public_key: str) -> Subkey:
+        """Revoke a subkey: its auth signatures and its JWTs are refused from now on."""
+        sk = self.subkeys.pop(public_key, None)
+        if sk is None:
+            raise Rejected("NOT_FOUND", f"{public_key} is not a registered subkey", status=404)
+        return sk
+
+    def subkeys_of(self, address: str) -> list[Subkey]:
+        return sorted(
+            (sk for sk in self.subkeys.values() if sk.account == address),
+            key=lambda sk: (sk.created_at, sk.public_key),
+        )
+
+    def _account_or_404(self, address: str) -> Account:
+        a = self.accounts.get(address)
+        if a is None:
+            raise Rejected("ACCOUNT_NOT_FOUND", f"account {address} is not onboarded", status=404)
+        return a
 
     def _emit_balance(
         self, acct: Account, before: Decimal, kind: str, extra: dict[str, Any]
@@ -1548,6 +1606,7 @@ class Exchange:
             "orders": [o.to_state() for o in self.orders.values()],
             "fills": [f.to_json() for fs in self.fills.values() for f in fs],
             "positions": [p.to_state() for p in self.positions.values()],
+            "subkeys": [sk.to_json() for sk in self.subkeys.values()],
         }
 
     @classmethod
@@ -1562,6 +1621,9 @@ class Exchange:
             ex.accounts[acct.address] = acct
             ex.by_public_key[acct.public_key] = acct.address
             ex.fills[acct.address] = []
+        for d in state.get("subkeys", []):  # absent in states written before subkeys
+            sk = Subkey(str(d["account"]), str(d["public_key"]), int(d["created_at"]))
+            ex.subkeys[sk.public_key] = sk
         for f in state["fills"]:
             ex.fills.setdefault(f["account"], []).append(Fill.from_json(f))
         for p in state["positions"]:
@@ -1622,6 +1684,7 @@ class Exchange:
                     if a == addr and p.size != 0
                 ],
                 "fills": len(self.fills.get(addr, [])),
+                "subkeys": [sk.public_key for sk in self.subkeys_of(addr)],
             }
         return {
             "now_ms": self.now_ms,

@@ -102,6 +102,24 @@ class SimAdmin:
     def deposit(self, account: str, amount: str) -> Any:
         return self._post("/deposit", {"account": account, "amount": amount})
 
+    def add_subkey(self, account: str, public_key: str) -> dict[str, Any]:
+        """Register a trade-only subkey of ``account`` (idempotent)."""
+        return self._post(  # type: ignore[no-any-return]
+            "/subkeys", {"account": account, "public_key": public_key}
+        )
+
+    def subkeys(self, account: str | None = None) -> list[dict[str, Any]]:
+        """Registered subkeys (``account``, ``public_key``, ``created_at``), of one account
+        or of all."""
+        r = self.client.get("/subkeys", params={} if account is None else {"account": account})
+        r.raise_for_status()
+        return r.json()["results"]  # type: ignore[no-any-return]
+
+    def remove_subkey(self, public_key: str) -> dict[str, Any]:
+        r = self.client.delete(f"/subkeys/{public_key}")
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
 
 class SimServer:
     """The simulator on a loopback port (0 = any free port) in a background thread."""

@@ -31,7 +31,15 @@ def _client() -> httpx.Client:
     return _shared
 
 
-__all__ = ["SimAccount", "auth_headers", "login", "modify_body", "new_account", "order_body"]
+__all__ = [
+    "SimAccount",
+    "auth_headers",
+    "login",
+    "modify_body",
+    "new_account",
+    "new_subkey",
+    "order_body",
+]
 
 _CHAIN = signing.chain_id_felt(CHAIN_NAME)
 _EC_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
@@ -72,6 +80,31 @@ def new_account(
         )
         resp.raise_for_status()
     return acct
+
+
+def new_subkey(
+    http_url: str,
+    account: str,
+    *,
+    rng: random.Random | None = None,
+    register: bool = True,
+) -> SimAccount:
+    """A fresh key pair acting as a trade-only subkey of the main ``account`` address.
+
+    The result's ``address`` is the *main* account's, so :func:`login`, :func:`auth_headers`,
+    :func:`order_body` and :func:`modify_body` sign for the main account with the subkey,
+    as a subkey client does. With ``register`` the key is registered through the admin API
+    (``POST /_sim/subkeys``; ``http_url`` is the REST URL, ``…/v1``)."""
+    r = rng or random.SystemRandom()
+    priv = r.randrange(1, _EC_ORDER)
+    sub = SimAccount(priv, norm_hex(signing.private_to_public(priv)), norm_hex(account))
+    if register:
+        base = http_url.removesuffix("/").removesuffix("/v1")
+        resp = _client().post(
+            f"{base}/_sim/subkeys", json={"account": sub.address, "public_key": sub.public_key}
+        )
+        resp.raise_for_status()
+    return sub
 
 
 def auth_headers(
