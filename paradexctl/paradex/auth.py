@@ -293,7 +293,10 @@ class Session:
         # the account is part of the key; when it must be derived, derive it now
         account = self.account_address()
         safe_profile = "".join(c if c.isalnum() or c in "-_" else "_" for c in s.profile)
-        return f"jwt-{safe_profile}-{s.env}-{_digest(s.api_url, account)}.json"
+        # a subkey's JWT is not the main key's: the exchange verifies order signatures
+        # against the key that authenticated, so the two must not share a cache entry
+        parts = (s.api_url, account, "subkey") if s.subkey else (s.api_url, account)
+        return f"jwt-{safe_profile}-{s.env}-{_digest(*parts)}.json"
 
     # -- credentials ------------------------------------------------------------------------
 
