@@ -92,6 +92,60 @@ def test_jwt_cache_margin_and_mode(tmp_path):
     assert c.load(0) is None
 
 
+def test_jwt_cache_ignores_a_token_obtained_with_another_signing_key(tmp_path):
+    """The exchange checks order signatures against the key that authenticated."""
+    c = JwtCache(tmp_path / "jwt.json")
+    c.save(make_jwt(1000), now=0, signer="0xaa")
+    assert c.load(10, "0xaa") is not None
+    assert c.load(10, "0xbb") is None
+    assert c.load(10) is not None  # a read-only caller (key not loaded) takes it
+    c.save(make_jwt(1000), now=0)  # an entry without a signer matches no signing key
+    assert c.load(10, "0xaa") is None
+
+
+def test_a_second_subkey_does_not_sign_orders_under_the_first_ones_jwt(router, tmp_path):
+    """Two subkeys of one account share the cache file; the one that signs must own the JWT."""
+    from paradexctl.signing import private_to_public
+
+    now = 1735689600
+    other_priv = PRIV + 12345
+    other_pub = hex(private_to_public(other_priv))
+    tok_a, tok_b = make_jwt(now + 300), make_jwt(now + 299)
+    auth_a = router.post(f"/auth/{PUB}").respond(200, json={"jwt_token": tok_a})
+    auth_b = router.post(f"/auth/{other_pub}").respond(200, json={"jwt_token": tok_b})
+    seen = []
+    router.get("/account").mock(
+        side_effect=lambda req: (
+            seen.append(req.headers["authorization"]) or httpx.Response(200, json={})
+        )
+    )
+    env = {"PARADEX_ACCOUNT_ADDRESS": ADDRESS, "PARADEX_SUBKEY": "1"}
+    s1 = open_session(router, tmp_path, Clock(now), **env)
+    s1.private_key()  # a command that signs loads its key first
+    s1.client.get("/account", private=True)
+    s2 = Session.open(
+        settings(**env),
+        lambda: other_priv,
+        transport=httpx.MockTransport(router.handler),
+        clock=Clock(now + 5),
+        cache_root=tmp_path,
+    )
+    s2.private_key()
+    s2.client.get("/account", private=True)
+    assert (auth_a.call_count, auth_b.call_count) == (1, 1)
+    assert seen == [f"Bearer {tok_a}", f"Bearer {tok_b}"]
+    # a read-only command (key never loaded) reuses whatever token the account has cached
+    s3 = Session.open(
+        settings(**env),
+        lambda: (_ for _ in ()).throw(AssertionError("the key was loaded")),
+        transport=httpx.MockTransport(router.handler),
+        clock=Clock(now + 6),
+        cache_root=tmp_path,
+    )
+    s3.client.get("/account", private=True)
+    assert auth_b.call_count == 1 and seen[-1] == f"Bearer {tok_b}"
+
+
 def test_meta_cache_ttl(tmp_path):
     clock = Clock(100.0)
     m = MetaCache(tmp_path, BASE, clock)

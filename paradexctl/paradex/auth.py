@@ -87,7 +87,10 @@ class JwtCache:
             self._path = self._path()
         return self._path
 
-    def load(self, now: float) -> str | None:
+    def load(self, now: float, signer: str | None = None) -> str | None:
+        """The cached JWT unless it expires within the refresh margin. With ``signer`` (the
+        public key that will sign orders), a token obtained with another key is ignored: the
+        exchange verifies order signatures against the key that authenticated."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             token = data["jwt"]
@@ -96,13 +99,18 @@ class JwtCache:
             return None
         if not isinstance(token, str) or now >= exp - JWT_REFRESH_MARGIN_S:
             return None
+        if signer is not None and data.get("signer") != signer:
+            return None
         return token
 
-    def save(self, token: str, now: float) -> None:
+    def save(self, token: str, now: float, signer: str | None = None) -> None:
         # a token without exp is assumed to live 4 minutes (the exchange issues 5)
         exp = jwt_expiry(token) or int(now) + 240
+        entry: dict[str, Any] = {"jwt": token, "exp": exp}
+        if signer is not None:
+            entry["signer"] = signer  # a public key: not a secret
         try:
-            write_private_file(self.path, json.dumps({"jwt": token, "exp": exp}))
+            write_private_file(self.path, json.dumps(entry))
         except OSError:
             pass  # an unwritable cache directory only costs a login per invocation
 
@@ -160,11 +168,15 @@ class Authenticator:
         private_key: Callable[[], int],
         chain_id: Callable[[], str],
         clock: Callable[[], float] = time.time,
+        loaded_public_key: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.cache = cache
         self._account = account
         self._private_key = private_key
         self._chain_id = chain_id
+        #: the public key if the private key is already loaded (a command that signs), else
+        #: None: a read-only command takes any cached token of the account, without the key
+        self._loaded_public_key = loaded_public_key
         self.clock = clock
         self._token: str | None = None
         #: how many times a JWT was requested from the exchange in this process
@@ -178,7 +190,8 @@ class Authenticator:
             if exp is not None and now >= exp - JWT_REFRESH_MARGIN_S:
                 token = None
         if token is None:
-            token = self.cache.load(now)
+            pub = self._loaded_public_key()
+            token = self.cache.load(now, None if pub is None else hex(pub))
         if token is None:
             token = self.login(client)
         self._token = token
@@ -223,7 +236,7 @@ class Authenticator:
                 "the exchange's /auth answer carries no jwt_token", code="BAD_AUTH_RESPONSE"
             )
         self.logins += 1
-        self.cache.save(token, self.clock())
+        self.cache.save(token, self.clock(), hex(pub))
         return token
 
 
@@ -275,6 +288,7 @@ class Session:
             private_key=session.private_key,
             chain_id=session.chain_id,
             clock=clock,
+            loaded_public_key=session.loaded_public_key,
         )
         client.auth = session.authenticator
         return session
@@ -309,6 +323,10 @@ class Session:
         from paradexctl.signing import private_to_public
 
         return int(private_to_public(self.private_key()))
+
+    def loaded_public_key(self) -> int | None:
+        """The public key if the private key has been loaded in this process, else None."""
+        return None if self._key is None else self.public_key()
 
     def account_address(self) -> str:
         if self._account is None:
