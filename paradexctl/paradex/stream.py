@@ -213,6 +213,8 @@ def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 _UNSET: Any = object()
+#: the builder of a channel this stream did not subscribe to (its frames are not applied)
+_FOREIGN: Any = object()
 
 _q: Callable[[str], str] = encode_basestring  # quotes and escapes a str like json.dumps
 
@@ -354,6 +356,7 @@ class StreamPump:
             "accepted": 0,
             "rejected": 0,
             "malformed": 0,
+            "unknown_channel": 0,
             "resyncs": 0,
             "resync_failures": 0,
         }
@@ -525,7 +528,11 @@ class StreamPump:
             return self._builders[channel]
         kind = ws_channel_kind(channel)
         builder: Callable[..., Update] | None
-        if kind is None:
+        if channel not in self.ws_channels:
+            # Paradex names the subscribed channel in every notification: anything else is
+            # an unknown frame (counted, traced with -v), not data for this stream
+            builder = _FOREIGN
+        elif kind is None:
             builder = None
         elif channel == "balance_events":
             builder = Update.balance_event
@@ -536,11 +543,17 @@ class StreamPump:
 
     def _on_frame(self, n: wsmod.Notification) -> None:
         self.stats["frames"] += 1
-        if self.record is not None:
-            self.record.write(to_line(WsFrame(n.received_at, n.channel, n.data)) + "\n")
         builder = self._builders.get(n.channel, _UNSET)
         if builder is _UNSET:
             builder = self._builder(n.channel)
+        if builder is _FOREIGN:
+            self.stats["unknown_channel"] += 1
+            if self.trace is not None:
+                channel = wsmod._excerpt(n.channel)
+                self.trace(f"ws< notification on a channel not subscribed: {channel}")
+            return
+        if self.record is not None:
+            self.record.write(to_line(WsFrame(n.received_at, n.channel, n.data)) + "\n")
         try:
             decisions = (
                 [self.state.apply(builder(n.data, Source.WS, n.received_at))]
