@@ -17,7 +17,7 @@ import websockets
 
 from paradexctl.sim.exchange import Rejected, parse_decimal
 from paradexctl.sim.server import SimServer
-from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+from paradexctl.sim.testing import SimAccount, Trader, order_body
 
 pytestmark = pytest.mark.e2e
 BTC = "BTC-USD-PERP"
@@ -25,23 +25,11 @@ BTC = "BTC-USD-PERP"
 HUGE = ["1e40", "-1e40", "1234567890123456789012345678", "97000.0000000000000000000000001", "1E+16"]
 
 
-class Trader:
-    def __init__(self, sim: SimServer) -> None:
-        self.acct: SimAccount = new_account(sim.http_url)
-        self.jwt = login(sim.http_url, self.acct)
-        self.http = httpx.Client(
-            base_url=sim.http_url,
-            headers={"Authorization": f"Bearer {self.jwt}"},
-            timeout=10,
-            verify=False,
-        )
-
-
 @pytest.fixture
 def trader(sim: SimServer) -> Iterator[Trader]:
-    t = Trader(sim)
+    t = Trader(sim.http_url)
     yield t
-    t.http.close()
+    t.close()
 
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:

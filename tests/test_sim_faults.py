@@ -19,32 +19,17 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from paradexctl.sim.app import SimOptions
 from paradexctl.sim.faults import FaultConfig, Faults
 from paradexctl.sim.server import SimServer
-from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+from paradexctl.sim.testing import Trader, login, order_body
 
 pytestmark = pytest.mark.e2e
 BTC = "BTC-USD-PERP"
 
 
-class Session:
-    def __init__(self, sim: SimServer) -> None:
-        self.acct: SimAccount = new_account(sim.http_url)
-        self.jwt = login(sim.http_url, self.acct)
-        self.http = httpx.Client(
-            base_url=sim.http_url,
-            headers={"Authorization": f"Bearer {self.jwt}"},
-            timeout=10,
-            verify=False,
-        )
-
-    def place(self, *args: Any, **kw: Any) -> httpx.Response:
-        return self.http.post("/orders", json=order_body(self.acct, *args, **kw))
-
-
 @pytest.fixture
 def session(sim: SimServer) -> Any:
-    s = Session(sim)
+    s = Trader(sim.http_url)
     yield s
-    s.http.close()
+    s.close()
 
 
 async def subscribed(sim: SimServer, jwt: str, *channels: str) -> Any:
@@ -95,7 +80,7 @@ def test_rest_429_with_rate_limit_headers(sim: SimServer) -> None:
 
 
 def test_accept_then_timeout_places_the_order_but_never_answers(
-    sim: SimServer, session: Session
+    sim: SimServer, session: Trader
 ) -> None:
     sim.admin.faults(accept_then_timeout=1, timeout_hold_s=30)
     with pytest.raises(httpx.ReadTimeout):
@@ -110,7 +95,7 @@ def test_accept_then_timeout_places_the_order_but_never_answers(
     assert session.place(BTC, "BUY", "0.01", "96000").status_code == 201
 
 
-def test_accept_then_timeout_hold_expires_with_503(sim: SimServer, session: Session) -> None:
+def test_accept_then_timeout_hold_expires_with_503(sim: SimServer, session: Trader) -> None:
     sim.admin.faults(accept_then_timeout=1, timeout_hold_s=0.2)
     r = session.place(BTC, "BUY", "0.01", "96000", client_id="slow")
     assert r.status_code == 503
@@ -126,7 +111,7 @@ def test_faults_are_validated(sim: SimServer) -> None:
 # ----------------------------------------------------------------------------- stale REST
 
 
-def test_rest_staleness_reproduces_open_after_ws_closed(sim: SimServer, session: Session) -> None:
+def test_rest_staleness_reproduces_open_after_ws_closed(sim: SimServer, session: Trader) -> None:
     sim.admin.staleness(order=1_000, orders=1_000)
 
     async def go() -> None:
@@ -158,7 +143,7 @@ def test_rest_staleness_reproduces_open_after_ws_closed(sim: SimServer, session:
 # ----------------------------------------------------------------------------- WS faults
 
 
-def test_ws_drop_rate_makes_real_gaps(sim: SimServer, session: Session) -> None:
+def test_ws_drop_rate_makes_real_gaps(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         ws = await subscribed(sim, session.jwt, "orders.ALL")
         try:
@@ -176,7 +161,7 @@ def test_ws_drop_rate_makes_real_gaps(sim: SimServer, session: Session) -> None:
     asyncio.run(go())
 
 
-def test_ws_duplicates(sim: SimServer, session: Session) -> None:
+def test_ws_duplicates(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         ws = await subscribed(sim, session.jwt, "orders.ALL")
         try:
@@ -191,7 +176,7 @@ def test_ws_duplicates(sim: SimServer, session: Session) -> None:
     asyncio.run(go())
 
 
-def test_ws_latency_delays_but_keeps_order(sim: SimServer, session: Session) -> None:
+def test_ws_latency_delays_but_keeps_order(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         ws = await subscribed(sim, session.jwt, "orders.ALL")
         try:
@@ -207,7 +192,7 @@ def test_ws_latency_delays_but_keeps_order(sim: SimServer, session: Session) -> 
     asyncio.run(go())
 
 
-def test_forced_disconnect_now_and_every_n_seconds(sim: SimServer, session: Session) -> None:
+def test_forced_disconnect_now_and_every_n_seconds(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         ws = await subscribed(sim, session.jwt, "orders.ALL")
         assert sim.admin.disconnect() == 1
@@ -223,7 +208,7 @@ def test_forced_disconnect_now_and_every_n_seconds(sim: SimServer, session: Sess
     asyncio.run(go())
 
 
-def test_refusing_connections_for_n_seconds(sim: SimServer, session: Session) -> None:
+def test_refusing_connections_for_n_seconds(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         sim.admin.faults(refuse_connections_s=30)
         with pytest.raises(InvalidStatus) as err:
@@ -254,12 +239,12 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "sim-state.json"
     options = SimOptions(mark_walk_ms=0, warm_tables=None, state_file=state)
     with SimServer(options) as first:
-        s = Session(first)
+        s = Trader(first.http_url)
         order = s.place(BTC, "BUY", "0.01", "96000", client_id="keep").json()
         assert s.place(BTC, "BUY", "0.02").status_code == 201
         position = s.http.get("/positions").json()["results"]
         balance = s.http.get("/balance").json()["results"]
-        s.http.close()
+        s.close()
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name != state.name]  # no temp files left
     with SimServer(options) as second:
@@ -303,7 +288,7 @@ def test_admin_api_is_loopback_only() -> None:
 # ----------------------------------------------------------------------------- more paths
 
 
-def test_disconnect_now_key_of_the_faults_call(sim: SimServer, session: Session) -> None:
+def test_disconnect_now_key_of_the_faults_call(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         ws = await subscribed(sim, session.jwt, "orders.ALL")
         for bad in ("yes", 1, None, [True]):
@@ -321,7 +306,7 @@ def test_disconnect_now_key_of_the_faults_call(sim: SimServer, session: Session)
     asyncio.run(go())
 
 
-def test_accept_then_timeout_on_batch_placement(sim: SimServer, session: Session) -> None:
+def test_accept_then_timeout_on_batch_placement(sim: SimServer, session: Trader) -> None:
     sim.admin.faults(accept_then_timeout=1, timeout_hold_s=30)
     batch = [
         order_body(session.acct, BTC, "BUY", "0.01", "96000", client_id="b1"),
@@ -337,7 +322,7 @@ def test_accept_then_timeout_on_batch_placement(sim: SimServer, session: Session
     assert r.status_code == 201 and r.json()["orders"][0]["client_id"] == "b3"
 
 
-def test_accept_then_timeout_on_ws_order_create(sim: SimServer, session: Session) -> None:
+def test_accept_then_timeout_on_ws_order_create(sim: SimServer, session: Trader) -> None:
     sim.admin.faults(accept_then_timeout=1)
 
     async def go() -> None:
@@ -359,7 +344,7 @@ def test_accept_then_timeout_on_ws_order_create(sim: SimServer, session: Session
         assert session.http.get(f"/orders/by_client_id/{cid}").json()["status"] == "OPEN"
 
 
-def _read(session: Session, key: str) -> Any:
+def _read(session: Trader, key: str) -> Any:
     """What endpoint ``key`` shows of the account's trading, in a comparable form."""
     path = {"account": "/account", "orders-history": "/orders-history"}.get(key, f"/{key}")
     body = session.http.get(path).json()
@@ -374,7 +359,7 @@ def _read(session: Session, key: str) -> Any:
 
 
 @pytest.mark.parametrize("key", ["orders-history", "positions", "balance", "account", "fills"])
-def test_rest_staleness_per_endpoint(sim: SimServer, session: Session, key: str) -> None:
+def test_rest_staleness_per_endpoint(sim: SimServer, session: Trader, key: str) -> None:
     sim.admin.advance_time(5_000)  # the account's first versions are now 5 s old
     before = _read(session, key)
     others = {k: _read(session, k) for k in ("orders-history", "fills") if k != key}
@@ -394,7 +379,7 @@ def test_rest_staleness_per_endpoint(sim: SimServer, session: Session, key: str)
 
 
 def test_young_account_shows_its_first_state_on_account_and_balance(
-    sim: SimServer, session: Session
+    sim: SimServer, session: Trader
 ) -> None:
     sim.admin.staleness(default=60_000)
     acct = session.http.get("/account").json()

@@ -17,6 +17,7 @@ from paradexctl import signing
 from paradexctl.sim.server import SimServer
 from paradexctl.sim.testing import (
     SimAccount,
+    Trader,
     auth_headers,
     login,
     modify_body,
@@ -28,29 +29,11 @@ pytestmark = pytest.mark.e2e
 BTC = "BTC-USD-PERP"
 
 
-class Trader:
-    """An onboarded, logged-in account with an authenticated httpx client."""
-
-    def __init__(self, sim: SimServer) -> None:
-        self.acct: SimAccount = new_account(sim.http_url)
-        self.jwt = login(sim.http_url, self.acct)
-        # verify=False: plain-http loopback; skips loading CA certificates (~50 ms a client)
-        self.http = httpx.Client(
-            base_url=sim.http_url,
-            headers={"Authorization": f"Bearer {self.jwt}"},
-            timeout=10,
-            verify=False,
-        )
-
-    def place(self, *args: Any, **kw: Any) -> httpx.Response:
-        return self.http.post("/orders", json=order_body(self.acct, *args, **kw))
-
-
 @pytest.fixture
 def trader(sim: SimServer) -> Iterator[Trader]:
-    t = Trader(sim)
+    t = Trader(sim.http_url)
     yield t
-    t.http.close()
+    t.close()
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -467,14 +450,14 @@ def test_cancels(sim: SimServer, trader: Trader) -> None:
 
 def test_accounts_are_isolated(sim: SimServer, trader: Trader) -> None:
     order = trader.place(BTC, "BUY", "0.01", "96000").json()
-    other = Trader(sim)
+    other = Trader(sim.http_url)
     try:
         r = other.http.get(f"/orders/{order['id']}")
         assert r.status_code == 400 and r.json()["error"] == "ORDER_ID_NOT_FOUND"
         assert other.http.delete(f"/orders/{order['id']}").status_code == 400
         assert other.http.get("/orders").json()["results"] == []
     finally:
-        other.http.close()
+        other.close()
 
 
 def test_sim_account_fixture_onboards_a_fresh_key(sim: SimServer, sim_account: Any) -> None:

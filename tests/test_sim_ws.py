@@ -9,14 +9,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from paradexctl.sim.app import SimOptions
 from paradexctl.sim.server import SimServer
-from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+from paradexctl.sim.testing import Trader, order_body
 
 pytestmark = pytest.mark.e2e
 BTC = "BTC-USD-PERP"
@@ -51,31 +50,14 @@ def run(coro: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro())  # type: ignore[arg-type]
 
 
-class Session:
-    def __init__(self, sim: SimServer) -> None:
-        self.acct: SimAccount = new_account(sim.http_url)
-        self.jwt = login(sim.http_url, self.acct)
-        self.http = httpx.Client(
-            base_url=sim.http_url,
-            headers={"Authorization": f"Bearer {self.jwt}"},
-            timeout=10,
-            verify=False,
-        )
-
-    def place(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        r = self.http.post("/orders", json=order_body(self.acct, *args, **kw))
-        assert r.status_code == 201, r.text
-        return r.json()  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def session(sim: SimServer) -> Any:
-    s = Session(sim)
+    s = Trader(sim.http_url)
     yield s
-    s.http.close()
+    s.close()
 
 
-def test_auth_and_subscribe_echo_ids_with_their_json_type(sim: SimServer, session: Session) -> None:
+def test_auth_and_subscribe_echo_ids_with_their_json_type(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         async with websockets.connect(sim.ws_url) as ws:
             reply = await rpc(ws, "auth", {"bearer": session.jwt}, id=1718179125962419)
@@ -103,7 +85,7 @@ def test_auth_and_subscribe_echo_ids_with_their_json_type(sim: SimServer, sessio
     run(go)
 
 
-def test_auth_errors_and_private_channels_need_auth(sim: SimServer, session: Session) -> None:
+def test_auth_errors_and_private_channels_need_auth(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         async with websockets.connect(sim.ws_url) as ws:
             reply = await rpc(ws, "subscribe", {"channel": "positions"}, id=1)
@@ -123,7 +105,7 @@ def test_auth_errors_and_private_channels_need_auth(sim: SimServer, session: Ses
     run(go)
 
 
-def test_expired_jwt_is_refused_on_a_new_connection(sim: SimServer, session: Session) -> None:
+def test_expired_jwt_is_refused_on_a_new_connection(sim: SimServer, session: Trader) -> None:
     sim.admin.advance_time(400_000)
 
     async def go() -> None:
@@ -134,9 +116,7 @@ def test_expired_jwt_is_refused_on_a_new_connection(sim: SimServer, session: Ses
     run(go)
 
 
-def test_notifications_on_every_private_and_public_channel(
-    sim: SimServer, session: Session
-) -> None:
+def test_notifications_on_every_private_and_public_channel(sim: SimServer, session: Trader) -> None:
     channels = [
         "orders.ALL", f"orders.{BTC}", "fills.ALL", f"fills.{BTC}", "positions",
         "balance_events", "account", f"bbo.{BTC}", f"trades.{BTC}", "trades.ALL",
@@ -150,7 +130,7 @@ def test_notifications_on_every_private_and_public_channel(
                 assert (await rpc(ws, "subscribe", {"channel": ch}, id=i))["result"] == {
                     "channel": ch
                 }
-            order = session.place(BTC, "BUY", "0.01")
+            order = session.place_ok(BTC, "BUY", "0.01")
             msgs = await drain(ws)
         by: dict[str, list[dict[str, Any]]] = {}
         for m in msgs:
@@ -172,12 +152,12 @@ def test_notifications_on_every_private_and_public_channel(
     run(go)
 
 
-def test_ws_seq_no_is_independent_of_rest_and_increasing(sim: SimServer, session: Session) -> None:
+def test_ws_seq_no_is_independent_of_rest_and_increasing(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         async with websockets.connect(sim.ws_url) as ws:
             await rpc(ws, "auth", {"bearer": session.jwt})
             await rpc(ws, "subscribe", {"channel": "orders.ALL"})
-            order = session.place(BTC, "BUY", "0.01", "96000")
+            order = session.place_ok(BTC, "BUY", "0.01", "96000")
             session.http.delete(f"/orders/{order['id']}")
             msgs = [m["params"]["data"] for m in await drain(ws)]
         rest = session.http.get(f"/orders/{order['id']}").json()
@@ -191,15 +171,15 @@ def test_ws_seq_no_is_independent_of_rest_and_increasing(sim: SimServer, session
     run(go)
 
 
-def test_other_accounts_see_nothing_private(sim: SimServer, session: Session) -> None:
-    other = Session(sim)
+def test_other_accounts_see_nothing_private(sim: SimServer, session: Trader) -> None:
+    other = Trader(sim.http_url)
 
     async def go() -> None:
         async with websockets.connect(sim.ws_url) as ws:
             await rpc(ws, "auth", {"bearer": other.jwt})
             await rpc(ws, "subscribe", {"channel": "orders.ALL"})
             await rpc(ws, "subscribe", {"channel": "trades.ALL"})
-            session.place(BTC, "BUY", "0.01")
+            session.place_ok(BTC, "BUY", "0.01")
             msgs = await drain(ws)
         assert {m["params"]["channel"] for m in msgs} == {"trades.ALL"}
 
@@ -219,7 +199,7 @@ def test_upgrade_accepted_on_root_and_any_path(sim: SimServer) -> None:
     run(go)
 
 
-def test_mark_move_and_force_fill_reach_subscribers(sim: SimServer, session: Session) -> None:
+def test_mark_move_and_force_fill_reach_subscribers(sim: SimServer, session: Trader) -> None:
     async def go() -> None:
         async with websockets.connect(sim.ws_url) as ws:
             await rpc(ws, "auth", {"bearer": session.jwt})
@@ -228,7 +208,7 @@ def test_mark_move_and_force_fill_reach_subscribers(sim: SimServer, session: Ses
             sim.admin.mark_price(BTC, "90000")
             bbo = (await recv(ws))["params"]["data"]
             assert 89_900 < float(bbo["bid"]) < 90_000 < float(bbo["ask"]) < 90_100
-            order = session.place(BTC, "BUY", "0.01", "85000")
+            order = session.place_ok(BTC, "BUY", "0.01", "85000")
             sim.admin.force_fill(order["id"], size="0.004")
             msgs = [m for m in await drain(ws) if m["params"]["channel"] == "fills.ALL"]
             (fill,) = [m["params"]["data"] for m in msgs]
@@ -256,7 +236,7 @@ def test_server_sends_protocol_pings(caplog: pytest.LogCaptureFixture) -> None:
     assert len(pings) >= 2
 
 
-def test_order_methods_over_the_websocket(sim: SimServer, session: Session) -> None:
+def test_order_methods_over_the_websocket(sim: SimServer, session: Trader) -> None:
     from paradexctl.sim.testing import modify_body
 
     async def go() -> None:
