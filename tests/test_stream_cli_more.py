@@ -96,12 +96,10 @@ class _Scripted:
 
 
 def _counters(stderr: str) -> tuple[dict[str, int], dict[str, int]]:
-    """The ``-v`` counters line printed at exit: ``stream: pump {...} ws {...}``."""
-    import ast
-
-    (line,) = [ln for ln in stderr.splitlines() if ln.startswith("stream: pump ")]
-    pump, _, ws = line.removeprefix("stream: pump ").partition(" ws ")
-    return ast.literal_eval(pump), ast.literal_eval(ws)
+    """The ``-v`` counters line printed at exit: ``stream: counters {"pump":…,"ws":…}``."""
+    (line,) = [ln for ln in stderr.splitlines() if ln.startswith("stream: counters ")]
+    counters = json.loads(line.removeprefix("stream: counters "))
+    return counters["pump"], counters["ws"]
 
 
 BAD_FRAMES = [

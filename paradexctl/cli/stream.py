@@ -10,6 +10,7 @@ Environment knobs for tests and demos (documented in ``docs/stream.md``):
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -336,7 +337,8 @@ def stream(
     finally:
         if pump is not None and ctx.verbose:
             client = pump.client.counters() if pump.client is not None else {}
-            out.debug(f"stream: pump {pump.stats} ws {client}")
+            counters = json.dumps({"pump": pump.stats, "ws": client}, separators=(",", ":"))
+            out.debug(f"stream: counters {counters}")
         if record_file is not None:
             try:
                 record_file.close()
