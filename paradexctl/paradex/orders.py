@@ -655,42 +655,48 @@ def submit_order(
     try:
         order = client.post("/orders", dict(body))
     except OutcomeUncertain as err:
-        found, why = find_by_client_id(
-            client, client_id, str(body["market"]), policy=lookup, sent=body
-        )
-        if found is not None:
-            return PlaceResult(
-                client_id,
-                "recovered",
-                found,
-                note=f"the POST failed ({err.message}); the order was found by client_id",
-            )
-        raise OutcomeUnknown(
-            f"order with client_id {client_id}: outcome unknown ({err.message}; {why}). "
-            "It was NOT re-sent. Check with 'paradexctl order get --client-id "
-            f"{client_id}' before placing it again",
-            client_id=client_id,
+        return _recover(
+            client,
+            body,
+            lookup,
+            note=f"the POST failed ({err.message}); the order was found by client_id",
+            unknown=f"outcome unknown ({err.message}; {{why}})",
             details={"cause": err.message},
-        ) from None
+        )
     if not isinstance(order, dict) or not order.get("id"):
         # accepted, but the answer does not say which order: find it like a failed POST
-        found, why = find_by_client_id(
-            client, client_id, str(body["market"]), policy=lookup, sent=body
-        )
-        if found is not None:
-            return PlaceResult(
-                client_id,
-                "recovered",
-                found,
-                note="the exchange's answer carried no order id; the order was found by client_id",
-            )
-        raise OutcomeUnknown(
-            f"order with client_id {client_id}: the exchange accepted it but its answer "
-            f"carried no order id ({why}). It was NOT re-sent. Check with 'paradexctl order "
-            f"get --client-id {client_id}' before placing it again",
-            client_id=client_id,
+        return _recover(
+            client,
+            body,
+            lookup,
+            note="the exchange's answer carried no order id; the order was found by client_id",
+            unknown="the exchange accepted it but its answer carried no order id ({why})",
         )
     return PlaceResult(client_id, "acknowledged", order)
+
+
+def _recover(
+    client: RestClient,
+    body: Mapping[str, Any],
+    lookup: LookupPolicy | None,
+    *,
+    note: str,
+    unknown: str,
+    details: dict[str, Any] | None = None,
+) -> PlaceResult:
+    """Look up by client_id the order ``body`` placed with an uncertain outcome: ``recovered``
+    when found (and it matches what was sent), else :class:`OutcomeUnknown` (exit 6) with
+    ``unknown`` (its ``{why}`` says why the lookup did not settle it)."""
+    client_id = str(body["client_id"])
+    found, why = find_by_client_id(client, client_id, str(body["market"]), policy=lookup, sent=body)
+    if found is not None:
+        return PlaceResult(client_id, "recovered", found, note=note)
+    raise OutcomeUnknown(
+        f"order with client_id {client_id}: {unknown.replace('{why}', why)}. It was NOT re-sent. "
+        f"Check with 'paradexctl order get --client-id {client_id}' before placing it again",
+        client_id=client_id,
+        details=details,
+    )
 
 
 # -- late rejections and --wait ---------------------------------------------------------------
