@@ -7,7 +7,6 @@ for the never-place-twice policy and the exit codes.
 # No ``from __future__ import annotations``: typer would have to evaluate every string
 # annotation of the commands below at start-up.
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -364,20 +363,17 @@ def _place_one(
     from paradexctl.cli._session import lookup_policy, open_session
     from paradexctl.paradex.orders import (
         build_order_request,
+        check_against_market,
         mark_price,
-        needs_mark_price,
         submit_order,
-        validate,
         wait_for,
     )
 
     with open_session() as sess:
         sess.private_key()  # no key: exit 3 before any request
-        meta = sess.market(spec.market)
-        if meta.get("symbol") and meta["symbol"] != spec.market:  # btc-usd-perp
-            spec = dataclasses.replace(spec, market=str(meta["symbol"]))
-        mark = mark_price(sess.client, spec.market) if needs_mark_price(spec, meta) else None
-        validate(spec, meta, mark_price=mark)
+        spec = check_against_market(
+            spec, sess.market(spec.market), lambda symbol: mark_price(sess.client, symbol)
+        )
         if confirm:  # on prod, once the order passed every check; nothing sent yet
             get_ctx().confirm(f"place {spec.describe()}", yes=False)
         body = build_order_request(
@@ -491,8 +487,8 @@ def _place_batch(
     from paradexctl.cli._session import lookup_policy, open_session
     from paradexctl.paradex.orders import (
         build_order_request,
+        check_against_market,
         mark_price,
-        needs_mark_price,
         parse_batch,
         place_batch,
         validate,
@@ -518,16 +514,19 @@ def _place_batch(
         question = _pending_confirmation(f"place {len(items)} orders from {path}", yes)
     with open_session() as sess:
         signed: list[tuple[Any, dict[str, Any]]] = []
-        marks: dict[str, Any] = {}
+        marks: dict[str, Any] = {}  # one mark price per market for the whole batch
+
+        def cached_mark(symbol: str) -> Any:
+            if symbol not in marks:
+                marks[symbol] = mark_price(sess.client, symbol)
+            return marks[symbol]
+
         sess.private_key()  # no key: exit 3 before any request
         for item in items:
             try:
-                meta = sess.market(item.spec.market)
-                if meta.get("symbol") and meta["symbol"] != item.spec.market:
-                    item.spec = dataclasses.replace(item.spec, market=str(meta["symbol"]))
-                if needs_mark_price(item.spec, meta) and item.spec.market not in marks:
-                    marks[item.spec.market] = mark_price(sess.client, item.spec.market)
-                validate(item.spec, meta, mark_price=marks.get(item.spec.market))
+                item.spec = check_against_market(
+                    item.spec, sess.market(item.spec.market), cached_mark
+                )
             except UsageError as err:
                 raise type(err)(f"{path}:{item.line}: {err.message}") from None
             ts = _now_ms()

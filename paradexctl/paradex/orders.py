@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ __all__ = [
     "build_order_request",
     "cancel_all",
     "cancel_order",
+    "check_against_market",
     "check_client_id",
     "find_by_client_id",
     "get_order",
@@ -334,6 +335,21 @@ def mark_price(client: RestClient, market: str) -> Decimal | None:
                 return None
             return value if value.is_finite() and value > 0 else None
     return None
+
+
+def check_against_market(
+    spec: OrderSpec,
+    market: Mapping[str, Any],
+    mark: Callable[[str], Decimal | None],
+) -> OrderSpec:
+    """``spec`` with the market's own symbol (``btc-usd-perp`` becomes ``BTC-USD-PERP``, the
+    symbol that is signed), validated against ``market``; ``mark(symbol)`` is asked for the
+    mark price only when a market order's notional needs it (see :func:`needs_mark_price`)."""
+    symbol = market.get("symbol")
+    if symbol and symbol != spec.market:
+        spec = replace(spec, market=str(symbol))
+    validate(spec, market, mark_price=mark(spec.market) if needs_mark_price(spec, market) else None)
+    return spec
 
 
 # -- signing --------------------------------------------------------------------------------
@@ -660,8 +676,8 @@ def submit_order(
             body,
             lookup,
             note=f"the POST failed ({err.message}); the order was found by client_id",
-            unknown=f"outcome unknown ({err.message}; {{why}})",
-            details={"cause": err.message},
+            headline="outcome unknown",
+            cause=err.message,
         )
     if not isinstance(order, dict) or not order.get("id"):
         # accepted, but the answer does not say which order: find it like a failed POST
@@ -670,7 +686,7 @@ def submit_order(
             body,
             lookup,
             note="the exchange's answer carried no order id; the order was found by client_id",
-            unknown="the exchange accepted it but its answer carried no order id ({why})",
+            headline="the exchange accepted it but its answer carried no order id",
         )
     return PlaceResult(client_id, "acknowledged", order)
 
@@ -681,21 +697,21 @@ def _recover(
     lookup: LookupPolicy | None,
     *,
     note: str,
-    unknown: str,
-    details: dict[str, Any] | None = None,
+    headline: str,
+    cause: str | None = None,
 ) -> PlaceResult:
     """Look up by client_id the order ``body`` placed with an uncertain outcome: ``recovered``
-    when found (and it matches what was sent), else :class:`OutcomeUnknown` (exit 6) with
-    ``unknown`` (its ``{why}`` says why the lookup did not settle it)."""
+    when found (and it matches what was sent), else :class:`OutcomeUnknown` (exit 6)."""
     client_id = str(body["client_id"])
     found, why = find_by_client_id(client, client_id, str(body["market"]), policy=lookup, sent=body)
     if found is not None:
         return PlaceResult(client_id, "recovered", found, note=note)
+    reasons = f"{cause}; {why}" if cause is not None else why
     raise OutcomeUnknown(
-        f"order with client_id {client_id}: {unknown.replace('{why}', why)}. It was NOT re-sent. "
+        f"order with client_id {client_id}: {headline} ({reasons}). It was NOT re-sent. "
         f"Check with 'paradexctl order get --client-id {client_id}' before placing it again",
         client_id=client_id,
-        details=details,
+        details=None if cause is None else {"cause": cause},
     )
 
 
