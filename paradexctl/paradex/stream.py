@@ -28,7 +28,7 @@ import contextlib
 import queue as queue_mod
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any, TextIO
 
@@ -231,8 +231,8 @@ class _ResyncDone:
 
 
 class _Fail:
-    """An exception raised in a background task, re-raised by the main loop (the task's own
-    exception would otherwise die with it: e.g. a closed stdout met by a ``resynced`` line)."""
+    """An exception raised in a background task, re-raised by the main loop (see
+    :meth:`StreamPump._in_background`)."""
 
     __slots__ = ("exc",)
 
@@ -415,7 +415,11 @@ class StreamPump:
         timers: list[asyncio.TimerHandle] = []
         if self.duration is not None:
             timers.append(loop.call_later(self.duration, self.stop, "duration"))
-        periodic = asyncio.ensure_future(self._periodic_resync()) if self.resync_every > 0 else None
+        periodic = (
+            asyncio.ensure_future(self._in_background(self._periodic_resync()))
+            if self.resync_every > 0
+            else None
+        )
         try:
             try:
                 reason = await self._loop()
@@ -665,7 +669,7 @@ class StreamPump:
         if self._resync_task is not None and not self._resync_task.done():
             self._resync_again = True
             return
-        self._resync_task = asyncio.ensure_future(self._resync_loop())
+        self._resync_task = asyncio.ensure_future(self._in_background(self._resync_loop()))
 
     async def resync_now(self) -> bool:
         """Run a resync that starts after this call (waiting for one in flight first).
@@ -679,15 +683,18 @@ class StreamPump:
             await self._resync_event.wait()
         return self._resync_ok
 
-    async def _resync_loop(self) -> None:
+    async def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a background task's ``work``; an exception (other than cancellation) is handed
+        to the main loop and re-raised there (a task's own exception would die with it: e.g.
+        a closed stdout met by a ``resynced`` line)."""
         try:
-            await self._resync_loop_body()
+            await work
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # handed to the main loop, re-raised there
+        except BaseException as exc:
             self.queue.put_nowait(_Fail(exc))
 
-    async def _resync_loop_body(self) -> None:
+    async def _resync_loop(self) -> None:
         while True:
             self._resync_again = False
             ok = await self._resync()
@@ -700,15 +707,10 @@ class StreamPump:
                 return  # the next Subscribed starts a fresh one
 
     async def _periodic_resync(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(self.resync_every)
-                if self.live:
-                    self.request_resync()
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # handed to the main loop
-            self.queue.put_nowait(_Fail(exc))
+        while True:
+            await asyncio.sleep(self.resync_every)
+            if self.live:
+                self.request_resync()
 
     def _rest_plan(self) -> list[tuple[str, str, dict[str, Any]]]:
         plan: list[tuple[str, str, dict[str, Any]]] = []
