@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import gc
 import json
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -814,6 +815,10 @@ def _fill_rows(
     return rows
 
 
+def _created(fill: tuple[int, Mapping[str, Any]]) -> int:
+    return fill[0]
+
+
 class _Fills:
     """Non-busted fills with an exchange time, grouped by market, sorted by time."""
 
@@ -826,18 +831,15 @@ class _Fills:
             market = ks.payload.get("market")
             self.by_market.setdefault(str(market), []).append((ks.exchange_ts, ks.payload))
         for fills in self.by_market.values():
-            fills.sort(key=lambda f: f[0])
+            fills.sort(key=_created)
 
     def latest(self, market: str, at: int | None) -> int | None:
         """The creation time of the newest fill of ``market`` at or before ``at``."""
-        if at is None:
+        fills = self.by_market.get(market)
+        if at is None or not fills:
             return None
-        best = None
-        for ts, _p in self.by_market.get(market, ()):
-            if ts > at:
-                break
-            best = ts
-        return best
+        i = bisect_right(fills, at, key=_created)  # sorted by creation time
+        return fills[i - 1][0] if i else None
 
     def window(self, market: str | None, lo: int | None, hi: int | None) -> list[Mapping[str, Any]]:
         """Fills with ``lo < created_at <= hi`` (in ``market``, or all markets)."""
