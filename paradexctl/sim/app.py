@@ -1563,19 +1563,10 @@ class SimApp:
         addr = norm_hex(str(body["account"]))
         market = str(body["market"])
         delta = parse_decimal(body["size_delta"], "size_delta")
-        eng = self.engine
-        pos = eng.positions.get((addr, market))
-        if pos is None or market not in eng.markets:
-            raise Rejected("POSITION_NOT_FOUND", f"no position of {addr} in {market}", status=404)
-        now = eng._tick(self.clock.now_ms())
-        pos.size += delta
-        pos.seq_no = eng._next_seq()
-        pos.last_updated_at = now
-        eng._emit("position", addr, market, pos.to_json(eng.markets[market].mark))
-        eng._touched_accounts.add(addr)
-        self.commit(eng._finish())
+        self.commit(self.engine.adjust_position(addr, market, delta, self.clock.now_ms()))
         self.faults.injected["position_adjusted"] += 1
-        return _json(pos.to_json(eng.markets[market].mark))
+        eng = self.engine
+        return _json(eng.positions[(addr, market)].to_json(eng.markets[market].mark))
 
     # ----------------------------------------------------------------- WebSocket
 

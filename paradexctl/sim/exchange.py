@@ -743,6 +743,24 @@ class Exchange:
         self._touched_accounts.add(address)
         return self._finish()
 
+    def adjust_position(
+        self, address: str, market: str, size_delta: Decimal, now_ms: int
+    ) -> list[Event]:
+        """Fault: change a position's size with no fill (an exchange-side adjustment that
+        nothing explains: a reconcile ``invariant_position``)."""
+        pos = self.positions.get((address, market))
+        if pos is None or market not in self.markets:
+            raise Rejected(
+                "POSITION_NOT_FOUND", f"no position of {address} in {market}", status=404
+            )
+        now = self._tick(now_ms)
+        pos.size += size_delta
+        pos.seq_no = self._next_seq()
+        pos.last_updated_at = now
+        self._emit("position", address, market, pos.to_json(self.markets[market].mark))
+        self._touched_accounts.add(address)
+        return self._finish()
+
     def account_summary(self, address: str) -> dict[str, Any]:
         acct = self._account(address)
         upnl = ZERO
