@@ -571,7 +571,7 @@ class Exchange:
         self.rng = random.Random(self.config.seed)
         self.accounts: dict[str, Account] = {}
         self.by_public_key: dict[str, str] = {}
-        #: registered trade-only subkeys: public key -> main account address
+        #: registered trade-only subkeys, by public key
         self.subkeys: dict[str, Subkey] = {}
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, list[Fill]] = {}  # account -> fills, oldest first
@@ -673,7 +673,8 @@ class Exchange:
 
         A key is either an account's main key or a subkey of one account, never both."""
         self._tick(now_ms)
-        self._account_or_404(address)
+        if address not in self.accounts:
+            raise Rejected("ACCOUNT_NOT_FOUND", f"account {address} is not onboarded", status=404)
         owner = self.by_public_key.get(public_key)
         if owner is not None:
             raise Rejected("PUBLIC_KEY_INVALID", f"{public_key} is the main key of account {owner}")
@@ -700,12 +701,6 @@ class Exchange:
             (sk for sk in self.subkeys.values() if sk.account == address),
             key=lambda sk: (sk.created_at, sk.public_key),
         )
-
-    def _account_or_404(self, address: str) -> Account:
-        a = self.accounts.get(address)
-        if a is None:
-            raise Rejected("ACCOUNT_NOT_FOUND", f"account {address} is not onboarded", status=404)
-        return a
 
     def _emit_balance(
         self, acct: Account, before: Decimal, kind: str, extra: dict[str, Any]

@@ -140,35 +140,30 @@ class Faults:
 
     def take_rest_fault(self) -> str | None:
         """Consume one REST fault, if any is pending: ``"5xx"``, ``"429"`` or None."""
-        c = self.config
-        if c.rest_5xx > 0:
-            c.rest_5xx -= 1
-            self.injected["rest_5xx"] += 1
+        if self._take("rest_5xx", "rest_5xx"):
             return "5xx"
-        if c.rest_429 > 0:
-            c.rest_429 -= 1
-            self.injected["rest_429"] += 1
+        if self._take("rest_429", "rest_429"):
             return "429"
         return None
 
     def take_accept_then_timeout(self) -> bool:
-        c = self.config
-        if c.accept_then_timeout > 0:
-            c.accept_then_timeout -= 1
-            self.injected["accept_then_timeout"] += 1
-            return True
-        return False
+        return self._take("accept_then_timeout", "accept_then_timeout")
+
+    def _take(self, budget: str, counter: str) -> bool:
+        """Consume one unit of the fault ``budget`` (a count in the config), if any is left,
+        and count it as injected."""
+        left = getattr(self.config, budget)
+        if left <= 0:
+            return False
+        setattr(self.config, budget, left - 1)
+        self.injected[counter] += 1
+        return True
 
     # ------------------------------------------------------------------ WebSocket
 
     def take_order_mutation(self) -> bool:
         """Consume one ``ws_mutate_orders``: whether this order notification is mutated."""
-        c = self.config
-        if c.ws_mutate_orders > 0:
-            c.ws_mutate_orders -= 1
-            self.injected["ws_mutated"] += 1
-            return True
-        return False
+        return self._take("ws_mutate_orders", "ws_mutated")
 
     @staticmethod
     def mutate_order(data: dict[str, Any]) -> dict[str, Any]:
