@@ -40,6 +40,7 @@ def _parse_staleness(values: list[str]) -> dict[str, int]:
 
 def _parse_marks(values: list[str], symbols: tuple[str, ...]) -> dict[str, Decimal]:
     from paradexctl.sim.exchange import DEFAULT_MARKETS as KNOWN
+    from paradexctl.sim.exchange import Rejected, parse_decimal
 
     out: dict[str, Decimal] = {}
     for raw in values:
@@ -48,12 +49,12 @@ def _parse_marks(values: list[str], symbols: tuple[str, ...]) -> dict[str, Decim
         if not sep or market not in symbols:
             raise UsageError(f"--mark: {raw!r} is not MARKET=PRICE for one of {', '.join(symbols)}")
         try:
-            price = Decimal(text.strip())
-        except InvalidOperation:
-            raise UsageError(f"--mark: {text!r} is not a decimal price") from None
+            price = parse_decimal(text.strip(), f"{market} price")  # the engine's own rules
+        except Rejected as err:
+            raise UsageError(f"--mark: {err.message}") from None
         tick = KNOWN[market].tick
-        if not price.is_finite() or price < tick or price >= Decimal("1e16"):
-            raise UsageError(f"--mark: {market} price must be in [{tick}, 1e16)")
+        if price < tick:
+            raise UsageError(f"--mark: {market} price must be at least its tick {tick}")
         out[market] = price
     return out
 
