@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ndjson_lines import Lines
 
 from paradexctl.config import resolve_settings
 from paradexctl.core.recording import RestSnapshot, WsFrame, read_records
@@ -601,48 +602,6 @@ def _spawn(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[
         [sys.executable, "-m", "paradexctl", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
     )  # fmt: skip
-
-
-class Lines:
-    """NDJSON lines of a subprocess's stdout, read by a thread (no partial-buffer stalls)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        import queue
-        import threading
-
-        self.q: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        assert proc.stdout is not None
-        stdout = proc.stdout
-
-        def pump() -> None:
-            try:
-                for raw in stdout:
-                    self.q.put(json.loads(raw))
-            except (ValueError, OSError):
-                pass
-            self.q.put(None)
-
-        self.thread = threading.Thread(target=pump, daemon=True)
-        self.thread.start()
-
-    def until(self, want: str, limit_ms: float) -> list[dict[str, Any]]:
-        """Lines up to the first whose ``type`` is ``want``."""
-        import queue
-
-        got: list[dict[str, Any]] = []
-        try:
-            while True:
-                line = self.q.get(timeout=limit_ms * MS)
-                if line is None:
-                    break
-                got.append(line)
-                self.seen.append(line)
-                if line["type"] == want:
-                    return got
-        except queue.Empty:
-            pass
-        raise AssertionError(f"no {want!r} line; got {[ln['type'] for ln in self.seen]}")
 
 
 def _reap(proc: subprocess.Popen[str]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ndjson_lines import Lines
 
 from paradexctl.sim.server import SimServer
 from paradexctl.sim.testing import SimAccount, new_account
@@ -198,42 +199,6 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
 # --- a fresh JWT across a real reconnect -----------------------------------------------------
 
 
-class _Lines:
-    """NDJSON lines of a subprocess's stdout, read by a thread."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        import queue
-
-        self.q: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        assert proc.stdout is not None
-        stdout = proc.stdout
-
-        def pump() -> None:
-            with contextlib.suppress(ValueError, OSError):
-                for raw in stdout:
-                    self.q.put(json.loads(raw))
-            self.q.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-
-    def until(self, cond: Any, what: str, limit_s: float = 20.0) -> dict[str, Any]:
-        import queue
-        import time
-
-        deadline = time.monotonic() + limit_s
-        while True:
-            try:
-                line = self.q.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                line = None
-            if line is None:
-                raise AssertionError(f"no {what}; got {[ln['type'] for ln in self.seen]}")
-            self.seen.append(line)
-            if cond(line):
-                return line
-
-
 def _cached_jwt(cache: Path) -> tuple[str, int]:
     """The JWT in paradexctl's cache and its ``exp``."""
     from paradexctl.paradex.auth import jwt_expiry
@@ -275,9 +240,9 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
              "--stale-after", "30"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        out = _Lines(proc)
+        out = Lines(proc)
         try:
-            first = out.until(lambda ln: ln["type"] == "resynced", "first resync")
+            first = out.first(lambda ln: ln["type"] == "resynced", "first resync", 20.0)[-1]
             assert "failed" not in first
             old_jwt, old_exp = _cached_jwt(tmp_path / "cache")
             if not refused:
@@ -285,11 +250,13 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
                 time.sleep(max(old_exp - 60 - time.time(), 0) + 0.2)
             sim.admin.advance_time(advance_s * 1000)  # the first token is now expired
             assert sim.admin.disconnect() == 1
-            sub = out.until(
-                lambda ln: ln["type"] == "subscribed" and ln["attempt"] > 0, "resubscription"
-            )
+            sub = out.first(
+                lambda ln: ln["type"] == "subscribed" and ln["attempt"] > 0, "resubscription", 20.0
+            )[-1]
             assert sub["channels"] == ["orders.ALL"]
-            again = out.until(lambda ln: ln["type"] == "resynced", "resync after reconnect")
+            again = out.first(lambda ln: ln["type"] == "resynced", "resync after reconnect", 20.0)[
+                -1
+            ]
             assert "failed" not in again, again
             new_jwt, new_exp = _cached_jwt(tmp_path / "cache")
             assert new_jwt != old_jwt
@@ -303,9 +270,11 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
                 )  # fmt: skip
                 assert r.status_code == 201, r.text
                 oid = r.json()["id"]
-            upd = out.until(
-                lambda ln: ln["type"] == "update" and ln["key"] == oid, "the new order's update"
-            )
+            upd = out.first(
+                lambda ln: ln["type"] == "update" and ln["key"] == oid,
+                "the new order's update",
+                20.0,
+            )[-1]
             assert upd["channel"] == "orders" and upd["source"] == "ws"
         finally:
             if proc.poll() is None:

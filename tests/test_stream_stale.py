@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ndjson_lines import Lines
 from websockets.asyncio.client import connect
 
 from paradexctl.sim.server import SimServer
@@ -74,44 +72,6 @@ def test_silence_rejects_bad_values(sim: SimServer) -> None:
 
 
 # --- paradexctl stream against a silent connection --------------------------------------------
-
-
-class Lines:
-    """NDJSON lines of a subprocess's stdout, read by a thread."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.q: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        assert proc.stdout is not None
-        stdout = proc.stdout
-
-        def pump() -> None:
-            try:
-                for raw in stdout:
-                    self.q.put(json.loads(raw))
-            except (ValueError, OSError):
-                pass
-            self.q.put(None)
-
-        self.thread = threading.Thread(target=pump, daemon=True)
-        self.thread.start()
-
-    def until(self, want: str, limit_ms: float) -> list[dict[str, Any]]:
-        """Lines up to the first whose ``type`` is ``want`` (fails at the deadline)."""
-        deadline = time.monotonic() + limit_ms * MS
-        got: list[dict[str, Any]] = []
-        while True:
-            try:
-                line = self.q.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            got.append(line)
-            self.seen.append(line)
-            if line["type"] == want:
-                return got
-        raise AssertionError(f"no {want!r} line; got {[ln['type'] for ln in self.seen]}")
 
 
 @pytest.fixture
