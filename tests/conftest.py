@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,22 @@ def _sim_account(server: SimServer) -> tuple[int, str, str]:
 def sim_account() -> Callable[[SimServer], tuple[int, str, str]]:
     """``sim_account(sim) -> (private_key, public_key, address)``, onboarded on ``sim``."""
     return _sim_account
+
+
+@pytest.fixture
+def sim_cli_env(
+    sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> pytest.MonkeyPatch:
+    """The environment that points the CLI (run in process) at ``sim``: temporary XDG dirs,
+    ``--env local`` with the sim's URLs, short retry backoff, and no account, profile or
+    subkey setting leaking in from the caller's environment. Returns ``monkeypatch`` for
+    more settings (the key, the wait knobs)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PARADEX_ENV", "local")
+    monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
+    monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
+    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
+    for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch

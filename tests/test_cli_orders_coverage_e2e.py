@@ -16,8 +16,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
-    return make_cli(sim, sim_account, capsys, tmp_path, monkeypatch)
+def cli(sim, sim_account, capsys, sim_cli_env) -> Cli:
+    return make_cli(sim, sim_account, capsys, sim_cli_env)
 
 
 def _lines(n: int, prefix: str, market: str = BTC, price: int = 90000) -> str:

@@ -44,26 +44,18 @@ class Cli:
         return [o for o in self.sim.sim.engine.orders.values() if o.client_id == client_id]
 
 
-def make_cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
+def make_cli(sim, sim_account, capsys, sim_cli_env) -> Cli:
     """A :class:`Cli` for a fresh onboarded sim account, with temporary XDG dirs."""
     priv, _pub, address = sim_account(sim)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("PARADEX_ENV", "local")
-    monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
-    monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
-    monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(priv))
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
-    monkeypatch.setenv("COLUMNS", "400")  # wide rich tables in captured output
-    for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
-        monkeypatch.delenv(var, raising=False)
+    sim_cli_env.setenv("PARADEX_L2_PRIVATE_KEY", hex(priv))
+    sim_cli_env.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
+    sim_cli_env.setenv("COLUMNS", "400")  # wide rich tables in captured output
     return Cli(sim, capsys, priv, address)
 
 
 @pytest.fixture
-def cli(sim, sim_account, capsys, tmp_path, monkeypatch) -> Cli:
-    return make_cli(sim, sim_account, capsys, tmp_path, monkeypatch)
+def cli(sim, sim_account, capsys, sim_cli_env) -> Cli:
+    return make_cli(sim, sim_account, capsys, sim_cli_env)
 
 
 def place(cli: Cli, *args: str) -> dict:

@@ -107,18 +107,11 @@ class Rig:
 
 
 @pytest.fixture
-def rig(sim, capsys, monkeypatch, tmp_path) -> Rig:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("PARADEX_ENV", "local")
-    monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
-    monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
+def rig(sim, capsys, sim_cli_env) -> Rig:
+    monkeypatch = sim_cli_env
     monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_BASE_MS", "20")
     monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_CAP_MS", "60")
     monkeypatch.setenv("PARADEXCTL_WS_STABLE_AFTER_S", "0.1")
-    for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
-        monkeypatch.delenv(var, raising=False)
     r = Rig(sim, capsys, monkeypatch)
     monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(r.acct.private_key))
     yield r

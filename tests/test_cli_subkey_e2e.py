@@ -38,17 +38,9 @@ class Cli:
 
 
 @pytest.fixture
-def env(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("PARADEX_ENV", "local")
-    monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
-    monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
-    for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
-        monkeypatch.delenv(var, raising=False)
-    return monkeypatch
+def env(sim_cli_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    sim_cli_env.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
+    return sim_cli_env
 
 
 def use_subkey(env: pytest.MonkeyPatch, sub: SimAccount, *, flag: bool = True) -> None:
