@@ -6,13 +6,20 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit docs bench clean help
+.PHONY: demo test lint typecheck unit docs bench conformance clean help
 
 help:
 	@echo "make demo   - start the local simulated exchange and tour paradexctl against it"
 	@echo "make test   - lint, type-check, check generated docs, run the whole test suite"
 	@echo "make docs   - regenerate docs/commands.md, docs/exit-codes.md and completions/"
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+	@echo "make conformance - check the sim's bodies against the official SDK's API models"
+
+# The official SDK (paradex-py 0.8.2, paradex-cli 0.2.1) as an oracle, in its own CPython 3.10
+# virtualenv (its Rust dependency ships a cp310 wheel only). Never a dependency of paradexctl.
+PY310 ?= $(shell for p in $(HOME)/.pyenv/versions/3.10.*/bin/python python3.10; do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "paradexctl needs Python >= 3.11")'
@@ -40,8 +47,20 @@ test: lint typecheck unit
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
 
+$(PEERS_STAMP):
+	@test -n "$(PY310)" || { echo "needs CPython 3.10 for the SDK: set PY310=/path/to/python3.10"; exit 2; }
+	$(PY310) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet paradex-py==0.8.2 paradex-cli==0.2.1
+	@touch $(PEERS_STAMP)
+
+conformance: $(STAMP) $(PEERS_STAMP)
+	@mkdir -p .conformance
+	$(BIN)/python scripts/conformance_capture.py .conformance/capture.json
+	$(PEERS)/bin/python scripts/conformance_check.py .conformance/capture.json
+
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(PEERS) .conformance .pytest_cache .mypy_cache .ruff_cache .hypothesis
