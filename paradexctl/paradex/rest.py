@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from paradexctl.core.backoff import Backoff
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before try number ``attempt + 1`` (``attempt`` starts at 0)."""
-        return float(self.rng() * min(self.cap, self.base * (2**attempt)))
+        return Backoff(self.base, self.cap).delay(attempt, self.rng)
 
     def rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         """How long to wait after a 429: Retry-After, then x-ratelimit-reset, else backoff."""
