@@ -719,7 +719,7 @@ def test_an_oversize_frame_is_named_counted_and_the_reconnect_backs_off() -> Non
             gone = [e for e in events if type(e) is Disconnected]
             assert len(gone) == 3
             for e in gone:
-                assert e.reason.startswith("frame_too_large size_limit=4096")
+                assert e.reason == "frame_too_large size_limit=4096"
                 assert e.code == 1009
             # the data before the oversize frame does not reset the backoff: no tight loop
             assert [e.delay for e in events if type(e) is Reconnecting] == [0.001, 0.002, 0.004]

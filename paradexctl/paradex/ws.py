@@ -29,7 +29,7 @@ Reconnect policy (STYLE item 7):
   :data:`~paradexctl.core.jsonlimits.MAX_JSON_DEPTH` (64) levels, is an :class:`Invalid`
   event: counted and skipped, never fatal. A frame over ``max_frame_bytes`` (1 MiB) makes the
   websockets library close the connection (code 1009); it is counted (``frames_too_large``),
-  named in the :class:`Disconnected` reason (``frame_too_large size_limit=1048576``) and the
+  named as the :class:`Disconnected` reason (``frame_too_large size_limit=1048576``) and the
   reconnect backs off.
 * ``process_exception(exc)`` decides: ``None`` to retry, an exception to stop with (default
   :func:`process_exception`). Invalid channels and HTTP 4xx upgrades are fatal; network
@@ -527,7 +527,7 @@ class WsClient:
                 code = self._last_close_code
                 if self._too_large:
                     self.stats["frames_too_large"] += 1
-                    reason = f"frame_too_large size_limit={self.max_frame_bytes}: {reason}"
+                    reason = f"frame_too_large size_limit={self.max_frame_bytes}"
                     code = 1009
                 self._put(Disconnected(reason, code, self.wall_ms()))
                 stable = (self._productive and not self._too_large) or (
