@@ -51,7 +51,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -861,12 +861,3 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def iter_queue(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
-    """Yield events from ``queue`` until (and including) a :class:`Closed`."""
-    while True:
-        ev = await queue.get()
-        yield ev
-        if type(ev) is Closed:
-            return
