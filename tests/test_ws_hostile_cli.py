@@ -97,7 +97,8 @@ def hostile(request: Any, sim: Any, sim_cli_env: pytest.MonkeyPatch) -> Iterator
 
 
 def test_stream_skips_a_deep_frame_and_names_an_oversize_one(hostile: Any, capsys: Any) -> None:
-    code = main(["-v", "-o", "ndjson", "stream", "orders", "--duration", "3",
+    # it ends by giving up after one reconnect (--duration is only a safety net)
+    code = main(["-v", "-o", "ndjson", "stream", "orders", "--duration", "120",
                  "--max-reconnects", "1"])  # fmt: skip
     cap = capsys.readouterr()
     lines = [json.loads(ln) for ln in cap.out.splitlines()]

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from paradexctl.core.backoff import Backoff
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
 
 if TYPE_CHECKING:
@@ -169,6 +170,8 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _parse_json(text: str) -> Any:
     # parse_float=Decimal: a stray JSON number is never turned into a binary float
+    if too_deep(text):  # the parser would raise RecursionError (exit 70), not ValueError
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return json.loads(text, parse_float=Decimal)
 
 
