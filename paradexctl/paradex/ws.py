@@ -287,7 +287,8 @@ class RpcProtocol:
             except UnicodeDecodeError as err:
                 self.invalid += 1
                 return Invalid(f"not JSON: {err}", _excerpt(text))
-        if too_deep(text):
+        # (the bracket count first: a frame with few brackets cannot be too deep; no call)
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and too_deep(text):
             self.invalid += 1
             return Invalid(f"nested deeper than {MAX_JSON_DEPTH} levels", _excerpt(text))
         if text.startswith(_HEAD):
