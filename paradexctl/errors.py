@@ -11,6 +11,9 @@ The exit-code contract is public API (``docs/exit-codes.md`` is generated from t
      ├── ExchangeUnavailable    exit 5   network or exchange unavailable after retries,
      │                                   or a --wait that timed out
      ├── OutcomeUnknown         exit 6   an order may or may not exist (names its client_id)
+     ├── LocalFileError         exit 74  a local file could not be written (a full disk, an
+     │                                   I/O error); a recording stays valid up to its last
+     │                                   complete line
      └── Interrupted            exit 130 SIGINT
 
 The CLI edge catches ``ParadexctlError`` and prints ``str(err)`` as one line on stderr (or a
@@ -29,6 +32,7 @@ __all__ = [
     "ExchangeRejected",
     "ExchangeUnavailable",
     "Interrupted",
+    "LocalFileError",
     "OutcomeUnknown",
     "ParadexctlError",
     "UsageError",
@@ -129,6 +133,20 @@ class OutcomeUnknown(ParadexctlError):
         d["client_id"] = client_id
         super().__init__(message, details=d)
         self.client_id = client_id
+
+
+class LocalFileError(ParadexctlError):
+    """Writing a local file failed after it was opened (``ENOSPC``, ``EIO``, ``EDQUOT``).
+
+    74 is ``EX_IOERR`` of sysexits.h (as 70, the internal error, is ``EX_SOFTWARE``). A file
+    that cannot be opened at all is a :class:`UsageError` (a bad path)."""
+
+    exit_code = 74
+    kind = "local_io"
+    summary = (
+        "a local file could not be written (a full disk, an I/O error); a recording is "
+        "valid up to its last complete line"
+    )
 
 
 class Interrupted(ParadexctlError):

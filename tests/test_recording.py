@@ -163,3 +163,35 @@ def test_replay_gives_the_same_decisions_as_live():
     live, replay = run(False), run(True)
     assert live == replay
     assert [d["reason"] for d in json.loads(live)[0]] == ["new", "ws_recent", "newer", "terminal"]
+
+
+# -- hostile lines (issue 11) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("[" * 50_000 + "]" * 50_000, id="deep-array"),
+        pytest.param('{"a":' * 50_000 + "1" + "}" * 50_000, id="deep-object"),
+        pytest.param("[" * 50_000, id="deep-unterminated"),
+    ],
+)
+def test_a_line_nested_50000_levels_deep_is_a_recording_error(data):
+    line = '{"v":1,"type":"ws","received_at":1,"channel":"orders.ALL","data":' + data + "}"
+    with pytest.raises(RecordingError, match=r"line 2: invalid JSON.*nested deeper than 64"):
+        list(read_records([LINES[0], line]))
+    with pytest.raises(RecordingError, match="nested deeper than 64"):
+        parse_line(line.encode())
+
+
+def test_a_line_at_the_nesting_limit_is_read():
+    data = "[" * 63 + "1" + "]" * 63  # the record object itself is the 64th level
+    line = '{"v":1,"type":"ws","received_at":1,"channel":"c","data":' + data + "}"
+    assert isinstance(parse_line(line), WsFrame)
+    with pytest.raises(RecordingError, match="nested deeper"):
+        parse_line(line.replace("[1]", "[[1]]"))
+
+
+def test_bad_utf8_in_a_line_is_a_recording_error():
+    with pytest.raises(RecordingError, match="invalid JSON"):
+        parse_line(b'{"v":1,"type":"mark","name":"\xff"}')

@@ -26,6 +26,7 @@ from paradexctl.core.recording import RestSnapshot, WsFrame, read_records
 from paradexctl.core.state import Kind, StateManager, Update
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
 from paradexctl.paradex.auth import Session
+from paradexctl.paradex.recordfile import RecordingWriter
 from paradexctl.paradex.stream import StreamPump, delays_from, session_jwt, wait_for_order
 from paradexctl.sim.server import SimServer
 from paradexctl.sim.testing import SimAccount, login, new_account, order_body
@@ -94,7 +95,8 @@ def test_resync_takes_the_boundary_before_the_calls_and_settles_absent_orders() 
         },
         clock,
     )
-    record = io.StringIO()
+    buf = io.BytesIO()
+    record = RecordingWriter(buf, "memory")
     lines: list[dict[str, Any]] = []
     pump = StreamPump(
         "ws://unused", rest=rest, jwt=None, state=state, emit=lines.append, record=record,
@@ -105,7 +107,9 @@ def test_resync_takes_the_boundary_before_the_calls_and_settles_absent_orders() 
         return await pump._resync()
 
     assert asyncio.run(main()) is True
-    snaps = [r for r in read_records(record.getvalue().splitlines()) if type(r) is RestSnapshot]
+    snaps = [
+        r for r in read_records(buf.getvalue().decode().splitlines()) if type(r) is RestSnapshot
+    ]
     assert [s.endpoint for s in snaps] == ["orders", "balance", "order"]
     first_call = min(t for _, t in rest.calls)
     assert all(s.boundary_at < first_call for s in snaps)  # rule 6: boundary before the calls
@@ -449,7 +453,8 @@ def test_stream_recording_marks_outages_so_a_replay_calls_their_gaps_pending(
 
     _acct, session, trader = account
     lines: list[dict[str, Any]] = []
-    record = io.StringIO()
+    buf = io.BytesIO()
+    record = RecordingWriter(buf, "memory")
     pump = StreamPump(
         sim.ws_url, rest=session.client, jwt=session_jwt(session), emit=lines.append,
         channels=("orders",), record=record,
@@ -480,7 +485,7 @@ def test_stream_recording_marks_outages_so_a_replay_calls_their_gaps_pending(
 
     oid = asyncio.run(main())
     assert pump.state.order(oid).status == "CLOSED"  # type: ignore[union-attr]
-    records = list(read_records(record.getvalue().splitlines()))
+    records = list(read_records(buf.getvalue().decode().splitlines()))
     marks = [r.name for r in records if type(r) is Mark]
     assert marks[0] == "subscribed" and marks[-1] == "subscribed" and "disconnected" in marks
     # a final end mark, as reconcile's own recordings have
@@ -788,7 +793,8 @@ def test_recording_replays_to_the_same_state_and_explain_gives_every_decision(
     from paradexctl.core.recording import apply_record
 
     _, session, trader = account
-    record = io.StringIO()
+    buf = io.BytesIO()
+    record = RecordingWriter(buf, "memory")
     lines: list[dict[str, Any]] = []
     sim.admin.faults(ws_duplicate_rate=0.5)
     pump = StreamPump(
@@ -811,7 +817,7 @@ def test_recording_replays_to_the_same_state_and_explain_gives_every_decision(
 
     asyncio.run(main())
     replay = StateManager()
-    for rec in read_records(record.getvalue().splitlines()):
+    for rec in read_records(buf.getvalue().decode().splitlines()):
         apply_record(replay, rec, replayed=True)
     assert json.dumps(replay.snapshot(), sort_keys=True) == json.dumps(
         pump.state.snapshot(), sort_keys=True
@@ -821,7 +827,9 @@ def test_recording_replays_to_the_same_state_and_explain_gives_every_decision(
     reasons = {u["decision"]["reason"] for u in updates}
     assert "duplicate" in reasons  # the sim duplicated frames; they were rejected, and shown
     assert {u["source"] for u in updates} == {"ws", "rest"}
-    ws_frames = sum(1 for r in read_records(record.getvalue().splitlines()) if type(r) is WsFrame)
+    ws_frames = sum(
+        1 for r in read_records(buf.getvalue().decode().splitlines()) if type(r) is WsFrame
+    )
     assert ws_frames == sum(1 for u in updates if u["source"] == "ws")
 
 

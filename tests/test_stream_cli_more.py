@@ -171,6 +171,7 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
     import io
 
     from paradexctl.core.recording import read_records
+    from paradexctl.paradex.recordfile import RecordingWriter
     from paradexctl.paradex.stream import StreamPump
     from paradexctl.paradex.ws import Notification
 
@@ -178,7 +179,8 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
     for merged in (False, True):
         lines: list[dict[str, Any]] = []
         traced: list[str] = []
-        record = io.StringIO()
+        buf = io.BytesIO()
+        record = RecordingWriter(buf, "memory")
         pump = StreamPump(
             "ws://unused", rest=None, jwt=None, emit=lines.append, channels=("orders",),
             merged=merged, explain=True, record=record, trace=traced.append,
@@ -188,7 +190,10 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
         pump._on_frame(Notification("orders.ALL", _order("8", 5), 12))
         assert [ln["key"] for ln in lines] == ["8"]
         assert pump.state.positions == {} and set(pump.state.orders) == {"8"}
-        assert [r.channel for r in read_records(record.getvalue().splitlines())] == ["orders.ALL"]
+        record.flush()
+        assert [r.channel for r in read_records(buf.getvalue().decode().splitlines())] == [
+            "orders.ALL"
+        ]
         assert pump.stats["unknown_channel"] == 2 and pump.stats["frames"] == 3
         assert traced == [
             "ws< notification on a channel not subscribed: positions",

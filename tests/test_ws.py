@@ -633,3 +633,157 @@ def test_non_canonical_frames_take_the_general_path(frame: str) -> None:
     assert ev.raw is None  # never copied: the payload will be re-encoded
     assert ev.data == expected["params"]["data"]
     assert ev.channel == expected["params"]["channel"]
+
+
+# --- hostile frames (issue 11) ----------------------------------------------------------------
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(_nested(50_000), id="deep-array"),
+        pytest.param('{"a":' * 50_000 + "1" + "}" * 50_000, id="deep-object"),
+        pytest.param(_canonical(_nested(50_000)), id="deep-canonical-notification"),
+        pytest.param(_nested(50_000, ""), id="deep-unclosed"),
+        pytest.param("[" * 50_000, id="deep-unterminated"),
+    ],
+)
+def test_a_frame_nested_50000_levels_deep_is_invalid_not_a_recursion_error(frame: str) -> None:
+    p = RpcProtocol()
+    ev = p.receive(frame, 0)
+    assert isinstance(ev, Invalid)
+    assert p.counters()["invalid"] == 1
+    assert len(ev.excerpt) <= 80
+
+
+def test_the_nesting_limit_is_64_levels_and_brackets_in_strings_do_not_count() -> None:
+    from paradexctl.core.jsonlimits import MAX_JSON_DEPTH
+
+    assert MAX_JSON_DEPTH == 64
+    p = RpcProtocol()
+    # the frame's own object and its params make 2 levels
+    ok = p.receive(_canonical(_nested(MAX_JSON_DEPTH - 2)), 0)
+    assert isinstance(ok, Notification)
+    deep = p.receive(_canonical(_nested(MAX_JSON_DEPTH - 1)), 0)
+    assert isinstance(deep, Invalid) and "nested deeper than 64 levels" in deep.reason
+    text = json.dumps({"note": "[{" * 1000, "rows": [[1, 2]] * 500})
+    quoted = p.receive(_canonical(text), 0)
+    assert isinstance(quoted, Notification) and quoted.data["note"] == "[{" * 1000
+
+
+async def _deep_then_data(conn: ServerConnection, s: Script) -> None:
+    await s.handshake(conn)
+    await conn.send(_canonical(_nested(50_000)))
+    await conn.send('{"jsonrpc":"2.0","method":"mystery","params":' + _nested(50_000) + "}")
+    await conn.send(note("orders.ALL", {"id": "after"}))
+    await conn.wait_closed()
+
+
+def test_the_client_skips_deep_frames_and_keeps_streaming() -> None:
+    async def main() -> None:
+        async with Script(_deep_then_data) as s:
+            jwt, _ = _jwt_source()
+            c = _client(s.url, jwt)
+            events = await _collect(c, lambda ev: type(ev[-1]) is Notification, 5000)
+            assert _types(events) == ["Connected", "Subscribed", "Invalid", "Invalid",
+                                      "Notification"]  # fmt: skip
+            assert events[-1].data == {"id": "after"}
+            assert c.counters()["invalid"] == 2 and c.counters()["connections"] == 1
+
+    run(main())
+
+
+async def _data_then_oversize(conn: ServerConnection, s: Script) -> None:
+    await s.handshake(conn)
+    await conn.send(note("orders.ALL", {"id": "1", "n": s.connections}))
+    await conn.send(note("orders.ALL", {"blob": "x" * 8192}))
+    await conn.wait_closed()
+
+
+def test_an_oversize_frame_is_named_counted_and_the_reconnect_backs_off() -> None:
+    async def main() -> None:
+        async with Script(_data_then_oversize) as s:
+            jwt, _ = _jwt_source()
+
+            def delays() -> Any:
+                return backoff(base=0.001, cap=1.0, rng=lambda: 1.0)
+
+            c = _client(s.url, jwt, reconnect_delays=delays, max_frame_bytes=4096)
+            events = await _collect(
+                c, lambda ev: sum(type(e) is Reconnecting for e in ev) == 3, 5000
+            )
+            gone = [e for e in events if type(e) is Disconnected]
+            assert len(gone) == 3
+            for e in gone:
+                assert e.reason == "frame_too_large size_limit=4096"
+                assert e.code == 1009
+            # the data before the oversize frame does not reset the backoff: no tight loop
+            assert [e.delay for e in events if type(e) is Reconnecting] == [0.001, 0.002, 0.004]
+            assert c.counters()["frames_too_large"] == 3
+            assert not any(type(e) is Closed for e in events)  # it keeps reconnecting
+
+    run(main())
+
+
+def test_the_default_frame_limit_is_the_websockets_default_1_mib() -> None:
+    assert wsmod.MAX_FRAME_BYTES == 1 << 20
+    assert WsClient("ws://x", []).max_frame_bytes == 1 << 20
+
+
+# --- the backoff resets after a productive connection (issue 11) ------------------------------
+
+
+async def _data_then_drop(conn: ServerConnection, s: Script) -> None:
+    await s.handshake(conn)
+    await conn.send(note("orders.ALL", {"id": "1", "n": s.connections}))
+    await conn.close(1011)  # drops right after delivering data
+
+
+def test_a_connection_that_delivered_data_resets_the_backoff() -> None:
+    async def main() -> None:
+        async with Script(_data_then_drop) as s:
+            jwt, _ = _jwt_source()
+            made: list[int] = []
+
+            def delays() -> Any:
+                made.append(1)
+                return backoff(base=0.001, cap=1.0, rng=lambda: 1.0)
+
+            # stable_after is an hour: only the delivered data can reset the backoff
+            c = _client(s.url, jwt, reconnect_delays=delays, stable_after=3600.0)
+            events = await _collect(
+                c, lambda ev: sum(type(e) is Reconnecting for e in ev) == 4, 5000
+            )
+            assert [e.delay for e in events if type(e) is Reconnecting] == [0.001] * 4
+            assert len(made) == 4
+
+    run(main())
+
+
+async def _data_before_subscribed_then_drop(conn: ServerConnection, s: Script) -> None:
+    """Auth, one notification before the subscribe replies, then drop: not productive."""
+    msg = json.loads(await conn.recv())
+    await conn.send(json.dumps({"jsonrpc": "2.0", "result": {}, "id": msg["id"]}))
+    await conn.send(note("orders.ALL", {"id": "early"}))
+    await conn.close(1011)
+
+
+def test_data_before_the_subscriptions_are_confirmed_does_not_reset_the_backoff() -> None:
+    async def main() -> None:
+        async with Script(_data_before_subscribed_then_drop) as s:
+            jwt, _ = _jwt_source()
+
+            def delays() -> Any:
+                return backoff(base=0.001, cap=1.0, rng=lambda: 1.0)
+
+            c = _client(s.url, jwt, reconnect_delays=delays)
+            events = await _collect(
+                c, lambda ev: sum(type(e) is Reconnecting for e in ev) == 3, 5000
+            )
+            assert [e.delay for e in events if type(e) is Reconnecting] == [0.001, 0.002, 0.004]
+
+    run(main())

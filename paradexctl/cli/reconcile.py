@@ -190,6 +190,7 @@ def run_live(
     from paradexctl import __version__
     from paradexctl.cli._session import open_session, ws_options_from_env
     from paradexctl.paradex.collect import CollectOptions, collect
+    from paradexctl.paradex.recordfile import RecordingWriter
     from paradexctl.paradex.stream import session_jwt
 
     settings = get_ctx().settings()
@@ -202,40 +203,28 @@ def run_live(
         meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
               "ws_url": settings.ws_url},
     )  # fmt: skip
-    fh = None
-    if record is not None:
-        try:
-            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            fh = os.fdopen(fd, "w", encoding="utf-8")
-        except OSError as err:
-            raise UsageError(f"--record {record}: {err.strerror or err}") from None
-    sink = None
-    if fh is not None:
-        out_fh = fh
-
-        def sink(line: str) -> None:
-            out_fh.write(line + "\n")
-
+    # the recording holds account data: 0600; a failed write is exit 74
+    writer = RecordingWriter.open(record) if record is not None else None
     try:
         with open_session(settings) as session:
-            return asyncio.run(
+            records: list[Any] = asyncio.run(
                 collect(
                     url=settings.ws_url,
                     rest=session.client,
                     jwt=session_jwt(session),
                     options=opts,
-                    sink=sink,
+                    sink=writer.write_line if writer is not None else None,
                     ws_options=ws_options_from_env(),
                     trace=trace,
                     on_mark=on_mark_hook,
                 )
             )
+        if writer is not None:
+            writer.close()  # raises LocalFileError (exit 74) if the last write fails
+        return records
     finally:
-        if fh is not None:
-            try:
-                fh.close()
-            except OSError:
-                pass
+        if writer is not None:
+            writer.abort()  # after an error: what was written in full stays
 
 
 def reconcile_cmd(

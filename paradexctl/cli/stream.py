@@ -278,6 +278,7 @@ def stream(
     import asyncio
 
     from paradexctl.cli._session import open_session, ws_options_from_env
+    from paradexctl.paradex.recordfile import RecordingWriter
     from paradexctl.paradex.stream import StreamPump, session_jwt
 
     names = list(dict.fromkeys(channels or CHANNEL_CHOICES))
@@ -301,12 +302,8 @@ def stream(
     pump: StreamPump | None = None
     try:
         if record is not None:
-            try:
-                # like reconcile's: the recording holds account data, so only its owner reads it
-                fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                record_file = os.fdopen(fd, "w", encoding="utf-8")
-            except OSError as err:
-                raise UsageError(f"--record {record}: {err.strerror or err}") from None
+            # the recording holds account data: 0600; a failed write is exit 74
+            record_file = RecordingWriter.open(record)
         pump = StreamPump(
             settings.ws_url,
             rest=session.client,
@@ -334,16 +331,15 @@ def stream(
         )
         reason = asyncio.run(pump.run())
         out.debug(f"stream: stopped ({reason})")
+        if record_file is not None:
+            record_file.close()  # raises LocalFileError (exit 74) if the last write fails
     finally:
         if pump is not None and ctx.verbose:
             client = pump.client.counters() if pump.client is not None else {}
             counters = json.dumps({"pump": pump.stats, "ws": client}, separators=(",", ":"))
             out.debug(f"stream: counters {counters}")
         if record_file is not None:
-            try:
-                record_file.close()
-            except OSError:
-                pass
+            record_file.abort()  # after an error: what was written in full stays
         session.close()
 
 

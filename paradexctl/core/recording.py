@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
 from paradexctl.core.models import ModelError
 from paradexctl.core.state import Decision, Kind, Source, StateManager, Update
 
@@ -140,11 +141,19 @@ def _str_field(obj: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def parse_line(line: str | bytes, lineno: int | None = None) -> Record:
-    """Parse one recording line into a record; raises :class:`RecordingError`."""
+    """Parse one recording line into a record; raises :class:`RecordingError` (also for a line
+    nested deeper than :data:`~paradexctl.core.jsonlimits.MAX_JSON_DEPTH` levels)."""
     where = "recording" if lineno is None else f"recording line {lineno}"
+    if isinstance(line, bytes | bytearray):
+        try:
+            line = bytes(line).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RecordingError(f"{where}: invalid JSON ({err})") from None
+    if too_deep(line):
+        raise RecordingError(f"{where}: invalid JSON (nested deeper than {MAX_JSON_DEPTH} levels)")
     try:
         obj = json.loads(line, parse_float=Decimal, parse_constant=_reject_constant)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise RecordingError(f"{where}: invalid JSON ({err})") from None
     if not isinstance(obj, dict):
         raise RecordingError(f"{where}: expected a JSON object")

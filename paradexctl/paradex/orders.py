@@ -23,8 +23,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from itertools import islice
 from typing import Any, Protocol
 
+from paradexctl.core.backoff import Backoff
 from paradexctl.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
@@ -478,8 +480,7 @@ class LookupPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     def delays(self) -> Iterator[float]:
-        for n in range(self.rounds - 1):
-            yield min(self.cap, self.base * (2**n))
+        return islice(Backoff(self.base, self.cap).delays(None), max(self.rounds - 1, 0))
 
 
 def _is_not_found(err: ExchangeRejected) -> bool:

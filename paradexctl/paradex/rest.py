@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from paradexctl.core.backoff import Backoff
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
 
 if TYPE_CHECKING:
@@ -104,7 +106,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before try number ``attempt + 1`` (``attempt`` starts at 0)."""
-        return float(self.rng() * min(self.cap, self.base * (2**attempt)))
+        return Backoff(self.base, self.cap).delay(attempt, self.rng)
 
     def rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         """How long to wait after a 429: Retry-After, then x-ratelimit-reset, else backoff."""
@@ -168,6 +170,8 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def _parse_json(text: str) -> Any:
     # parse_float=Decimal: a stray JSON number is never turned into a binary float
+    if too_deep(text):  # the parser would raise RecursionError (exit 70), not ValueError
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return json.loads(text, parse_float=Decimal)
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from paradexctl.core.models import ModelError
 from paradexctl.core.recording import (
@@ -39,7 +39,6 @@ from paradexctl.core.recording import (
     RestSnapshot,
     WsFrame,
     apply_record,
-    to_line,
     ws_channel_kind,
 )
 from paradexctl.core.state import Decision, Kind, Source, StateManager, Update
@@ -49,6 +48,9 @@ from paradexctl.errors import (
     ParadexctlError,
 )
 from paradexctl.paradex import ws as wsmod
+
+if TYPE_CHECKING:
+    from paradexctl.paradex.recordfile import RecordingWriter
 
 __all__ = [
     "CHANNELS",
@@ -265,7 +267,8 @@ class StreamPump:
         merged: emit only updates the state manager accepted (from WS and REST).
         explain: add each decision; without ``merged``, REST rows and rejected updates too.
         on_decision: receives every decision (WS and REST), after it was applied.
-        record: a text file receiving every WS frame and REST snapshot (recording format).
+        record: a :class:`~paradexctl.paradex.recordfile.RecordingWriter` receiving every WS
+            frame and REST snapshot (its :class:`~paradexctl.errors.LocalFileError` ends the run).
         count: stop with ``"count"`` after this many ``update`` lines.
         duration: stop with ``"duration"`` after this many seconds.
         resync_every: also resync every this many seconds (0: only after connects).
@@ -294,7 +297,7 @@ class StreamPump:
         explain: bool = False,
         on_decision: Callable[[Decision], None] | None = None,
         on_event: Callable[[Any], None] | None = None,
-        record: TextIO | None = None,
+        record: RecordingWriter | None = None,
         record_meta: Mapping[str, Any] | None = None,
         count: int | None = None,
         duration: float | None = None,
@@ -522,7 +525,7 @@ class StreamPump:
 
     def _record(self, record: Any) -> None:
         if self.record is not None:
-            self.record.write(to_line(record) + "\n")
+            self.record.write(record)
 
     def _builder(self, channel: str) -> Callable[..., Update] | None:
         """The Update builder for a WS channel: the mapping of
@@ -557,7 +560,7 @@ class StreamPump:
                 self.trace(f"ws< notification on a channel not subscribed: {channel}")
             return
         if self.record is not None:
-            self.record.write(to_line(WsFrame(n.received_at, n.channel, n.data)) + "\n")
+            self.record.write(WsFrame(n.received_at, n.channel, n.data))
         try:
             decisions = (
                 [self.state.apply(builder(n.data, Source.WS, n.received_at))]

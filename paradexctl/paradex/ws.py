@@ -14,11 +14,23 @@ Two layers, after the websockets library's own split:
 Reconnect policy (STYLE item 7):
 
 * It reconnects forever unless ``max_reconnects`` is given: the number of reconnects in a row
-  without a *stable* connection (one that stayed open ``stable_after`` seconds) before giving up.
-* Delays come from ``reconnect_delays()``, a generator factory (default :func:`backoff`:
-  exponential, full jitter, capped; the RNG is injectable). The generator is restarted only
-  after a stable connection, so a server that accepts and drops at once (a *flap*) is not
-  hammered: the backoff keeps growing.
+  without a *stable* connection before giving up. A connection is stable when it was
+  *productive* (authenticated, subscribed, and delivered at least one notification) or stayed
+  open ``stable_after`` seconds.
+* Delays come from ``reconnect_delays()``, a factory of delay iterators (default
+  :func:`backoff`: :class:`~paradexctl.core.backoff.Backoff`, exponential, full jitter,
+  capped; the RNG is injectable). The iterator is restarted only after a stable connection, so
+  a server that accepts and drops at once (a *flap*) is not hammered: the backoff keeps
+  growing; while a server that delivers data and drops every few seconds is reconnected to at
+  the base delay. A connection that ended with a frame over the size limit is not productive
+  (only its duration can make it stable), so a server that sends one on every connection
+  meets a growing backoff.
+* Hostile frames: a frame that cannot be parsed, or nests deeper than
+  :data:`~paradexctl.core.jsonlimits.MAX_JSON_DEPTH` (64) levels, is an :class:`Invalid`
+  event: counted and skipped, never fatal. A frame over ``max_frame_bytes`` (1 MiB) makes the
+  websockets library close the connection (code 1009); it is counted (``frames_too_large``),
+  named as the :class:`Disconnected` reason (``frame_too_large size_limit=1048576``) and the
+  reconnect backs off.
 * ``process_exception(exc)`` decides: ``None`` to retry, an exception to stop with (default
   :func:`process_exception`). Invalid channels and HTTP 4xx upgrades are fatal; network
   errors, 5xx, timeouts, stale connections and a first auth rejection are retried.
@@ -39,11 +51,15 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from paradexctl.core.backoff import Backoff
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
+
 __all__ = [
+    "MAX_FRAME_BYTES",
     "AuthRejected",
     "Closed",
     "Connected",
@@ -185,7 +201,8 @@ class Stale(NamedTuple):
 
 
 class Disconnected(NamedTuple):
-    """A connection ended (or an attempt failed). ``code`` is the close code, if any."""
+    """A connection ended (or an attempt failed). ``code`` is the close code, if any (the one
+    received from the server, else the one the client sent: 1009 for a frame too large)."""
 
     reason: str
     code: int | None
@@ -254,7 +271,7 @@ class RpcProtocol:
         self._floats = False
         try:
             data, end = self._decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if text[end:].rstrip() != "}}":
             return None  # more members, or not JSON: the general path decides
@@ -262,20 +279,25 @@ class RpcProtocol:
         return Notification(channel, data, received_at, None if self._floats else text[start:end])
 
     def receive(self, text: str | bytes, received_at: int) -> Event:
-        """Decode one frame into one event; never raises."""
+        """Decode one frame into one event; never raises (a frame nested deeper than
+        :data:`~paradexctl.core.jsonlimits.MAX_JSON_DEPTH` levels is :class:`Invalid`)."""
         if not isinstance(text, str):
             try:
                 text = bytes(text).decode("utf-8")
             except UnicodeDecodeError as err:
                 self.invalid += 1
                 return Invalid(f"not JSON: {err}", _excerpt(text))
+        # (the bracket count first: a frame with few brackets cannot be too deep; no call)
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and too_deep(text):
+            self.invalid += 1
+            return Invalid(f"nested deeper than {MAX_JSON_DEPTH} levels", _excerpt(text))
         if text.startswith(_HEAD):
             fast = self._notification(text, received_at)
             if fast is not None:
                 return fast
         try:
             msg = self._decoder.decode(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             self.invalid += 1
             return Invalid(f"not JSON: {err}", _excerpt(text))
         if type(msg) is not dict:
@@ -337,13 +359,15 @@ def backoff(
     cap: float = 30.0,
     factor: float = 2.0,
     rng: Callable[[], float] = random.random,
-) -> Generator[float]:
-    """Exponential backoff with full jitter: ``rng() * min(cap, base * factor**n)``, forever."""
-    n = 0
-    while True:
-        yield rng() * min(cap, base * factor**n)
-        if base * factor**n < cap:
-            n += 1
+) -> Iterator[float]:
+    """The default reconnect delays: :meth:`Backoff.delays <paradexctl.core.backoff.Backoff>`,
+    ``rng() * min(cap, base * factor**n)`` for n = 0, 1, 2, ... forever."""
+    return Backoff(base, cap, factor).delays(rng)
+
+
+#: The largest frame accepted (the websockets library's ``max_size``; its default, 1 MiB).
+#: A larger one closes the connection with code 1009; see :class:`WsClient`.
+MAX_FRAME_BYTES = 1 << 20
 
 
 _RETRY_CODES = frozenset({408, 425, 429})
@@ -390,7 +414,11 @@ class WsClient:
         process_exception: the retry policy (default :func:`process_exception`).
         max_reconnects: give up after this many reconnects in a row without a stable
             connection; ``None`` = forever; ``0`` = never reconnect.
-        stable_after: seconds a connection must stay open to count as stable (flap guard).
+        stable_after: seconds a connection must stay open to count as stable (flap guard);
+            a productive connection (subscribed, then delivered a notification) is stable
+            at once.
+        max_frame_bytes: the largest frame accepted (:data:`MAX_FRAME_BYTES`); a larger one
+            ends the connection (``frame_too_large`` in the :class:`Disconnected` reason).
         stale_after: the watchdog's silence limit in seconds (``None`` disables it).
         ping_interval: seconds between the client's pings (default ``stale_after / 3``).
         open_timeout: seconds allowed for the upgrade and for each reply to auth/subscribe.
@@ -406,7 +434,7 @@ class WsClient:
         *,
         jwt: Callable[[bool], Awaitable[str]] | None = None,
         queue: asyncio.Queue[Any] | None = None,
-        reconnect_delays: Callable[[], Generator[float]] = backoff,
+        reconnect_delays: Callable[[], Iterator[float]] = backoff,
         process_exception: Callable[[BaseException], BaseException | None] = process_exception,
         max_reconnects: int | None = None,
         stable_after: float = 10.0,
@@ -419,6 +447,7 @@ class WsClient:
         wall_ms: Callable[[], int] = _wall_ms,
         compression: str | None = "deflate",
         trace: Callable[[str], None] | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         if max_reconnects is not None and max_reconnects < 0:
             raise ValueError("max_reconnects must be >= 0 or None")
@@ -443,6 +472,7 @@ class WsClient:
         self.wall_ms = wall_ms
         self.compression = compression
         self.trace = trace
+        self.max_frame_bytes = max_frame_bytes
         #: counters over all connections (``-v``)
         self.stats: dict[str, int] = {
             "connections": 0,
@@ -452,6 +482,7 @@ class WsClient:
             "invalid": 0,
             "unknown": 0,
             "rpc_errors": 0,
+            "frames_too_large": 0,
         }
         self._stopping = False
         self._ws: Any = None
@@ -469,7 +500,7 @@ class WsClient:
         Always ends by putting one :class:`Closed`; never raises (except on cancellation).
         """
         error: BaseException | None = None
-        delays: Generator[float] | None = None
+        delays: Iterator[float] | None = None
         in_a_row = 0  # reconnects since the last stable connection
         attempt = 0  # reconnects in total
         try:
@@ -494,8 +525,15 @@ class WsClient:
                         break
                 if self._stopping:
                     break
-                self._put(Disconnected(reason, self._last_close_code, self.wall_ms()))
-                stable = opened_at is not None and self.clock() - opened_at >= self.stable_after
+                code = self._last_close_code
+                if self._too_large:
+                    self.stats["frames_too_large"] += 1
+                    reason = f"frame_too_large size_limit={self.max_frame_bytes}"
+                    code = 1009
+                self._put(Disconnected(reason, code, self.wall_ms()))
+                stable = (self._productive and not self._too_large) or (
+                    opened_at is not None and self.clock() - opened_at >= self.stable_after
+                )
                 if stable or delays is None:
                     if stable:
                         in_a_row = 0
@@ -570,6 +608,7 @@ class WsClient:
             compression=self.compression,
             user_agent_header=f"paradexctl/{__version__}",
             max_queue=256,
+            max_size=self.max_frame_bytes,
         )
 
     async def _session(self, attempt: int) -> float | None:
@@ -577,6 +616,7 @@ class WsClient:
         self._last_close_code = None
         self._stale = False
         self._subscribing = None
+        self._subscribed = self._productive = self._too_large = False
         self._trace(f"ws> connect {self.url} (attempt {attempt})")
         ws = await self._open()
         opened_at = self.clock()
@@ -612,6 +652,7 @@ class WsClient:
                     )
                 )
             else:
+                self._subscribed = True
                 self._put(Subscribed((), attempt, self.wall_ms()))
             await reader
             return opened_at
@@ -633,6 +674,7 @@ class WsClient:
                 with contextlib.suppress(BaseException):
                     await watchdog
             self._last_close_code = _ws_close_code(ws)
+            self._too_large = _ws_close_code(ws, sent=True) == 1009  # MESSAGE_TOO_BIG
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("connection closed"))
@@ -698,6 +740,8 @@ class WsClient:
             ev = proto.receive(frame, wall_ms())
             if type(ev) is Notification:
                 stats["notifications"] += 1
+                if self._subscribed:
+                    self._productive = True  # resets the backoff (see run)
                 put(ev)
                 continue
             if isinstance(ev, (Reply, RpcError)):
@@ -733,6 +777,7 @@ class WsClient:
         if "subscribe" not in proto.pending.values():
             channels, attempt = self._subscribing
             self._subscribing = None
+            self._subscribed = True
             self._put(Subscribed(channels, attempt, self.wall_ms()))
 
     async def _watchdog(self, ws: Any) -> None:
@@ -761,6 +806,11 @@ class WsClient:
             self._last_activity = self.clock()
 
     _stale = False
+    #: this connection: Subscribed was put / a notification followed it / it ended with a
+    #: frame over ``max_frame_bytes``
+    _subscribed = False
+    _productive = False
+    _too_large = False
 
 
 class _GaveUp(WsError):
@@ -785,10 +835,11 @@ async def _close_quietly(ws: Any, *, abort: bool = False) -> None:
             transport.abort()
 
 
-def _ws_close_code(ws: Any) -> int | None:
+def _ws_close_code(ws: Any, *, sent: bool = False) -> int | None:
+    """The close code received from the server (``sent``: the one the client sent)."""
     try:
-        rcvd = ws.protocol.close_rcvd
-        return int(rcvd.code) if rcvd is not None else None
+        frame = ws.protocol.close_sent if sent else ws.protocol.close_rcvd
+        return int(frame.code) if frame is not None else None
     except Exception:
         return None
 
@@ -811,12 +862,3 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def iter_queue(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
-    """Yield events from ``queue`` until (and including) a :class:`Closed`."""
-    while True:
-        ev = await queue.get()
-        yield ev
-        if type(ev) is Closed:
-            return
