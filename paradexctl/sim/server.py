@@ -70,8 +70,26 @@ class ConnectionGuard:
         self.refusals = refusals
         self.max_connections = _connection_cap(limits.max_connections)
         #: connections that have not yet sent their first complete request headers, oldest
-        #: first: the ones closed to make room at the limit
-        self.waiting: dict[GuardedH11Protocol, None] = {}
+        #: first: the ones closed to make room at the limit; those that sent part of one
+        #: (what a stalled or hostile client leaves) go before those that sent nothing yet
+        self.partial: dict[GuardedH11Protocol, float] = {}
+        self.waiting: dict[GuardedH11Protocol, float] = {}
+        #: a connection that has sent nothing is not closed to make room before this age
+        #: (seconds): a new client gets the time to send its request
+        self.min_idle_s = min(1.0, limits.header_timeout_s / 2)
+
+    def evictable(self, now: float) -> GuardedH11Protocol | None:
+        if self.partial:
+            return next(iter(self.partial))
+        if self.waiting:
+            conn, since = next(iter(self.waiting.items()))
+            if now - since >= self.min_idle_s:
+                return conn
+        return None
+
+    def forget(self, conn: GuardedH11Protocol) -> None:
+        self.partial.pop(conn, None)
+        self.waiting.pop(conn, None)
 
 
 def _connection_cap(wanted: int) -> int:
@@ -91,8 +109,9 @@ class GuardedH11Protocol(H11Protocol):
       start, and again after each response); then it is closed, with a 408 if it had sent
       part of a request.
     * Beyond ``max_connections`` open connections, the oldest one still waiting for its first
-      request headers is closed to make room; if there is none, the new connection gets a
-      503 and is closed.
+      request headers is closed to make room: one that sent part of a request, else one
+      that has sent nothing for a second; if there is none, the new connection gets a 503
+      and is closed.
     * Malformed requests get a 400 in Paradex's error shape; all of these are counted in the
       refusal summary (one log line per interval)."""
 
@@ -107,9 +126,9 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         g = self.guard
         if len(self.connections) > g.max_connections:
-            if g.waiting:
-                oldest = next(iter(g.waiting))
-                g.refusals.note("connection limit: closed an idle connection")
+            oldest = g.evictable(self.loop.time())
+            if oldest is not None:
+                g.refusals.note("connection limit: closed a connection without a request")
                 oldest._close(timed_out=False)
             else:
                 g.refusals.note("connection limit: refused a connection")
@@ -121,7 +140,7 @@ class GuardedH11Protocol(H11Protocol):
                 self.connections.discard(self)
                 transport.close()
                 return
-        g.waiting[self] = None
+        g.waiting[self] = self.loop.time()
         self._arm()
 
     def _arm(self) -> None:
@@ -151,7 +170,7 @@ class GuardedH11Protocol(H11Protocol):
         """Close a connection that is waiting for request headers (a 408 if it sent part of
         one and ran out of time)."""
         self._disarm()
-        self.guard.waiting.pop(self, None)
+        self.guard.forget(self)
         if self.transport.is_closing():
             return
         if timed_out and self.conn.trailing_data[0]:
@@ -161,9 +180,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        g = self.guard
         if not self._waiting_for_headers():  # a request (or a WebSocket upgrade) has begun
             self._disarm()
-            self.guard.waiting.pop(self, None)
+            g.forget(self)
+        elif self in g.waiting:  # part of a first request: first in line to be closed
+            g.partial[self] = g.waiting.pop(self)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -172,7 +194,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self.guard.waiting.pop(self, None)
+        self.guard.forget(self)
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
