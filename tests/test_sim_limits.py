@@ -114,6 +114,17 @@ def test_deep_json_in_a_cursor_or_jwt_is_a_clean_refusal(trader: Trader) -> None
     assert r.status_code == 401, r.text
 
 
+def test_ws_message_over_the_limit_closes_with_1009(guarded: SimServer) -> None:
+    async def go() -> None:
+        async with websockets.connect(guarded.ws_url, max_size=None) as ws:
+            await ws.send("x" * (guarded.sim.options.limits.max_ws_message_bytes + 1))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    asyncio.run(go())
+
+
 # ----------------------------------------------------------------------------- body size
 
 
