@@ -114,10 +114,11 @@ def healthy(
             try:
                 if kind == "new connection":
                     ok = fresh_get(port, "/v1/system/time")
-                elif i % 2:
-                    ok = trader.http.get("/account").status_code == 200
                 else:
-                    ok = public.get("/bbo/BTC-USD-PERP").status_code == 200
+                    r = trader.http.get("/account") if i % 2 else public.get("/bbo/BTC-USD-PERP")
+                    ok = r.status_code == 200
+                    if not ok:
+                        failures[f"{r.status_code} {r.text[:60]}"] += 1
             except (httpx.HTTPError, OSError) as err:
                 ok = False
                 failures[type(err).__name__] += 1

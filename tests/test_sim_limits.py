@@ -226,6 +226,20 @@ def test_half_open_sockets_beyond_the_cap_do_not_starve_a_healthy_client(
             s.close()
 
 
+def test_at_the_cap_with_every_connection_busy_a_new_one_gets_503(capped: SimServer) -> None:
+    async def go() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(16):  # WebSockets are never closed to make room
+                await stack.enter_async_context(websockets.connect(capped.ws_url))
+            resp = await asyncio.to_thread(
+                raw_request, capped.port, b"GET /v1/system/time HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            assert resp.startswith(b"HTTP/1.1 503"), resp
+            assert body_of(resp)["error"] == "SERVICE_UNAVAILABLE"
+
+    asyncio.run(go())
+
+
 def test_refusal_log_is_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     log = RefusalLog(logging.getLogger("paradexctl.sim"), 10.0, clock=lambda: now[0])

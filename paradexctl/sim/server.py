@@ -72,19 +72,16 @@ class ConnectionGuard:
         #: connections that have not yet sent their first complete request headers, oldest
         #: first: the ones closed to make room at the limit; those that sent part of one
         #: (what a stalled or hostile client leaves) go before those that sent nothing yet
-        self.partial: dict[GuardedH11Protocol, float] = {}
-        self.waiting: dict[GuardedH11Protocol, float] = {}
-        #: a connection that has sent nothing is not closed to make room before this age
-        #: (seconds): a new client gets the time to send its request
-        self.min_idle_s = min(1.0, limits.header_timeout_s / 2)
+        self.partial: dict[GuardedH11Protocol, None] = {}
+        self.waiting: dict[GuardedH11Protocol, None] = {}
 
-    def evictable(self, now: float) -> GuardedH11Protocol | None:
-        if self.partial:
-            return next(iter(self.partial))
-        if self.waiting:
-            conn, since = next(iter(self.waiting.items()))
-            if now - since >= self.min_idle_s:
-                return conn
+    def evictable(self) -> GuardedH11Protocol | None:
+        """The connection to close to make room: the oldest that sent part of a request, else
+        the oldest that has sent nothing (a new client's request is read within a loop turn
+        or two, so it is rarely the oldest; one that held a slot without a request is)."""
+        for pool in (self.partial, self.waiting):
+            if pool:
+                return next(iter(pool))
         return None
 
     def forget(self, conn: GuardedH11Protocol) -> None:
@@ -109,9 +106,9 @@ class GuardedH11Protocol(H11Protocol):
       start, and again after each response); then it is closed, with a 408 if it had sent
       part of a request.
     * Beyond ``max_connections`` open connections, the oldest one still waiting for its first
-      request headers is closed to make room: one that sent part of a request, else one
-      that has sent nothing for a second; if there is none, the new connection gets a 503
-      and is closed.
+      request headers is closed to make room (one that sent part of a request before one
+      that sent nothing yet); if there is none (every connection is serving a request or a
+      WebSocket), the new connection gets a 503 and is closed.
     * Malformed requests get a 400 in Paradex's error shape; all of these are counted in the
       refusal summary (one log line per interval)."""
 
@@ -126,7 +123,7 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         g = self.guard
         if len(self.connections) > g.max_connections:
-            oldest = g.evictable(self.loop.time())
+            oldest = g.evictable()
             if oldest is not None:
                 g.refusals.note("connection limit: closed a connection without a request")
                 oldest._close(timed_out=False)
@@ -140,7 +137,7 @@ class GuardedH11Protocol(H11Protocol):
                 self.connections.discard(self)
                 transport.close()
                 return
-        g.waiting[self] = self.loop.time()
+        g.waiting[self] = None
         self._arm()
 
     def _arm(self) -> None:
@@ -185,7 +182,8 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm()
             g.forget(self)
         elif self in g.waiting:  # part of a first request: first in line to be closed
-            g.partial[self] = g.waiting.pop(self)
+            del g.waiting[self]
+            g.partial[self] = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
