@@ -73,6 +73,7 @@ def test_fault_flags_apply_from_start(tmp_path: Path) -> None:
         ["--rest-staleness", "nope=5"],
         ["--ws-drop-rate", "1.5"],
         ["--faucet", "lots"],
+        ["--admin-allow-origin", "localhost:3000"],
     ],
 )
 def test_bad_options_exit_2(args: list[str]) -> None:

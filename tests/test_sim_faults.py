@@ -279,7 +279,7 @@ def test_admin_api_is_loopback_only() -> None:
             assert (await remote.post("/_sim/faults", json={"rest_5xx": 5})).status_code == 403
             assert (await remote.get("/v1/system/state")).status_code == 200  # API is open
         local_t = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=local_t, base_url="http://sim") as local:
+        async with httpx.AsyncClient(transport=local_t, base_url="http://127.0.0.1:8787") as local:
             assert (await local.get("/_sim/state")).status_code == 200
 
     asyncio.run(go())

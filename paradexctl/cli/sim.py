@@ -158,6 +158,15 @@ def sim(
             "process). [default: the number of CPUs, at most 4; 0 on one CPU]",
         ),
     ] = None,
+    admin_allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--admin-allow-origin",
+            metavar="ORIGIN",
+            help="Let browser pages from ORIGIN (scheme://host[:port]) use the admin API; "
+            "other browser requests are refused. Repeatable.",
+        ),
+    ] = None,
     signing_tables: Annotated[
         str,
         typer.Option(
@@ -206,6 +215,10 @@ def sim(
         verify_workers = min(cpus, 4) if cpus > 1 else 0
     if verify_workers < 0:
         raise UsageError("--verify-workers must not be negative")
+    origins = tuple(o.rstrip("/") for o in admin_allow_origin or ())
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or "/" in origin.split("//", 1)[1]:
+            raise UsageError(f"--admin-allow-origin: {origin!r} is not scheme://host[:port]")
     if jwt_lifetime <= 0:
         raise UsageError("--jwt-lifetime must be positive")
     faults = FaultConfig(
@@ -239,6 +252,7 @@ def sim(
         warm_tables=signing_tables,
         verify_workers=verify_workers,
         marks=marks,
+        admin_origins=origins,
     )
     if host not in ("127.0.0.1", "::1", "localhost"):
         out.warn(f"binding {host}: the simulator is reachable beyond this machine")

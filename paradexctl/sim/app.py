@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
 from paradexctl import signing
+from paradexctl.config import write_private_file
 from paradexctl.signing.tables import key_point
 
 from .exchange import (
@@ -48,9 +48,17 @@ from .exchange import (
     parse_decimal,
 )
 from .faults import FaultConfig, Faults
+from .limits import JsonTooDeep, Limits, RefusalLog, decode_json, read_body
 from .verify import Verifier
 
-__all__ = ["STALENESS_KEYS", "SimApp", "SimOptions", "StateFileError", "create_app"]
+__all__ = [
+    "STALENESS_KEYS",
+    "SimApp",
+    "SimOptions",
+    "StateFileError",
+    "StateSaveError",
+    "create_app",
+]
 
 CHAIN_NAME = "PRIVATE_SN_POTC_SEPOLIA"
 ACCOUNT_CLASS_HASH = "0x41cb0280ebadaa75f996d8d92c6f265f6d040bb3ba442e5f86a554f1765244e"
@@ -76,6 +84,12 @@ _NOTIFY_HEAD = '{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
 #: unsent WebSocket messages a connection may accumulate before it is dropped
 MAX_UNSENT = 20_000
 MAX_PAGE = 5000
+#: peer addresses and ``Host`` names the admin API accepts
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost")
+#: how far ``POST /_sim/time/advance`` may move the clock ahead of the wall clock in total
+MAX_CLOCK_OFFSET_MS = 7 * 86_400_000
+#: nesting allowed in the sim's own flat JSON that clients hand back (JWT parts, cursors)
+FLAT_JSON_DEPTH = 2
 
 
 @dataclass(slots=True)
@@ -104,6 +118,11 @@ class SimOptions:
     marks: dict[str, Decimal] = field(default_factory=dict)
     #: receive window for orders sent without ``recv_window`` (0: no limit)
     default_recv_window_ms: int = 300_000
+    #: what one client may send or hold (body size, JSON depth, timeouts, connections)
+    limits: Limits = field(default_factory=Limits)
+    #: browser origins (``scheme://host[:port]``) whose requests the admin API accepts; any
+    #: other request carrying an ``Origin`` (or a cross-site ``Sec-Fetch-Site``) is refused
+    admin_origins: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------------------ utilities
@@ -150,8 +169,8 @@ class Jwt:
         if len(parts) != 3:
             raise JwtError("token contains an invalid number of segments")
         try:
-            header = json.loads(_b64url_dec(parts[0]))
-            claims = json.loads(_b64url_dec(parts[1]))
+            header = decode_json(_b64url_dec(parts[0]), FLAT_JSON_DEPTH)
+            claims = decode_json(_b64url_dec(parts[1]), FLAT_JSON_DEPTH)
             sig = _b64url_dec(parts[2])
         except (ValueError, UnicodeDecodeError):
             raise JwtError("token is malformed") from None
@@ -186,7 +205,7 @@ def _uncursor(text: str | None) -> int:
     if not text:
         return 0
     try:
-        d = json.loads(_b64url_dec(text))
+        d = decode_json(_b64url_dec(text), FLAT_JSON_DEPTH)
         off = int(d["o"])
     except (ValueError, KeyError, TypeError):
         raise Rejected("INVALID_REQUEST_PARAMETER", "invalid cursor") from None
@@ -588,6 +607,15 @@ def _err(code: str, message: str, status: int = 400, data: Any = None) -> Respon
     return Response(body, status, media_type=JSON_TYPE)
 
 
+def _rejected(err: Rejected) -> Response:
+    """A :class:`Rejected` in Paradex's error shape. A refused body (413 too large, 408 too
+    slow) also closes the connection, so its unread remainder is never taken in."""
+    resp = _err(err.code, err.message, err.status, err.data)
+    if err.status in (408, 413):
+        resp.headers["connection"] = "close"
+    return resp
+
+
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         json.dumps(obj, separators=(",", ":")), status, headers=headers, media_type=JSON_TYPE
@@ -612,6 +640,10 @@ class StateFileError(ValueError):
     """``--state`` names a file that is not a usable simulator state."""
 
 
+class StateSaveError(StateFileError):
+    """The final save of ``--state`` failed (the file keeps the last good save)."""
+
+
 class AuthFailed(Exception):
     """The JWT middleware's 401 (body has only ``message``)."""
 
@@ -627,8 +659,20 @@ Handler = Callable[[Request], Awaitable[Response]]
 class SimApp:
     """The simulator's state (engine, REST view, hub, faults, clock) and its routes."""
 
-    def __init__(self, options: SimOptions | None = None) -> None:
+    def __init__(
+        self,
+        options: SimOptions | None = None,
+        *,
+        write_state: Callable[[Path, bytes], None] = write_private_file,
+    ) -> None:
         self.options = options or SimOptions()
+        #: writes ``--state`` whole (temporary file, fsync, rename) or raises ``OSError``
+        self.write_state = write_state
+        #: why the last save failed (None: the file is up to date or was never written)
+        self.save_error: str | None = None
+        #: the final save's failure at shutdown (the CLI exits nonzero with it)
+        self.final_save_error: str | None = None
+        self.last_saved_ms: int | None = None
         o = self.options
         self.clock = SimClock()
         self.jwt = Jwt()
@@ -643,6 +687,7 @@ class SimApp:
         self.faults = Faults(o.faults, seed=o.seed, now_ms=self.clock.now_ms())
         self.hub = Hub(self.faults)
         self.verifier = Verifier(o.verify_workers, o.warm_tables)
+        self.refusals = RefusalLog(_log, o.limits.log_interval_s)
         self.dirty = False
         self.stopping = False
         self.rate: dict[tuple[str, str], tuple[int, int]] = {}
@@ -722,21 +767,31 @@ class SimApp:
         self.hub.publish(events, self.clock.now_ms())
         self.dirty = True
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Write ``--state`` if anything changed; True when the file is up to date.
+
+        The file is written whole to a temporary file, fsynced and renamed over the last good
+        one (:func:`paradexctl.config.write_private_file`). A failed write (a full disk)
+        leaves the last good file in place, is logged once (and its recovery once), and is
+        retried on the next tick: ``dirty`` stays set until a write succeeds."""
         path = self.options.state_file
         if path is None or not self.dirty:
-            return
-        self.dirty = False
+            return True
         data = json.dumps(self.engine.to_state(), separators=(",", ":")).encode()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+            self.write_state(path, data)
+        except OSError as err:
+            failing = self.save_error is not None
+            self.save_error = f"cannot save the sim state to {path}: {err.strerror or err}"
+            if not failing:
+                _log.error("%s; %s keeps the last good save; retrying", self.save_error, path.name)
+            return False
+        self.dirty = False
+        self.last_saved_ms = self.clock.now_ms()
+        if self.save_error is not None:
+            _log.warning("the sim state is saved to %s again", path)
+            self.save_error = None
+        return True
 
     async def _ticker(self) -> None:
         period = self.options.tick_ms / 1000
@@ -752,6 +807,7 @@ class SimApp:
                 if mono - last_save >= 0.5:
                     last_save = mono
                     self.save()
+                self.refusals.tick()
             except Exception:  # keep ticking; a bug here must not freeze the market
                 _log.exception("simulator tick failed")
 
@@ -769,7 +825,9 @@ class SimApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
             self.dirty = True
-            self.save()
+            if not self.save():
+                self.final_save_error = self.save_error
+            self.refusals.flush()
             self.verifier.close()
 
     # ----------------------------------------------------------------- REST plumbing
@@ -857,7 +915,7 @@ class SimApp:
             except AuthFailed as err:
                 resp = _json({"message": str(err)}, 401)
             except Rejected as err:
-                resp = _err(err.code, err.message, err.status, err.data)
+                resp = _rejected(err)
             except Exception:  # a bug: log it, answer in Paradex's shape, keep serving
                 _log.exception("%s %s failed", request.method, request.url.path)
                 resp = _err("INTERNAL_ERROR", "internal server error", 500)
@@ -867,13 +925,25 @@ class SimApp:
         return wrapped
 
     async def _body(self, request: Request) -> Any:
-        raw = await request.body()
+        """The request's JSON body (None when empty), read within the body limits."""
+        raw = await read_body(request, self.options.limits, self.refusals)
         if not raw:
             return None
         try:
-            return json.loads(raw)
+            return self.decode(raw)
+        except JsonTooDeep as err:
+            raise Rejected("BINDING_ERROR", f"request body is {err}") from None
         except ValueError:
             raise Rejected("BINDING_ERROR", "request body is not valid JSON") from None
+
+    def decode(self, raw: bytes | str) -> Any:
+        """The one JSON decoder for what clients send (bodies, WebSocket messages, JWT parts,
+        cursors): ``ValueError`` beyond the nesting limit, as for malformed JSON."""
+        try:
+            return decode_json(raw, self.options.limits.max_json_depth)
+        except JsonTooDeep:
+            self.refusals.note("JSON too deep")
+            raise
 
     # ----------------------------------------------------------------- signatures
 
@@ -904,6 +974,9 @@ class SimApp:
         ts = body["signature_timestamp"]
         if isinstance(ts, bool) or not isinstance(ts, int):
             raise Rejected("VALIDATION_ERROR", "signature_timestamp must be an integer (ms)")
+        for k in ("size", "price", "trigger_price"):  # decimal strings, as Paradex (not 0.1)
+            if body.get(k) is not None and not isinstance(body[k], str):
+                raise Rejected("VALIDATION_ERROR", f"{k} must be a decimal string")
         price_raw = body.get("price")
         price = None if price_raw in (None, "") else parse_decimal(price_raw, "price")
         trig_raw = body.get("trigger_price")
@@ -911,9 +984,13 @@ class SimApp:
         flags = body.get("flags") or []
         if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
             raise Rejected("VALIDATION_ERROR", "flags must be a list of strings")
+        if len({f.upper() for f in flags}) != len(flags):
+            raise Rejected("VALIDATION_ERROR", "flags must not repeat a flag")
         client_id = body.get("client_id") or ""
         if not isinstance(client_id, str):
             raise Rejected("VALIDATION_ERROR", "client_id must be a string")
+        if len(client_id) <= 64 and any(c < " " or "\x7f" <= c <= "\x9f" for c in client_id):
+            raise Rejected("VALIDATION_ERROR", "client_id must not contain control characters")
         recv = body.get("recv_window")
         if recv is not None and (isinstance(recv, bool) or not isinstance(recv, int)):
             raise Rejected("VALIDATION_ERROR", "recv_window must be an integer (ms)")
@@ -1399,15 +1476,35 @@ class SimApp:
 
     # ----------------------------------------------------------------- admin API
 
+    def _admin_refusal(self, request: Request) -> str | None:
+        """Why an admin request is refused (None: allowed). The peer must be loopback, the
+        ``Host`` a loopback name (a page on another name that resolves here, DNS rebinding,
+        is refused), and a browser's request (``Origin``, or ``Sec-Fetch-Site`` other than a
+        typed address) is refused unless its origin was allowed at start (CSRF)."""
+        peer = request.client.host if request.client else ""
+        if peer not in LOOPBACK_HOSTS:
+            return "the admin API is loopback-only"
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.strip("[]").lower() not in LOOPBACK_HOSTS:
+            return "the admin API needs a loopback Host (localhost, 127.0.0.1 or [::1])"
+        origin = request.headers.get("origin")
+        site = request.headers.get("sec-fetch-site", "none")
+        browser = origin is not None or site != "none"
+        if browser and (origin is None or origin not in self.options.admin_origins):
+            return "the admin API refuses browser requests (origin not allowed)"
+        return None
+
     def admin(self, fn: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
-            host = request.client.host if request.client else ""
-            if host not in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost"):
-                return _err("REQUEST_NOT_ALLOWED", "the admin API is loopback-only", 403)
+            why = self._admin_refusal(request)
+            if why is not None:
+                self.refusals.note("admin request refused")
+                return _err("REQUEST_NOT_ALLOWED", why, 403)
             try:
                 return await fn(request)
             except Rejected as err:
-                return _err(err.code, err.message, err.status, err.data)
+                return _rejected(err)
             except (ValueError, TypeError, KeyError) as err:
                 return _err("VALIDATION_ERROR", str(err), 400)
             except Exception:
@@ -1504,8 +1601,12 @@ class SimApp:
     async def a_time_advance(self, request: Request) -> Response:
         body = await self._admin_body(request)
         ms = body.get("ms")
-        if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
-            raise ValueError("ms must be a non-negative integer")
+        room = MAX_CLOCK_OFFSET_MS - self.clock.offset_ms
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= room:
+            raise ValueError(
+                f"ms must be an integer in [0, {room}]: the clock runs at most "
+                f"{MAX_CLOCK_OFFSET_MS // 86_400_000} days ahead (POST /_sim/reset sets it back)"
+            )
         self.clock.offset_ms += ms
         self.commit(self.engine.advance(self.clock.now_ms()))
         return _json({"now_ms": self.clock.now_ms(), "offset_ms": self.clock.offset_ms})
@@ -1657,13 +1758,18 @@ class SimApp:
             _log.exception("WebSocket request failed: %.200s", text)
             rid: Any = None
             with contextlib.suppress(ValueError, AttributeError):
-                req = json.loads(text)
+                req = self.decode(text)
                 rid = req.get("id") if isinstance(req, dict) else None
             await self._ws_reply(conn, rid, error={"code": -32603, "message": "internal error"})
 
     async def _ws_handle(self, conn: Conn, text: str) -> None:
         try:
-            req = json.loads(text)
+            req = self.decode(text)
+        except JsonTooDeep as err:
+            await self._ws_reply(
+                conn, None, error={"code": -32600, "message": "invalid request", "data": str(err)}
+            )
+            return
         except ValueError:
             await self._ws_reply(conn, None, error={"code": -32700, "message": "parse error"})
             return

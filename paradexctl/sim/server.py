@@ -11,20 +11,199 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import resource
 import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .app import SimApp, SimOptions
+from .app import SimApp, SimOptions, StateSaveError
+from .limits import Limits, RefusalLog
 
 if TYPE_CHECKING:  # httpx is imported on first use: ``paradexctl sim`` itself never needs it
     import httpx
 
 __all__ = ["SimAdmin", "SimServer", "make_uvicorn_config", "serve"]
+
+#: connections the kernel may queue before they are accepted
+BACKLOG = 256
+
+
+def _raw_error(status: int, reason: str, code: str, message: str) -> bytes:
+    """A complete HTTP/1.1 error response in Paradex's shape that closes the connection."""
+    body = json.dumps({"error": code, "message": message, "data": None}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json; charset=UTF-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _RefusalLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """uvicorn's per-connection warnings ("Invalid HTTP request received.", ...) counted into
+    the refusal summary instead of one line per socket."""
+
+    def __init__(self, logger: logging.Logger, refusals: RefusalLog) -> None:
+        super().__init__(logger, {})
+        self.refusals = refusals
+
+    @property
+    def level(self) -> int:
+        return int(self.logger.level)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.refusals.note(str(msg).rstrip("."))
+
+
+class ConnectionGuard:
+    """One server's connection limit and header timeout, shared by its connections."""
+
+    def __init__(self, limits: Limits, refusals: RefusalLog) -> None:
+        self.limits = limits
+        self.refusals = refusals
+        self.max_connections = _connection_cap(limits.max_connections)
+        #: connections that have not yet sent their first complete request headers, oldest
+        #: first: the ones closed to make room at the limit; those that sent part of one
+        #: (what a stalled or hostile client leaves) go before those that sent nothing yet
+        self.partial: dict[GuardedH11Protocol, None] = {}
+        self.waiting: dict[GuardedH11Protocol, None] = {}
+
+    def evictable(self) -> GuardedH11Protocol | None:
+        """The connection to close to make room: the oldest that sent part of a request, else
+        the oldest that has sent nothing (a new client's request is read within a loop turn
+        or two, so it is rarely the oldest; one that held a slot without a request is)."""
+        for pool in (self.partial, self.waiting):
+            if pool:
+                return next(iter(pool))
+        return None
+
+    def forget(self, conn: GuardedH11Protocol) -> None:
+        self.partial.pop(conn, None)
+        self.waiting.pop(conn, None)
+
+
+def _connection_cap(wanted: int) -> int:
+    """``wanted``, lowered to leave file descriptors for the backlog and the process (a
+    server out of descriptors fails every accept, and asyncio logs each one)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(8, min(wanted, soft - BACKLOG - 64))
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header timeout and a connection limit (uvicorn has
+    neither: ``limit_concurrency`` answers 503 to everyone once half-open sockets fill it).
+
+    * A connection gets ``header_timeout_s`` to send complete request headers (from its
+      start, and again after each response); then it is closed, with a 408 if it had sent
+      part of a request.
+    * Beyond ``max_connections`` open connections, the oldest one still waiting for its first
+      request headers is closed to make room (one that sent part of a request before one
+      that sent nothing yet); if there is none (every connection is serving a request or a
+      WebSocket), the new connection gets a 503 and is closed.
+    * Malformed requests get a 400 in Paradex's error shape; all of these are counted in the
+      refusal summary (one log line per interval)."""
+
+    guard: ClassVar[ConnectionGuard]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = _RefusalLogger(self.logger, self.guard.refusals)  # type: ignore[assignment]
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        g = self.guard
+        if len(self.connections) > g.max_connections:
+            oldest = g.evictable()
+            if oldest is not None:
+                g.refusals.note("connection limit: closed a connection without a request")
+                oldest._close(timed_out=False)
+            else:
+                g.refusals.note("connection limit: refused a connection")
+                transport.write(
+                    _raw_error(
+                        503, "Service Unavailable", "SERVICE_UNAVAILABLE", "too many connections"
+                    )
+                )
+                self.connections.discard(self)
+                transport.close()
+                return
+        g.waiting[self] = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(
+            self.guard.limits.header_timeout_s, self._header_timeout
+        )
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _waiting_for_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE and (
+            self.cycle is None or self.cycle.response_complete
+        )
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or not self._waiting_for_headers():
+            return
+        self.guard.refusals.note("header timeout")
+        self._close(timed_out=True)
+
+    def _close(self, *, timed_out: bool) -> None:
+        """Close a connection that is waiting for request headers (a 408 if it sent part of
+        one and ran out of time)."""
+        self._disarm()
+        self.guard.forget(self)
+        if self.transport.is_closing():
+            return
+        if timed_out and self.conn.trailing_data[0]:
+            late = f"request headers not received within {self.guard.limits.header_timeout_s:g} s"
+            self.transport.write(_raw_error(408, "Request Timeout", "BINDING_ERROR", late))
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        g = self.guard
+        if not self._waiting_for_headers():  # a request (or a WebSocket upgrade) has begun
+            self._disarm()
+            g.forget(self)
+        elif self in g.waiting:  # part of a first request: first in line to be closed
+            del g.waiting[self]
+            g.partial[self] = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self._waiting_for_headers():
+            self._arm()  # the next request's headers get the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.guard.forget(self)
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_raw_error(400, "Bad Request", "BINDING_ERROR", msg.rstrip(".")))
+        self.transport.close()
+
+
+def guarded_protocol(limits: Limits, refusals: RefusalLog) -> type[GuardedH11Protocol]:
+    """A :class:`GuardedH11Protocol` class bound to one server's own guard."""
+    guard = ConnectionGuard(limits, refusals)
+    return type("SimH11Protocol", (GuardedH11Protocol,), {"guard": guard})
 
 
 def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
@@ -37,9 +216,12 @@ def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         proxy_headers=False,  # loopback, no proxy: one ASGI middleware less per request
         lifespan="on",
+        http=guarded_protocol(o.limits, sim.refusals),
         ws="websockets-sansio",
+        ws_max_size=o.limits.max_ws_message_bytes,
         ws_ping_interval=o.ws_ping_interval_s or None,
         ws_ping_timeout=o.ws_ping_timeout_s or None,
+        backlog=BACKLOG,
         timeout_graceful_shutdown=2,
     )
 
@@ -199,7 +381,8 @@ def serve(
     port: int = 0,
     on_ready: Callable[[SimApp, str, int], None] | None = None,
 ) -> None:
-    """Run the simulator in the foreground until SIGINT or SIGTERM, then return normally.
+    """Run the simulator in the foreground until SIGINT or SIGTERM, then return normally
+    (:class:`StateSaveError` if the final save of ``--state`` failed).
 
     ``on_ready(sim, host, port)`` is called once the socket is bound (with the real port).
     """
@@ -233,3 +416,8 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if sim.final_save_error is not None:
+        path = options.state_file
+        raise StateSaveError(
+            f"{sim.final_save_error}; the final state is lost, {path} keeps the last good save"
+        )
