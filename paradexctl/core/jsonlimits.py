@@ -11,30 +11,42 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_JSON_DEPTH", "too_deep"]
+__all__ = ["MAX_JSON_DEPTH", "json_depth", "too_deep"]
 
 #: The deepest nesting of arrays and objects accepted (a Paradex notification is about 6 deep).
 MAX_JSON_DEPTH = 64
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
+# A string literal from its opening quote to its closing one, or to the end of the text (so an
+# unterminated string is consumed once and the scan stays linear); possessive: no backtracking.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.|\\\Z)*+(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when the JSON ``text`` nests arrays/objects more than ``limit`` levels deep.
+def json_depth(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> int:
+    """The nesting depth of arrays/objects in the JSON ``raw`` outside strings, counted up to
+    ``limit + 1`` (so a text nested 50,000 deep costs no more than one nested ``limit + 1``).
 
-    Brackets inside strings do not count. Text with at most ``limit`` opening brackets
-    cannot be too deep, so ordinary frames cost two ``str.count`` calls; only text with many
-    brackets is scanned. Malformed text gives a best-effort answer (the parser rejects it).
+    Text with at most ``limit`` opening brackets cannot be deeper, so ordinary frames cost two
+    ``count`` calls at C speed; only text with many brackets is scanned. Malformed text gives a
+    best-effort answer (the parser rejects it).
     """
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    depth = 0
-    for m in _BRACKET.finditer(_STRING.sub("", text) if '"' in text else text):
-        if m.group() in "[{":
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return 0
+    depth = deepest = 0
+    for c in _STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        if c in (0x5B, 0x7B):  # [ {
             depth += 1
-            if depth > limit:
-                return True
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
         else:
             depth -= 1
-    return False
+    return deepest
+
+
+def too_deep(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the JSON ``text`` nests arrays/objects more than ``limit`` levels deep
+    (brackets inside strings do not count)."""
+    return json_depth(text, limit) > limit

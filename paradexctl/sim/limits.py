@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
+
+from paradexctl.core.jsonlimits import json_depth
 
 from .exchange import Rejected
 
@@ -59,31 +60,6 @@ class Limits:
 
 class JsonTooDeep(ValueError):
     """A JSON text nested deeper than the limit (a ``ValueError``, like a parse error)."""
-
-
-# A string literal from its opening quote to its closing one, or to the end of the text (so
-# an unterminated string is consumed once and the scan stays linear); possessive: no
-# backtracking.
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.|\\\Z)*+(?:"|\Z)', re.DOTALL)
-_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
-
-
-def json_depth(raw: bytes, limit: int) -> int:
-    """The bracket nesting depth of ``raw`` outside strings, counted up to ``limit + 1``."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:  # the common case, at C speed
-        return 0
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for c in brackets:
-        if c in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        else:
-            depth -= 1
-    return deepest
 
 
 def decode_json(raw: bytes | str, max_depth: int) -> Any:
