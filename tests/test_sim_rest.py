@@ -226,6 +226,10 @@ def test_account_balance_positions_fills(sim: SimServer, trader: Trader) -> None
     assert trader.http.get("/balance").json()["results"][0] == {
         "token": "USDC",
         "size": "100000",
+        "average_entry_price": "1",
+        "average_entry_price_usd": "1",
+        "cost": "100000",
+        "cost_usd": "100000",
         "last_updated_at": summary["updated_at"],
     }
     assert trader.http.get("/positions").json() == {"results": []}

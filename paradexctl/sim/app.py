@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketState
 
 from paradexctl import signing
@@ -629,6 +629,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     resp = _err(code, str(exc.detail).lower(), exc.status_code)
     if exc.headers:
         resp.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # starlette names the methods of the first route with this path only; the sim serves
+        # one path from several routes (GET, POST and DELETE /orders), so name them all
+        allowed: set[str] = set()
+        for route in request.app.routes:
+            if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+                allowed |= route.methods or set()
+        if allowed:
+            resp.headers["allow"] = ", ".join(sorted(allowed))
     return resp
 
 

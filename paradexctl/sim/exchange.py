@@ -342,6 +342,8 @@ class Order:
     cancel_reason: str = ""
     seq_no: int = 0
     filled_notional: Decimal = ZERO
+    # the last modify request on this order (OrderResp.request_info); absent until one
+    request_info: dict[str, str] | None = None
 
     @property
     def is_buy(self) -> bool:
@@ -382,6 +384,7 @@ class Order:
             "received_at": self.received_at,
             "last_updated_at": self.last_updated_at,
             "seq_no": self.seq_no,
+            **({"request_info": dict(self.request_info)} if self.request_info else {}),
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -413,6 +416,7 @@ class Order:
             cancel_reason=d["cancel_reason"],
             seq_no=d["seq_no"],
             filled_notional=D(d["filled_notional"]),
+            request_info=d.get("request_info"),
         )
 
 
@@ -481,9 +485,10 @@ class Position:
     last_updated_at: int = 0
     last_fill_id: str = ""
     seq_no: int = 0
+    side: str = "LONG"  # of the open position; a closed one keeps the side it had (spec enum)
 
     def to_json(self, mark: Decimal) -> dict[str, Any]:
-        side = "LONG" if self.size > 0 else "SHORT" if self.size < 0 else ""
+        side = "LONG" if self.size > 0 else "SHORT" if self.size < 0 else self.side
         upnl = (mark - self.average_entry_price) * self.size if self.size else ZERO
         cost = self.average_entry_price * self.size
         return {
@@ -526,6 +531,7 @@ class Position:
             "last_updated_at": self.last_updated_at,
             "last_fill_id": self.last_fill_id,
             "seq_no": self.seq_no,
+            "side": self.side,
         }
 
     @classmethod
@@ -534,8 +540,14 @@ class Position:
             d["account"], d["market"], D(d["size"]), D(d["average_entry_price"]),
             D(d["average_exit_price"]), D(d["realized_positional_pnl"]), D(d["exit_size"]),
             d["created_at"], d["closed_at"], d["last_updated_at"], d["last_fill_id"],
-            d["seq_no"],
+            d["seq_no"], d.get("side", "LONG"),
         )  # fmt: skip
+
+    def set_size(self, size: Decimal) -> None:
+        """The one place a position's size changes (a closed position remembers its side)."""
+        self.size = size
+        if size:
+            self.side = "LONG" if size > 0 else "SHORT"
 
 
 @dataclass(slots=True)
@@ -706,12 +718,7 @@ class Exchange:
         self, acct: Account, before: Decimal, kind: str, extra: dict[str, Any]
     ) -> None:
         acct.balance_updated_at = self.now_ms
-        self._emit(
-            "balance",
-            acct.address,
-            None,
-            {"token": "USDC", "size": fmt(acct.balance), "last_updated_at": self.now_ms},
-        )
+        self._emit("balance", acct.address, None, self.balance(acct.address))
         data: dict[str, Any] = {
             "type": kind,
             "status": "ON_BLOCKCHAIN",
@@ -749,7 +756,7 @@ class Exchange:
                 "POSITION_NOT_FOUND", f"no position of {address} in {market}", status=404
             )
         now = self._tick(now_ms)
-        pos.size += size_delta
+        pos.set_size(pos.size + size_delta)
         pos.seq_no = self._next_seq()
         pos.last_updated_at = now
         self._emit("position", address, market, pos.to_json(self.markets[market].mark))
@@ -785,10 +792,17 @@ class Exchange:
         }
 
     def balance(self, address: str) -> dict[str, Any]:
+        """The settlement token's balance (BalanceResp). USDC is valued at 1 USD, so its
+        average entry price is 1 and its cost is its size."""
         acct = self._account(address)
+        size = fmt(acct.balance)
         return {
             "token": "USDC",
-            "size": fmt(acct.balance),
+            "size": size,
+            "average_entry_price": "1",
+            "average_entry_price_usd": "1",
+            "cost": size,
+            "cost_usd": size,
             "last_updated_at": acct.balance_updated_at,
         }
 
@@ -879,10 +893,11 @@ class Exchange:
             "last_updated_at": self.now_ms,
             "bids": bids,
             "asks": asks,
-            "best_bid_api": bids[0][0] if bids else "",
-            "best_ask_api": asks[0][0] if asks else "",
-            "best_bid_interactive": bids[0][0] if bids else "",
-            "best_ask_interactive": asks[0][0] if asks else "",
+            # the spec's list[str]: the best level as [price, size] ([] for an empty side)
+            "best_bid_api": list(bids[0]) if bids else [],
+            "best_ask_api": list(asks[0]) if asks else [],
+            "best_bid_interactive": list(bids[0]) if bids else [],
+            "best_ask_interactive": list(asks[0]) if asks else [],
         }
 
     def market_summary(self, market: str) -> dict[str, Any]:
@@ -1429,7 +1444,7 @@ class Exchange:
                 pos.realized_positional_pnl = ZERO
                 pos.exit_size = ZERO
                 pos.average_exit_price = ZERO
-        pos.size = new
+        pos.set_size(new)
         return realized
 
     # ----------------------------------------------------------------- modify and cancel
@@ -1494,6 +1509,12 @@ class Exchange:
         o.price = new_price if o.type in LIMIT_TYPES else ZERO
         o.timestamp = req.signature_timestamp or o.timestamp
         reason = self._risk_check(o, m)  # a bigger or moved order may need more margin
+        o.request_info = {
+            "id": self._next_id(),
+            "request_type": "MODIFY_ORDER",
+            "status": "REJECTED" if reason else "SUCCESS",
+            "message": reason or "",
+        }
         if reason:
             self._close(o, reason)
         elif o.status == UNTRIGGERED:
