@@ -29,7 +29,7 @@ import httpx
 import pytest
 import respx
 
-BASE = "https://hostile.invalid/v1"
+BASE = "http://hostile.invalid/v1"  # plain http: no CA bundle to load per client
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
 ADDRESS = "0x129c135ed63df9353885e292be4426b8ed6122b13c6c0e1bb787288a1f5adfa"
 JWT = "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"
@@ -52,7 +52,7 @@ class Scripted:
     times: int | None = None  # answer this many times, then behave normally
 
 
-@dataclass
+@dataclass(repr=False)
 class HostileExchange:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     scripts: list[tuple[str, re.Pattern[str], Scripted]] = field(default_factory=list)
@@ -167,7 +167,7 @@ class HostileExchange:
         return not_found("NOT_FOUND")
 
 
-@dataclass
+@dataclass(repr=False)
 class HostileCli:
     """Runs the in-process CLI against :attr:`exchange`; returns ``(code, stdout, stderr)``."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from paradexctl.config import Settings, cache_dir, write_private_file
-from paradexctl.errors import ConfigError, ExchangeRejected, UsageError
+from paradexctl.errors import ConfigError, ExchangeRejected, UnexpectedAnswer, UsageError
 from paradexctl.paradex.rest import RestClient, expect_object, expect_rows
 
 __all__ = [
@@ -385,6 +385,12 @@ class Session:
         rows = None if refresh else self.meta.get("markets", MARKETS_TTL_S)
         if rows is None:
             rows = expect_rows(self.client.get("/markets"), "GET /markets")
+            if not all(isinstance(m.get("symbol"), str) and m["symbol"] for m in rows):
+                raise UnexpectedAnswer(
+                    "GET /markets",
+                    "an object with a 'results' list of markets, each with a 'symbol'",
+                    "a market without one",
+                )
             self.meta.put("markets", rows)
         self._markets = {str(m.get("symbol")): m for m in rows if isinstance(m, dict)}
         return self._markets
