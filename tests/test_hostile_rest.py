@@ -210,7 +210,7 @@ def test_cancel_all_with_a_readable_listing_counts_the_orders_open_before(cli):
     cli("order", "place", "--batch", cli.batch_file(2))
     code, out, err = cli("-o", "json", "order", "cancel-all")
     assert code == 0
-    assert len(json.loads(out)) == 2 and "2 order(s) were open just before it" in err
+    assert len(json.loads(out)) == 2 and "2 open order(s) queued for cancellation" in err
 
 
 # -- 5. a 201 whose id is not an order id ------------------------------------------------------

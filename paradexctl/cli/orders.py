@@ -748,6 +748,6 @@ def order_cancel_all(
         out.info(f"the exchange reports {len(result.rows)} order(s){where} in its cancel answer")
     else:
         out.info(
-            f"cancel-all accepted by the exchange; {len(result.rows)} order(s){where} were "
-            "open just before it (queued for cancellation; confirmed asynchronously)"
+            f"{len(result.rows)} open order(s) queued for cancellation{where} (the exchange "
+            "accepted the cancel-all; it confirms each cancel asynchronously)"
         )
