@@ -237,3 +237,71 @@ def test_201_not_accounting_and_order_absent_exits_6(cli):
     code, out, err = cli(*PLACE)
     assert code == 6
     assert "NOT re-sent" in err and out == ""
+
+
+def test_401_on_a_cancel_reauthenticates_and_sends_it_again(cli):
+    # cancelling twice has the effect of cancelling once: only a POST is held back
+    cli("order", "place", "--batch", cli.batch_file(1))
+    cli.exchange.script("DELETE", "/orders", 401, '{"message": "jwt expired"}', times=1)
+    code, out, err = cli("-o", "json", "order", "cancel-all")
+    assert code == 0, err
+    assert cli.exchange.count("DELETE", "/orders") == 2
+    assert len(json.loads(out)) == 1
+
+
+# -- the REST layer itself ---------------------------------------------------------------------
+
+
+class _Auth:
+    def __init__(self) -> None:
+        self.invalidated = 0
+
+    def authorization(self, client) -> str:
+        return f"Bearer t{self.invalidated}"
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+
+
+def test_rest_401_on_a_post_reauthenticates_but_does_not_resend():
+    import httpx
+
+    from paradexctl.paradex.rest import RefusedAfterSend, RestClient
+
+    calls = []
+
+    def handler(req):
+        calls.append(req.headers["authorization"])
+        return httpx.Response(401, json={"message": "jwt expired"})
+
+    auth = _Auth()
+    client = RestClient("http://x/v1", transport=httpx.MockTransport(handler), auth=auth)
+    with pytest.raises(RefusedAfterSend) as ei:
+        client.post("/orders", {"client_id": "a"})
+    assert calls == ["Bearer t0"] and auth.invalidated == 1
+    assert ei.value.exit_code == 5 and "401" in ei.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "got"),
+    [
+        ("abc", "got a string"),
+        ([1], "got a list of 1 item(s)"),
+        (None, "got null (or no body)"),
+        ({}, "got an object without 'results'"),
+        ({"results": {}}, "got 'results' an object"),
+        ({"results": [{}, 2]}, "got item 1 a number"),
+    ],
+)
+def test_expect_rows_names_request_expected_shape_and_what_came(body, got):
+    from paradexctl.errors import UnexpectedAnswer
+    from paradexctl.paradex.rest import expect_rows
+
+    with pytest.raises(UnexpectedAnswer) as ei:
+        expect_rows(body, "GET /positions")
+    assert ei.value.message == (
+        "the exchange sent an unexpected answer to GET /positions: expected an object with a "
+        f"'results' list of objects, {got}"
+    )
+    assert ei.value.exit_code == 5 and ei.value.kind == "unexpected_answer"
+    assert expect_rows({"results": [{"a": 1}]}, "GET /x") == [{"a": 1}]

@@ -4,9 +4,10 @@ Outcome rules (STYLE item 5):
 
 * A request that provably never reached the exchange (connection refused, connect timeout) or
   that the exchange refused before processing it (429) is safe to send again, whatever its
-  method. A 401 re-authenticates once; an idempotent request is then re-sent, a
-  non-idempotent one is not (:class:`RefusedAfterSend`: a 401 can come from anything between
-  the client and the exchange, after processing), and the caller looks it up first.
+  method. A 401 re-authenticates once; the request is then re-sent, except a non-idempotent
+  POST (:class:`RefusedAfterSend`: a 401 can come from anything between the client and the
+  exchange, after processing, and a second POST /orders is a second order): the caller looks
+  it up first.
 * Idempotent requests (GET) are also retried after read timeouts, connection resets and 5xx,
   with exponential backoff and full jitter, within :class:`RetryPolicy`'s budget.
 * Non-idempotent requests (POST /orders, PUT, DELETE) are **never** re-sent after the request
@@ -453,10 +454,11 @@ class RestClient:
             if status == 401 and private and not reauthed and self.auth is not None:
                 # usually refused before processing: re-auth once, retry once; but a 401 can
                 # come from anything on the way after the request was processed, so a
-                # non-idempotent request is not re-sent (the caller looks it up first)
+                # non-idempotent POST (an order: twice is two orders) is not re-sent, the
+                # caller looks it up first; a PUT or DELETE done twice has the effect of one
                 reauthed = True
                 self.auth.invalidate()
-                if not idempotent:
+                if not idempotent and method == "POST":
                     raise RefusedAfterSend(
                         f"{method} {path}: HTTP 401 after the request was sent (re-authenticated"
                         "; the request may have been processed, so it was not re-sent blindly)",
