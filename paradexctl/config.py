@@ -90,15 +90,48 @@ _BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
 _ADDRESS_RE = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
 #: A run of 32 or more hex digits: long enough to be (part of) a private key.
 _LONG_HEX_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{32,}")
+#: hex-digit tokens (an optional ``0x`` first, not inside a word) joined by at most three
+#: separator characters (spaces, ``:``, ``-``...): a key printed in groups is one match
+_TOKEN = r"(?<![0-9A-Za-z])(?:0[xX])?[0-9a-fA-F]+(?![0-9A-Za-z])"
+_HEX_GROUP_RE = re.compile(_TOKEN + r"(?:[^0-9A-Za-z\n]{1,3}" + _TOKEN + r")*")
+_HEX_RUN_RE = re.compile(r"(?:0[xX])?([0-9a-fA-F]+)")
+#: this many hex digits in one group are redacted whatever they are (a key has up to 64)
+LONG_HEX = 32
+#: a run of at least this many hex digits that is a piece of the known key is redacted
+KEY_PIECE = 4
+_REDACTED = "<redacted>"
 
 
-def redact(text: str) -> str:
-    """``text`` with every run of 32 or more hex digits replaced by ``<redacted>``.
+def _digits(text: str) -> str:
+    return "".join(m.group(1) for m in _HEX_RUN_RE.finditer(text)).lower()
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with what could be a private key replaced by ``<redacted>``.
+
+    Redacted: every run of 32 or more hex digits; every group of hex tokens joined by
+    separators (at most three characters between tokens: ``0x543b 6cf6 ...``) holding 32 or
+    more hex digits in all; and, when ``secret`` (a key, or text holding one) is given, every
+    group whose digits are a prefix, suffix or piece of the secret's and every run of at
+    least 4 hex digits that is one, whatever the separators.
 
     Used on anything paradexctl echoes about a key source (a key_command line, its stderr),
     since such text may embed the key itself.
     """
-    return _LONG_HEX_RE.sub("<redacted>", text)
+    key = _digits(secret) if secret else ""
+
+    def piece(digits: str) -> bool:
+        return bool(key) and len(digits) >= KEY_PIECE and digits.lower() in key
+
+    def group(m: re.Match[str]) -> str:
+        digits = _digits(m.group(0))
+        return _REDACTED if len(digits) >= LONG_HEX or piece(digits) else m.group(0)
+
+    # groups first: redacting a long run first would leave its neighbours standing alone
+    text = _LONG_HEX_RE.sub(_REDACTED, _HEX_GROUP_RE.sub(group, text))
+    if key:
+        text = _HEX_RUN_RE.sub(lambda r: _REDACTED if piece(r.group(1)) else r.group(0), text)
+    return text
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -161,7 +194,14 @@ def save_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = Non
     import tomli_w
 
     path = config_path(environ)
-    write_private_file(path, tomli_w.dumps(dict(data)))
+    try:
+        write_private_file(path, tomli_w.dumps(dict(data)))
+    except OSError as err:
+        # a full disk, a read-only or missing directory: nothing was written (the write is
+        # atomic), and the user is told which file
+        raise ConfigError(
+            f"cannot write {path}: {err.strerror or err}; the configuration was not changed"
+        ) from None
     return path
 
 
@@ -415,8 +455,10 @@ def _run_key_command(command: str) -> str:
         raise ConfigError(f"key_command {shown} timed out after 30 s") from None
     if proc.returncode != 0:
         # stdout (which could hold the key) is never shown; the last stderr line is, with
-        # long hex runs redacted (redacted before cutting, so no partial key survives).
-        err_line = redact((proc.stderr.strip().splitlines() or [""])[-1])[:200]
+        # long hex runs and any piece of what stdout held redacted (before cutting, so no
+        # partial key survives).
+        err_line = redact((proc.stderr.strip().splitlines() or [""])[-1], proc.stdout)[:200]
+        shown = redact(repr(command), proc.stdout)
         raise ConfigError(
             f"key_command {shown} exited with status {proc.returncode}"
             + (f": {err_line}" if err_line else "")

@@ -9,7 +9,9 @@ The exit-code contract is public API (``docs/exit-codes.md`` is generated from t
      ├── ConfigError            exit 3   configuration or credentials missing or unsafe
      ├── ExchangeRejected       exit 4   the exchange answered with an error
      ├── ExchangeUnavailable    exit 5   network or exchange unavailable after retries,
-     │                                   or a --wait that timed out
+     │    │                              or a --wait that timed out
+     │    └── UnexpectedAnswer           the exchange's answer has not the shape the command
+     │                                   needs (names the request and the expected shape)
      ├── OutcomeUnknown         exit 6   an order may or may not exist (names its client_id)
      ├── LocalFileError         exit 74  a local file could not be written (a full disk, an
      │                                   I/O error); a recording stays valid up to its last
@@ -35,6 +37,7 @@ __all__ = [
     "LocalFileError",
     "OutcomeUnknown",
     "ParadexctlError",
+    "UnexpectedAnswer",
     "UsageError",
     "ValidationError",
     "documented_classes",
@@ -119,6 +122,22 @@ class ExchangeUnavailable(ParadexctlError):
     exit_code = 5
     kind = "unavailable"
     summary = "network or exchange unavailable after retries, or a wait timed out"
+
+
+class UnexpectedAnswer(ExchangeUnavailable):
+    """The exchange answered, but not with the shape the command needs (a list where an
+    object is expected, a missing ``results`` list...). Nothing of the answer was used."""
+
+    kind = "unexpected_answer"
+    summary = "the exchange sent an unexpected answer (not the shape the command needs)"
+
+    def __init__(self, request: str, expected: str, got: str) -> None:
+        super().__init__(
+            f"the exchange sent an unexpected answer to {request}: expected {expected}, got {got}",
+            details={"request": request, "expected": expected},
+        )
+        self.request = request
+        self.expected = expected
 
 
 class OutcomeUnknown(ParadexctlError):

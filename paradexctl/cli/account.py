@@ -66,8 +66,10 @@ def account(typer_ctx: typer.Context, output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
+    from paradexctl.paradex.rest import expect_object
+
     with open_session() as sess:
-        body = sess.client.get("/account", private=True)
+        body = expect_object(sess.client.get("/account", private=True), "GET /account")
     out.emit(body)
 
 
@@ -99,9 +101,11 @@ def balances(output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
+    from paradexctl.paradex.rest import expect_rows
+
     with open_session() as sess:
-        body = sess.client.get("/balance", private=True)
-    out.emit(list((body or {}).get("results") or []), columns=BALANCE_COLUMNS)
+        rows = expect_rows(sess.client.get("/balance", private=True), "GET /balance")
+    out.emit(rows, columns=BALANCE_COLUMNS)
 
 
 def positions(output: OutputOpt = None) -> None:
@@ -109,9 +113,11 @@ def positions(output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
+    from paradexctl.paradex.rest import expect_rows
+
     with open_session() as sess:
-        body = sess.client.get("/positions", private=True)
-    out.emit(list((body or {}).get("results") or []), columns=POSITION_COLUMNS)
+        rows = expect_rows(sess.client.get("/positions", private=True), "GET /positions")
+    out.emit(rows, columns=POSITION_COLUMNS)
 
 
 def fills(

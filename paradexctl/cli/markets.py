@@ -60,6 +60,8 @@ def bbo(
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
+    from paradexctl.paradex.rest import expect_object
+
     with open_session() as sess:
-        body = sess.client.get(f"/bbo/{quote(market, safe='')}")
+        body = expect_object(sess.client.get(f"/bbo/{quote(market, safe='')}"), "GET /bbo/{market}")
     out.emit(body)

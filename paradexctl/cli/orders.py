@@ -103,14 +103,26 @@ def orders_list(
                 limit=limit,
             )
         else:
+            from paradexctl.paradex.rest import expect_rows
+
             body = sess.client.get("/orders", {"market": market}, private=True)
-            rows = [r for r in (body or {}).get("results") or [] if isinstance(r, dict)]
+            rows = expect_rows(body, "GET /orders")
             if st:
                 rows = [r for r in rows if r.get("status") == st]
             if start is not None:
-                rows = [r for r in rows if int(r.get("created_at") or 0) >= start]
+                rows = [r for r in rows if (_created_at(r) or 0) >= start]
             rows = rows[:limit]
     out.emit(rows, columns=ORDER_COLUMNS)
+
+
+def _created_at(row: dict[str, Any]) -> int | None:
+    raw = row.get("created_at")
+    if isinstance(raw, bool):
+        return None
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 # -- order get ------------------------------------------------------------------------------
@@ -721,6 +733,21 @@ def order_cancel_all(
     out = ctx.output(output)
     ctx.confirm(f"cancel all open orders{' in ' + market if market else ''}", yes=yes)
     with open_session() as sess:
-        rows = cancel_all(sess.client, market)
-    out.emit(rows, columns=["id", "client_id", "market", "status"])
-    out.info(f"{len(rows)} open order(s) queued for cancellation")
+        result = cancel_all(sess.client, market)
+    out.emit(result.rows, columns=["id", "client_id", "market", "status"])
+    where = f" in {market}" if market else ""
+    if not result.count_known:
+        out.warn(
+            f"the exchange accepted the cancel-all{where}, but how many orders it cancels is "
+            f"not known ({result.note})"
+        )
+        return
+    if result.note:
+        out.warn(result.note)
+    if result.source == "DELETE /orders":
+        out.info(f"the exchange reports {len(result.rows)} order(s){where} in its cancel answer")
+    else:
+        out.info(
+            f"{len(result.rows)} open order(s) queued for cancellation{where} (the exchange "
+            "accepted the cancel-all; it confirms each cancel asynchronously)"
+        )

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from paradexctl.config import Settings, cache_dir, write_private_file
-from paradexctl.errors import ConfigError, ExchangeRejected, UsageError
-from paradexctl.paradex.rest import RestClient
+from paradexctl.errors import ConfigError, ExchangeRejected, UnexpectedAnswer, UsageError
+from paradexctl.paradex.rest import RestClient, expect_object, expect_rows
 
 __all__ = [
     "JWT_REFRESH_MARGIN_S",
@@ -374,11 +374,7 @@ class Session:
     def system_config(self) -> dict[str, Any]:
         cfg = self.meta.get("system-config", SYSTEM_CONFIG_TTL_S)
         if cfg is None:
-            cfg = self.client.get("/system/config")
-            if not isinstance(cfg, dict):
-                raise ExchangeRejected(
-                    "/system/config answer is not an object", code="BAD_RESPONSE"
-                )
+            cfg = expect_object(self.client.get("/system/config"), "GET /system/config")
             self.meta.put("system-config", cfg)
         return dict(cfg)
 
@@ -388,8 +384,13 @@ class Session:
             return self._markets
         rows = None if refresh else self.meta.get("markets", MARKETS_TTL_S)
         if rows is None:
-            body = self.client.get("/markets")
-            rows = (body or {}).get("results") or []
+            rows = expect_rows(self.client.get("/markets"), "GET /markets")
+            if not all(isinstance(m.get("symbol"), str) and m["symbol"] for m in rows):
+                raise UnexpectedAnswer(
+                    "GET /markets",
+                    "an object with a 'results' list of markets, each with a 'symbol'",
+                    "a market without one",
+                )
             self.meta.put("markets", rows)
         self._markets = {str(m.get("symbol")): m for m in rows if isinstance(m, dict)}
         return self._markets

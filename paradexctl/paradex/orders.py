@@ -31,10 +31,18 @@ from paradexctl.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
     OutcomeUnknown,
+    UnexpectedAnswer,
     UsageError,
     ValidationError,
 )
-from paradexctl.paradex.rest import OutcomeUncertain, RestClient
+from paradexctl.paradex.rest import (
+    OutcomeUncertain,
+    RefusedAfterSend,
+    RestClient,
+    describe_json,
+    expect_object,
+    expect_rows,
+)
 
 __all__ = [
     "NOT_FOUND_CODES",
@@ -42,6 +50,7 @@ __all__ = [
     "TIFS",
     "WAIT_TARGETS",
     "BatchLine",
+    "CancelAllResult",
     "LookupPolicy",
     "OrderSpec",
     "PlaceResult",
@@ -495,10 +504,19 @@ def _seg(text: str) -> str:
 
 
 def get_order(client: RestClient, order_id: str) -> dict[str, Any]:
-    body = client.get(f"/orders/{_seg(order_id)}", private=True)
-    if not isinstance(body, dict):
-        raise ExchangeRejected(f"order {order_id}: unexpected answer", code="BAD_RESPONSE")
+    """``GET /orders/{id}``: the order object; UnexpectedAnswer (exit 5) when the answer is
+    not an order (an object with the id)."""
+    body = expect_object(client.get(f"/orders/{_seg(order_id)}", private=True), "GET /orders/{id}")
+    if not _is_id(body.get("id")):
+        raise UnexpectedAnswer(
+            "GET /orders/{id}", "an order object with a string 'id'", "an object without one"
+        )
     return body
+
+
+def _is_id(value: Any) -> bool:
+    """An exchange order id: a non-empty string (Paradex's ids are decimal strings)."""
+    return isinstance(value, str) and value != ""
 
 
 def _candidates(
@@ -510,7 +528,10 @@ def _candidates(
     out: list[dict[str, Any]] = []
     try:
         body = client.get(f"/orders/by_client_id/{_seg(client_id)}", private=True)
-        if isinstance(body, dict) and body.get("id"):
+        # an object without an id is "nothing open under this client_id"; anything else
+        # (a list, a string) is an unreadable answer: the lookup failed, it did not say "none"
+        body = expect_object(body, "GET /orders/by_client_id/{client_id}")
+        if _is_id(body.get("id")):
             out.append(body)
             if stop(body):
                 return out
@@ -522,8 +543,8 @@ def _candidates(
         params["market"] = market
     page = client.get("/orders-history", params, private=True)
     seen = {str(o.get("id")) for o in out}
-    for row in (page or {}).get("results") or []:
-        if isinstance(row, dict) and row.get("client_id") == client_id:
+    for row in expect_rows(page, "GET /orders-history"):
+        if row.get("client_id") == client_id and _is_id(row.get("id")):
             if str(row.get("id")) in seen:
                 continue
             out.append(row)
@@ -606,9 +627,24 @@ def find_by_client_id(
     exchange kept answering "not found", held only a different order with that client_id, or
     could not be asked.
     """
+    found, why, _absent = _lookup(client, client_id, market, policy=policy, sent=sent)
+    return found, why
+
+
+def _lookup(
+    client: RestClient,
+    client_id: str,
+    market: str | None,
+    *,
+    policy: LookupPolicy | None,
+    sent: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, str, bool]:
+    """:func:`find_by_client_id`, plus whether every round got a readable answer saying the
+    exchange holds no order at all with this client_id (``absent``)."""
     pol = policy or LookupPolicy()
     delays = pol.delays()
     last = ""
+    absent = True
 
     def accept(o: Any) -> bool:
         return sent is None or mismatch(o, sent) is None
@@ -618,8 +654,9 @@ def find_by_client_id(
             found = _candidates(client, client_id, market, stop=accept)
             hit = next((o for o in found if accept(o)), None)
             if hit is not None:
-                return hit, ""
+                return hit, "", False
             if found and sent is not None:
+                absent = False
                 other = found[0]
                 last = (
                     f"the exchange holds a different order with this client_id "
@@ -628,10 +665,11 @@ def find_by_client_id(
             else:
                 last = "the exchange reports no such order"
         except ExchangeUnavailable as err:
+            absent = False
             last = f"lookup failed: {err.message}"
         if n + 1 < pol.rounds:
             pol.sleep(next(delays))
-    return None, f"{last} after {pol.rounds} lookups"
+    return None, f"{last} after {pol.rounds} lookups", absent
 
 
 # -- placement ------------------------------------------------------------------------------
@@ -667,10 +705,37 @@ def submit_order(
     *,
     lookup: LookupPolicy | None = None,
 ) -> PlaceResult:
-    """``POST /orders`` once; after an uncertain failure, look it up; never re-send."""
+    """``POST /orders`` once; after an uncertain failure, look it up; never re-send blindly.
+
+    A 2xx is an acknowledgement only when its body accounts for this order (see
+    :func:`_acknowledges`); any other answer is looked up by client_id like a failed POST.
+    After a 401 (:class:`~paradexctl.paradex.rest.RefusedAfterSend`: the client has
+    re-authenticated) the order is looked up first, and sent again (once) only when every
+    lookup round got a readable "no such order"."""
     client_id = str(body["client_id"])
     try:
         order = client.post("/orders", dict(body))
+    except RefusedAfterSend as err:
+        found, why, absent = _lookup(
+            client, client_id, str(body["market"]), policy=lookup, sent=body
+        )
+        if found is not None:
+            note = f"the POST got a 401 ({err.message}); the order was found by client_id"
+            return PlaceResult(client_id, "recovered", found, note=note)
+        if not absent:
+            raise _unknown(client_id, "outcome unknown", f"{err.message}; {why}") from None
+        # the exchange holds no order with this client_id: the 401 came before processing
+        try:
+            order = client.post("/orders", dict(body))
+        except OutcomeUncertain as err2:
+            return _recover(
+                client,
+                body,
+                lookup,
+                note=f"the POST failed ({err2.message}); the order was found by client_id",
+                headline="outcome unknown",
+                cause=err2.message,
+            )
     except OutcomeUncertain as err:
         return _recover(
             client,
@@ -680,16 +745,44 @@ def submit_order(
             headline="outcome unknown",
             cause=err.message,
         )
-    if not isinstance(order, dict) or not order.get("id"):
+    problem = _acknowledges(order, body)
+    if problem is not None:
         # accepted, but the answer does not say which order: find it like a failed POST
         return _recover(
             client,
             body,
             lookup,
-            note="the exchange's answer carried no order id; the order was found by client_id",
-            headline="the exchange accepted it but its answer carried no order id",
+            note=f"the exchange's answer {problem}; the order was found by client_id",
+            headline=f"the exchange accepted it but its answer {problem}",
         )
     return PlaceResult(client_id, "acknowledged", order)
+
+
+def _acknowledges(order: Any, sent: Mapping[str, Any]) -> str | None:
+    """None when ``order`` (a 2xx answer to ``POST /orders``) is an order object for ``sent``:
+    an object with a string ``id`` and ``status``, and ``sent``'s client_id when it carries
+    one; else what is wrong with it (the order must then be looked up)."""
+    if not isinstance(order, dict):
+        return f"carried no order id (it was {describe_json(order)}, not an order object)"
+    if not _is_id(order.get("id")):
+        return "carried no order id" if order.get("id") is None else "carried no usable order id"
+    if not isinstance(order.get("status"), str):
+        return "carried no order status"
+    cid = order.get("client_id")
+    if cid is not None and cid != sent.get("client_id"):
+        return "was for another client_id"
+    return None
+
+
+def _unknown(
+    client_id: str, headline: str, reasons: str, cause: str | None = None
+) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"order with client_id {client_id}: {headline} ({reasons}). It was NOT re-sent. "
+        f"Check with 'paradexctl order get --client-id {client_id}' before placing it again",
+        client_id=client_id,
+        details=None if cause is None else {"cause": cause},
+    )
 
 
 def _recover(
@@ -708,12 +801,7 @@ def _recover(
     if found is not None:
         return PlaceResult(client_id, "recovered", found, note=note)
     reasons = f"{cause}; {why}" if cause is not None else why
-    raise OutcomeUnknown(
-        f"order with client_id {client_id}: {headline} ({reasons}). It was NOT re-sent. "
-        f"Check with 'paradexctl order get --client-id {client_id}' before placing it again",
-        client_id=client_id,
-        details=None if cause is None else {"cause": cause},
-    )
+    raise _unknown(client_id, headline, reasons, cause)
 
 
 # -- late rejections and --wait ---------------------------------------------------------------
@@ -1084,20 +1172,56 @@ def cancel_order(
     }
 
 
-def cancel_all(client: RestClient, market: str | None = None) -> list[dict[str, Any]]:
-    """``DELETE /orders[?market=]``; returns the orders that were open just before."""
-    body = client.get("/orders", {"market": market}, private=True)
-    before = [o for o in (body or {}).get("results") or [] if isinstance(o, dict)]
-    client.delete("/orders", params={"market": market})
-    return [
-        {
-            "id": o.get("id"),
-            "client_id": o.get("client_id"),
-            "market": o.get("market"),
-            "status": "QUEUED_FOR_CANCELLATION",
-        }
-        for o in before
-    ]
+@dataclass
+class CancelAllResult:
+    """What ``DELETE /orders`` did, as far as the exchange said.
+
+    ``rows``: the cancelled orders when the DELETE's answer lists them (``{"results": [...]}``,
+    with the exchange's statuses), else the orders open just before it (status
+    ``QUEUED_FOR_CANCELLATION``: the DELETE is documented without a body), else none.
+    ``count_known`` is False when neither answer was readable: the exchange accepted the
+    cancel-all, but how many orders it cancelled is not known (``note`` says why)."""
+
+    rows: list[dict[str, Any]]
+    count_known: bool
+    source: str
+    note: str = ""
+
+
+def cancel_all(client: RestClient, market: str | None = None) -> CancelAllResult:
+    """``DELETE /orders[?market=]``, preceded by ``GET /orders`` (what is open). An unreadable
+    listing does not stop the cancel (cancelling is the safe direction); it only makes the
+    count unknown unless the DELETE's own answer lists the orders."""
+    before: list[dict[str, Any]] | None = None
+    note = ""
+    try:
+        before = expect_rows(client.get("/orders", {"market": market}, private=True), "GET /orders")
+    except UnexpectedAnswer as err:
+        note = err.message
+    answer = client.delete("/orders", params={"market": market})
+    if answer not in (None, {}) and not (isinstance(answer, dict) and "results" not in answer):
+        try:
+            listed = expect_rows(answer, "DELETE /orders")
+        except UnexpectedAnswer as err:
+            note = f"{note}; {err.message}" if note else err.message
+        else:
+            return CancelAllResult(
+                [_cancel_row(o, o.get("status")) for o in listed], True, "DELETE /orders"
+            )
+    if before is None:
+        return CancelAllResult([], False, "", note)
+    return CancelAllResult(
+        [_cancel_row(o, "QUEUED_FOR_CANCELLATION") for o in before], True, "GET /orders", note
+    )
+
+
+def _cancel_row(o: Mapping[str, Any], status: Any) -> dict[str, Any]:
+    return {
+        "id": o.get("id"),
+        "client_id": o.get("client_id"),
+        "market": o.get("market"),
+        "status": status,
+    }
 
 
 # -- batch ----------------------------------------------------------------------------------
@@ -1194,10 +1318,24 @@ def place_batch(
     Rows: ``{line, client_id, market, side, size, price, outcome, order_id, status, error}``
     with outcome ``acknowledged``, ``recovered``, ``rejected``, ``not_sent`` or ``unknown``.
     A chunk whose POST is uncertain is never re-sent: each of its orders is looked up by
-    client_id. A chunk that provably never reached the exchange after the retry budget
-    (connection refused, 429s) stops the batch: its orders and every later chunk's are
-    ``not_sent``, and the rows already known are kept.
+    client_id. So is every order that a 201 does not account for row by row (see
+    :func:`_match_batch`): no order is reported rejected unless the answer says so. After a
+    401 (the client re-authenticated), the orders are looked up first and those the exchange
+    consistently reports absent are sent again, once. A chunk that provably never reached the
+    exchange after the retry budget (connection refused, 429s) stops the batch: its orders and
+    every later chunk's are ``not_sent``, and the rows already known are kept.
     """
+    return _place_batch(client, items, chunk_size=chunk_size, lookup=lookup, resend=True)
+
+
+def _place_batch(
+    client: RestClient,
+    items: Sequence[tuple[BatchLine, dict[str, Any]]],
+    *,
+    chunk_size: int,
+    lookup: LookupPolicy | None,
+    resend: bool,
+) -> list[dict[str, Any]]:
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
     rows: list[dict[str, Any]] = []
@@ -1206,16 +1344,51 @@ def place_batch(
         bodies = [b for _, b in chunk]
         try:
             resp = client.post("/orders/batch", bodies)
-            rows.extend(_match_batch(chunk, resp))
-        except OutcomeUncertain as err:
-            for bl, body in chunk:
+            matched = _match_batch(chunk, resp)
+            for (bl, body), row in zip(chunk, matched, strict=True):
+                if row:
+                    rows.append(row)
+                    continue
                 found, why = find_by_client_id(
                     client, str(body["client_id"]), bl.spec.market, policy=lookup, sent=body
                 )
                 if found is not None:
                     rows.append(_row(bl, "recovered", found, None))
                 else:
+                    rows.append(
+                        _row(
+                            bl,
+                            "unknown",
+                            None,
+                            "the exchange's 201 answer does not account for this order; "
+                            f"{why}; NOT re-sent",
+                        )
+                    )
+        except OutcomeUncertain as err:
+            retry: list[tuple[BatchLine, dict[str, Any]]] = []
+            slots: list[int] = []
+            for bl, body in chunk:
+                found, why, absent = _lookup(
+                    client, str(body["client_id"]), bl.spec.market, policy=lookup, sent=body
+                )
+                if found is not None:
+                    rows.append(_row(bl, "recovered", found, None))
+                elif absent and resend and isinstance(err, RefusedAfterSend):
+                    slots.append(len(rows))
+                    rows.append({})
+                    retry.append((bl, body))
+                else:
                     rows.append(_row(bl, "unknown", None, f"{err.message}; {why}; NOT re-sent"))
+            if retry:
+                # a 401 and the exchange holds none of these: refused before processing
+                again = _place_batch(
+                    client, retry, chunk_size=chunk_size, lookup=lookup, resend=False
+                )
+                for slot, row in zip(slots, again, strict=True):
+                    rows[slot] = row
+                if any(r["outcome"] == "not_sent" for r in again):
+                    _stop(rows, items[start + len(chunk) :], chunk[0][0].line, err.message)
+                    break
         except ExchangeUnavailable as err:
             # not OutcomeUncertain: the request provably was not processed (connection
             # refused, rate limited after the budget). Stop here; nothing later is sent.
@@ -1272,30 +1445,66 @@ def _row(
     }
 
 
+def _stop(
+    rows: list[dict[str, Any]],
+    later: Sequence[tuple[BatchLine, dict[str, Any]]],
+    line: int,
+    why: str,
+) -> None:
+    for bl, _ in later:
+        rows.append(
+            _row(bl, "not_sent", None, f"not sent: the batch stopped at line {line} ({why})")
+        )
+
+
+def _error_text(entry: Any) -> str | None:
+    """The text of one ``errors[]`` entry of a batch answer, or None when it is not an error
+    (an ``{"error", "message"}`` object, or a non-empty string)."""
+    if isinstance(entry, dict):
+        code, message = entry.get("error"), entry.get("message")
+        if isinstance(code, str) or isinstance(message, str):
+            return f"{code}: {message}"
+        return None
+    if isinstance(entry, str) and entry:
+        return entry
+    return None
+
+
 def _match_batch(
     chunk: Sequence[tuple[BatchLine, dict[str, Any]]], resp: Any
 ) -> list[dict[str, Any]]:
-    orders = [o for o in (resp or {}).get("orders") or [] if isinstance(o, dict)]
-    errors = [e for e in (resp or {}).get("errors") or [] if e]
-    by_cid = {str(o.get("client_id")): o for o in orders}
+    """One row per order of ``chunk`` from a 201 answer, ``{}`` for an order the answer does
+    not account for (the caller looks it up by client_id).
+
+    An order is ``acknowledged`` when ``orders`` holds an order object (string ``id``) with its
+    client_id. The others are ``rejected`` only when the answer accounts for every order: as
+    many readable ``errors`` entries as unmatched orders (their alignment is unconfirmed, so
+    they are paired in order). Any other answer (not an object, no ``orders`` list, counts that
+    do not add up) leaves the unmatched orders uncertain.
+    """
+    body = resp if isinstance(resp, dict) else {}
+    raw_orders = body.get("orders")
+    raw_errors = body.get("errors")
+    orders = raw_orders if isinstance(raw_orders, list) else []
+    by_cid: dict[str, dict[str, Any]] = {}
+    for o in orders:
+        if isinstance(o, dict) and _is_id(o.get("id")) and isinstance(o.get("client_id"), str):
+            by_cid.setdefault(o["client_id"], o)
     rows: list[dict[str, Any]] = []
-    unmatched: list[BatchLine] = []
     for bl, _ in chunk:
         order = by_cid.get(bl.spec.client_id)
-        if order is not None:
-            rows.append(_row(bl, "acknowledged", order, None))
-        else:
-            unmatched.append(bl)
-            rows.append({})
-    # errors[] alignment is unconfirmed: pair them in order with the unmatched requests
-    texts = [
-        f"{e.get('error')}: {e.get('message')}" if isinstance(e, dict) else str(e) for e in errors
+        rows.append(_row(bl, "acknowledged", order, None) if order is not None else {})
+    unmatched = sum(1 for r in rows if not r)
+    texts = [_error_text(e) for e in raw_errors] if isinstance(raw_errors, list) else []
+    readable = [t for t in texts if t is not None]
+    accounted = (
+        isinstance(raw_orders, list)
+        and isinstance(raw_errors, list)
+        and len(readable) == len(texts) == unmatched
+    )
+    if not accounted:
+        return rows
+    it = iter(readable)
+    return [
+        r or _row(bl, "rejected", None, next(it)) for r, (bl, _) in zip(rows, chunk, strict=True)
     ]
-    it = iter(texts)
-    out: list[dict[str, Any]] = []
-    for r, (bl, _) in zip(rows, chunk, strict=True):
-        if r:
-            out.append(r)
-        else:
-            out.append(_row(bl, "rejected", None, next(it, "rejected (no reason given)")))
-    return out

@@ -3,8 +3,11 @@
 Outcome rules (STYLE item 5):
 
 * A request that provably never reached the exchange (connection refused, connect timeout) or
-  that the exchange refused before processing it (429, 401 before a re-auth) is safe to send
-  again, whatever its method.
+  that the exchange refused before processing it (429) is safe to send again, whatever its
+  method. A 401 re-authenticates once; the request is then re-sent, except a non-idempotent
+  POST (:class:`RefusedAfterSend`: a 401 can come from anything between the client and the
+  exchange, after processing, and a second POST /orders is a second order): the caller looks
+  it up first.
 * Idempotent requests (GET) are also retried after read timeouts, connection resets and 5xx,
   with exponential backoff and full jitter, within :class:`RetryPolicy`'s budget.
 * Non-idempotent requests (POST /orders, PUT, DELETE) are **never** re-sent after the request
@@ -15,6 +18,11 @@ Error mapping: a Paradex error body (``{"error", "message"}``, or the JWT middle
 ``{"message"}``) becomes :class:`~paradexctl.errors.ExchangeRejected` (exit 4) with the
 exchange's code and message; network failures and 5xx after the retry budget become
 :class:`~paradexctl.errors.ExchangeUnavailable` (exit 5).
+
+Answer shapes: a body is checked against the shape its reader needs before use, with
+:func:`expect_object` and :func:`expect_rows` (and :meth:`RestClient.get_paginated` for every
+page); a wrong shape is :class:`~paradexctl.errors.UnexpectedAnswer` (exit 5) naming the
+request, never an internal error.
 
 httpx is imported on the first request (not at import time), so a ``--dry-run`` served from
 the metadata cache never pays for it; its optional command-line client (which pulls in rich
@@ -36,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from paradexctl.core.backoff import Backoff
 from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
-from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, UnexpectedAnswer
 
 if TYPE_CHECKING:
     import httpx
@@ -44,8 +52,12 @@ if TYPE_CHECKING:
 __all__ = [
     "Auth",
     "OutcomeUncertain",
+    "RefusedAfterSend",
     "RestClient",
     "RetryPolicy",
+    "describe_json",
+    "expect_object",
+    "expect_rows",
     "redact_headers",
     "redact_text",
 ]
@@ -86,6 +98,16 @@ class OutcomeUncertain(ExchangeUnavailable):
     """
 
     kind = "unavailable"
+
+
+class RefusedAfterSend(OutcomeUncertain):
+    """A non-idempotent request got a 401 (the client re-authenticated, but did not re-send).
+
+    A 401 usually means the JWT was refused before processing, but anything between the
+    client and the exchange can produce one after the request was processed, so the request
+    is not re-sent blindly: ``orders.submit_order`` looks the order up by client_id first and
+    re-sends only when the exchange keeps reporting no such order.
+    """
 
 
 @dataclass
@@ -173,6 +195,51 @@ def _parse_json(text: str) -> Any:
     if too_deep(text):  # the parser would raise RecursionError (exit 70), not ValueError
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return json.loads(text, parse_float=Decimal)
+
+
+# -- answer shapes ----------------------------------------------------------------------------
+
+
+def describe_json(value: Any) -> str:
+    """What a decoded JSON value is, in a few words (never its content: it may be huge)."""
+    if value is None:
+        return "null (or no body)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def expect_object(body: Any, request: str) -> dict[str, Any]:
+    """``body`` (the decoded answer to ``request``, e.g. ``"GET /account"``) if it is a JSON
+    object, else :class:`~paradexctl.errors.UnexpectedAnswer` (exit 5)."""
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(request, "an object", describe_json(body))
+    return body
+
+
+def expect_rows(body: Any, request: str, field: str = "results") -> list[dict[str, Any]]:
+    """The list of objects under ``field`` of ``body`` (the decoded answer to ``request``),
+    else :class:`~paradexctl.errors.UnexpectedAnswer` (exit 5) naming the request and the
+    shape expected: ``expected an object with a 'results' list of objects``."""
+    expected = f"an object with a {field!r} list of objects"
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(request, expected, describe_json(body))
+    rows = body.get(field)
+    if not isinstance(rows, list):
+        got = f"an object without {field!r}" if rows is None else f"{field!r} {describe_json(rows)}"
+        raise UnexpectedAnswer(request, expected, got)
+    for n, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise UnexpectedAnswer(request, expected, f"item {n} {describe_json(row)}")
+    return rows
 
 
 def _error_from_response(method: str, path: str, resp: httpx.Response) -> ExchangeRejected:
@@ -376,15 +443,27 @@ class RestClient:
                 except ValueError:
                     # the request succeeded but its answer is unreadable: for an order, its
                     # outcome is known only to the exchange
-                    cls = ExchangeUnavailable if idempotent else OutcomeUncertain
-                    raise cls(
+                    if idempotent:
+                        raise UnexpectedAnswer(
+                            f"{method} {path}", "a JSON body", f"HTTP {status}, not JSON"
+                        ) from None
+                    raise OutcomeUncertain(
                         f"{method} {path}: the exchange sent a body that is not JSON "
                         f"(HTTP {status})"
                     ) from None
             if status == 401 and private and not reauthed and self.auth is not None:
-                # the request was refused before processing: re-auth once, retry once
+                # usually refused before processing: re-auth once, retry once; but a 401 can
+                # come from anything on the way after the request was processed, so a
+                # non-idempotent POST (an order: twice is two orders) is not re-sent, the
+                # caller looks it up first; a PUT or DELETE done twice has the effect of one
                 reauthed = True
                 self.auth.invalidate()
+                if not idempotent and method == "POST":
+                    raise RefusedAfterSend(
+                        f"{method} {path}: HTTP 401 after the request was sent (re-authenticated"
+                        "; the request may have been processed, so it was not re-sent blindly)",
+                        details={"request": f"{method} {path}", "status": 401},
+                    )
                 continue
             if status == 429:
                 last_problem = "HTTP 429 (rate limited)"
@@ -427,7 +506,10 @@ class RestClient:
         private: bool = True,
         page_size: int = 100,
     ) -> list[Any]:
-        """Follow ``next`` cursors until ``limit`` rows (or the end) are collected."""
+        """Follow ``next`` cursors until ``limit`` rows (or the end) are collected.
+
+        Every page must be an object with a ``results`` list of objects and a string (or
+        absent) ``next``; anything else is :class:`~paradexctl.errors.UnexpectedAnswer`."""
         rows: list[Any] = []
         query = dict(params or {})
         cursor: str | None = None
@@ -437,9 +519,13 @@ class RestClient:
             if cursor:
                 query["cursor"] = cursor
             page = self.get(path, query, private=private)
-            results = (page or {}).get("results") or []
+            results = expect_rows(page, f"GET {path}")
             rows.extend(results)
-            cursor = (page or {}).get("next")
+            cursor = page.get("next")
+            if cursor is not None and not isinstance(cursor, str):
+                raise UnexpectedAnswer(
+                    f"GET {path}", "a string 'next' cursor", f"'next' {describe_json(cursor)}"
+                )
             if not cursor or not results or (limit is not None and len(rows) >= limit):
                 break
         return rows if limit is None else rows[:limit]
