@@ -1060,8 +1060,17 @@ class SimApp:
 
     def system_config(self) -> dict[str, Any]:
         return {
+            "environment": "local",
             "starknet_gateway_url": "",
             "starknet_fullnode_rpc_url": "http://127.0.0.1:9/rpc/v0_10",
+            "starknet_fullnode_rpc_base_url": "http://127.0.0.1:9/rpc",
+            "l1_relayer_address": "0x0",
+            "l2_relayer_address": "0x0",
+            "universal_deployer_address": "0x0",
+            "dime_staking_contract_address": "0x0",
+            "paraclear_evm_account_hash": "0x0",
+            "partial_liquidation_buffer": "0.2",
+            "partial_liquidation_share_increment": "0.05",
             "starknet_chain_id": CHAIN_NAME,
             "block_explorer_url": "http://127.0.0.1:9/explorer",
             "paraclear_address": "0x286003f7c7bfc3f94e8f0af48b48302e7aee2fb13c23b141479ba00832ef2c6",
@@ -1289,7 +1298,18 @@ class SimApp:
                         "fees": {
                             "maker_rate": str(cfg.maker_fee),
                             "taker_rate": str(cfg.taker_fee),
+                            # the sim trades perpetuals only, at one rate, with no discount
+                            "commission_rate": "0",
+                            "discount_rate": "0",
+                            "perp_option_maker_rate": None,
+                            "perp_option_taker_rate": None,
+                            "dated_option_maker_rate": None,
+                            "dated_option_taker_rate": None,
+                            "spot_maker_rate": None,
+                            "spot_taker_rate": None,
                         },
+                        "has_ecosystem_nft": False,
+                        "volume_tiers": {},
                         "kind": "main",
                         "isolated_market": "",
                         "parent_account": "",

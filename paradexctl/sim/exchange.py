@@ -188,6 +188,29 @@ class MarketSpec:
             },
             "tags": [],
             "trading_mode": "STANDARD",
+            # options-only fields: null on a perpetual
+            "option_type": None,
+            "strike_price": None,
+            "iv_bands_width": None,
+            "option_cross_margin_params": None,
+            "chain_details": {
+                "symbol": self.symbol,
+                "collateral_address": _SIM_ADDRESS,
+                "contract_address": _SIM_ADDRESS,
+                "fee_account_address": _SIM_ADDRESS,
+                "insurance_fund_address": _SIM_ADDRESS,
+                "oracle_address": _SIM_ADDRESS,
+                "fee_maker": fmt(_MAKER_FEE),
+                "fee_taker": fmt(_TAKER_FEE),
+                "liquidation_fee": "0.01",
+            },
+            "fee_config": {
+                feed: {
+                    "maker_fee": {"fee": fmt(_MAKER_FEE), "fee_cap": None, "fee_floor": None},
+                    "taker_fee": {"fee": fmt(_TAKER_FEE), "fee_cap": None, "fee_floor": None},
+                }
+                for feed in ("api_fee", "interactive_fee", "rpi_fee")
+            },
         }
 
 
@@ -211,6 +234,8 @@ DEFAULT_MARKETS: dict[str, MarketSpec] = {
 
 
 _FAUCET, _MAKER_FEE, _TAKER_FEE, _IMF = D("100000"), D("0.0002"), D("0.0005"), D("0.1")
+#: the address the sim gives its contracts (the chain is not emulated)
+_SIM_ADDRESS = "0x0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -920,7 +945,18 @@ class Exchange:
                 ((m.mark - m.spec.initial_price) / m.spec.initial_price).quantize(_Q8)
             ),
             "underlying_price": fmt(m.mark),
+            "external_fair_price": fmt(m.mark),
+            "delta": "1",  # a perpetual moves one for one with its underlying
             "created_at": self.now_ms,
+            # options and rolling-contract fields: null on a perpetual
+            "greeks": None,
+            "mark_iv": None,
+            "bid_iv": None,
+            "ask_iv": None,
+            "last_iv": None,
+            "forward_rate": None,
+            "risk_free_rate": None,
+            "rolling_details": None,
         }
 
     def _open_interest(self, market: str) -> Decimal:
