@@ -170,8 +170,9 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
     stream: not applied, not emitted, not recorded, in every mode."""
     import io
 
+    from live_pump import Pump
+
     from paradexctl.core.recording import read_records
-    from paradexctl.paradex.stream import StreamPump
     from paradexctl.paradex.ws import Notification
 
     position = {"market": MARKET, "size": "1", "last_updated_at": 5, "seq_no": 5}
@@ -179,13 +180,13 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
         lines: list[dict[str, Any]] = []
         traced: list[str] = []
         record = io.StringIO()
-        pump = StreamPump(
+        pump = Pump(
             "ws://unused", rest=None, jwt=None, emit=lines.append, channels=("orders",),
             merged=merged, explain=True, record=record, trace=traced.append,
         )  # fmt: skip
-        pump._on_frame(Notification("positions", position, 10))
-        pump._on_frame(Notification("orders.ETH-USD-PERP", _order("7", 5), 11))
-        pump._on_frame(Notification("orders.ALL", _order("8", 5), 12))
+        pump.apply([Notification("positions", position, 10)])
+        pump.apply([Notification("orders.ETH-USD-PERP", _order("7", 5), 11)])
+        pump.apply([Notification("orders.ALL", _order("8", 5), 12)])
         assert [ln["key"] for ln in lines] == ["8"]
         assert pump.state.positions == {} and set(pump.state.orders) == {"8"}
         assert [r.channel for r in read_records(record.getvalue().splitlines())] == ["orders.ALL"]

@@ -9,8 +9,10 @@ explicitly and reset it. Environment knobs for the retry budget (documented in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from paradexctl.cli.context import get_ctx
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from paradexctl.config import Settings
     from paradexctl.paradex.auth import Session
     from paradexctl.paradex.orders import LookupPolicy
+    from paradexctl.paradex.rest import AsyncRestClient
 
 #: an httpx transport used instead of the network (tests only)
 transport_override: Any = None
@@ -119,3 +122,57 @@ def parse_since(text: str | None, now_ms: int) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+@contextlib.asynccontextmanager
+async def live_clients(
+    session: Session, settings: Settings
+) -> AsyncIterator[tuple[AsyncRestClient, Callable[[bool], Awaitable[str]]]]:
+    """``(rest, jwt)`` for a live feed on ``session``: an
+    :class:`~paradexctl.paradex.rest.AsyncRestClient` with the session's retry policy,
+    timeout and transport, and the WebSocket's ``async jwt(refresh)``. Both authenticate
+    through the session's authenticator (its login, a blocking REST call made once per JWT
+    lifetime, runs in a worker thread). The async client is closed on exit."""
+    import asyncio
+
+    from paradexctl.paradex.rest import AsyncRestClient
+
+    lock = asyncio.Lock()
+    auth = session.authenticator
+    if auth is None:  # pragma: no cover - every CLI session has one
+        raise UsageError("a live command needs an authenticated session")
+
+    async def authorize(refresh: bool) -> str:
+        def fetch() -> str:
+            if refresh:
+                auth.invalidate()
+            return str(auth.authorization(session.client))
+
+        async with lock:
+            return await asyncio.to_thread(fetch)
+
+    async def jwt(refresh: bool) -> str:
+        return (await authorize(refresh)).split(" ", 1)[1]
+
+    sync = session.client
+    rest = AsyncRestClient(
+        settings.api_url,
+        authorize=authorize,
+        transport=transport_override,
+        timeout=sync._timeout,
+        retry=sync.retry,
+        trace=sync.trace,
+    )
+    try:
+        yield rest, jwt
+    finally:
+        await rest.aclose()
+
+
+@contextlib.asynccontextmanager
+async def live_feed(session: Session, settings: Settings, **options: Any) -> AsyncIterator[Any]:
+    """A :class:`~paradexctl.paradex.feed.LiveFeed` on ``session`` (see :func:`live_clients`)."""
+    from paradexctl.paradex.feed import LiveFeed
+
+    async with live_clients(session, settings) as (rest, jwt):
+        yield LiveFeed(settings.ws_url, rest=rest, jwt=jwt, **options)

@@ -188,9 +188,8 @@ def run_live(
     import asyncio
 
     from paradexctl import __version__
-    from paradexctl.cli._session import open_session, ws_options_from_env
+    from paradexctl.cli._session import live_clients, open_session, ws_options_from_env
     from paradexctl.paradex.collect import CollectOptions, collect
-    from paradexctl.paradex.stream import session_jwt
 
     settings = get_ctx().settings()
     opts = CollectOptions(
@@ -218,18 +217,21 @@ def run_live(
 
     try:
         with open_session(settings) as session:
-            return asyncio.run(
-                collect(
-                    url=settings.ws_url,
-                    rest=session.client,
-                    jwt=session_jwt(session),
-                    options=opts,
-                    sink=sink,
-                    ws_options=ws_options_from_env(),
-                    trace=trace,
-                    on_mark=on_mark_hook,
-                )
-            )
+
+            async def main() -> list[Any]:
+                async with live_clients(session, settings) as (rest, jwt):
+                    return await collect(
+                        url=settings.ws_url,
+                        rest=rest,
+                        jwt=jwt,
+                        options=opts,
+                        sink=sink,
+                        ws_options=ws_options_from_env(),
+                        trace=trace,
+                        on_mark=on_mark_hook,
+                    )
+
+            return asyncio.run(main())
     finally:
         if fh is not None:
             try:
