@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live_pump import Pump, delays_from, session_jwt
+from live_pump import Pump, SyncRest, delays_from, session_jwt
 from ndjson_lines import Lines
 
 from paradexctl.config import resolve_settings
@@ -530,15 +530,25 @@ def test_merged_output_folds_to_the_merged_state(sim: SimServer, account: Any) -
 
 
 def test_wait_for_order_follows_ws_and_falls_back_to_rest(sim: SimServer, account: Any) -> None:
+    from paradexctl.paradex.feed import LiveFeed
+    from paradexctl.paradex.orders import OrderWatch
+
     _acct, session, trader = account
     placed = trader.place("BUY", "0.01", "1000")
 
+    async def follow(initial: dict[str, Any], target: str, timeout: float, **kw: Any) -> Any:
+        feed = LiveFeed(
+            sim.ws_url, rest=SyncRest(session.client), jwt=session_jwt(session),
+            channels=("orders",), resync=False, ws_required=False,
+            ws_options={"reconnect_delays": delays_from([0.05]), "max_reconnects": 1},
+        )  # fmt: skip
+        async with OrderWatch(feed, **kw) as watch:
+            got, via = await watch.wait(initial, target, timeout)
+        return got, via, watch.error
+
     async def main() -> None:
         # over the WebSocket: the order rests, so "open" is reached
-        got = await wait_for_order(
-            url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
-            order_id=placed["id"], target="open", timeout=10000 * MS, initial=placed,
-        )  # fmt: skip
+        got, _, _ = await follow(placed, "open", 10000 * MS)
         assert got["status"] == "OPEN"
         # WebSocket refused for the whole wait: REST lookups through the same StateManager
         await asyncio.to_thread(sim.admin.faults, refuse_connections_s=30)
@@ -548,19 +558,11 @@ def test_wait_for_order_follows_ws_and_falls_back_to_rest(sim: SimServer, accoun
             await asyncio.to_thread(trader.cancel, placed["id"])
 
         canceller = asyncio.ensure_future(cancel_soon())
-        got = await wait_for_order(
-            url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
-            order_id=placed["id"], target="closed", timeout=10000 * MS, initial=got,
-            poll_interval=0.02, ws_options={"reconnect_delays": delays_from([0.05])},
-        )  # fmt: skip
+        got, via, _ = await follow(got, "closed", 10000 * MS, rest_fast=0.02)
         await canceller
-        assert got["status"] == "CLOSED"
+        assert got["status"] == "CLOSED" and via == "rest"
         with pytest.raises(ExchangeUnavailable, match="timed out"):
-            await wait_for_order(
-                url=sim.ws_url, rest=session.client, jwt=session_jwt(session),
-                order_id=placed["id"], target="filled", timeout=0.0, initial={**got,
-                "status": "OPEN"},
-            )  # fmt: skip
+            await follow({**got, "status": "OPEN"}, "filled", 0.0)
 
     asyncio.run(main())
 

@@ -175,4 +175,5 @@ async def live_feed(session: Session, settings: Settings, **options: Any) -> Asy
     from paradexctl.paradex.feed import LiveFeed
 
     async with live_clients(session, settings) as (rest, jwt):
-        yield LiveFeed(settings.ws_url, rest=rest, jwt=jwt, **options)
+        url = options.pop("url", settings.ws_url)
+        yield LiveFeed(url, rest=rest, jwt=jwt, **options)

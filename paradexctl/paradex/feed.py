@@ -175,11 +175,17 @@ class LiveFeed:
         ws_factory: builds the WsClient (``WsClient(url, channels, jwt=, queue=, ...)``).
         ws_options: keyword arguments for the WsClient (delays, timeouts, stale_after, ...).
         trace: receives one line per notable event (``-v``).
+        ws_required: when False, a WebSocket that closes for good (it gave up, or a fatal
+            error) is a ``ws_closed`` mark (:attr:`ws_error` says why) and the feed goes on
+            with REST alone (``--wait``); when True it ends the iteration with the error.
+
+    ``url`` None: no WebSocket at all, the feed carries only the REST records asked for
+    (:meth:`fetch`, :meth:`lookup`, :meth:`resync`).
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         *,
         rest: AsyncRest | None,
         jwt: Callable[[bool], Awaitable[str]] | None,
@@ -198,6 +204,7 @@ class LiveFeed:
         ws_factory: Callable[..., wsmod.WsClient] = wsmod.WsClient,
         ws_options: Mapping[str, Any] | None = None,
         trace: Callable[[str], None] | None = None,
+        ws_required: bool = True,
     ) -> None:
         unknown = set(channels) - set(CHANNELS)
         if unknown:
@@ -232,6 +239,9 @@ class LiveFeed:
         #: ever subscribed
         self.subscribed_once = False
         self.last_problem = ""
+        self.ws_required = ws_required
+        #: why the WebSocket closed for good (``ws_required=False``)
+        self.ws_error: str | None = None
         self.stats: dict[str, int] = {
             "frames": 0,
             "unknown_channel": 0,
@@ -274,16 +284,17 @@ class LiveFeed:
                 or a resync failed unexpectedly.
         """
         loop = asyncio.get_running_loop()
-        self.client = self.ws_factory(
-            self.url,
-            list(self.ws_channels),
-            jwt=self.jwt,
-            queue=self.queue,
-            trace=self.trace,
-            wall_ms=self.wall_ms,
-            **self.ws_options,
-        )
-        self._tasks.append(loop.create_task(self.client.run()))
+        if self.url is not None:
+            self.client = self.ws_factory(
+                self.url,
+                list(self.ws_channels),
+                jwt=self.jwt,
+                queue=self.queue,
+                trace=self.trace,
+                wall_ms=self.wall_ms,
+                **self.ws_options,
+            )
+            self._tasks.append(loop.create_task(self.client.run()))
         if self.resync_every > 0 and self.rest is not None:
             self._tasks.append(loop.create_task(self._periodic()))
         queue = self.queue
@@ -323,10 +334,16 @@ class LiveFeed:
                 elif t is _Fail:
                     raise ev.exc
                 elif t is wsmod.Closed:
-                    if ev.error is not None:
-                        raise to_cli_error(ev.error)
-                    self.stop_reason = self.stop_reason or "closed"
-                    return
+                    self.live = False
+                    if self.ws_required:
+                        if ev.error is not None:
+                            raise to_cli_error(ev.error)
+                        self.stop_reason = self.stop_reason or "closed"
+                        return
+                    self.ws_error = (
+                        to_cli_error(ev.error).message if ev.error is not None else "closed"
+                    )
+                    yield Mark("ws_closed", {"at": ev.at, "error": self.ws_error})
                 else:
                     mark = self._lifecycle(ev)
                     if mark is not None:
