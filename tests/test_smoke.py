@@ -161,8 +161,8 @@ def test_failure_prints_the_step_table_and_exits_1(env):
 def test_rest_5xx_beyond_the_budget_breaks_a_step_and_the_order_is_cancelled(env, monkeypatch):
     original = smoke_mod.SmokeRun._place
 
-    def place_then_break_rest(self: Any) -> str:
-        result = original(self)
+    async def place_then_break_rest(self: Any) -> str:
+        result = await original(self)
         env.sim.admin.faults(rest_5xx=2)  # the next two REST calls: one call's whole budget
         return result
 

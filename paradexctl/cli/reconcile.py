@@ -174,6 +174,56 @@ def _options(
         raise UsageError(str(err)) from None
 
 
+def collect_options(
+    *,
+    entities: frozenset[str],
+    market: str | None,
+    window: float,
+    grace: float,
+    since_ms: int | None,
+) -> Any:
+    """The :class:`~paradexctl.paradex.collect.CollectOptions` of a live reconcile."""
+    from paradexctl import __version__
+    from paradexctl.paradex.collect import CollectOptions
+
+    settings = get_ctx().settings()
+    return CollectOptions(
+        entities=entities,
+        market=market,
+        window_s=window,
+        grace_s=grace,
+        since_ms=since_ms,
+        meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
+              "ws_url": settings.ws_url},
+    )  # fmt: skip
+
+
+async def collect_live(
+    session: Any,
+    options: Any,
+    *,
+    sink: Any = None,
+    trace: Any = None,
+    on_mark: Any = None,
+) -> list[Any]:
+    """Collect a recording on ``session``, on the running loop (``reconcile`` and ``smoke``)."""
+    from paradexctl.cli._session import live_clients, ws_options_from_env
+    from paradexctl.paradex.collect import collect
+
+    settings = get_ctx().settings()
+    async with live_clients(session, settings) as (rest, jwt):
+        return await collect(
+            url=settings.ws_url,
+            rest=rest,
+            jwt=jwt,
+            options=options,
+            sink=sink,
+            ws_options=ws_options_from_env(),
+            trace=trace,
+            on_mark=on_mark,
+        )
+
+
 def run_live(
     *,
     entities: frozenset[str],
@@ -184,23 +234,14 @@ def run_live(
     record: Path | None,
     trace: Any = None,
 ) -> list[Any]:
-    """Collect a recording from the configured exchange (used by ``reconcile`` and ``smoke``)."""
+    """Collect a recording from the configured exchange (``reconcile``)."""
     import asyncio
 
-    from paradexctl import __version__
-    from paradexctl.cli._session import live_clients, open_session, ws_options_from_env
-    from paradexctl.paradex.collect import CollectOptions, collect
+    from paradexctl.cli._session import open_session
 
-    settings = get_ctx().settings()
-    opts = CollectOptions(
-        entities=entities,
-        market=market,
-        window_s=window,
-        grace_s=grace,
-        since_ms=since_ms,
-        meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
-              "ws_url": settings.ws_url},
-    )  # fmt: skip
+    opts = collect_options(
+        entities=entities, market=market, window=window, grace=grace, since_ms=since_ms
+    )
     fh = None
     if record is not None:
         try:
@@ -216,22 +257,10 @@ def run_live(
             out_fh.write(line + "\n")
 
     try:
-        with open_session(settings) as session:
-
-            async def main() -> list[Any]:
-                async with live_clients(session, settings) as (rest, jwt):
-                    return await collect(
-                        url=settings.ws_url,
-                        rest=rest,
-                        jwt=jwt,
-                        options=opts,
-                        sink=sink,
-                        ws_options=ws_options_from_env(),
-                        trace=trace,
-                        on_mark=on_mark_hook,
-                    )
-
-            return asyncio.run(main())
+        with open_session(get_ctx().settings()) as session:
+            return asyncio.run(
+                collect_live(session, opts, sink=sink, trace=trace, on_mark=on_mark_hook)
+            )
     finally:
         if fh is not None:
             try:
