@@ -1137,3 +1137,77 @@ def test_cli_head_during_a_burst_exits_quietly(sim: SimServer, cli_account: Any)
         burster.close()
     assert proc.returncode == 0
     assert err == ""
+
+
+# --- defects of the live wiring that the one feed removes ---------------------------------------
+
+
+def test_cli_head_1_ends_quietly_every_time(sim: SimServer, cli_account: Any) -> None:
+    """`paradexctl stream | head -1`: the reader leaves after `connected`; the next write
+    (`subscribed`, while the resync after it is being started) meets the closed pipe. It
+    used to print ``RuntimeWarning: coroutine 'StreamPump._resync_loop' was never awaited``
+    in most runs; every run must now end with exit 0 and nothing on stderr."""
+    _acct, env, _trader = cli_account
+    import os as _os
+
+    for _ in range(4):
+        read_end, write_end = _os.pipe()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "paradexctl", "stream", "-o", "ndjson"],
+            env=env, stdout=write_end, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _os.close(write_end)
+        try:
+            with open(read_end, encoding="utf-8") as reader:  # like `| head -1`
+                assert json.loads(reader.readline())["type"] == "connected"
+            proc.wait(timeout=20000 * MS)
+            err = proc.stderr.read() if proc.stderr else ""
+        finally:
+            _reap(proc)
+        assert (proc.returncode, err) == (0, "")
+
+
+def test_cli_duration_without_ever_connecting_is_exit_5(sim: SimServer, cli_account: Any) -> None:
+    """`stream --duration S` that never subscribed says so and exits 5 (it used to exit 0)."""
+    _acct, env, _ = cli_account
+    sim.admin.faults(refuse_connections_s=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "stream", "--duration", "1", "-o", "ndjson"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    assert "never connected" in proc.stderr
+    assert [json.loads(x)["type"] for x in proc.stdout.splitlines()][:1] == ["disconnected"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the state-core branch (NEW then OPEN at the same exchange time is progress); "
+    "remove this mark when both are merged",
+)
+def test_cli_merged_stream_under_ws_drop_half_converges_every_order_to_open(
+    sim: SimServer, cli_account: Any
+) -> None:
+    """`sim --ws-drop-rate 0.5`, `stream orders --merged --resync-every 2`: every one of 20
+    resting orders ends OPEN in the merged output (about a third stayed NEW forever)."""
+    _acct, env, trader = cli_account
+    sim.admin.faults(ws_drop_rate=0.5)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paradexctl", "stream", "orders", "--merged", "--resync-every",
+         "2", "-o", "ndjson"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = Lines(proc)
+        lines.until("resynced", 20000)
+        ids = {trader.place("BUY", "0.01", str(1000 + i))["id"] for i in range(20)}
+        status: dict[str, str] = {}
+
+        def all_open(ln: dict[str, Any]) -> bool:
+            if ln["type"] == "update" and ln["key"] in ids:
+                status[ln["key"]] = ln["data"]["status"]
+            return len(status) == 20 and set(status.values()) == {"OPEN"}
+
+        lines.first(all_open, "every order OPEN", 20000 * MS)
+    finally:
+        _reap(proc)

@@ -1,7 +1,9 @@
 """``paradexctl stream``: private WebSocket channels as NDJSON (``docs/stream.md``).
 
-Thin: parse flags, build a :class:`~paradexctl.paradex.stream.StreamPump`, hand its lines to
-the renderer (NDJSON, or a readable live view on a terminal without ``-o``).
+Thin: parse flags, build a :class:`~paradexctl.paradex.feed.LiveFeed`, run it through the
+``stream`` consumer (:func:`paradexctl.paradex.stream.run_stream`) into
+:class:`~paradexctl.output.StreamLines` (NDJSON, or a readable live view on a terminal
+without ``-o``).
 
 Environment knobs for tests and demos (documented in ``docs/stream.md``):
 ``PARADEXCTL_WS_BACKOFF_BASE_MS`` and ``PARADEXCTL_WS_BACKOFF_CAP_MS`` (reconnect backoff),

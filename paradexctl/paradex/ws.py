@@ -39,7 +39,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -811,12 +811,3 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def iter_queue(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
-    """Yield events from ``queue`` until (and including) a :class:`Closed`."""
-    while True:
-        ev = await queue.get()
-        yield ev
-        if type(ev) is Closed:
-            return
