@@ -252,6 +252,7 @@ class LiveFeed:
         self._resync_task: asyncio.Task[None] | None = None
         self._resync_again = False
         self._subscribed = asyncio.Event()
+        self._resync_lock = asyncio.Lock()  # one resync at a time: its records stay together
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- control --------------------------------------------------------------------------
@@ -445,7 +446,14 @@ class LiveFeed:
 
     async def resync(self) -> bool:
         """One resync, as records: a ``resync`` mark, the listings, the lookups by id, then a
-        ``resynced`` mark (``failed``: the calls that failed). True when none failed."""
+        ``resynced`` mark (``failed``: the calls that failed). True when none failed.
+
+        Call it from a task other than the one consuming the records (each record is
+        handed over before the next call is made)."""
+        async with self._resync_lock:
+            return await self._resync()
+
+    async def _resync(self) -> bool:
         self.stats["resyncs"] += 1
         boundary = self.wall_ms()  # rule 6: taken before the first request is sent
         await self._hand(Mark("resync", {"at": boundary, "boundary_at": boundary}))

@@ -932,6 +932,8 @@ class OrderWatch:
             raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
         order_id = str(initial["id"])
         self.order_id, self.target = order_id, target
+        if self._done.done():  # a second wait on the same watch
+            self._done = asyncio.get_running_loop().create_future()
         self.state.apply(Update.order(dict(initial), "rest", wall_ms()))
         self._check()
         poller = asyncio.ensure_future(self._poll())
