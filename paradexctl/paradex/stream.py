@@ -25,8 +25,9 @@ from paradexctl.core.recording import (
     WsFrame,
     apply_record,
     to_line,
+    ws_channel_kind,
 )
-from paradexctl.core.state import Decision, Kind, StateManager
+from paradexctl.core.state import Decision, Kind, Source, StateManager, Update
 from paradexctl.errors import ExchangeUnavailable
 from paradexctl.output import StreamLines
 
@@ -42,6 +43,21 @@ _KIND_CHANNEL: Mapping[Kind, str] = {
 }
 _LIFECYCLE = frozenset({"connected", "subscribed", "reconnecting", "stale", "disconnected"})
 _ORIGIN = {"order": "GET /orders/{id}", "balance": "GET /balance"}
+
+
+_UNSET: Any = object()
+
+
+def _builder(channel: str) -> Callable[..., Update] | None:
+    """The Update builder of a WS channel: the mapping of
+    :func:`~paradexctl.core.recording.updates_from_record` (None: a channel the state
+    ignores). A recording replayed with :func:`apply_record` decides the same (tested)."""
+    kind = ws_channel_kind(channel)
+    if kind is None:
+        return None
+    if channel == "balance_events":
+        return Update.balance_event
+    return getattr(Update, kind.value)  # type: ignore[no-any-return]
 
 
 def new_state(grace_ms: int = 5000) -> StateManager:
@@ -108,6 +124,8 @@ async def consume(
     c = st.counts
     resync = _Resync()
     write = record.write if record is not None else None
+    builders: dict[str, Any] = {}
+    apply = state.apply
     flush_lines = lines.flush if lines is not None else (lambda: None)
 
     def visible(data: Any) -> bool:
@@ -144,35 +162,44 @@ async def consume(
         if t is WsFrame:
             assert isinstance(rec, WsFrame)
             c["frames"] += 1
+            channel = rec.channel
+            build = builders.get(channel, _UNSET)
+            if build is _UNSET:
+                build = builders[channel] = _builder(channel)
             try:
-                decisions = apply_record(state, rec)
+                # apply_record's mapping, looked up once per channel (the hot path)
+                decisions = (
+                    [apply(build(rec.data, Source.WS, rec.received_at))]
+                    if build is not None
+                    else []
+                )
             except ModelError as err:
                 c["malformed"] += 1
                 if trace is not None:
-                    trace(f"ws< malformed {rec.channel} payload: {err}")
+                    trace(f"ws< malformed {channel} payload: {err}")
                 if lines is not None and not merged and visible(rec.data):
-                    name = ws_channels.get(rec.channel, rec.channel)
-                    lines.ws_update(
-                        rec.received_at, name, rec.channel, rec.data, None, None, str(err)
-                    )
+                    name = ws_channels.get(channel, channel)
+                    lines.ws_update(rec.received_at, name, channel, rec.data, None, None, str(err))
                     if counted():
                         break
                 continue
-            after(decisions)
-            stop = False
+            first = decisions[0] if decisions else None
+            if first is not None:
+                c["accepted" if first.accepted else "rejected"] += 1
+                if on_decision is not None:
+                    on_decision(first)
             if lines is not None:
                 if merged:
-                    for d in decisions:
-                        if d.accepted and emit_decision(d, rec.channel):
-                            stop = True
-                            break
+                    if first is not None and first.accepted and emit_decision(first, channel):
+                        break
                 elif visible(rec.data):
-                    name = ws_channels.get(rec.channel, rec.channel)
-                    d0 = decisions[0] if decisions else None
-                    lines.ws_update(rec.received_at, name, rec.channel, rec.data, raw(), d0)
-                    stop = counted()
-            if stop:
-                break
+                    name = ws_channels.get(channel, channel)
+                    lines.ws_update(rec.received_at, name, channel, rec.data, raw(), first)
+                    if counted():
+                        break
+            if idle():
+                flush_lines()  # about to wait: every line so far goes out now
+            continue
         elif t is RestSnapshot:
             assert isinstance(rec, RestSnapshot)
             origin = _ORIGIN.get(rec.endpoint, f"GET /{rec.endpoint}")
