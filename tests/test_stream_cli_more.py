@@ -172,7 +172,7 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
 
     from live_pump import Pump
 
-    from paradexctl.core.recording import read_records
+    from paradexctl.core.recording import WsFrame, read_records
     from paradexctl.paradex.ws import Notification
 
     position = {"market": MARKET, "size": "1", "last_updated_at": 5, "seq_no": 5}
@@ -189,7 +189,8 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
         pump.apply([Notification("orders.ALL", _order("8", 5), 12)])
         assert [ln["key"] for ln in lines] == ["8"]
         assert pump.state.positions == {} and set(pump.state.orders) == {"8"}
-        assert [r.channel for r in read_records(record.getvalue().splitlines())] == ["orders.ALL"]
+        frames = [r for r in read_records(record.getvalue().splitlines()) if type(r) is WsFrame]
+        assert [r.channel for r in frames] == ["orders.ALL"]
         assert pump.stats["unknown_channel"] == 2 and pump.stats["frames"] == 3
         assert traced == [
             "ws< notification on a channel not subscribed: positions",
