@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from paradexctl.cli import _session
 from paradexctl.cli._session import parse_since
 from paradexctl.cli.main import main
 from paradexctl.errors import UsageError
@@ -54,16 +54,20 @@ def router(tmp_path, monkeypatch):
         r.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
             200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
         )
-        _session.transport_override = httpx.MockTransport(r.handler)
+        _TRANSPORT[:] = [httpx.MockTransport(r.handler)]
         try:
             yield r
         finally:
-            _session.transport_override = None
+            _TRANSPORT.clear()
+
+
+#: the router fixture's transport, passed to main() (the CLI has no global seam)
+_TRANSPORT: list[Any] = []
 
 
 def run(capsys, *args):
     capsys.readouterr()
-    code = main(list(args))
+    code = main(list(args), transport=_TRANSPORT[0] if _TRANSPORT else None)
     cap = capsys.readouterr()
     return code, cap.out, cap.err
 

@@ -1,15 +1,15 @@
-"""CLI tests with respx (through the explicit ``transport_override`` seam): prod safety and
+"""CLI tests with respx (the transport passed to ``main(transport=)``): prod safety and
 the edge cases the sim cannot easily produce."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from paradexctl.cli import _session
 from paradexctl.cli.main import main
 
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
@@ -37,16 +37,20 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def router(env):
     with respx.mock(base_url=PROD, assert_all_called=False) as r:
-        _session.transport_override = httpx.MockTransport(r.handler)
+        _TRANSPORT[:] = [httpx.MockTransport(r.handler)]
         try:
             yield r
         finally:
-            _session.transport_override = None
+            _TRANSPORT.clear()
+
+
+#: the router fixture's transport, passed to main() (the CLI has no global seam)
+_TRANSPORT: list[Any] = []
 
 
 def run(capsys, *args):
     capsys.readouterr()
-    code = main(list(args))
+    code = main(list(args), transport=_TRANSPORT[0] if _TRANSPORT else None)
     cap = capsys.readouterr()
     return code, cap.out, cap.err
 

@@ -1,8 +1,7 @@
 """Building a :class:`~paradexctl.paradex.auth.Session` from the CLI context (not a command module).
 
-Test seam: ``transport_override`` (an httpx transport, e.g. ``httpx.MockTransport`` or a respx
-router's handler wrapped in one) is passed to every client the CLI creates; tests set it
-explicitly and reset it. Environment knobs for the retry budget (documented in
+The transport of every client the CLI creates is the context's (``main(transport=...)``:
+an ``httpx.MockTransport`` in tests, the network otherwise). Environment knobs for the retry budget (documented in
 ``docs/trading.md``): ``PARADEXCTL_RETRY_ATTEMPTS``, ``PARADEXCTL_RETRY_BASE_MS``,
 ``PARADEXCTL_TIMEOUT_S``, ``PARADEXCTL_LOOKUP_ROUNDS``.
 """
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
     from paradexctl.paradex.auth import Session
     from paradexctl.paradex.orders import LookupPolicy
     from paradexctl.paradex.rest import AsyncRestClient
-
-#: an httpx transport used instead of the network (tests only)
-transport_override: Any = None
 
 
 def _env_number(name: str, default: float) -> float:
@@ -82,7 +78,7 @@ def open_session(settings: Settings | None = None) -> Session:
     return Session.open(
         s,
         lambda: ctx.private_key(s),
-        transport=transport_override,
+        transport=ctx.transport,
         trace=_trace if ctx.verbose else None,
         retry=retry,
         timeout=_env_number("PARADEXCTL_TIMEOUT_S", 10.0),
@@ -158,7 +154,7 @@ async def live_clients(
     rest = AsyncRestClient(
         settings.api_url,
         authorize=authorize,
-        transport=transport_override,
+        transport=get_ctx().transport,
         timeout=sync._timeout,
         retry=sync.retry,
         trace=sync.trace,

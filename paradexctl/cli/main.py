@@ -93,6 +93,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     profile: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +158,7 @@ def root(
             quiet=quiet,
             color=not no_color and "NO_COLOR" not in os.environ,
             error_format=output or "table",
+            transport=(ctx.obj or {}).get("transport") if isinstance(ctx.obj, dict) else None,
         )
     )
 
@@ -252,8 +254,12 @@ def _report(err: ParadexctlError) -> None:
         print(f"paradexctl: {err.message}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (see ``docs/exit-codes.md``)."""
+def main(argv: Sequence[str] | None = None, *, transport: Any = None) -> int:
+    """Run the CLI and return its exit code (see ``docs/exit-codes.md``).
+
+    ``transport``: an httpx transport every REST client of this run uses instead of the
+    network (in-process tests pass ``httpx.MockTransport``; it serves sync and async
+    clients alike)."""
     from typer import Abort
     from typer._click import exceptions as click_exc
 
@@ -277,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args=args,
             standalone_mode=False,
             prog_name="paradexctl",
+            obj={"transport": transport},
         )
     except ParadexctlError as err:
         if get_ctx().verbose:
