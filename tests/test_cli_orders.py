@@ -4,11 +4,14 @@ the edge cases the sim cannot easily produce."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 
@@ -129,7 +132,7 @@ def test_exchange_error_in_json_mode_carries_code(router, capsys):
 
 
 def test_batch_uncertain_exit_6_lists_unknown_client_ids(router, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=1)
     router.get("/markets").respond(200, json={"results": [MARKET]})
     router.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
         200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
@@ -174,7 +177,7 @@ def _ack(req):
 
 def test_batch_unavailable_chunk_prints_every_row_then_exit_5(router, capsys, tmp_path,
                                                               monkeypatch):  # fmt: skip
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_base_ms=0)
     _auth_and_markets(router)
     answers = iter([None])
 
@@ -198,8 +201,8 @@ def test_batch_unavailable_chunk_prints_every_row_then_exit_5(router, capsys, tm
 
 def test_batch_unknown_and_not_sent_exit_6(router, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_base_ms=0)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=1)
     _auth_and_markets(router)
     calls = []
 

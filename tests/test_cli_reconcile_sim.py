@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli import reconcile as cli_reconcile
 from paradexctl.cli.main import main
@@ -109,9 +110,9 @@ class Rig:
 @pytest.fixture
 def rig(sim, capsys, sim_cli_env) -> Rig:
     monkeypatch = sim_cli_env
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_BASE_MS", "20")
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_CAP_MS", "60")
-    monkeypatch.setenv("PARADEXCTL_WS_STABLE_AFTER_S", "0.1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_base_ms=20)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_cap_ms=60)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_stable_after_s=0.1)
     r = Rig(sim, capsys, monkeypatch)
     monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(r.acct.private_key))
     yield r

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 from paradexctl.paradex import smoke as smoke_mod
@@ -40,9 +41,6 @@ class Env:
             "PARADEX_API_URL": self.sim.http_url,
             "PARADEX_WS_URL": self.sim.ws_url,
             "PARADEX_L2_PRIVATE_KEY": hex(self.acct.private_key),
-            "PARADEXCTL_RETRY_BASE_MS": "5",
-            "PARADEXCTL_RETRY_ATTEMPTS": "2",
-            "PARADEXCTL_LOOKUP_ROUNDS": "2",
             "COLUMNS": "250",
         }
 
@@ -66,6 +64,7 @@ def env(sim, capsys, tmp_path, monkeypatch) -> Env:
     e = Env(sim, capsys, tmp_path)
     for k, v in e.env().items():
         monkeypatch.setenv(k, v)
+    write_profile(tmp_path / "config", retry_base_ms=5, retry_attempts=2, lookup_rounds=2)
     for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
         monkeypatch.delenv(var, raising=False)
     return e

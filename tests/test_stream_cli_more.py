@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_profile
 from ndjson_lines import Lines
 
 from paradexctl.sim.server import SimServer
@@ -33,11 +34,10 @@ def _env(http_url: str, ws_url: str, acct: SimAccount, tmp: Path) -> dict[str, s
         PARADEX_WS_URL=ws_url,
         PARADEX_ACCOUNT_ADDRESS=acct.address,
         PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
-        PARADEXCTL_WS_BACKOFF_BASE_MS="20",
-        PARADEXCTL_WS_BACKOFF_CAP_MS="100",
-        PARADEXCTL_WS_STABLE_AFTER_S="0",
         PYTHONUNBUFFERED="1",
     )
+    write_profile(tmp / "config", ws_backoff_base_ms=20, ws_backoff_cap_ms=100,
+                  ws_stable_after_s=0)  # fmt: skip
     return env
 
 

@@ -430,7 +430,7 @@ def _place_and_wait(sess: Any, spec: Any, body: Any, wait: str, timeout: float, 
     """Place the order and follow it to ``wait`` on a live feed: the WebSocket ``orders``
     channel of its market (subscribed before the order is sent: an update published before
     the subscription is never sent), with REST lookups by id as its safety net (REST alone
-    with the profile setting ``wait_ws = false``)."""
+    with the profile setting ``wait_ws = 0``)."""
     import asyncio
 
     from paradexctl.cli._session import _trace, live_feed, lookup_policy
@@ -486,11 +486,11 @@ def _place_and_wait(sess: Any, spec: Any, body: Any, wait: str, timeout: float, 
 
 
 def _wait_ws(settings: Any) -> bool:
-    """``--wait`` follows the order over the WebSocket unless the environment says
-    ``PARADEXCTL_WAIT_WS=0``."""
-    import os
+    """``--wait`` follows the order over the WebSocket unless the profile says
+    ``wait_ws = 0``."""
+    from paradexctl.cli._session import tunable
 
-    return os.environ.get("PARADEXCTL_WAIT_WS", "1") != "0"
+    return tunable("wait_ws", settings) != 0
 
 
 def _place_batch(

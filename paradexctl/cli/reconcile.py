@@ -207,7 +207,7 @@ async def collect_live(
     on_mark: Any = None,
 ) -> list[Any]:
     """Collect a recording on ``session``, on the running loop (``reconcile`` and ``smoke``)."""
-    from paradexctl.cli._session import live_clients, ws_options_from_env
+    from paradexctl.cli._session import live_clients, ws_options
     from paradexctl.paradex.collect import collect
 
     settings = get_ctx().settings()
@@ -218,7 +218,7 @@ async def collect_live(
             jwt=jwt,
             options=options,
             sink=sink,
-            ws_options=ws_options_from_env(),
+            ws_options=ws_options(),
             trace=trace,
             on_mark=on_mark,
         )

@@ -5,9 +5,7 @@ Thin: parse flags, build a :class:`~paradexctl.paradex.feed.LiveFeed`, run it th
 :class:`~paradexctl.output.StreamLines` (NDJSON, or a readable live view on a terminal
 without ``-o``).
 
-Environment knobs for tests and demos (documented in ``docs/stream.md``):
-``PARADEXCTL_WS_BACKOFF_BASE_MS`` and ``PARADEXCTL_WS_BACKOFF_CAP_MS`` (reconnect backoff),
-``PARADEXCTL_WS_STABLE_AFTER_S`` (flap guard), ``PARADEXCTL_WS_OPEN_TIMEOUT_S``.
+Reconnect tunables are profile keys (``docs/configuration.md``).
 """
 
 from __future__ import annotations
@@ -115,7 +113,7 @@ def stream(
 ) -> None:
     import asyncio
 
-    from paradexctl.cli._session import live_feed, open_session, ws_options_from_env
+    from paradexctl.cli._session import live_feed, open_session, ws_options
     from paradexctl.output import LineWriter, LiveView, StreamLines
     from paradexctl.paradex.stream import StreamStats, new_state, run_stream
 
@@ -131,7 +129,7 @@ def stream(
     settings = ctx.settings()
     sink = LiveView(out.stdout) if out.fmt == "table" else LineWriter(out.stdout, batch=True)
     lines = StreamLines(sink, explain=explain)
-    ws_options = ws_options_from_env(max_reconnects=max_reconnects, stale_after=stale_after)
+    ws_opts = ws_options(max_reconnects=max_reconnects, stale_after=stale_after)
     trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
     session = open_session(settings)
     record_file = None
@@ -158,7 +156,7 @@ def stream(
                 pending_orders=lambda: [
                     k for kind, k in state.unconfirmed if kind.value == "order"
                 ],
-                ws_options=ws_options,
+                ws_options=ws_opts,
                 trace=trace,
             ) as feed:
                 reason, stats = await run_stream(
