@@ -34,8 +34,6 @@ cannot be reached. --record FILE keeps the inputs; --replay FILE reconciles them
 and gives the same report, byte for byte.
 """
 
-#: test seam: called with each mark name of a live collection (see ``collect(on_mark=)``)
-on_mark_hook: Any = None
 
 REPORT_COLUMNS = ["entity", "key", "kind", "failing", "rule", "ws", "rest", "detail"]
 
@@ -259,7 +257,7 @@ def run_live(
     try:
         with open_session(get_ctx().settings()) as session:
             return asyncio.run(
-                collect_live(session, opts, sink=sink, trace=trace, on_mark=on_mark_hook)
+                collect_live(session, opts, sink=sink, trace=trace, on_mark=get_ctx().on_mark)
             )
     finally:
         if fh is not None:
