@@ -112,40 +112,51 @@ def mixed_frames(n: int) -> Iterator[str]:
 
 
 def bench_rss(n: int, warmup: int = 100_000) -> dict[str, float]:
-    from paradexctl.cli.stream import _ndjson_writer
-    from paradexctl.output import Output
-    from paradexctl.paradex.stream import StreamPump
+    import asyncio
+
+    from paradexctl.core.recording import WsFrame
+    from paradexctl.output import LineWriter, StreamLines
+    from paradexctl.paradex.feed import ws_channel_names
+    from paradexctl.paradex.stream import StreamStats, consume, new_state
     from paradexctl.paradex.ws import RpcProtocol
 
     devnull = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-    emit = _ndjson_writer(Output("ndjson", stdout=devnull), batch=True)  # as the CLI does
+    lines = StreamLines(LineWriter(devnull, batch=True))  # as the CLI does
     proto = RpcProtocol()
-    pump = StreamPump(
-        "ws://unused", rest=None, jwt=None, emit=emit, emit_text=emit.text, flush=emit.flush
-    )
-    receive, on_frame = proto.receive, pump._on_frame
+    receive = proto.receive
+    state = new_state()
+    marks: dict[str, float] = {}
+    raw: list[str | None] = [None]
+
+    async def frames() -> Any:
+        # what the feed yields: a WsFrame per notification, its payload text kept aside
+        for i, text in enumerate(mixed_frames(warmup + n)):
+            if i == warmup:
+                marks["rss_warm"] = vm_rss_mb()
+                marks["t_warm"] = time.perf_counter()
+            note = receive(text, BASE_TS + i)
+            raw[0] = note.raw  # type: ignore[union-attr]
+            yield WsFrame(note.received_at, note.channel, note.data)  # type: ignore[union-attr]
+
     rss0 = vm_rss_mb()
-    rss_warm = rss0
-    t0 = time.perf_counter()
-    t_warm = t0
-    for i, text in enumerate(mixed_frames(warmup + n)):
-        if i == warmup:
-            rss_warm = vm_rss_mb()
-            t_warm = time.perf_counter()
-        on_frame(receive(text, BASE_TS + i))
-    emit.flush()
+    stats = StreamStats()
+    asyncio.run(
+        consume(frames(), state=state, lines=lines, ws_channels=ws_channel_names(
+            ("orders", "fills", "positions", "balances", "account")), raw=lambda: raw[0],
+            idle=lambda: False, stats=stats)
+    )  # fmt: skip
     t_end = time.perf_counter()
     rss_end = vm_rss_mb()
     devnull.close()
     return {
         "messages": n,
-        "rate": n / (t_end - t_warm),
+        "rate": n / (t_end - marks["t_warm"]),
         "rss_start": rss0,
-        "rss_warm": rss_warm,
+        "rss_warm": marks["rss_warm"],
         "rss_end": rss_end,
-        "growth": rss_end - rss_warm,
+        "growth": rss_end - marks["rss_warm"],
         "growth_from_start": rss_end - rss0,
-        "accepted": pump.stats["accepted"],
+        "accepted": stats.counts["accepted"],
     }
 
 
@@ -278,14 +289,159 @@ def bench_e2e(n: int) -> dict[str, float]:
     }
 
 
+def _read_updates(cli: subprocess.Popen[bytes]) -> tuple[int, float, float]:
+    """Read the CLI's stdout in large chunks (like ``> file``): update lines, first, last."""
+    assert cli.stdout is not None
+    fd = cli.stdout.fileno()
+    first = last = 0.0
+    updates = 0
+    marker = b'"type":"update"'
+    tail = b""  # a marker may straddle two reads: keep what could be its start
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        buf = tail + chunk
+        n_up = buf.count(marker)
+        tail = buf[-(len(marker) - 1) :]
+        if n_up:
+            last = time.perf_counter()
+            if not updates:
+                first = last
+            updates += n_up
+    return updates, first, last
+
+
+def bench_through_sim(n: int, python: str, chunk: int = 5000) -> dict[str, float]:
+    """The sim's own WebSocket path: ``n`` order updates published by the sim's hub (its
+    encoder, its per-connection send queue and sender, uvicorn's WebSocket) to the real CLI
+    process. The sim's engine cannot produce them that fast (each one is a signed order),
+    so the bench hands the hub engine events for one resting order, ids and times varied,
+    in chunks below the sim's slow-consumer limit, on the sim's own event loop. The rate is
+    counted from the moment the first update is handed to the sim (sent) to the last line
+    read from the CLI's stdout."""
+    import httpx
+
+    from paradexctl.sim.app import MAX_UNSENT, SimOptions
+    from paradexctl.sim.exchange import Event
+    from paradexctl.sim.server import SimServer
+    from paradexctl.sim.testing import login, new_account, order_body
+
+    assert chunk < MAX_UNSENT
+    with SimServer(SimOptions(seed=1, mark_walk_ms=0)) as sim, tempfile.TemporaryDirectory() as tmp:
+        acct = new_account(sim.http_url)
+        jwt = login(sim.http_url, acct)
+        headers = {"Authorization": f"Bearer {jwt}"}
+        placed = httpx.post(
+            f"{sim.http_url}/orders",
+            json=order_body(acct, "BTC-USD-PERP", "BUY", "0.01", "1000"),
+            headers=headers,
+            timeout=10,
+        ).json()
+        template = httpx.get(
+            f"{sim.http_url}/orders/{placed['id']}", headers=headers, timeout=10
+        ).json()
+        env = dict(os.environ)
+        env.update(
+            XDG_CONFIG_HOME=f"{tmp}/config",
+            XDG_CACHE_HOME=f"{tmp}/cache",
+            PARADEX_ENV="local",
+            PARADEX_API_URL=sim.http_url,
+            PARADEX_WS_URL=sim.ws_url,
+            PARADEX_ACCOUNT_ADDRESS=acct.address,
+            PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
+        )
+        hub = sim.sim.hub
+        loop = sim._server.servers[0].get_loop()
+        cli = subprocess.Popen(
+            [python, "-m", "paradexctl", "stream", "orders", "--count", str(n), "-o", "ndjson"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not any(("orders.ALL" in c.subs) for c in list(hub.conns)):
+                if time.monotonic() > deadline or cli.poll() is not None:
+                    raise SystemExit("the CLI did not subscribe")
+                time.sleep(0.01)
+            time.sleep(0.5)  # its first resync's lines are out of the way
+            (conn,) = [c for c in list(hub.conns) if "orders.ALL" in c.subs]
+            base = template["last_updated_at"] + 1
+
+            def events(first: int, count: int) -> list[Any]:
+                return [
+                    Event("order", acct.address, "BTC-USD-PERP",
+                          {**template, "id": str(10**27 + i % 1000), "last_updated_at": base + i,
+                           "seq_no": (base + i) * 1_000_000}, base + i, base + i)
+                    for i in range(first, first + count)
+                ]  # fmt: skip
+
+            batches = [events(i, min(chunk, n - i)) for i in range(0, n, chunk)]
+            import threading
+
+            t_sent = time.perf_counter()
+
+            async def publish(batch: list[Any]) -> None:
+                hub.publish(batch, base)
+
+            def feed_hub() -> None:
+                import asyncio
+
+                for batch in batches:
+                    while conn.queue.qsize() > MAX_UNSENT - 2 * chunk:
+                        time.sleep(0.001)
+                    asyncio.run_coroutine_threadsafe(publish(batch), loop).result(30)
+                    if conn.closed:
+                        return
+
+            feeder = threading.Thread(target=feed_hub, daemon=True)
+            feeder.start()
+            updates, _first, last = _read_updates(cli)
+            feeder.join(10)
+            if conn.overflowed:
+                raise SystemExit("the sim dropped the CLI as a slow consumer")
+            _, status, usage = os.wait4(cli.pid, 0)
+            cli.returncode = os.waitstatus_to_exitcode(status)
+            err = cli.stderr.read().decode() if cli.stderr else ""
+            if cli.returncode != 0:
+                raise SystemExit(f"stream exited {cli.returncode}: {err}")
+            if updates < n:
+                raise SystemExit(f"stream wrote {updates} update lines, expected {n}")
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+    return {
+        "messages": n,
+        "rate": n / (last - t_sent),
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "wall": last - t_sent,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--e2e-n", type=int, default=200_000)
     ap.add_argument("--rss-n", type=int, default=1_000_000)
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--sim-n", type=int, default=200_000)
+    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter of the measured CLI (another "
+        "checkout's .venv/bin/python measures that checkout's paradexctl through the same sim)",
+    )
     args = ap.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} CPUs")
+    if not args.skip_sim:
+        t = bench_through_sim(args.sim_n, args.python)
+        print(
+            f"through the sim (its hub, send queue and WebSocket -> paradexctl stream -> "
+            f"stdout pipe): {t['messages']:,} messages, {t['rate']:,.0f} messages/s from the "
+            f"first update sent (goal >= 30,000: {t['rate'] / 30_000:.2f}x); "
+            f"the CLI used {t['cpu']:.1f} s of CPU in {t['wall']:.1f} s"
+        )
     if not args.skip_e2e:
         e = bench_e2e(args.e2e_n)
         print(

@@ -81,6 +81,16 @@ PROFILE_KEYS: dict[str, str] = {
     "subkey": "true when the key is a trade-only subkey",
     "api_url": "REST base URL override",
     "ws_url": "WebSocket URL override",
+    # network tunables (paradexctl.cli._session.TUNABLES; docs/configuration.md)
+    "timeout_s": "REST request timeout in seconds (10)",
+    "retry_attempts": "tries of an idempotent REST request (4)",
+    "retry_base_ms": "base of the REST retry backoff in ms (250)",
+    "lookup_rounds": "rounds of the lookup by client_id after an unknown outcome (5)",
+    "ws_backoff_base_ms": "base of the WebSocket reconnect backoff in ms (500)",
+    "ws_backoff_cap_ms": "cap of the WebSocket reconnect backoff in ms (30000)",
+    "ws_stable_after_s": "seconds a WebSocket connection must stay open to be stable (10)",
+    "ws_open_timeout_s": "WebSocket upgrade and reply timeout in seconds (10)",
+    "wait_ws": "0: order place --wait follows the order over REST only (1)",
 }
 
 _SECRET_KEYS = frozenset({"private_key"})

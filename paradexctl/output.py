@@ -232,3 +232,228 @@ class Output:
         """A trace line on stderr, only with ``--verbose``. Callers must redact secrets."""
         if self.verbose:
             print(message, file=self.stderr, flush=True)
+
+
+# -- live output: the NDJSON line writer, the terminal view, the stream's lines -----------------
+
+
+def _write_or_close(stdout: TextIO, data: str) -> None:
+    try:
+        stdout.write(data)
+        stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise OutputClosed() from None
+
+
+def _decimal_fallback(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return jsonable(value)
+
+
+class LineWriter:
+    """NDJSON lines as :meth:`Output.line` renders them (compact, Decimals as strings),
+    without its generic pre-pass over every value (live payloads are plain JSON types).
+
+    By default each line is written and flushed at once. With ``batch=True`` lines are kept
+    until :meth:`flush` (a live command calls it before it waits for input) or until
+    ``batch_bytes`` of them are pending, then written with one write and one flush: a burst
+    of frames costs one pipe write instead of one per line (``docs/stream.md``, Output).
+    :meth:`text` takes a line already encoded (the fast path of :class:`StreamLines`).
+    """
+
+    def __init__(self, stdout: TextIO, *, batch: bool = False, batch_bytes: int = 65536) -> None:
+        import json
+
+        self.stdout = stdout
+        self.batch = batch
+        self.batch_bytes = batch_bytes
+        self._pending: list[str] = []
+        self._size = 0
+        self._encode = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, default=_decimal_fallback
+        ).encode
+
+    def __call__(self, obj: Mapping[str, Any]) -> None:
+        self.text(self._encode(obj))
+
+    def text(self, line: str) -> None:
+        if not self.batch:
+            _write_or_close(self.stdout, line + "\n")
+            return
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= self.batch_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            data = "\n".join(self._pending) + "\n"
+            self._pending.clear()
+            self._size = 0
+            _write_or_close(self.stdout, data)
+
+
+def _clean(value: Any) -> str:
+    """A venue string made safe for a terminal (no control characters)."""
+    text = "" if value is None else str(value)
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+class LiveView:
+    """A readable one-line-per-event view of live lines for a terminal."""
+
+    text = None  # no fast path: every line is rendered from its dict
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    def flush(self) -> None:
+        pass
+
+    def __call__(self, line: Mapping[str, Any]) -> None:
+        import time as _time
+
+        ts = line.get("ts")
+        clock = (
+            _time.strftime("%H:%M:%S", _time.localtime(ts / 1000)) + f".{ts % 1000:03d}"
+            if isinstance(ts, int)
+            else "--:--:--.---"
+        )
+        kind = line.get("type")
+        if kind == "update":
+            text = f"{line.get('source', ''):4} {line.get('channel', ''):9} " + self._data(line)
+            decision = line.get("decision")
+            if isinstance(decision, dict):
+                verdict = "accepted" if decision.get("accepted") else "rejected"
+                text += f"  [{verdict}: {decision.get('reason')}]"
+        else:
+            extras = " ".join(
+                f"{k}={_clean(v if not isinstance(v, (list, dict)) else len(v))}"
+                for k, v in line.items()
+                if k not in ("ts", "type") and v not in (None, "", [], {})
+            )
+            text = f"-- {kind} {extras}"
+        _write_or_close(self.stdout, f"{clock} {text}\n")
+
+    @staticmethod
+    def _data(line: Mapping[str, Any]) -> str:
+        d = line.get("data")
+        if not isinstance(d, dict):
+            return f"{_clean(line.get('key'))} (absent)"
+        ch = line.get("channel")
+        g = d.get
+        if ch == "orders":
+            parts = [g("market"), g("side"), g("type"), g("size")]
+            price = g("price")
+            text = " ".join(_clean(p) for p in parts if p)
+            if price not in (None, "", "0"):
+                text += f" @ {_clean(price)}"
+            text += f" {_clean(g('status'))} remaining {_clean(g('remaining_size'))}"
+            if g("cancel_reason"):
+                text += f" ({_clean(g('cancel_reason'))})"
+            return text + f" id {_clean(g('id'))}"
+        if ch == "fills":
+            if "busted_fill_id" in d:
+                return f"tradebust of fill {_clean(g('busted_fill_id'))}"
+            return (
+                f"{_clean(g('market'))} {_clean(g('side'))} {_clean(g('size'))} @ "
+                f"{_clean(g('price'))} fee {_clean(g('fee'))} {_clean(g('liquidity'))}"
+                f" order {_clean(g('order_id'))}"
+            )
+        if ch == "positions":
+            return (
+                f"{_clean(g('market'))} {_clean(g('side'))} size {_clean(g('size'))} "
+                f"entry {_clean(g('average_entry_price'))} uPnL {_clean(g('unrealized_pnl'))}"
+            )
+        if ch == "balances":
+            return f"{_clean(g('token'))} {_clean(g('size'))}"
+        if ch == "account":
+            return (
+                f"value {_clean(g('account_value'))} free "
+                f"{_clean(g('free_collateral'))} status {_clean(g('status'))}"
+            )
+        return _clean(d)
+
+
+class StreamLines:
+    """The lines of ``paradexctl stream`` (``docs/stream.md``), from the feed's typed events.
+
+    ``sink`` is a :class:`LineWriter` or a :class:`LiveView`. An update whose payload text
+    was kept as received (``raw``) is written by copying that text into the line (the fast
+    path: the same bytes the encoder would give, without decoding and re-encoding).
+    """
+
+    def __init__(self, sink: LineWriter | LiveView, *, explain: bool = False) -> None:
+        from json.encoder import encode_basestring
+
+        self.sink = sink
+        self.explain = explain
+        self._q = encode_basestring
+        self._text = sink.text if isinstance(sink, LineWriter) and not explain else None
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def ws_update(
+        self,
+        received_at: int,
+        channel: str,
+        origin: str,
+        data: Any,
+        raw: str | None,
+        decision: Any,
+        malformed: str | None = None,
+    ) -> None:
+        """An update line for a WS frame (``decision`` None: nothing applied)."""
+        text = self._text
+        if text is not None and raw is not None and decision is not None:
+            q = self._q
+            u = decision.update
+            text(
+                f'{{"ts":{received_at},"type":"update","channel":{q(channel)},"source":"ws",'
+                f'"origin":{q(origin)},"kind":"{u.kind.value}","key":{q(u.key)},"data":{raw}}}'
+            )
+            return
+        line: dict[str, Any] = {
+            "ts": received_at,
+            "type": "update",
+            "channel": channel,
+            "source": "ws",
+            "origin": origin,
+        }
+        if decision is not None:
+            line["kind"] = decision.update.kind.value
+            line["key"] = decision.update.key
+        line["data"] = data
+        if self.explain:
+            if decision is not None:
+                line["decision"] = decision.to_json()
+            elif malformed is not None:
+                line["decision"] = {"accepted": False, "reason": "malformed", "detail": malformed}
+        self.sink(line)
+
+    def decision(self, decision: Any, channel: str, origin: str) -> None:
+        """An update line for one decision (``--merged``, REST rows with ``--explain``)."""
+        u = decision.update
+        line: dict[str, Any] = {
+            "ts": u.received_at,
+            "type": "update",
+            "channel": channel,
+            "source": u.source.value,
+            "origin": origin,
+            "kind": u.kind.value,
+            "key": u.key,
+            "data": u.payload if u.payload else None,
+        }
+        if self.explain:
+            line["decision"] = decision.to_json()
+        self.sink(line)
+
+    def lifecycle(self, name: str, fields: Mapping[str, Any]) -> None:
+        """``connected``, ``subscribed``, ``reconnecting``, ``stale``, ``disconnected``,
+        ``resynced``: ``fields`` start with ``at`` (the line's ``ts``)."""
+        line: dict[str, Any] = {"ts": fields.get("at"), "type": name}
+        line.update((k, v) for k, v in fields.items() if k != "at")
+        self.sink(line)

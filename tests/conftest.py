@@ -84,7 +84,25 @@ def sim_cli_env(
     monkeypatch.setenv("PARADEX_ENV", "local")
     monkeypatch.setenv("PARADEX_API_URL", sim.http_url)
     monkeypatch.setenv("PARADEX_WS_URL", sim.ws_url)
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "5")
+    write_profile(tmp_path / "config", retry_base_ms=5)
     for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
+
+
+def write_profile(config_home: Path, profile: str = "default", **keys: object) -> Path:
+    """Write ``[profiles.PROFILE]`` with ``keys`` (e.g. the network tunables:
+    ``retry_base_ms=5``, ``ws_backoff_base_ms=20``) to ``config_home/paradexctl/config.toml``
+    (mode 0600), merged into what is there; returns the path. The CLI's tunables are profile
+    settings, never environment knobs (``docs/configuration.md``)."""
+    import tomllib
+
+    import tomli_w
+
+    from paradexctl.config import write_private_file
+
+    path = config_home / "paradexctl" / "config.toml"
+    data = tomllib.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("profiles", {}).setdefault(profile, {}).update(keys)
+    write_private_file(path, tomli_w.dumps(data))
+    return path

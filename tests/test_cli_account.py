@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
+from conftest import write_profile
 
-from paradexctl.cli import _session
 from paradexctl.cli._session import parse_since
 from paradexctl.cli.main import main
 from paradexctl.errors import UsageError
@@ -49,21 +52,25 @@ def router(tmp_path, monkeypatch):
     monkeypatch.setenv("PARADEX_ENV", "testnet")
     monkeypatch.setenv("PARADEX_ACCOUNT_ADDRESS", ADDRESS)
     monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", "0x1234")
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_base_ms=0)
     with respx.mock(base_url=BASE, assert_all_called=False) as r:
         r.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
             200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
         )
-        _session.transport_override = httpx.MockTransport(r.handler)
+        _TRANSPORT[:] = [httpx.MockTransport(r.handler)]
         try:
             yield r
         finally:
-            _session.transport_override = None
+            _TRANSPORT.clear()
+
+
+#: the router fixture's transport, passed to main() (the CLI has no global seam)
+_TRANSPORT: list[Any] = []
 
 
 def run(capsys, *args):
     capsys.readouterr()
-    code = main(list(args))
+    code = main(list(args), transport=_TRANSPORT[0] if _TRANSPORT else None)
     cap = capsys.readouterr()
     return code, cap.out, cap.err
 
@@ -84,13 +91,13 @@ def test_fills_sends_start_at_and_follows_cursors(router, capsys):
 
 
 def test_retry_attempts_knob(router, capsys, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_RETRY_ATTEMPTS", "2")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_attempts=2)
     route = router.get("/balance").respond(503)
     code, _, err = run(capsys, "balances")
     assert code == 5 and route.call_count == 2 and "after 2 attempts" in err
-    monkeypatch.setenv("PARADEXCTL_RETRY_ATTEMPTS", "many")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_attempts="many")
     code, _, err = run(capsys, "balances")
-    assert code == 2 and "PARADEXCTL_RETRY_ATTEMPTS" in err
+    assert code == 2 and "retry_attempts = 'many' is not a number" in err
 
 
 def test_ndjson_output_one_object_per_line(router, capsys):

@@ -1,15 +1,18 @@
-"""CLI tests with respx (through the explicit ``transport_override`` seam): prod safety and
+"""CLI tests with respx (the transport passed to ``main(transport=)``): prod safety and
 the edge cases the sim cannot easily produce."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
+from conftest import write_profile
 
-from paradexctl.cli import _session
 from paradexctl.cli.main import main
 
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
@@ -37,16 +40,20 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def router(env):
     with respx.mock(base_url=PROD, assert_all_called=False) as r:
-        _session.transport_override = httpx.MockTransport(r.handler)
+        _TRANSPORT[:] = [httpx.MockTransport(r.handler)]
         try:
             yield r
         finally:
-            _session.transport_override = None
+            _TRANSPORT.clear()
+
+
+#: the router fixture's transport, passed to main() (the CLI has no global seam)
+_TRANSPORT: list[Any] = []
 
 
 def run(capsys, *args):
     capsys.readouterr()
-    code = main(list(args))
+    code = main(list(args), transport=_TRANSPORT[0] if _TRANSPORT else None)
     cap = capsys.readouterr()
     return code, cap.out, cap.err
 
@@ -125,7 +132,7 @@ def test_exchange_error_in_json_mode_carries_code(router, capsys):
 
 
 def test_batch_uncertain_exit_6_lists_unknown_client_ids(router, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=1)
     router.get("/markets").respond(200, json={"results": [MARKET]})
     router.post(url__regex=r".*/auth/0x[0-9a-f]+$").respond(
         200, json={"jwt_token": "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.x"}
@@ -170,7 +177,7 @@ def _ack(req):
 
 def test_batch_unavailable_chunk_prints_every_row_then_exit_5(router, capsys, tmp_path,
                                                               monkeypatch):  # fmt: skip
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_base_ms=0)
     _auth_and_markets(router)
     answers = iter([None])
 
@@ -194,8 +201,8 @@ def test_batch_unavailable_chunk_prints_every_row_then_exit_5(router, capsys, tm
 
 def test_batch_unknown_and_not_sent_exit_6(router, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.setenv("PARADEXCTL_RETRY_BASE_MS", "0")
-    monkeypatch.setenv("PARADEXCTL_LOOKUP_ROUNDS", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), retry_base_ms=0)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=1)
     _auth_and_markets(router)
     calls = []
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
+from conftest import write_profile
 from test_cli_orders_e2e import BTC, ETH, Cli, make_cli, place
 
 pytestmark = pytest.mark.e2e
@@ -128,7 +131,7 @@ def test_place_with_wait_in_table_output(cli: Cli, args, status):
 
 
 def test_rest_only_waiting_with_wait_ws_0(cli: Cli, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_WAIT_WS", "0")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), wait_ws=0)
     code, out, err = cli("-v", "-o", "json", "order", "place", BTC, "buy", "0.01", "--type",
                          "market", "--wait", "filled", "--timeout", "10")  # fmt: skip
     assert code == 0, err
@@ -159,7 +162,7 @@ def test_batch_from_stdin_in_table_output(cli: Cli, monkeypatch):
 
 def test_batch_under_accept_then_timeout_is_recovered_not_resent(cli: Cli, tmp_path,
                                                                  monkeypatch):  # fmt: skip
-    monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), timeout_s=1)
     cli.json("markets")
     cli.json("account")
     f = tmp_path / "att.ndjson"

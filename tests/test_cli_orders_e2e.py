@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 
@@ -48,7 +49,7 @@ def make_cli(sim, sim_account, capsys, sim_cli_env) -> Cli:
     """A :class:`Cli` for a fresh onboarded sim account, with temporary XDG dirs."""
     priv, _pub, address = sim_account(sim)
     sim_cli_env.setenv("PARADEX_L2_PRIVATE_KEY", hex(priv))
-    sim_cli_env.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=3)
     sim_cli_env.setenv("COLUMNS", "400")  # wide rich tables in captured output
     return Cli(sim, capsys, priv, address)
 
@@ -467,7 +468,7 @@ def test_batch_invalid_line_exit_2_nothing_sent(cli, tmp_path):
 
 
 def test_accept_then_timeout_reports_placed_and_sim_holds_one(cli, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), timeout_s=1)
     cli.json("markets")  # warm the caches, so the fault hits the POST
     cli.json("account")
     # the sim executes the order and holds the answer past the client's 1 s timeout
@@ -512,7 +513,7 @@ def test_reused_client_id_with_lost_post_is_exit_6_not_a_false_recovery(cli):
 
 
 def test_accept_then_timeout_with_a_reused_client_id_recovers_the_new_order(cli, monkeypatch):
-    monkeypatch.setenv("PARADEXCTL_TIMEOUT_S", "1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), timeout_s=1)
     old = place(cli, BTC, "buy", "0.01", "--price", "90000", "--client-id", "reuse-2",
                 "--wait", "open")  # fmt: skip
     cli.json("order", "cancel", old["order_id"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_profile
 from test_cli_tty import _env, run_in_pty
 
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
@@ -123,12 +124,11 @@ def stub() -> Iterator[Stub]:
 
 
 def _prod(tmp_path: Path) -> dict[str, str]:
+    write_profile(tmp_path / "cfg", retry_attempts=1, lookup_rounds=1)
     return _env(
         tmp_path,
         PARADEX_L2_PRIVATE_KEY=KEY,
         PARADEX_ACCOUNT_ADDRESS=ADDRESS,
-        PARADEXCTL_RETRY_ATTEMPTS="1",
-        PARADEXCTL_LOOKUP_ROUNDS="1",
     )
 
 

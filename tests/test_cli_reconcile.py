@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 from paradexctl.core.recording import Mark, Meta, Record, RestSnapshot, WsFrame, to_line
@@ -312,8 +313,8 @@ def test_unreachable_exchange_exits_5(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PARADEX_ENV", "local")
     monkeypatch.setenv("PARADEX_API_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("PARADEX_WS_URL", "ws://127.0.0.1:9/v1")
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_BASE_MS", "1")
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_CAP_MS", "5")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_base_ms=1)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_cap_ms=5)
     prom = tmp_path / "r.prom"
     code, out, err = run(capsys, "reconcile", "--window", "0", "--grace", "0",
                          "--prometheus", str(prom))  # fmt: skip

@@ -3,7 +3,7 @@ a chaos run (duplicates, reconnects, REST staleness inside the grace window, a r
 flow) consistent, exit 0; a live run and its replay give the same report, byte for byte.
 
 Faults are scripted on the collection's marks (``window_start``, ``window_end``...) through
-the ``on_mark_hook`` test seam, so their timing relative to the snapshots is exact.
+``main(on_mark=)``, so their timing relative to the snapshots is exact.
 
 ``PARADEXCTL_REGEN_DATA=1`` also writes each scenario's recording to ``tests/data/`` (the
 shipped examples) with its expected report (``*.report.json``, from a replay).
@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import write_profile
 
-from paradexctl.cli import reconcile as cli_reconcile
 from paradexctl.cli.main import main
 from paradexctl.sim.testing import SimAccount, login, modify_body, new_account, order_body
 
@@ -82,8 +82,7 @@ class Rig:
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
-        self.monkeypatch.setattr(cli_reconcile, "on_mark_hook", self._hook)
-        code = main(list(args))
+        code = main(list(args), on_mark=self._hook)
         cap = self.capsys.readouterr()
         return code, cap.out, cap.err
 
@@ -109,9 +108,9 @@ class Rig:
 @pytest.fixture
 def rig(sim, capsys, sim_cli_env) -> Rig:
     monkeypatch = sim_cli_env
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_BASE_MS", "20")
-    monkeypatch.setenv("PARADEXCTL_WS_BACKOFF_CAP_MS", "60")
-    monkeypatch.setenv("PARADEXCTL_WS_STABLE_AFTER_S", "0.1")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_base_ms=20)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_backoff_cap_ms=60)
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), ws_stable_after_s=0.1)
     r = Rig(sim, capsys, monkeypatch)
     monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(r.acct.private_key))
     yield r

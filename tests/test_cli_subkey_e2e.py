@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 from paradexctl.sim.server import SimServer
@@ -39,7 +41,7 @@ class Cli:
 
 @pytest.fixture
 def env(sim_cli_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    sim_cli_env.setenv("PARADEXCTL_LOOKUP_ROUNDS", "3")
+    write_profile(Path(os.environ["XDG_CONFIG_HOME"]), lookup_rounds=3)
     return sim_cli_env
 
 

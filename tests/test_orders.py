@@ -3,6 +3,7 @@ late rejections, cancel refusal, batch matching. MockTransport only, instant sle
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, OutcomeUnknown, ValidationError
 from paradexctl.paradex import orders as O
+from paradexctl.paradex.feed import LiveFeed
 from paradexctl.paradex.rest import RestClient, RetryPolicy
+from paradexctl.paradex.ws import Notification
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 D = Decimal
@@ -404,22 +407,37 @@ def test_rejection_400_is_exit_4_and_not_looked_up():
 
 
 class Script:
-    """An OrderSource returning scripted observations, with a fake clock."""
+    """The REST side of a ``--wait``: each lookup by id answers the next scripted
+    observation (then 404), optionally with WebSocket frames pushed on the feed first."""
 
-    def __init__(self, observations, step=1.0):
+    def __init__(self, observations, ws=()):
         self.obs = list(observations)
-        self.t = 0.0
-        self.step = step
+        self.ws = list(ws)
+        self.feed = None
 
-    def poll(self, order_id, timeout):
-        self.t += self.step
-        return [("rest", self.obs.pop(0))] if self.obs else []
+    async def get(self, path, params=None, *, private=False):
+        for data in self.ws:  # frames the WebSocket delivered before this lookup
+            self.feed.queue.put_nowait(Notification("orders.BTC-USD-PERP", data, 2))
+        self.ws = []
+        if self.obs:
+            return self.obs.pop(0)
+        raise ExchangeRejected("not found", code="ORDER_NOT_FOUND", status=404)
 
-    def close(self):
-        pass
+    async def get_paginated(self, path, params=None, **kw):
+        return []
 
-    def clock(self):
-        return self.t
+
+def wait(script, initial, target, timeout=10.0):
+    """``OrderWatch.wait`` on a REST-only feed (or one fed frames by ``script.ws``)."""
+
+    async def main():
+        feed = LiveFeed(None, rest=script, jwt=None, channels=("orders",),
+                        market="BTC-USD-PERP", resync=False, wall_ms=lambda: 1)  # fmt: skip
+        script.feed = feed
+        async with O.OrderWatch(feed, rest_fast=0.001, rest_slow=0.001) as w:
+            return await w.wait(initial, target, timeout, wall_ms=lambda: 1)
+
+    return asyncio.run(main())
 
 
 def seq(order, n, **kw):
@@ -427,54 +445,45 @@ def seq(order, n, **kw):
 
 
 def test_wait_open_succeeds():
-    src = Script([seq(ORDER, 2, status="OPEN")])
-    got, via = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    got, via = wait(Script([seq(ORDER, 2, status="OPEN")]), seq(ORDER, 1), "open")
     assert got["status"] == "OPEN" and via == "rest"
 
 
 def test_late_rejection_is_exit_4_with_reason():
     src = Script([seq(ORDER, 2, status="CLOSED", cancel_reason="NOT_ENOUGH_MARGIN")])
     with pytest.raises(ExchangeRejected) as ei:
-        O.wait_for(seq(ORDER, 1), "accepted", 10, src, clock=src.clock, wall_ms=lambda: 1)
+        wait(src, seq(ORDER, 1), "accepted")
     assert ei.value.exit_code == 4 and "NOT_ENOUGH_MARGIN" in ei.value.message
 
 
 def test_wait_filled_and_partial_fill_closed_is_not_filled():
     filled = seq(ORDER, 3, status="CLOSED", remaining_size="0")
-    src = Script([seq(ORDER, 2, status="OPEN"), filled])
-    got, _ = O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    got, _ = wait(Script([seq(ORDER, 2, status="OPEN"), filled]), seq(ORDER, 1), "filled")
     assert got["remaining_size"] == "0"
     partial = seq(ORDER, 3, status="CLOSED", remaining_size="0.004", cancel_reason="IOC")
-    src = Script([partial])
     with pytest.raises(ExchangeRejected) as ei:
-        O.wait_for(seq(ORDER, 1), "filled", 10, src, clock=src.clock, wall_ms=lambda: 1)
+        wait(Script([partial]), seq(ORDER, 1), "filled")
     assert "without reaching 'filled'" in ei.value.message
 
 
 def test_wait_ignores_stale_rest_observation_after_closed():
     # CLOSED is sticky in the StateManager: a later stale OPEN must not revive the order
     closed = seq(ORDER, 3, status="CLOSED", remaining_size="0.01", cancel_reason="USER_CANCELED")
-    src = Script([closed, seq(ORDER, 2, status="OPEN")])
-    got, _ = O.wait_for(seq(ORDER, 1), "closed", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    got, _ = wait(Script([closed, seq(ORDER, 2, status="OPEN")]), seq(ORDER, 1), "closed")
     assert got["status"] == "CLOSED"
 
 
 def test_wait_prefers_ws_over_stale_rest():
     # a WS update says OPEN; a stale REST snapshot (older exchange time) still says NEW
-    class Mixed(Script):
-        def poll(self, order_id, timeout):
-            self.t += 1
-            return [("ws", seq(ORDER, 5, status="OPEN")), ("rest", seq(ORDER, 2, status="NEW"))]
-
-    src = Mixed([])
-    got, via = O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+    src = Script([seq(ORDER, 2, status="NEW")] * 3, ws=[seq(ORDER, 5, status="OPEN")])
+    got, via = wait(src, seq(ORDER, 1), "open")
     assert got["status"] == "OPEN" and via == "ws"
 
 
 def test_wait_timeout_is_exit_5_with_last_state():
-    src = Script([seq(ORDER, 2, status="NEW")] * 3, step=4.0)
+    src = Script([seq(ORDER, 2, status="NEW")] * 3)
     with pytest.raises(ExchangeUnavailable) as ei:
-        O.wait_for(seq(ORDER, 1), "open", 10, src, clock=src.clock, wall_ms=lambda: 1)
+        wait(src, seq(ORDER, 1), "open", timeout=0.05)
     assert ei.value.exit_code == 5
     assert "last known status NEW" in ei.value.message
     assert ei.value.details["order"]["id"] == "111"

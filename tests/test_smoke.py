@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from conftest import write_profile
 
 from paradexctl.cli.main import main
 from paradexctl.paradex import smoke as smoke_mod
@@ -40,9 +41,6 @@ class Env:
             "PARADEX_API_URL": self.sim.http_url,
             "PARADEX_WS_URL": self.sim.ws_url,
             "PARADEX_L2_PRIVATE_KEY": hex(self.acct.private_key),
-            "PARADEXCTL_RETRY_BASE_MS": "5",
-            "PARADEXCTL_RETRY_ATTEMPTS": "2",
-            "PARADEXCTL_LOOKUP_ROUNDS": "2",
             "COLUMNS": "250",
         }
 
@@ -66,6 +64,7 @@ def env(sim, capsys, tmp_path, monkeypatch) -> Env:
     e = Env(sim, capsys, tmp_path)
     for k, v in e.env().items():
         monkeypatch.setenv(k, v)
+    write_profile(tmp_path / "config", retry_base_ms=5, retry_attempts=2, lookup_rounds=2)
     for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
         monkeypatch.delenv(var, raising=False)
     return e
@@ -161,8 +160,8 @@ def test_failure_prints_the_step_table_and_exits_1(env):
 def test_rest_5xx_beyond_the_budget_breaks_a_step_and_the_order_is_cancelled(env, monkeypatch):
     original = smoke_mod.SmokeRun._place
 
-    def place_then_break_rest(self: Any) -> str:
-        result = original(self)
+    async def place_then_break_rest(self: Any) -> str:
+        result = await original(self)
         env.sim.admin.faults(rest_5xx=2)  # the next two REST calls: one call's whole budget
         return result
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import write_profile
 from ndjson_lines import Lines
 
 from paradexctl.sim.server import SimServer
@@ -33,11 +34,10 @@ def _env(http_url: str, ws_url: str, acct: SimAccount, tmp: Path) -> dict[str, s
         PARADEX_WS_URL=ws_url,
         PARADEX_ACCOUNT_ADDRESS=acct.address,
         PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
-        PARADEXCTL_WS_BACKOFF_BASE_MS="20",
-        PARADEXCTL_WS_BACKOFF_CAP_MS="100",
-        PARADEXCTL_WS_STABLE_AFTER_S="0",
         PYTHONUNBUFFERED="1",
     )
+    write_profile(tmp / "config", ws_backoff_base_ms=20, ws_backoff_cap_ms=100,
+                  ws_stable_after_s=0)  # fmt: skip
     return env
 
 
@@ -170,9 +170,10 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
     stream: not applied, not emitted, not recorded, in every mode."""
     import io
 
-    from paradexctl.core.recording import read_records
+    from live_pump import Pump
+
+    from paradexctl.core.recording import WsFrame, read_records
     from paradexctl.paradex.recordfile import RecordingWriter
-    from paradexctl.paradex.stream import StreamPump
     from paradexctl.paradex.ws import Notification
 
     position = {"market": MARKET, "size": "1", "last_updated_at": 5, "seq_no": 5}
@@ -181,19 +182,19 @@ def test_a_notification_on_a_channel_not_subscribed_is_counted_not_applied() -> 
         traced: list[str] = []
         buf = io.BytesIO()
         record = RecordingWriter(buf, "memory")
-        pump = StreamPump(
+        pump = Pump(
             "ws://unused", rest=None, jwt=None, emit=lines.append, channels=("orders",),
             merged=merged, explain=True, record=record, trace=traced.append,
         )  # fmt: skip
-        pump._on_frame(Notification("positions", position, 10))
-        pump._on_frame(Notification("orders.ETH-USD-PERP", _order("7", 5), 11))
-        pump._on_frame(Notification("orders.ALL", _order("8", 5), 12))
+        pump.apply([Notification("positions", position, 10)])
+        pump.apply([Notification("orders.ETH-USD-PERP", _order("7", 5), 11)])
+        pump.apply([Notification("orders.ALL", _order("8", 5), 12)])
         assert [ln["key"] for ln in lines] == ["8"]
         assert pump.state.positions == {} and set(pump.state.orders) == {"8"}
         record.flush()
-        assert [r.channel for r in read_records(buf.getvalue().decode().splitlines())] == [
-            "orders.ALL"
-        ]
+        recorded = read_records(buf.getvalue().decode().splitlines())
+        frames = [r for r in recorded if type(r) is WsFrame]
+        assert [r.channel for r in frames] == ["orders.ALL"]
         assert pump.stats["unknown_channel"] == 2 and pump.stats["frames"] == 3
         assert traced == [
             "ws< notification on a channel not subscribed: positions",

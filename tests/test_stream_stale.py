@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import write_profile
 from ndjson_lines import Lines
 from websockets.asyncio.client import connect
 
@@ -94,11 +95,10 @@ def _env(sim: SimServer, acct: SimAccount, tmp: Path) -> dict[str, str]:
         PARADEX_WS_URL=sim.ws_url,
         PARADEX_ACCOUNT_ADDRESS=acct.address,
         PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
-        PARADEXCTL_WS_BACKOFF_BASE_MS="20",
-        PARADEXCTL_WS_BACKOFF_CAP_MS="100",
-        PARADEXCTL_WS_STABLE_AFTER_S="0",
         PYTHONUNBUFFERED="1",
     )
+    write_profile(tmp / "config", ws_backoff_base_ms=20, ws_backoff_cap_ms=100,
+                  ws_stable_after_s=0)  # fmt: skip
     env.pop("PARADEXCTL_PROFILE", None)
     env.pop("PYTHONTRACEMALLOC", None)
     return env

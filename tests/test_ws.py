@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from live_pump import delays_from
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
 from paradexctl.paradex import ws as wsmod
-from paradexctl.paradex.stream import delays_from
 from paradexctl.paradex.ws import (
     AuthRejected,
     Closed,

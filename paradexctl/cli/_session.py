@@ -1,16 +1,16 @@
 """Building a :class:`~paradexctl.paradex.auth.Session` from the CLI context (not a command module).
 
-Test seam: ``transport_override`` (an httpx transport, e.g. ``httpx.MockTransport`` or a respx
-router's handler wrapped in one) is passed to every client the CLI creates; tests set it
-explicitly and reset it. Environment knobs for the retry budget (documented in
-``docs/trading.md``): ``PARADEXCTL_RETRY_ATTEMPTS``, ``PARADEXCTL_RETRY_BASE_MS``,
-``PARADEXCTL_TIMEOUT_S``, ``PARADEXCTL_LOOKUP_ROUNDS``.
+The transport of every client the CLI creates is the context's (``main(transport=...)``:
+an ``httpx.MockTransport`` in tests, the network otherwise). Network tunables (timeouts,
+retries, backoffs) are profile keys of ``config.toml`` (:data:`TUNABLES`,
+``docs/configuration.md``), never environment knobs.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from paradexctl.cli.context import get_ctx
@@ -20,42 +20,58 @@ if TYPE_CHECKING:
     from paradexctl.config import Settings
     from paradexctl.paradex.auth import Session
     from paradexctl.paradex.orders import LookupPolicy
-
-#: an httpx transport used instead of the network (tests only)
-transport_override: Any = None
+    from paradexctl.paradex.rest import AsyncRestClient
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
+#: Network tunables, profile keys of ``config.toml`` (``docs/configuration.md``): name ->
+#: (default, what it sets). For slow links, unusual networks, demos and tests.
+TUNABLES: dict[str, tuple[float, str]] = {
+    "timeout_s": (10.0, "REST request timeout (s)"),
+    "retry_attempts": (4, "tries of an idempotent REST request (the first included)"),
+    "retry_base_ms": (250, "base of the REST retry backoff and of lookups by client_id (ms)"),
+    "lookup_rounds": (5, "rounds of the lookup by client_id after an unknown outcome"),
+    "ws_backoff_base_ms": (500, "base of the WebSocket reconnect backoff (ms)"),
+    "ws_backoff_cap_ms": (30_000, "cap of the WebSocket reconnect backoff (ms)"),
+    "ws_stable_after_s": (10.0, "a WebSocket connection open this long is stable (s)"),
+    "ws_open_timeout_s": (10.0, "WebSocket upgrade and auth/subscribe reply timeout (s)"),
+    "wait_ws": (1, "0: order place --wait follows the order over REST only"),
+}
+
+
+def tunable(name: str, settings: Settings | None = None) -> float:
+    """The profile's value of the tunable ``name`` (:data:`TUNABLES`), or its default."""
+    from paradexctl.config import load_config
+
+    default, _ = TUNABLES[name]
+    s = settings or get_ctx().settings()
+    profile = (load_config().get("profiles") or {}).get(s.profile) or {}
+    raw = profile.get(name)
+    if raw is None or raw == "":
+        return float(default)
     try:
         value = float(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise UsageError(f"{name} must not be negative")
+    except (TypeError, ValueError):
+        raise UsageError(f"profile {s.profile!r}: {name} = {raw!r} is not a number") from None
+    if value < 0 or value != value:
+        raise UsageError(f"profile {s.profile!r}: {name} must not be negative")
     return value
 
 
-def ws_options_from_env(**extra: Any) -> dict[str, Any]:
-    """WebSocket client options shared by every command that opens the WS (stream, reconcile).
-
-    Knobs (for tests and unusual networks): ``PARADEXCTL_WS_BACKOFF_BASE_MS`` (500),
-    ``PARADEXCTL_WS_BACKOFF_CAP_MS`` (30000), ``PARADEXCTL_WS_STABLE_AFTER_S`` (10),
-    ``PARADEXCTL_WS_OPEN_TIMEOUT_S`` (10). ``extra`` entries are added as given.
-    """
+def ws_options(**extra: Any) -> dict[str, Any]:
+    """WebSocket client options shared by every live command, from the profile's tunables
+    (``ws_backoff_base_ms``, ``ws_backoff_cap_ms``, ``ws_stable_after_s``,
+    ``ws_open_timeout_s``). ``extra`` entries are added as given."""
     from paradexctl.paradex.ws import backoff
 
-    base = _env_number("PARADEXCTL_WS_BACKOFF_BASE_MS", 500) / 1000
-    cap = _env_number("PARADEXCTL_WS_BACKOFF_CAP_MS", 30_000) / 1000
+    base = tunable("ws_backoff_base_ms") / 1000
+    cap = tunable("ws_backoff_cap_ms") / 1000
 
     def delays() -> Any:
         return backoff(base=base, cap=max(cap, base))
 
     return {
-        "stable_after": _env_number("PARADEXCTL_WS_STABLE_AFTER_S", 10.0),
-        "open_timeout": _env_number("PARADEXCTL_WS_OPEN_TIMEOUT_S", 10.0),
+        "stable_after": tunable("ws_stable_after_s"),
+        "open_timeout": tunable("ws_open_timeout_s"),
         "reconnect_delays": delays,
         **extra,
     }
@@ -73,24 +89,24 @@ def open_session(settings: Settings | None = None) -> Session:
     ctx = get_ctx()
     s = settings or ctx.settings()
     retry = RetryPolicy(
-        attempts=max(1, int(_env_number("PARADEXCTL_RETRY_ATTEMPTS", 4))),
-        base=_env_number("PARADEXCTL_RETRY_BASE_MS", 250) / 1000,
+        attempts=max(1, int(tunable("retry_attempts", s))),
+        base=tunable("retry_base_ms", s) / 1000,
     )
     return Session.open(
         s,
         lambda: ctx.private_key(s),
-        transport=transport_override,
+        transport=ctx.transport,
         trace=_trace if ctx.verbose else None,
         retry=retry,
-        timeout=_env_number("PARADEXCTL_TIMEOUT_S", 10.0),
+        timeout=tunable("timeout_s", s),
     )
 
 
 def lookup_policy() -> LookupPolicy:
     from paradexctl.paradex.orders import LookupPolicy
 
-    rounds = max(1, int(_env_number("PARADEXCTL_LOOKUP_ROUNDS", 5)))
-    return LookupPolicy(rounds=rounds, base=_env_number("PARADEXCTL_RETRY_BASE_MS", 250) / 1000)
+    rounds = max(1, int(tunable("lookup_rounds")))
+    return LookupPolicy(rounds=rounds, base=tunable("retry_base_ms") / 1000)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -119,3 +135,58 @@ def parse_since(text: str | None, now_ms: int) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+@contextlib.asynccontextmanager
+async def live_clients(
+    session: Session, settings: Settings
+) -> AsyncIterator[tuple[AsyncRestClient, Callable[[bool], Awaitable[str]]]]:
+    """``(rest, jwt)`` for a live feed on ``session``: an
+    :class:`~paradexctl.paradex.rest.AsyncRestClient` with the session's retry policy,
+    timeout and transport, and the WebSocket's ``async jwt(refresh)``. Both authenticate
+    through the session's authenticator (its login, a blocking REST call made once per JWT
+    lifetime, runs in a worker thread). The async client is closed on exit."""
+    import asyncio
+
+    from paradexctl.paradex.rest import AsyncRestClient
+
+    lock = asyncio.Lock()
+    auth = session.authenticator
+    if auth is None:  # pragma: no cover - every CLI session has one
+        raise UsageError("a live command needs an authenticated session")
+
+    async def authorize(refresh: bool) -> str:
+        def fetch() -> str:
+            if refresh:
+                auth.invalidate()
+            return str(auth.authorization(session.client))
+
+        async with lock:
+            return await asyncio.to_thread(fetch)
+
+    async def jwt(refresh: bool) -> str:
+        return (await authorize(refresh)).split(" ", 1)[1]
+
+    sync = session.client
+    rest = AsyncRestClient(
+        settings.api_url,
+        authorize=authorize,
+        transport=get_ctx().transport,
+        timeout=sync._timeout,
+        retry=sync.retry,
+        trace=sync.trace,
+    )
+    try:
+        yield rest, jwt
+    finally:
+        await rest.aclose()
+
+
+@contextlib.asynccontextmanager
+async def live_feed(session: Session, settings: Settings, **options: Any) -> AsyncIterator[Any]:
+    """A :class:`~paradexctl.paradex.feed.LiveFeed` on ``session`` (see :func:`live_clients`)."""
+    from paradexctl.paradex.feed import LiveFeed
+
+    async with live_clients(session, settings) as (rest, jwt):
+        url = options.pop("url", settings.ws_url)
+        yield LiveFeed(url, rest=rest, jwt=jwt, **options)

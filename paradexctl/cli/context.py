@@ -61,6 +61,10 @@ class AppContext:
     color: bool = True
     #: the format used for error reporting; updated when a command picks its own
     error_format: str = "table"
+    #: an httpx transport for every REST client (``main(transport=)``; None: the network)
+    transport: Any = None
+    #: called with each mark name of a live reconcile (``main(on_mark=)``; tests)
+    on_mark: Any = None
     _settings: Settings | None = field(default=None, repr=False)
     _outputs: dict[str, Output] = field(default_factory=dict, repr=False)
 

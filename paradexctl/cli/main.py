@@ -93,6 +93,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     profile: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +158,8 @@ def root(
             quiet=quiet,
             color=not no_color and "NO_COLOR" not in os.environ,
             error_format=output or "table",
+            transport=ctx.obj.get("transport") if isinstance(ctx.obj, dict) else None,
+            on_mark=ctx.obj.get("on_mark") if isinstance(ctx.obj, dict) else None,
         )
     )
 
@@ -252,8 +255,13 @@ def _report(err: ParadexctlError) -> None:
         print(f"paradexctl: {err.message}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (see ``docs/exit-codes.md``)."""
+def main(argv: Sequence[str] | None = None, *, transport: Any = None, on_mark: Any = None) -> int:
+    """Run the CLI and return its exit code (see ``docs/exit-codes.md``).
+
+    Parameters for in-process callers (tests): ``transport``, an httpx transport every REST
+    client of this run uses instead of the network (``httpx.MockTransport`` serves sync and
+    async clients alike); ``on_mark``, called on the event loop with the name of each mark a
+    live reconcile records (``collect(on_mark=)``)."""
     from typer import Abort
     from typer._click import exceptions as click_exc
 
@@ -277,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args=args,
             standalone_mode=False,
             prog_name="paradexctl",
+            obj={"transport": transport, "on_mark": on_mark},
         )
     except ParadexctlError as err:
         if get_ctx().verbose:

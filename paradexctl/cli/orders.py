@@ -378,7 +378,6 @@ def _place_one(
         check_against_market,
         mark_price,
         submit_order,
-        wait_for,
     )
 
     with open_session() as sess:
@@ -406,37 +405,13 @@ def _place_one(
             )
             out.info(f"dry run: {spec.describe()} validated and signed; nothing was sent")
             return
-        source = _order_source(sess, spec.market) if wait is not None else None
-        try:
-            if source is not None:
-                # subscribe first: an update published before the subscription is never sent
-                source.wait_ready(min(2.0, timeout / 4))
+        if wait is None:
             out.info(f"placing {spec.describe()}")
             result = submit_order(sess.client, body, lookup=lookup_policy())
             if result.note:
                 out.warn(result.note)
-            if source is not None:
-                if not (result.order or {}).get("id"):
-                    from paradexctl.errors import OutcomeUnknown
-
-                    raise OutcomeUnknown(
-                        f"order with client_id {result.client_id}: the exchange's answer has no "
-                        "order id, so it cannot be followed; check with 'paradexctl order get "
-                        f"--client-id {result.client_id}'",
-                        client_id=result.client_id,
-                    )
-                order, via = wait_for(result.order or {}, str(wait), timeout, source)
-                result.order = order
-                result.outcome = str(wait)
-                how = "the WebSocket" if via == "ws" else "REST"
-                err = str(getattr(source, "error", None) or "")
-                if err and not err.lower().startswith("websocket unavailable"):
-                    err = f"WebSocket unavailable: {err}"
-                why = f" ({err})" if err else ""
-                out.info(f"confirmed through {how}{why}")
-        finally:
-            if source is not None:
-                source.close()
+        else:
+            result = _place_and_wait(sess, spec, body, str(wait), timeout, out)
     data = result.to_dict()
     if out.fmt == "table":
         out.emit(_flat(data))
@@ -463,32 +438,71 @@ def _place_summary(result: Any, wait: str | None) -> str:
     return head + "; not yet confirmed open or filled (use --wait to confirm)"
 
 
-def _order_source(sess: Any, market: str) -> Any:
-    """The WebSocket ``orders`` channel plus a REST safety net (REST only when the WS is off:
-    ``PARADEXCTL_WAIT_WS=0``)."""
-    import os
+def _place_and_wait(sess: Any, spec: Any, body: Any, wait: str, timeout: float, out: Any) -> Any:
+    """Place the order and follow it to ``wait`` on a live feed: the WebSocket ``orders``
+    channel of its market (subscribed before the order is sent: an update published before
+    the subscription is never sent), with REST lookups by id as its safety net (REST alone
+    with the profile setting ``wait_ws = 0``)."""
+    import asyncio
 
-    from paradexctl.cli._session import _trace
-    from paradexctl.paradex.orders import RestPoller, WsOrderSource
+    from paradexctl.cli._session import _trace, live_feed, lookup_policy
+    from paradexctl.errors import OutcomeUnknown
+    from paradexctl.paradex.orders import OrderWatch, submit_order
 
-    if os.environ.get("PARADEXCTL_WAIT_WS", "1") == "0":
-        return RestPoller(sess.client)
-    auth = sess.authenticator
-    token = str(auth.authorization(sess.client)).split(" ", 1)[1]
+    ctx = get_ctx()
+    settings = sess.settings
+    use_ws = _wait_ws(settings)
 
-    def jwt(refresh: bool) -> str:
-        if not refresh:
-            return token
-        auth.invalidate()
-        return str(auth.authorization(sess.client)).split(" ", 1)[1]
+    async def main() -> Any:
+        async with (
+            live_feed(
+                sess,
+                settings,
+                url=settings.ws_url if use_ws else None,
+                channels=("orders",),
+                market=spec.market,
+                resync=False,
+                ws_required=False,
+                ws_options={"max_reconnects": 1, "stale_after": None, "compression": None,
+                            "open_timeout": 5.0},
+                trace=_trace if ctx.verbose else None,
+            ) as feed,
+            OrderWatch(feed) as watch,
+        ):  # fmt: skip
+            await watch.ready(min(2.0, timeout / 4))
+            out.info(f"placing {spec.describe()}")
+            result = await asyncio.to_thread(
+                submit_order, sess.client, body, lookup=lookup_policy()
+            )
+            if result.note:
+                out.warn(result.note)
+            if not (result.order or {}).get("id"):
+                raise OutcomeUnknown(
+                    f"order with client_id {result.client_id}: the exchange's answer has no "
+                    "order id, so it cannot be followed; check with 'paradexctl order get "
+                    f"--client-id {result.client_id}'",
+                    client_id=result.client_id,
+                )
+            order, via = await watch.wait(result.order or {}, wait, timeout)
+            result.order = order
+            result.outcome = wait
+            how = "the WebSocket" if via == "ws" else "REST"
+            err = str(watch.error or "") if use_ws else ""
+            if err and not err.lower().startswith("websocket unavailable"):
+                err = f"WebSocket unavailable: {err}"
+            why = f" ({err})" if err else ""
+            out.info(f"confirmed through {how}{why}")
+            return result
 
-    return WsOrderSource(
-        sess.client,
-        sess.settings.ws_url,
-        jwt,
-        market,
-        trace=_trace if get_ctx().verbose else None,
-    )
+    return asyncio.run(main())
+
+
+def _wait_ws(settings: Any) -> bool:
+    """``--wait`` follows the order over the WebSocket unless the profile says
+    ``wait_ws = 0``."""
+    from paradexctl.cli._session import tunable
+
+    return tunable("wait_ws", settings) != 0
 
 
 def _place_batch(

@@ -34,8 +34,6 @@ cannot be reached. --record FILE keeps the inputs; --replay FILE reconciles them
 and gives the same report, byte for byte.
 """
 
-#: test seam: called with each mark name of a live collection (see ``collect(on_mark=)``)
-on_mark_hook: Any = None
 
 REPORT_COLUMNS = ["entity", "key", "kind", "failing", "rule", "ws", "rest", "detail"]
 
@@ -174,6 +172,56 @@ def _options(
         raise UsageError(str(err)) from None
 
 
+def collect_options(
+    *,
+    entities: frozenset[str],
+    market: str | None,
+    window: float,
+    grace: float,
+    since_ms: int | None,
+) -> Any:
+    """The :class:`~paradexctl.paradex.collect.CollectOptions` of a live reconcile."""
+    from paradexctl import __version__
+    from paradexctl.paradex.collect import CollectOptions
+
+    settings = get_ctx().settings()
+    return CollectOptions(
+        entities=entities,
+        market=market,
+        window_s=window,
+        grace_s=grace,
+        since_ms=since_ms,
+        meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
+              "ws_url": settings.ws_url},
+    )  # fmt: skip
+
+
+async def collect_live(
+    session: Any,
+    options: Any,
+    *,
+    sink: Any = None,
+    trace: Any = None,
+    on_mark: Any = None,
+) -> list[Any]:
+    """Collect a recording on ``session``, on the running loop (``reconcile`` and ``smoke``)."""
+    from paradexctl.cli._session import live_clients, ws_options
+    from paradexctl.paradex.collect import collect
+
+    settings = get_ctx().settings()
+    async with live_clients(session, settings) as (rest, jwt):
+        return await collect(
+            url=settings.ws_url,
+            rest=rest,
+            jwt=jwt,
+            options=options,
+            sink=sink,
+            ws_options=ws_options(),
+            trace=trace,
+            on_mark=on_mark,
+        )
+
+
 def run_live(
     *,
     entities: frozenset[str],
@@ -184,39 +232,26 @@ def run_live(
     record: Path | None,
     trace: Any = None,
 ) -> list[Any]:
-    """Collect a recording from the configured exchange (used by ``reconcile`` and ``smoke``)."""
+    """Collect a recording from the configured exchange (``reconcile``)."""
     import asyncio
 
-    from paradexctl import __version__
-    from paradexctl.cli._session import open_session, ws_options_from_env
-    from paradexctl.paradex.collect import CollectOptions, collect
+    from paradexctl.cli._session import open_session
     from paradexctl.paradex.recordfile import RecordingWriter
-    from paradexctl.paradex.stream import session_jwt
 
-    settings = get_ctx().settings()
-    opts = CollectOptions(
-        entities=entities,
-        market=market,
-        window_s=window,
-        grace_s=grace,
-        since_ms=since_ms,
-        meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
-              "ws_url": settings.ws_url},
-    )  # fmt: skip
+    opts = collect_options(
+        entities=entities, market=market, window=window, grace=grace, since_ms=since_ms
+    )
     # the recording holds account data: 0600; a failed write is exit 74
     writer = RecordingWriter.open(record) if record is not None else None
     try:
-        with open_session(settings) as session:
+        with open_session(get_ctx().settings()) as session:
             records: list[Any] = asyncio.run(
-                collect(
-                    url=settings.ws_url,
-                    rest=session.client,
-                    jwt=session_jwt(session),
-                    options=opts,
+                collect_live(
+                    session,
+                    opts,
                     sink=writer.write_line if writer is not None else None,
-                    ws_options=ws_options_from_env(),
                     trace=trace,
-                    on_mark=on_mark_hook,
+                    on_mark=get_ctx().on_mark,
                 )
             )
         if writer is not None:

@@ -6,6 +6,7 @@ JSON), write the JUnit file, map the outcome to the exit code.
 
 from __future__ import annotations
 
+import functools
 import signal
 import time
 from pathlib import Path
@@ -61,8 +62,8 @@ def smoke(
     ] = False,
     output: OutputOpt = None,
 ) -> None:
-    from paradexctl.cli._session import open_session
-    from paradexctl.cli.reconcile import run_live
+    from paradexctl.cli._session import live_feed, open_session
+    from paradexctl.cli.reconcile import collect_live, collect_options
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
     from paradexctl.paradex.collect import reconcile_records
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, junit_xml
@@ -75,9 +76,10 @@ def smoke(
     ctx.confirm(f"run the smoke test (places and cancels a {market} order)", yes=yes)
     trace = out.debug if ctx.verbose else None
 
-    def reconcile(m: str, window_s: float, grace_s: float) -> Any:
-        records = run_live(entities=frozenset(ENTITIES), market=m, window=window_s, grace=grace_s,
-                         since_ms=None, record=None, trace=trace)  # fmt: skip
+    async def reconcile(m: str, window_s: float, grace_s: float) -> Any:
+        options = collect_options(entities=frozenset(ENTITIES), market=m, window=window_s,
+                                  grace=grace_s, since_ms=None)  # fmt: skip
+        records = await collect_live(session, options, trace=trace)
         opts = ReconcileOptions(grace_ms=round(grace_s * 1000), market=m)
         return reconcile_records(records, opts)
 
@@ -88,8 +90,13 @@ def smoke(
     try:
         with open_session(settings) as session:
             session.private_key()  # no credentials: exit 3 before anything is sent
-            run = SmokeRun(session, ws_url=settings.ws_url, options=opts, reconcile=reconcile,
-                           trace=trace)  # fmt: skip
+            run = SmokeRun(
+                session,
+                feed=functools.partial(live_feed, session, settings),
+                options=opts,
+                reconcile=reconcile,
+                trace=trace,
+            )
             steps = run.run()
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +53,8 @@ from paradexctl.core.recording import (
 )
 from paradexctl.core.state import Kind, StateManager
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError, UsageError
+from paradexctl.paradex.feed import AsyncRest, LiveFeed, ws_channel_names
+from paradexctl.paradex.feed import rest_plan as feed_rest_plan
 
 __all__ = [
     "CollectOptions",
@@ -97,99 +98,54 @@ class CollectOptions:
             raise UsageError("--window and --grace must not be negative")
 
 
+def channel_names(entities: Iterable[str]) -> list[str]:
+    """The feed channels a reconcile of ``entities`` needs (fills feed the position and
+    balance invariants)."""
+    ents = set(entities)
+    names: list[str] = [e for e in ("orders", "positions", "balances") if e in ents]
+    if ents & {"fills", "positions", "balances"}:
+        names.append("fills")
+    return names
+
+
 def ws_channels(entities: Iterable[str], market: str | None) -> list[str]:
     """The WS channels a reconcile of ``entities`` subscribes to."""
-    ents = set(entities)
-    scope = market or "ALL"
-    out: list[str] = []
-    if "orders" in ents:
-        out.append(f"orders.{scope}")
-    if ents & {"fills", "positions", "balances"}:  # fills feed the position/balance invariants
-        out.append(f"fills.{scope}")
-    if "positions" in ents:
-        out.append("positions")
-    if "balances" in ents:
-        out.append("balance_events")
-    return out
+    return list(ws_channel_names(channel_names(entities), market))
 
 
 def rest_plan(
     entities: Iterable[str], market: str | None, since_ms: int
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """``(endpoint, path, params)`` of one REST snapshot, in request order."""
-    ents = set(entities)
-    plan: list[tuple[str, str, dict[str, Any]]] = []
-    if "orders" in ents:
-        plan.append(("orders", "/orders", {"market": market} if market else {}))
-    if "positions" in ents:
-        plan.append(("positions", "/positions", {}))
-    if "balances" in ents:
-        plan.append(("balance", "/balance", {}))
-    if ents & {"fills", "positions", "balances"}:
-        params: dict[str, Any] = {"start_at": since_ms}
-        if market:
-            params["market"] = market
-        plan.append(("fills", "/fills", params))
-    return plan
+    return feed_rest_plan(channel_names(entities), market, since_ms)
 
 
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a blocking call on a daemon thread (an interrupted process never waits for it)."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
-
-    def done(ok: bool, value: Any) -> None:
-        if fut.done():
-            return
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-
-    def run() -> None:
-        try:
-            result = fn(*args)
-        except BaseException as exc:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(done, False, exc)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(done, True, result)
-
-    threading.Thread(target=run, name="paradexctl-reconcile-rest", daemon=True).start()
-    return await fut
-
-
-def _not_found(err: ExchangeRejected) -> bool:
-    return err.status == 404 or (err.code or "").endswith("NOT_FOUND")
-
-
 class _Collector:
+    """The procedure over one :class:`~paradexctl.paradex.feed.LiveFeed`: a consumer task
+    records every record of the feed; the procedure's own REST calls go through the feed
+    (:meth:`LiveFeed.fetch`), so they reach the recording in order, like the frames."""
+
     def __init__(
         self,
+        feed: LiveFeed,
         *,
-        url: str,
-        rest: Any,
-        jwt: Callable[[bool], Awaitable[str]] | None,
         options: CollectOptions,
         sink: Callable[[str], None] | None,
         wall_ms: Callable[[], int],
-        ws_options: Mapping[str, Any],
+        sleep: Callable[[float], Awaitable[Any]],
         trace: Callable[[str], None] | None,
         on_mark: Callable[[str], None] | None = None,
     ) -> None:
+        self.feed = feed
         self.on_mark = on_mark
-        self.url = url
-        self.rest = rest
-        self.jwt = jwt
         self.opts = options
         self.sink = sink
         self.wall_ms = wall_ms
-        self.ws_options = dict(ws_options)
+        self.sleep = sleep
         self.trace = trace
         self.records: list[Record] = []
         self.state = StateManager(round(options.grace_s * 1000))
@@ -239,39 +195,46 @@ class _Collector:
         if self.on_mark is not None:
             self.on_mark(name)
 
-    # -- WS -----------------------------------------------------------------------------------
+    # -- the feed's records -------------------------------------------------------------------
 
-    async def _consume(self, queue: asyncio.Queue[Any]) -> None:
-        from paradexctl.paradex import ws as wsmod
+    async def _consume(self) -> None:
+        try:
+            async with contextlib.aclosing(self.feed.records()) as records:
+                async for rec in records:
+                    t = type(rec)
+                    if t is WsFrame:
+                        self.stats["ws_frames"] += 1
+                        self._write(rec)
+                    elif t is RestSnapshot:
+                        self._write(rec)
+                    elif t is Mark:
+                        assert isinstance(rec, Mark)
+                        self._on_mark(rec)
+        except ParadexctlError as err:
+            self.closed = err
+        finally:
+            self.closed_event.set()
 
-        while True:
-            ev = await queue.get()
-            t = type(ev)
-            if t is wsmod.Notification:
-                self.stats["ws_frames"] += 1
-                self._write(WsFrame(ev.received_at, ev.channel, ev.data))
-            elif t is wsmod.Subscribed:
-                self._mark("subscribed", attempt=ev.attempt)
-                first = not self.subscribed.is_set()
-                self.subscribed.set()
-                if not first and self.snapshot1_done and not self.final_started:
-                    # A reconnect inside the window: what was missed is resynced over REST.
-                    self.resync_tasks.append(asyncio.ensure_future(self._resync()))
-            elif t is wsmod.Disconnected:
-                self._mark("disconnected", reason=ev.reason, code=ev.code)
-            elif t is wsmod.Reconnecting:
-                self.stats["reconnects"] += 1
-            elif t is wsmod.Closed:
-                self.closed = ev.error
-                self.closed_event.set()
-                return
+    def _on_mark(self, mark: Mark) -> None:
+        name = mark.name
+        if name == "subscribed":
+            self._write(Mark("subscribed", {"at": mark.fields["at"],
+                                            "attempt": mark.fields["attempt"]}), apply=False)  # fmt: skip
+            if self.on_mark is not None:
+                self.on_mark(name)
+            first = not self.subscribed.is_set()
+            self.subscribed.set()
+            if not first and self.snapshot1_done and not self.final_started:
+                # A reconnect inside the window: what was missed is resynced over REST.
+                self.resync_tasks.append(asyncio.ensure_future(self._resync()))
+        elif name == "disconnected":
+            self._write(mark, apply=False)
+            if self.on_mark is not None:
+                self.on_mark(name)
+        elif name == "reconnecting":
+            self.stats["reconnects"] += 1
 
     # -- REST ---------------------------------------------------------------------------------
-
-    def _fetch(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Any:
-        if endpoint in ("fills", "transfers", "funding_payments"):
-            return {"results": self.rest.get_paginated(path, dict(params), private=True)}
-        return self.rest.get(path, dict(params) or None, private=True)
 
     async def _snapshot(self, label: str) -> set[str]:
         """One REST snapshot (all listings under one boundary); returns the listed order ids."""
@@ -282,8 +245,8 @@ class _Collector:
             for endpoint, path, params in rest_plan(
                 self.opts.entities, self.opts.market, self.since_ms
             ):
-                data = await _in_thread(self._fetch, endpoint, path, params)
-                self._write(RestSnapshot(endpoint, boundary, self.wall_ms(), data, params or None))
+                snap = await self.feed.fetch(endpoint, path, params, boundary)
+                data = snap.data
                 if endpoint == "orders" and isinstance(data, Mapping):
                     for o in data.get("results") or []:
                         if isinstance(o, Mapping) and o.get("id") is not None:
@@ -292,16 +255,7 @@ class _Collector:
 
     async def _lookup(self, order_ids: Sequence[str]) -> None:
         for order_id in order_ids:
-            boundary = self.wall_ms()
-            try:
-                data = await _in_thread(self._fetch, "order", f"/orders/{order_id}", {})
-            except ExchangeRejected as err:
-                if not _not_found(err):
-                    raise
-                data = None
-            self._write(
-                RestSnapshot("order", boundary, self.wall_ms(), data, {"order_id": order_id})
-            )
+            await self.feed.lookup(order_id)
 
     def _live_orders(self) -> list[str]:
         """Orders live in the merged state or in any record: their absence from snapshot 2
@@ -342,26 +296,20 @@ class _Collector:
             for m in markets
         ]
         for endpoint, path, params in plan:
-            boundary = self.wall_ms()
             try:
-                data = await _in_thread(self._fetch, endpoint, path, params)
+                await self.feed.fetch(endpoint, path, params)
             except ExchangeRejected as err:
                 if err.status in (404, 405, 501) or (err.code or "").endswith("NOT_FOUND"):
                     self._mark("unavailable", endpoint=endpoint, status=err.status)
                     continue
                 raise
-            self._write(RestSnapshot(endpoint, boundary, self.wall_ms(), data, params))
 
     # -- the procedure ------------------------------------------------------------------------
 
     async def run(self) -> list[Record]:
-        from paradexctl.paradex import ws as wsmod
-        from paradexctl.paradex.stream import to_cli_error
-
         opts = self.opts
         started = self.wall_ms()
         self.since_ms = opts.since_ms if opts.since_ms is not None else started - DEFAULT_SINCE_MS
-        channels = ws_channels(opts.entities, opts.market)
         meta: dict[str, Any] = {
             "tool": "paradexctl reconcile",
             "entities": [e for e in ENTITIES if e in opts.entities],
@@ -369,30 +317,21 @@ class _Collector:
             "window_ms": round(opts.window_s * 1000),
             "grace_ms": round(opts.grace_s * 1000),
             "since": self.since_ms,
-            "channels": channels,
+            "channels": list(self.feed.ws_channels),
         }
         meta.update(opts.meta)
         meta["started_at"] = started
         self._write(Meta(meta), apply=False)
-
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        ws_opts: dict[str, Any] = {"max_reconnects": 5, "stale_after": 30.0}
-        ws_opts.update(self.ws_options)
-        client = wsmod.WsClient(
-            self.url, channels, jwt=self.jwt, queue=queue, trace=self.trace, wall_ms=self.wall_ms,
-            **ws_opts,
-        )  # fmt: skip
-        client_task = asyncio.ensure_future(client.run())
-        consumer = asyncio.ensure_future(self._consume(queue))
+        consumer = asyncio.ensure_future(self._consume())
         try:
-            await self._wait_subscribed(to_cli_error)
+            await self._wait_subscribed()
             await self._snapshot("1")
             self.snapshot1_done = True
             snap1_at = self.wall_ms()
             self._mark("window_start")
-            await self._sleep(opts.window_s, to_cli_error)
+            await self._window(opts.window_s)
             self._mark("window_end")
-            await self._sleep(opts.grace_s, to_cli_error)
+            await self._window(opts.grace_s)
             self._mark("grace_end")
             self.final_started = True
             for task in self.resync_tasks:
@@ -406,58 +345,60 @@ class _Collector:
                 await self._money(min(snap1_at, self.since_ms))
             self._mark("done")
         finally:
-            client.stop()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(client_task), 5)
-            for task in (client_task, consumer, *self.resync_tasks):
-                if not task.done():
-                    task.cancel()
+            self.feed.stop("done")
+            for task in self.resync_tasks:
+                task.cancel()
+            for task in (*self.resync_tasks, consumer):
                 with contextlib.suppress(BaseException):
                     await task
         return self.records
 
-    async def _wait_subscribed(self, to_cli_error: Callable[[BaseException], Exception]) -> None:
+    async def _until_closed(self, seconds: float) -> None:
+        closed = asyncio.ensure_future(self.closed_event.wait())
+        pause = asyncio.ensure_future(self.sleep(seconds))
+        try:
+            await asyncio.wait({closed, pause}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            pause.cancel()
+
+    async def _wait_subscribed(self) -> None:
         waiter = asyncio.ensure_future(self.subscribed.wait())
         closer = asyncio.ensure_future(self.closed_event.wait())
+        pause = asyncio.ensure_future(self.sleep(self.opts.subscribe_timeout))
         try:
-            await asyncio.wait(
-                {waiter, closer},
-                timeout=self.opts.subscribe_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait({waiter, closer, pause}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
-            closer.cancel()
+            for t in (waiter, closer, pause):
+                t.cancel()
         if self.subscribed.is_set():
             return
         if self.closed is not None:
-            raise to_cli_error(self.closed)
+            raise self.closed
         raise ExchangeUnavailable(
             f"the WebSocket did not subscribe within {self.opts.subscribe_timeout:g} s; "
             "nothing was reconciled"
         )
 
-    async def _sleep(
-        self, seconds: float, to_cli_error: Callable[[BaseException], Exception]
-    ) -> None:
+    async def _window(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed_event.wait(), seconds)
+        await self._until_closed(seconds)
         if self.closed_event.is_set():
             if self.closed is not None:
-                raise to_cli_error(self.closed)
+                raise self.closed
             raise ExchangeUnavailable("the WebSocket closed during the reconcile window")
 
 
 async def collect(
     *,
     url: str,
-    rest: Any,
+    rest: AsyncRest,
     jwt: Callable[[bool], Awaitable[str]] | None,
     options: CollectOptions,
     sink: Callable[[str], None] | None = None,
     wall_ms: Callable[[], int] = _wall_ms,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ws_options: Mapping[str, Any] | None = None,
     trace: Callable[[str], None] | None = None,
     on_mark: Callable[[str], None] | None = None,
@@ -466,10 +407,12 @@ async def collect(
 
     Args:
         url: the WebSocket URL.
-        rest: an authenticated :class:`~paradexctl.paradex.rest.RestClient`.
-        jwt: ``async jwt(refresh) -> token`` (:func:`paradexctl.paradex.stream.session_jwt`).
+        rest: an authenticated async REST client
+            (:class:`~paradexctl.paradex.rest.AsyncRestClient`).
+        jwt: ``async jwt(refresh) -> token`` for the WebSocket.
         options: what to collect and for how long.
         sink: receives every line as it is recorded (``--record FILE``), without newline.
+        sleep: the window's and the subscribe timeout's sleep (injected in tests).
         ws_options: extra :class:`~paradexctl.paradex.ws.WsClient` arguments.
         on_mark: called with each mark's name as it is recorded (``subscribed``,
             ``snapshot``, ``window_start``, ``window_end``, ``grace_end``, ``done``...), on the
@@ -479,17 +422,25 @@ async def collect(
         ExchangeUnavailable: the WebSocket could not subscribe, gave up, or a REST call failed
             after its retries (exit 5); ExchangeRejected for a fatal refusal (exit 4).
     """
-    return await _Collector(
-        url=url,
+    ws_opts: dict[str, Any] = {"max_reconnects": 5, "stale_after": 30.0}
+    ws_opts.update(ws_options or {})
+    feed = LiveFeed(
+        url,
         rest=rest,
         jwt=jwt,
-        options=options,
-        sink=sink,
+        channels=channel_names(options.entities),
+        market=options.market,
+        resync=False,  # the procedure decides when REST is read
         wall_ms=wall_ms,
-        ws_options=ws_options or {},
+        sleep=sleep,
+        ws_options=ws_opts,
         trace=trace,
+    )
+    collector = _Collector(
+        feed, options=options, sink=sink, wall_ms=wall_ms, sleep=sleep, trace=trace,
         on_mark=on_mark,
-    ).run()
+    )  # fmt: skip
+    return await collector.run()
 
 
 def load_recording(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], list[Record]]:

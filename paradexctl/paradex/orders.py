@@ -4,7 +4,7 @@ Command outcomes (STYLE item 5) for ``POST /orders``:
 
 * **invalid**: :func:`validate` fails before anything is signed or sent (exit 2);
 * **rejected**: the exchange answers with an error (exit 4), or accepts the order and closes it
-  a moment later with a ``cancel_reason`` (a *late rejection*, detected by :func:`wait_for`);
+  a moment later with a ``cancel_reason`` (a *late rejection*, detected by :class:`OrderWatch`);
 * **unknown**: a timeout, connection reset or 5xx after the request may have reached the
   exchange. The order is **never re-sent**: :func:`find_by_client_id` looks it up (bounded,
   with backoff) and reports what the exchange holds; if it still cannot tell, exit 6 naming the
@@ -18,13 +18,14 @@ Money is ``Decimal`` throughout; excess precision is refused, never truncated.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any
 
 from paradexctl.core.backoff import Backoff
 from paradexctl.errors import (
@@ -53,9 +54,8 @@ __all__ = [
     "CancelAllResult",
     "LookupPolicy",
     "OrderSpec",
+    "OrderWatch",
     "PlaceResult",
-    "RestPoller",
-    "WsOrderSource",
     "build_modify_request",
     "build_order_request",
     "cancel_all",
@@ -73,7 +73,6 @@ __all__ = [
     "place_batch",
     "submit_order",
     "validate",
-    "wait_for",
 ]
 
 #: CLI spelling -> exchange spelling
@@ -861,263 +860,187 @@ def target_reached(order: Mapping[str, Any], target: str) -> bool | None:
     return None
 
 
-class OrderSource(Protocol):
-    """Where ``wait_for`` gets fresh observations of one order: :class:`RestPoller`, or
-    :class:`WsOrderSource` (the WebSocket ``orders`` channel with a REST safety net). Both
-    feed the same StateManager."""
+def _decide(payload: Mapping[str, Any], order_id: str, target: str) -> bool:
+    """True when ``payload`` reached ``target``; False: keep waiting.
 
-    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
-        """``(source, order)`` observations (source ``rest`` or ``ws``), waiting at most
-        ``timeout`` seconds."""
-        ...
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Block until the source sees live updates (True), at most ``timeout`` seconds."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def _rest_observation(client: RestClient, order_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """One ``GET /orders/{id}``; nothing when the exchange cannot be asked or does not show
-    the order yet (a lagging REST view)."""
-    try:
-        return [("rest", get_order(client, order_id))]
-    except ExchangeUnavailable:
-        return []
-    except ExchangeRejected as err:
-        if _is_not_found(err):
-            return []
-        raise
-
-
-class RestPoller:
-    """``GET /orders/{id}`` every ``interval`` seconds."""
-
-    mode = "rest"
-
-    def __init__(
-        self,
-        client: RestClient,
-        *,
-        interval: float = 0.25,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.interval = interval
-        self.sleep = sleep
-        self._first = True
-
-    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
-        if not self._first:
-            self.sleep(min(self.interval, max(0.0, timeout)))
-        self._first = False
-        return _rest_observation(self.client, order_id)
-
-    def wait_ready(self, timeout: float) -> bool:
+    Raises:
+        ExchangeRejected: a (late) rejection, or a state that can no longer reach ``target``.
+    """
+    verdict = target_reached(payload, target)
+    if verdict is None:
         return False
+    if verdict is True:
+        return True
+    reason = rejection_reason(payload)
+    if reason:
+        raise ExchangeRejected(
+            f"order {order_id} (client_id {payload.get('client_id')}) was rejected "
+            f"after being acknowledged: {reason}",
+            code=reason,
+            details={"order": dict(payload)},
+        )
+    raise ExchangeRejected(
+        f"order {order_id} closed without reaching '{target}' "
+        f"(remaining {payload.get('remaining_size')} of {payload.get('size')}, "
+        f"cancel_reason {payload.get('cancel_reason') or 'none'})",
+        code=str(payload.get("cancel_reason") or "CLOSED"),
+        details={"order": dict(payload)},
+    )
 
-    def close(self) -> None:
-        pass
 
+class OrderWatch:
+    """``order place --wait``: follow one order on a live feed until a target.
 
-class WsOrderSource:
-    """Order updates from the WebSocket ``orders.{market}`` channel, with REST as a safety net.
+    The feed's records (the ``orders`` WebSocket channel, and lookups by id of the order)
+    all go through one StateManager (:func:`~paradexctl.core.recording.apply_record`); the
+    order is looked up over REST every ``rest_fast`` seconds while the WebSocket is not
+    subscribed (connecting, reconnecting, or closed for good) and every ``rest_slow``
+    seconds while it is (an update sent before the subscription would otherwise be missed).
 
-    The WebSocket client runs in a daemon thread with its own event loop and is started
-    without waiting: until it has subscribed (or when it cannot connect, or closes), the
-    order is polled over REST every ``rest_fast`` seconds; while it is subscribed, REST is
-    still asked every ``rest_slow`` seconds (an update sent before the subscription would
-    otherwise be missed). The StateManager in :func:`wait_for` merges both sources.
+    Use as ``async with OrderWatch(feed) as w: await w.ready(t); ...; await w.wait(...)``:
+    the feed runs from the start, so it has subscribed before the order is sent.
     """
 
     def __init__(
         self,
-        client: RestClient,
-        ws_url: str,
-        jwt: Callable[[bool], str],
-        market: str,
+        feed: Any,
         *,
         rest_fast: float = 0.25,
         rest_slow: float = 1.0,
-        connect_timeout: float = 5.0,
-        trace: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
-        import queue
-        import threading
+        from paradexctl.core.state import StateManager
 
-        self.client = client
-        self.ws_url = ws_url
-        self.jwt = jwt
-        self.channel = f"orders.{market}"
+        self.feed = feed
         self.rest_fast = rest_fast
         self.rest_slow = rest_slow
-        self.connect_timeout = connect_timeout
-        self.trace = trace
-        self.clock = clock
-        self._q: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._subscribed = threading.Event()
-        self._closed = threading.Event()
-        self.error: str | None = None
-        self._loop: Any = None
-        self._ws: Any = None
-        self._task: Any = None
-        self._next_rest = 0.0
-        self._thread = threading.Thread(target=self._run, name="paradexctl-wait-ws", daemon=True)
-        self._thread.start()
+        self.sleep = sleep
+        self.state = StateManager()
+        self.order_id: str | None = None
+        self.target = ""
+        self._done: Any = None
+        self._consumer: Any = None
 
-    @property
-    def mode(self) -> str:
-        if self._subscribed.is_set() and not self._closed.is_set():
-            return "ws"
-        return "rest"
-
-    def _run(self) -> None:
+    async def __aenter__(self) -> OrderWatch:
         import asyncio
 
-        from paradexctl.paradex.ws import Closed, Notification, Subscribed, WsClient
+        self._done = asyncio.get_running_loop().create_future()
+        self._consumer = asyncio.ensure_future(self._consume())
+        return self
 
-        async def jwt(refresh: bool) -> str:
-            return await asyncio.to_thread(self.jwt, refresh)
+    async def __aexit__(self, *exc: object) -> None:
+        import contextlib
 
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            ws = WsClient(
-                self.ws_url,
-                [self.channel],
-                jwt=jwt,
-                max_reconnects=1,
-                stale_after=None,
-                open_timeout=self.connect_timeout,
-                compression=None,
-                trace=self.trace,
-            )
-            self._ws = ws
-            self._task = asyncio.create_task(ws.run())
-            while True:
-                ev = await ws.queue.get()
-                if isinstance(ev, Notification):
-                    if isinstance(ev.data, dict):
-                        self._q.put(("ws", ev.data))
-                elif isinstance(ev, Subscribed):
-                    self._subscribed.set()
-                elif isinstance(ev, Closed):
-                    if ev.error is not None:
-                        self.error = str(ev.error) or type(ev.error).__name__
-                    break
-            await self._task
+        self.feed.stop("done")
+        with contextlib.suppress(BaseException):
+            await self._consumer
+
+    @property
+    def error(self) -> str | None:
+        """Why the WebSocket is not used (it closed for good), if it is not."""
+        return self.feed.ws_error  # type: ignore[no-any-return]
+
+    async def ready(self, timeout: float) -> bool:
+        """Wait until the WebSocket has subscribed (True), at most ``timeout`` seconds."""
+        import asyncio
+
+        if self.feed.url is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self.feed.wait_subscribed()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _consume(self) -> None:
+        import contextlib
+
+        from paradexctl.core.models import ModelError
+        from paradexctl.core.recording import apply_record
 
         try:
-            asyncio.run(main())
-        except BaseException as err:  # never let the helper thread die noisily
-            self.error = self.error or f"{type(err).__name__}: {err}"
-        finally:
-            self._closed.set()
+            async with contextlib.aclosing(self.feed.records()) as records:
+                async for rec in records:
+                    try:
+                        decisions = apply_record(self.state, rec)
+                    except ModelError:
+                        continue  # a malformed observation is ignored, not fatal
+                    oid = self.order_id
+                    if oid is not None and any(d.key == oid and d.accepted for d in decisions):
+                        self._check()
+        except BaseException as exc:
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(exc)
+            raise
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Wait until subscribed (True), or the client closed or ``timeout`` passed (False).
-
-        Call it before sending the order: an update published before the subscription is
-        never sent on the WebSocket."""
-        deadline = self.clock() + timeout
-        while self.clock() < deadline:
-            if self._subscribed.wait(min(0.05, max(0.0, deadline - self.clock()))):
-                return not self._closed.is_set()
-            if self._closed.is_set():
-                return False
-        return self._subscribed.is_set() and not self._closed.is_set()
-
-    def poll(self, order_id: str, timeout: float) -> list[tuple[str, dict[str, Any]]]:
-        import queue
-
-        out: list[tuple[str, dict[str, Any]]] = []
-        now = self.clock()
-        if now >= self._next_rest:
-            self._next_rest = now + (self.rest_slow if self.mode == "ws" else self.rest_fast)
-            out.extend(_rest_observation(self.client, order_id))
-        wait = max(0.0, min(timeout, self._next_rest - self.clock()))
+    def _check(self) -> None:
+        assert self.order_id is not None
+        current = self.state.get("order", self.order_id)
+        if current is None or self._done.done():
+            return
         try:
-            out.append(self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait())
-            while True:
-                out.append(self._q.get_nowait())
-        except queue.Empty:
-            pass
-        return [(src, o) for src, o in out if str(o.get("id")) == order_id]
+            if _decide(current.payload, self.order_id, self.target):
+                self._done.set_result((dict(current.payload), current.source.value))
+        except ExchangeRejected as err:
+            self._done.set_exception(err)
 
-    def close(self) -> None:
-        loop, ws = self._loop, self._ws
-        if loop is not None and ws is not None and not self._closed.is_set():
-            try:
-                loop.call_soon_threadsafe(ws.stop)
-            except RuntimeError:
-                pass  # the loop already ended
-        self._thread.join(timeout=2.0)
-        if self._thread.is_alive() and loop is not None and self._task is not None:
-            try:
-                loop.call_soon_threadsafe(self._task.cancel)
-            except RuntimeError:
-                pass
-            self._thread.join(timeout=1.0)
+    async def _poll(self) -> None:
+        import asyncio
 
+        sleep = self.sleep or asyncio.sleep
+        assert self.order_id is not None
+        while True:
+            with contextlib.suppress(ExchangeUnavailable):
+                await self.feed.lookup(self.order_id)
+            await sleep(self.rest_slow if self.feed.live else self.rest_fast)
 
-def wait_for(
-    initial: Mapping[str, Any],
-    target: str,
-    timeout: float,
-    source: OrderSource,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-) -> tuple[dict[str, Any], str]:
-    """Follow an order until ``target`` (see :func:`target_reached`) through the StateManager.
+    async def wait(
+        self,
+        initial: Mapping[str, Any],
+        target: str,
+        timeout: float,
+        *,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> tuple[dict[str, Any], str]:
+        """Follow the order ``initial`` (the exchange's answer to the POST) to ``target``.
 
-    Returns the order that reached it and the source (``rest``/``ws``) of that state. Raises ExchangeRejected (exit 4) on a (late)
-    rejection or a state that can no longer reach the target, ExchangeUnavailable (exit 5)
-    with the last known state on timeout.
-    """
-    from paradexctl.core.state import StateManager, Update
+        Returns the order that reached it and the source (``rest``/``ws``) of that state.
 
-    if target not in WAIT_TARGETS:
-        raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
-    state = StateManager()
-    order_id = str(initial["id"])
-    state.apply(Update.order(dict(initial), "rest", wall_ms()))
-    deadline = clock() + timeout
-    while True:
-        current = state.get("order", order_id)
-        payload = dict(current.payload) if current is not None else dict(initial)
-        verdict = target_reached(payload, target)
-        if verdict is True:
-            return payload, (current.source.value if current is not None else "rest")
-        if verdict is False:
-            reason = rejection_reason(payload)
-            if reason:
-                raise ExchangeRejected(
-                    f"order {order_id} (client_id {payload.get('client_id')}) was rejected "
-                    f"after being acknowledged: {reason}",
-                    code=reason,
-                    details={"order": payload},
-                )
-            raise ExchangeRejected(
-                f"order {order_id} closed without reaching '{target}' "
-                f"(remaining {payload.get('remaining_size')} of {payload.get('size')}, "
-                f"cancel_reason {payload.get('cancel_reason') or 'none'})",
-                code=str(payload.get("cancel_reason") or "CLOSED"),
-                details={"order": payload},
-            )
-        left = deadline - clock()
-        if left <= 0:
+        Raises:
+            ExchangeRejected: a (late) rejection or a state that can no longer reach
+                ``target`` (exit 4).
+            ExchangeUnavailable: ``timeout`` passed; the message names the last known state
+                (exit 5).
+        """
+        import asyncio
+
+        from paradexctl.core.state import Update
+
+        if target not in WAIT_TARGETS:
+            raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
+        order_id = str(initial["id"])
+        self.order_id, self.target = order_id, target
+        if self._done.done():  # a second wait on the same watch
+            self._done = asyncio.get_running_loop().create_future()
+        self.state.apply(Update.order(dict(initial), "rest", wall_ms()))
+        self._check()
+        poller = asyncio.ensure_future(self._poll())
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._done)
+        except TimeoutError:
+            current = self.state.get("order", order_id)
+            payload = dict(current.payload) if current is not None else dict(initial)
             raise ExchangeUnavailable(
                 f"timed out waiting for order {order_id} to be {target}; last known status "
                 f"{payload.get('status')} (remaining {payload.get('remaining_size')})",
                 details={"order": payload},
-            )
-        for src, obs in source.poll(order_id, left):
-            try:
-                state.apply(Update.order(obs, src, wall_ms()))
-            except ValueError:
-                continue  # a malformed observation is ignored, not fatal
+            ) from None
+        finally:
+            poller.cancel()
+            with contextlib.suppress(BaseException):
+                await poller
 
 
 # -- cancel ---------------------------------------------------------------------------------

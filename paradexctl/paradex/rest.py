@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "AsyncRestClient",
     "Auth",
     "OutcomeUncertain",
     "RefusedAfterSend",
@@ -564,3 +565,154 @@ class RestClient:
             if len(body) > 2000:
                 body = body[:2000] + f"... ({len(resp.text)} chars)"
             self._trace(f"<   {redact_text(body)}")
+
+
+# -- the async client (the live feed's) -----------------------------------------------------
+
+
+class AsyncRestClient:
+    """An async client for the idempotent reads of the live feed (``GET`` only).
+
+    It shares :class:`RestClient`'s request building, error mapping
+    (:func:`_error_from_response`), redacted traces and :class:`RetryPolicy` (its backoff and
+    its 429 waits); what differs is only the I/O: ``httpx.AsyncClient`` and an async
+    ``sleep``. A GET is always safe to send again, so transport errors, 429 and 5xx are
+    retried within the policy's budget; a 401 re-authenticates once.
+
+    Args:
+        base_url: as for :class:`RestClient`.
+        authorize: ``async authorize(refresh) -> Authorization header`` (``refresh=True``
+            after a 401); ``None`` for a public-only client.
+        transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests).
+        sleep: the async sleep used between tries (injected in tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        authorize: Callable[[bool], Any] | None = None,
+        transport: Any = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.authorize = authorize
+        self.retry = retry or RetryPolicy()
+        self.trace = trace
+        self._transport = transport
+        self._timeout = timeout
+        self._sleep = sleep
+        self._client: Any = None
+
+    def _http(self) -> Any:
+        if self._client is None:
+            hx = _httpx()
+            self._client = hx.AsyncClient(
+                transport=self._transport,
+                verify=not self.base_url.startswith("http://"),
+                timeout=hx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _pause(self, seconds: float) -> None:
+        if self._sleep is not None:
+            await self._sleep(seconds)
+        else:
+            import asyncio
+
+            await asyncio.sleep(seconds)
+
+    async def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, private: bool = False
+    ) -> Any:
+        """One GET with the retry rules of :class:`RestClient`; the decoded JSON (or None)."""
+        url = self.base_url + path
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        headers: dict[str, str] = {}
+        http = self._http()
+        reauthed = refresh = False
+        attempt = 0
+        last_problem = ""
+        while True:
+            if private:
+                if self.authorize is None:
+                    raise RuntimeError(f"GET {path} needs authentication")
+                headers["Authorization"] = await self.authorize(refresh)
+                refresh = False
+            request = http.build_request("GET", url, params=clean_params, headers=headers)
+            RestClient._trace_request(self, request, None)  # type: ignore[arg-type]
+            try:
+                resp = await http.send(request)
+            except _httpx().TransportError as err:
+                last_problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                self._trace(f"!! GET {path}: {last_problem}")
+                wait = self.retry.backoff(attempt)
+            else:
+                RestClient._trace_response(self, resp)  # type: ignore[arg-type]
+                status = resp.status_code
+                if status < 400:
+                    if status == 204 or not resp.content:
+                        return None
+                    try:
+                        return _parse_json(resp.text)
+                    except ValueError:
+                        raise ExchangeUnavailable(
+                            f"GET {path}: the exchange sent a body that is not JSON (HTTP {status})"
+                        ) from None
+                if status == 401 and private and not reauthed and self.authorize is not None:
+                    reauthed = refresh = True  # refused before processing: re-auth once
+                    continue
+                if status == 429:
+                    last_problem = "HTTP 429 (rate limited)"
+                    wait = self.retry.rate_limit_wait(resp.headers, attempt)
+                elif status >= 500:
+                    err5 = _error_from_response("GET", path, resp)
+                    last_problem = f"HTTP {status}" + (f" {err5.code}" if err5.code else "")
+                    wait = self.retry.backoff(attempt)
+                else:
+                    raise _error_from_response("GET", path, resp)
+            if attempt + 1 >= self.retry.attempts:
+                break
+            await self._pause(wait)
+            attempt += 1
+        raise ExchangeUnavailable(
+            f"GET {path}: exchange unavailable after {attempt + 1} attempts (last: {last_problem})",
+            details={"request": f"GET {path}", "attempts": attempt + 1, "last": last_problem},
+        )
+
+    async def get_paginated(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        private: bool = True,
+        page_size: int = 100,
+    ) -> list[Any]:
+        """Follow ``next`` cursors, as :meth:`RestClient.get_paginated`."""
+        rows: list[Any] = []
+        query = dict(params or {})
+        while True:
+            want = page_size if limit is None else max(1, min(page_size, limit - len(rows)))
+            query["page_size"] = want
+            page = await self.get(path, query, private=private)
+            results = (page or {}).get("results") or []
+            rows.extend(results)
+            cursor = (page or {}).get("next")
+            if not cursor or not results or (limit is not None and len(rows) >= limit):
+                break
+            query["cursor"] = cursor
+        return rows if limit is None else rows[:limit]
+
+    def _trace(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace(line)

@@ -26,17 +26,17 @@ CLOSED.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import queue as queue_mod
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from paradexctl.core.recording import RestSnapshot, WsFrame, apply_record
+from paradexctl.core.recording import WsFrame, apply_record
 from paradexctl.core.state import StateManager
 from paradexctl.errors import ExchangeRejected, ParadexctlError
 
@@ -108,95 +108,37 @@ def _on_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     return (value / step).to_integral_value(rounding=rounding) * step
 
 
-class _WsFeed:
-    """A WebSocket subscription on a daemon thread; frames arrive as :class:`WsFrame`."""
-
-    def __init__(self, url: str, channel: str, jwt: Callable[[bool], str], timeout: float,
-                 trace: Callable[[str], None] | None) -> None:  # fmt: skip
-        self.url = url
-        self.channel = channel
-        self.jwt = jwt
-        self.timeout = timeout
-        self.trace = trace
-        self.frames: queue_mod.Queue[WsFrame] = queue_mod.Queue()
-        self.subscribed = threading.Event()
-        self.closed = threading.Event()
-        self.error: str | None = None
-        self._loop: Any = None
-        self._client: Any = None
-        self._thread = threading.Thread(target=self._run, name="paradexctl-smoke-ws", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        import asyncio
-
-        from paradexctl.paradex.ws import Closed, Notification, Subscribed, WsClient
-
-        async def jwt(refresh: bool) -> str:
-            return await asyncio.to_thread(self.jwt, refresh)
-
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            client = WsClient(
-                self.url, [self.channel], jwt=jwt, max_reconnects=3, stale_after=30.0,
-                open_timeout=self.timeout, trace=self.trace,
-            )  # fmt: skip
-            self._client = client
-            task = asyncio.ensure_future(client.run())
-            while True:
-                ev = await client.queue.get()
-                if isinstance(ev, Notification):
-                    self.frames.put(WsFrame(ev.received_at, ev.channel, ev.data))
-                elif isinstance(ev, Subscribed):
-                    self.subscribed.set()
-                elif isinstance(ev, Closed):
-                    if ev.error is not None:
-                        self.error = str(ev.error) or type(ev.error).__name__
-                    break
-            await task
-
-        try:
-            asyncio.run(main())
-        except BaseException as err:  # the helper thread never dies noisily
-            self.error = self.error or f"{type(err).__name__}: {err}"
-        finally:
-            self.closed.set()
-
-    def stop(self) -> None:
-        loop, client = self._loop, self._client
-        if loop is not None and client is not None and not self.closed.is_set():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(client.stop)
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-
-
 class SmokeRun:
     """One smoke run. ``session`` is an :class:`~paradexctl.paradex.auth.Session`.
 
+    The WebSocket and the lookups by id run on one :class:`~paradexctl.paradex.feed.LiveFeed`
+    (built by ``feed(channels=..., market=...)``, e.g. the CLI's ``live_feed``); a consumer
+    task applies its records to the state manager. The order's placement, modify and
+    cancels use the session's (blocking) REST client in a worker thread, so the feed keeps
+    reading meanwhile.
+
     Args:
-        reconcile: ``reconcile(market, window_s, grace_s) -> Report`` (the CLI passes the live
-            reconcile; tests may pass another).
-        wall_ms, clock, sleep: injectable time.
+        feed: ``feed(**options)`` -> an async context manager giving a LiveFeed.
+        reconcile: ``async reconcile(market, window_s, grace_s) -> Report`` (the CLI passes
+            the live reconcile; tests may pass another).
+        wall_ms, clock, sleep: injectable time (``sleep`` is async).
     """
 
     def __init__(
         self,
         session: Any,
         *,
-        ws_url: str,
+        feed: Callable[..., Any],
         options: SmokeOptions,
-        reconcile: Callable[[str, float, float], Any],
+        reconcile: Callable[[str, float, float], Awaitable[Any]],
         trace: Callable[[str], None] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.session = session
         self.client = session.client
-        self.ws_url = ws_url
+        self.make_feed = feed
         self.opts = options
         self.reconcile_fn = reconcile
         self.trace = trace
@@ -204,45 +146,43 @@ class SmokeRun:
         self.clock = clock
         self.sleep = sleep
         self.state = StateManager()
-        #: every WS payload about our order, in arrival order (the WS's own evidence)
-        self.ws_seen: list[dict[str, Any]] = []
+        #: every WS order payload, in arrival order (the WS's own evidence)
+        self.ws_frames: list[dict[str, Any]] = []
         self.steps = [Step(name, title) for name, title in STEPS]
         self.order_id: str | None = None
         self.client_id: str | None = None
         self.placed = False  # a POST /orders was sent (its outcome may be unknown)
         self.closed_confirmed = False
         self.interrupted = False
-        self.feed: _WsFeed | None = None
+        self.feed: Any = None
         self.market_meta: dict[str, Any] = {}
         self.price = Decimal(0)
         self.size = Decimal(0)
+        self._changed = asyncio.Event()
+        self._consumer: asyncio.Task[None] | None = None
+        self._feed_cm: Any = None
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
-    def _drain_ws(self, timeout: float) -> None:
-        """Apply the WS frames that arrive within ``timeout`` seconds (at least one wait)."""
-        assert self.feed is not None
-        try:
-            frame = self.feed.frames.get(timeout=max(0.0, timeout))
-        except queue_mod.Empty:
-            return
-        while True:
-            data = frame.data
-            if (
-                self.order_id is not None
-                and isinstance(data, dict)
-                and str(data.get("id")) == self.order_id
-            ):
-                self.ws_seen.append(data)
-            with contextlib.suppress(ParadexctlError, ValueError):
-                apply_record(self.state, frame)
-            try:
-                frame = self.feed.frames.get_nowait()
-            except queue_mod.Empty:
-                return
+    async def _consume(self) -> None:
+        """Apply the feed's records; note every WS payload about the order."""
+        async with contextlib.aclosing(self.feed.records()) as records:
+            async for rec in records:
+                if type(rec) is WsFrame and isinstance(rec.data, dict):
+                    # kept whatever the order id: a frame may arrive before the POST returns
+                    self.ws_frames.append(rec.data)
+                with contextlib.suppress(ParadexctlError, ValueError):
+                    apply_record(self.state, rec)
+                self._changed.set()
+
+    @property
+    def ws_seen(self) -> list[dict[str, Any]]:
+        """The WS payloads about our order, in arrival order."""
+        oid = self.order_id
+        return [d for d in self.ws_frames if oid is not None and str(d.get("id")) == oid]
 
     def _current(self) -> dict[str, Any] | None:
         if self.order_id is None:
@@ -250,16 +190,18 @@ class SmokeRun:
         ks = self.state.get("order", self.order_id)
         return dict(ks.payload) if ks is not None else None
 
-    def _wait_ws(self, what: str, check: Callable[[Mapping[str, Any]], bool]) -> dict[str, Any]:
+    async def _wait_ws(
+        self, what: str, check: Callable[[Mapping[str, Any]], bool]
+    ) -> dict[str, Any]:
         """Wait until a WS frame about the order satisfies ``check``."""
         deadline = self.clock() + self.opts.timeout
         while True:
             for payload in self.ws_seen:
                 if check(payload):
                     return dict(payload)
-            if self.feed is not None and self.feed.closed.is_set():
+            if self.feed is not None and self.feed.ws_error is not None:
                 raise StepFailed(f"the WebSocket closed while waiting for {what}: "
-                                 f"{self.feed.error or 'no reason given'}")  # fmt: skip
+                                 f"{self.feed.ws_error or 'no reason given'}")  # fmt: skip
             left = deadline - self.clock()
             if left <= 0:
                 ks = self.state.get("order", self.order_id or "")
@@ -268,28 +210,24 @@ class SmokeRun:
                     f"no WebSocket update showing {what} within {self.opts.timeout:g} s "
                     f"({len(self.ws_seen)} WS frame(s) about the order); last known: {known}"
                 )
-            self._drain_ws(min(left, 0.25))
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
 
-    def _lookup(self) -> dict[str, Any] | None:
-        """``GET /orders/{id}`` recorded and applied through the state manager."""
-        assert self.order_id is not None
-        boundary = self.wall_ms()
-        try:
-            data = self.client.get(f"/orders/{self.order_id}", private=True)
-        except ExchangeRejected as err:
-            if err.status != 404 and not (err.code or "").endswith("NOT_FOUND"):
-                raise
-            data = None
-        snap = RestSnapshot("order", boundary, self.wall_ms(), data, {"order_id": self.order_id})
-        apply_record(self.state, snap)
-        return data if isinstance(data, dict) else None
+    async def _lookup(self) -> dict[str, Any] | None:
+        """``GET /orders/{id}`` through the feed (recorded and applied by its consumer)."""
+        assert self.order_id is not None and self.feed is not None
+        snap = await self.feed.lookup(self.order_id)
+        return snap.data if isinstance(snap.data, dict) else None
 
-    def _wait_rest(self, what: str, check: Callable[[Mapping[str, Any]], bool]) -> dict[str, Any]:
+    async def _wait_rest(
+        self, what: str, check: Callable[[Mapping[str, Any]], bool]
+    ) -> dict[str, Any]:
         """Poll the lookup by id until the REST answer itself satisfies ``check``."""
         deadline = self.clock() + self.opts.timeout
         last: dict[str, Any] | None = None
         while True:
-            last = self._lookup()
+            last = await self._lookup()
             if last is not None and check(last):
                 return last
             if self.clock() >= deadline:
@@ -297,20 +235,34 @@ class SmokeRun:
                     f"REST did not show {what} within {self.opts.timeout:g} s; last answer: "
                     f"{_brief(last) if last is not None else 'order not found'}"
                 )
-            self.sleep(self.opts.poll_interval)
+            await self.sleep(self.opts.poll_interval)
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A call on the blocking REST client, in a worker thread. An interrupt waits for
+        it to finish (bounded), so that the cleanup knows whether it happened."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(fut), 30)
+            raise
 
     # -- the steps -----------------------------------------------------------------------------
 
-    def _auth(self) -> str:
-        self.session.authenticator.authorization(self.client)  # the JWT itself is never shown
-        return f"account {self.session.account_address()}"
+    async def _auth(self) -> str:
+        # the JWT itself is never shown
+        await self._blocking(self.session.authenticator.authorization, self.client)
+        return f"account {await self._blocking(self.session.account_address)}"
 
-    def _markets(self) -> str:
+    async def _markets(self) -> str:
         from paradexctl.paradex.orders import OrderSpec, validate
 
-        m = self.session.market(self.opts.market)
+        m = await self._blocking(self.session.market, self.opts.market)
         self.market_meta = m
-        body = self.client.get("/markets/summary", {"market": self.opts.market})
+        body = await self._blocking(
+            self.client.get, "/markets/summary", {"market": self.opts.market}
+        )
         rows = (body or {}).get("results") or []
         mark = _dec(rows[0].get("mark_price")) if rows and isinstance(rows[0], dict) else None
         tick = _dec(m.get("price_tick_size"))
@@ -331,38 +283,35 @@ class SmokeRun:
         validate(spec, m)
         return f"mark {mark}; order BUY {size} @ {self.price} (post-only, {distance:%} below)"
 
-    def _ws(self) -> str:
-        auth = self.session.authenticator
-
-        def jwt(refresh: bool) -> str:
-            if refresh:
-                auth.invalidate()
-            return str(auth.authorization(self.client)).split(" ", 1)[1]
-
-        channel = f"orders.{self.opts.market}"
-        self.feed = _WsFeed(self.ws_url, channel, jwt, self.opts.timeout, self.trace)
-        self.feed.start()
+    async def _ws(self) -> str:
+        self._feed_cm = self.make_feed(
+            channels=("orders",), market=self.opts.market, resync=False, ws_required=False,
+            ws_options={"max_reconnects": 3, "stale_after": 30.0,
+                        "open_timeout": self.opts.timeout},
+            trace=self.trace,
+        )  # fmt: skip
+        self.feed = await self._feed_cm.__aenter__()
+        self._consumer = asyncio.ensure_future(self._consume())
+        channel = next(iter(self.feed.ws_channels))
         deadline = self.clock() + self.opts.timeout
-        while not self.feed.subscribed.wait(0.05):
-            if self.feed.closed.is_set():
-                raise StepFailed(f"the WebSocket failed: {self.feed.error or 'closed'}")
-            if self.clock() >= deadline:
+        while not self.feed.live:
+            if self.feed.ws_error is not None or self._consumer.done():
+                raise StepFailed(f"the WebSocket failed: {self.feed.ws_error or 'closed'}")
+            left = deadline - self.clock()
+            if left <= 0:
                 raise StepFailed(f"not subscribed to {channel} within {self.opts.timeout:g} s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
         return f"subscribed to {channel}"
 
-    def _place(self) -> str:
-        from paradexctl.paradex.orders import (
-            LookupPolicy,
-            OrderSpec,
-            build_order_request,
-            new_client_id,
-            submit_order,
-        )
+    async def _place(self) -> str:
+        from paradexctl.paradex import orders
 
-        cid = "smoke-" + new_client_id()[5:]
-        spec = OrderSpec(market=self.opts.market, side="BUY", size=self.size, price=self.price,
-                         instruction="POST_ONLY", client_id=cid)  # fmt: skip
-        body = build_order_request(
+        cid = "smoke-" + orders.new_client_id()[5:]
+        spec = orders.OrderSpec(market=self.opts.market, side="BUY", size=self.size,
+                                price=self.price, instruction="POST_ONLY", client_id=cid)  # fmt: skip
+        body = orders.build_order_request(
             spec,
             chain_id=self.session.chain_id(),
             account=self.session.account_address(),
@@ -371,24 +320,25 @@ class SmokeRun:
         )
         self.client_id = cid
         self.placed = True
-        result = submit_order(self.client, body, lookup=LookupPolicy(rounds=3, base=0.2))
+        policy = orders.LookupPolicy(rounds=3, base=0.2)
+        result = await self._blocking(orders.submit_order, self.client, body, lookup=policy)
         order = result.order or {}
         if not order.get("id"):
             raise StepFailed(f"the exchange acknowledged client_id {cid} without an order id")
         self.order_id = str(order["id"])
         return f"order {self.order_id} (client_id {cid}) {order.get('status')}"
 
-    def _ws_ack(self) -> str:
+    async def _ws_ack(self) -> str:
         def open_or_closed(o: Mapping[str, Any]) -> bool:
             return o.get("status") in ("OPEN", "CLOSED")
 
-        o = self._wait_ws("the order OPEN", open_or_closed)
+        o = await self._wait_ws("the order OPEN", open_or_closed)
         if o.get("status") != "OPEN":
             raise StepFailed(f"the order was closed at once: {_brief(o)}")
         return f"OPEN on WS after {_age(o)}"
 
-    def _rest(self) -> str:
-        o = self._wait_rest("the order OPEN", lambda o: o.get("status") in ("OPEN", "CLOSED"))
+    async def _rest(self) -> str:
+        o = await self._wait_rest("the order OPEN", lambda o: o.get("status") in ("OPEN", "CLOSED"))
         if o.get("status") != "OPEN":
             raise StepFailed(f"REST shows the order closed: {_brief(o)}")
         merged = self._current() or {}
@@ -401,10 +351,10 @@ class SmokeRun:
             )
         return "OPEN over REST; the state manager holds it OPEN"
 
-    def _modify(self) -> str:
+    async def _modify(self) -> str:
         from paradexctl.paradex.orders import build_modify_request
 
-        current = self._lookup() or self._current()
+        current = await self._lookup() or self._current()
         if current is None:
             raise StepFailed("the order to modify is not found")
         tick = _dec(self.market_meta.get("price_tick_size")) or Decimal(1)
@@ -420,35 +370,36 @@ class SmokeRun:
             private_key=self.session.private_key(),
             timestamp_ms=self.wall_ms(),
         )
-        self.client.put(f"/orders/{self.order_id}", body)
+        await self._blocking(self.client.put, f"/orders/{self.order_id}", body)
 
         def moved(o: Mapping[str, Any]) -> bool:
             return _dec(o.get("price")) == new_price or o.get("status") == "CLOSED"
 
-        o = self._wait_ws(f"price {new_price}", moved)
+        o = await self._wait_ws(f"price {new_price}", moved)
         if o.get("status") == "CLOSED":
             raise StepFailed(f"the order closed instead of moving: {_brief(o)}")
-        self._wait_rest(f"price {new_price}", moved)
+        await self._wait_rest(f"price {new_price}", moved)
         self.price = new_price
         return f"price {new_price} on WS and REST"
 
-    def _cancel(self) -> str:
+    async def _cancel(self) -> str:
         from paradexctl.paradex.orders import cancel_order
 
-        cancel_order(self.client, order_id=self.order_id)
+        await self._blocking(cancel_order, self.client, order_id=self.order_id)
         return "cancel accepted"
 
-    def _ws_closed(self) -> str:
-        o = self._wait_ws("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+    async def _ws_closed(self) -> str:
+        o = await self._wait_ws("the order CLOSED", lambda o: o.get("status") == "CLOSED")
         return f"CLOSED on WS ({o.get('cancel_reason') or 'no reason'})"
 
-    def _rest_closed(self) -> str:
-        o = self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+    async def _rest_closed(self) -> str:
+        o = await self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
         self.closed_confirmed = True
         return f"CLOSED over REST ({o.get('cancel_reason') or 'no reason'})"
 
-    def _reconcile(self) -> str:
-        report = self.reconcile_fn(
+    async def _reconcile(self) -> str:
+        await self._close_feed()  # the reconcile opens its own session on the same loop
+        report = await self.reconcile_fn(
             self.opts.market, self.opts.reconcile_window, self.opts.reconcile_grace
         )
         line = str(report.verdict_line())
@@ -458,7 +409,7 @@ class SmokeRun:
             raise StepFailed(f"{line} ({what})")
         return line
 
-    def _cleanup(self) -> str:
+    async def _cleanup(self) -> str:
         """Cancel what was placed unless the exchange reported it CLOSED.
 
         When the placement's outcome is unknown (no order id: a timeout, SIGINT during the
@@ -472,78 +423,112 @@ class SmokeRun:
         from paradexctl.paradex.orders import LookupPolicy, cancel_order, find_by_client_id
 
         if self.order_id is None:
-            found, why = find_by_client_id(
-                self.client, str(self.client_id), self.opts.market,
-                policy=LookupPolicy(rounds=4, base=0.25, sleep=self.sleep),
+            found, why = await self._blocking(
+                find_by_client_id, self.client, str(self.client_id), self.opts.market,
+                policy=LookupPolicy(rounds=4, base=0.25),
             )  # fmt: skip
             if found is None or not found.get("id"):
                 return f"no order with client_id {self.client_id}: {why}"
             self.order_id = str(found["id"])
         try:
-            cancel_order(self.client, order_id=self.order_id)
+            await self._blocking(cancel_order, self.client, order_id=self.order_id)
         except ExchangeRejected as err:
             if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND", "NOT_FOUND"):
                 raise
         try:
-            o = self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
+            o = await self._wait_rest("the order CLOSED", lambda o: o.get("status") == "CLOSED")
         except StepFailed as err:
             raise StepFailed(f"cancel sent, but: {err}") from None
         return f"order {self.order_id} cancelled ({o.get('cancel_reason') or 'closed'})"
 
     # -- running -------------------------------------------------------------------------------
 
-    def _time(self, step: Step, fn: Callable[[], str]) -> None:
+    async def _time(self, step: Step, fn: Callable[[], Awaitable[str]]) -> None:
         t0 = self.clock()
         try:
-            step.detail = fn()
+            step.detail = await fn()
             step.status = "passed"
         except StepFailed as err:
             step.status, step.detail = "failed", str(err)
         except ParadexctlError as err:
             step.status, step.detail = "failed", f"{type(err).__name__}: {err.message}"
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             step.status, step.detail = "failed", "interrupted (SIGINT)"
             self.interrupted = True
+            task = asyncio.current_task()
+            if task is not None:
+                while task.uncancel():  # the cleanup must still be able to wait
+                    pass
         except Exception as err:  # report, clean up, carry on to the verdict
             step.status, step.detail = "failed", f"{type(err).__name__}: {err}"
         finally:
             step.duration_ms = round((self.clock() - t0) * 1000)
 
     def run(self) -> list[Step]:
-        """Run every step until one fails, then always the cleanup. Returns the steps."""
-        plan: list[tuple[str, Callable[[], str]]] = [
+        """Run every step until one fails, then always the cleanup. Returns the steps.
+
+        SIGINT (and SIGTERM) cancel the step in progress; the cleanup still runs.
+        """
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> list[Step]:
+        plan: list[tuple[str, Callable[[], Awaitable[str]]]] = [
             ("auth", self._auth), ("markets", self._markets), ("ws", self._ws),
             ("place", self._place), ("ws_ack", self._ws_ack), ("rest", self._rest),
             ("modify", self._modify), ("cancel", self._cancel), ("ws_closed", self._ws_closed),
             ("rest_closed", self._rest_closed), ("reconcile", self._reconcile),
         ]  # fmt: skip
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and task is not None:  # CI cancels jobs with SIGTERM: like SIGINT
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
             for name, fn in plan:
                 step = self._step(name)
-                self._time(step, fn)
+                await self._time(step, fn)
                 if step.status != "passed":
                     break
-                if name == "rest_closed" and self.feed is not None:
-                    self.feed.stop()
-        except KeyboardInterrupt:  # between steps
-            self.interrupted = True
+            await self._finish()
         finally:
-            self._finish()
+            if in_main:
+                loop.remove_signal_handler(signal.SIGTERM)
+            await self._close_feed()
         return self.steps
 
-    def _finish(self) -> None:
+    async def _close_feed(self) -> None:
+        if self.feed is not None:
+            self.feed.stop("done")
+        if self._consumer is not None:
+            with contextlib.suppress(BaseException):
+                await self._consumer
+            self._consumer = None
+        if self._feed_cm is not None:
+            cm, self._feed_cm = self._feed_cm, None
+            with contextlib.suppress(BaseException):
+                await cm.__aexit__(None, None, None)
+        self.feed = None
+
+    async def _finish(self) -> None:
         """The cleanup step, shielded from a second SIGINT."""
         previous = None
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            if self.feed is not None:
-                self.feed.stop()
-            self._time(self._step("cleanup"), self._cleanup)
+            if self.feed is None and self.placed and not self.closed_confirmed:
+                await self._reopen_feed()
+            await self._time(self._step("cleanup"), self._cleanup)
         finally:
             if in_main and previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+    async def _reopen_feed(self) -> None:
+        """A REST-only feed for the cleanup's lookups (the WebSocket is not needed)."""
+        self._feed_cm = self.make_feed(url=None, channels=("orders",), market=self.opts.market,
+                                       resync=False)  # fmt: skip
+        self.feed = await self._feed_cm.__aenter__()
+        self._consumer = asyncio.ensure_future(self._consume())
 
     @property
     def ok(self) -> bool:
