@@ -8,7 +8,8 @@ through one :class:`~paradexctl.core.state.StateManager`, so both share one code
 same input gives a byte-identical report (:meth:`Report.to_canonical_json`).
 
 Views per key
-    ``ws``: the latest WS observation (highest exchange time, then seq_no; CLOSED sticky).
+    ``ws``: what a second StateManager, fed only the WS updates, holds (the same rules; no
+    second merge).
     ``rest``: what the *last* REST listing of the entity says (snapshot 2), overridden by an
     order lookup by id recorded after it (``null`` = not found). ``rest_first``: the first
     listing (snapshot 1). ``merged``: the state manager's final state.
@@ -17,7 +18,8 @@ Classification (times in ms; ``b2`` = snapshot 2's boundary, ``b1`` = snapshot 1
 the last ``received_at`` in the recording, ``grace`` = the grace window)
     match           both agree (same content), or a key only REST knows that did not change
                     between the snapshots, or a key absent from REST whose WS state is closed/flat.
-    conflict        same exchange time, different content.
+    conflict        same exchange time, different content (an order status later in the
+                    lifecycle is the newer side: state rule 4, NEW then OPEN).
     stale_rest      REST older than WS, and the WS update was received more than ``grace``
                     before ``b2``: the seed's race, persisting.
     ws_gap          REST newer than the latest WS update (or a key known to snapshot 1 that
@@ -29,12 +31,15 @@ the last ``received_at`` in the recording, ``grace`` = the grace window)
                     ``grace`` before ``end`` that WS never mentioned.
     pending         a difference explained by an update inside the grace window, or a live key
                     of snapshot 1 that snapshot 2 dropped with no WS update and no lookup (rule
-                    6: absence is not evidence); a mismatch only with ``strict``.
+                    9: absence is not evidence); a mismatch only with ``strict``.
     invariant_position  a position's change between the snapshots differs from the signed sum of
                     its non-busted fills in between (exact).
     invariant_balance   the settlement balance's change differs from realised PnL + realised
                     funding - fees of those fills + funding payments + completed transfers, by
                     more than ``balance_tolerance``.
+    unreadable      a REST row or WS payload the state manager refused as ``malformed`` (rule
+                    0: a key, seq_no, time, status or required field it cannot read); that key
+                    gets this row only. Never a match.
 
 Fills are matched by id: ``missing_in_rest`` (on WS, created before ``b2 - grace`` and inside
 the last fills listing's ``start_at``, but not listed), ``missing_in_ws`` (listed, created after
@@ -730,7 +735,7 @@ def _classify(
         # WS never mentioned: missing on WS.
         return "ws_gap" if r1 is not None else "missing_in_ws"
     # Only snapshot 1 knew it: gone from snapshot 2, never on WS, not looked up. Absence is not
-    # evidence (rule 6): undecided.
+    # evidence (rule 9): undecided.
     if r1 is None:
         return None  # only a not-found lookup: nothing to compare
     return "pending" if _live(entity, r1.payload) else "match"

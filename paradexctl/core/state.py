@@ -364,8 +364,8 @@ REQUIRED_FIELDS: Mapping[Kind, tuple[tuple[str, str], ...]] = {
 
 
 def _decimal_ok(value: Any) -> bool:
-    """Whether ``value`` reads as a finite decimal (the fast path: ASCII digits and one dot)."""
-    if type(value) is str and value.isascii() and value.replace(".", "", 1).isdigit():
+    """Whether ``value`` reads as a finite decimal (the fast path: digits and one dot)."""
+    if type(value) is str and value.replace(".", "", 1).isdecimal():
         return True
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal) or value == "":
         return False
@@ -445,13 +445,16 @@ class Update(NamedTuple):
                 f"order: field 'status' must be one of {sorted(ORDER_STATUSES)}, "
                 f"got {get('status')!r}"
             )
-        market, side, size = get("market"), get("side"), get("size")
-        if (
-            type(market) is not str
-            or not market
-            or (side != "BUY" and side != "SELL")
-            or not _decimal_ok(size)
-            or type(get("type")) is not str
+        # Rule 0, inline (the common case costs no call): else _check_required decides.
+        size, market, typ = get("size"), get("market"), get("type")
+        if not (
+            type(size) is str
+            and size.replace(".", "", 1).isdecimal()
+            and type(market) is str
+            and market
+            and type(typ) is str
+            and typ
+            and get("side") in ORDER_SIDES
         ):
             _check_required(Kind.ORDER, p)
         seq = get("seq_no")
