@@ -475,7 +475,8 @@ class Update(NamedTuple):
         key = get("market")
         if type(key) is not str or not key:
             key = _key(Kind.POSITION, p, "market")
-        if not _decimal_ok(get("size")):
+        size = get("size")
+        if not (type(size) is str and size.removeprefix("-").replace(".", "", 1).isdecimal()):
             _check_required(Kind.POSITION, p)
         seq = get("seq_no")
         if type(seq) is not int and seq is not None:
@@ -495,7 +496,8 @@ class Update(NamedTuple):
         key = get("token")
         if type(key) is not str or not key:
             key = _key(Kind.BALANCE, p, "token")
-        if not _decimal_ok(get("size")):
+        size = get("size")
+        if not (type(size) is str and size.replace(".", "", 1).isdecimal()):
             _check_required(Kind.BALANCE, p)
         seq = get("seq_no")
         if type(seq) is not int and seq is not None:
@@ -531,7 +533,17 @@ class Update(NamedTuple):
         key = get("id")
         if type(key) is not str or not key:
             key = _key(Kind.FILL, p, "id")
-        _check_required(Kind.FILL, p)
+        size, price, market = get("size"), get("price"), get("market")
+        if not (
+            type(size) is str
+            and size.replace(".", "", 1).isdecimal()
+            and type(price) is str
+            and price.replace(".", "", 1).isdecimal()
+            and type(market) is str
+            and market
+            and get("side") in ORDER_SIDES
+        ):
+            _check_required(Kind.FILL, p)
         seq = get("seq_no")
         if type(seq) is not int and seq is not None:
             seq = _slow_int(Kind.FILL, "seq_no", seq)
