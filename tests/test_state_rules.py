@@ -237,3 +237,9 @@ def test_rule0_a_malformed_lookup_changes_nothing():
     d = sm.settle("o1", {"id": "o1", "status": "CLOSED"}, T0 + 10)
     assert not d.accepted and d.reason is Reason.MALFORMED and d.key == "o1"
     assert not sm.is_terminal("o1")
+
+
+def test_rule0_an_unreadable_account_is_keyed_account():
+    sm = StateManager()
+    d = sm.apply_payload(Kind.ACCOUNT, {"updated_at": "soon"}, WS, T0)
+    assert d.reason is Reason.MALFORMED and d.key == "account" and sm.account is None

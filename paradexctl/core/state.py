@@ -607,8 +607,8 @@ _BUILDERS: dict[Kind, Callable[..., Update]] = {
 _BUILDERS_BY_NAME: dict[str, Callable[..., Update]] = {str(k): b for k, b in _BUILDERS.items()}
 _BUILDERS_BY_NAME["balance_event"] = Update.balance_event
 _KEY_FIELD: Mapping[str, str] = {
-    Kind.ORDER: "id", Kind.POSITION: "market", Kind.BALANCE: "token", Kind.ACCOUNT: "account",
-    Kind.FILL: "id", Kind.TRADEBUST: "busted_fill_id", "balance_event": "settlement_asset_name",
+    Kind.ORDER: "id", Kind.POSITION: "market", Kind.BALANCE: "token", Kind.FILL: "id",
+    Kind.TRADEBUST: "busted_fill_id", "balance_event": "settlement_asset_name",
 }  # fmt: skip
 
 
@@ -1151,7 +1151,9 @@ class StateManager:
         :attr:`malformed`. :func:`malformed_reason` says what is wrong."""
         k = Kind.BALANCE if kind == "balance_event" else Kind(kind)
         p: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
-        if key is None:
+        if key is None and k is Kind.ACCOUNT:
+            key = ACCOUNT_KEY
+        elif key is None:
             raw = p.get(_KEY_FIELD["balance_event" if kind == "balance_event" else k])
             key = raw if type(raw) is str else ""
         self._malformed[k] = self._malformed.get(k, 0) + 1
