@@ -1,6 +1,11 @@
 """Benchmark the StateManager: updates/s for orders, positions and a mixed stream, and RSS growth.
 
 Run: .venv/bin/python bench/state.py [--n 200000] [--rss-n 1000000]
+     .venv/bin/python bench/state.py --against OLD/paradexctl/core/state.py [--rounds 9]
+
+``--against`` compares another version of ``state.py`` (e.g. ``git show REV:paradexctl/core/
+state.py > /tmp/old_state.py``) with this one in one process, in alternating rounds (best of
+each), which a loaded machine's drift cannot bias the way separate runs can.
 
 Figures printed (throughput: best of 3 runs):
 - ``apply``: StateManager.apply on pre-built Update objects (the manager's own cost);
@@ -14,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import resource
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from paradexctl.core import state as this_state
 from paradexctl.core.state import Source, StateManager, Update
 
 BASE_TS = 1_718_000_000_000
@@ -185,12 +192,58 @@ def rss_churn(n: int) -> tuple[int, int]:
     return before, rss_kib()
 
 
+def compare(path: str, n: int, n_keys: int, rounds: int) -> None:
+    """``apply`` and build+apply of this state.py against the one at ``path``, alternating."""
+    spec = importlib.util.spec_from_file_location("other_state", path)
+    assert spec is not None and spec.loader is not None
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    versions = {"against": other, "this": this_state}
+    for kind in ("orders", "mixed"):
+        raw = list(gen(kind, n, n_keys))
+        best = {name: [float("inf"), float("inf")] for name in versions}
+        for r in range(rounds):
+            for name in ("against", "this") if r % 2 == 0 else ("this", "against"):
+                mod = versions[name]
+                build = {
+                    Update.order: mod.Update.order,
+                    Update.position: mod.Update.position,
+                    Update.balance: mod.Update.balance,
+                    Update.fill: mod.Update.fill,
+                }
+                items = [(build[b], p, mod.Source(s.value)) for b, p, s in raw]  # fmt: skip
+                updates = [b(p, s, BASE_TS + i) for i, (b, p, s) in enumerate(items)]
+                gc.collect()
+                apply = mod.StateManager(max_fills=10_000).apply
+                t0 = time.process_time()
+                for u in updates:
+                    apply(u)
+                best[name][0] = min(best[name][0], time.process_time() - t0)
+                apply = mod.StateManager(max_fills=10_000).apply
+                t0 = time.process_time()
+                for i, (b, p, s) in enumerate(items):
+                    apply(b(p, s, BASE_TS + i))
+                best[name][1] = min(best[name][1], time.process_time() - t0)
+        for name in versions:
+            a, b = best[name]
+            print(f"{kind:7s} {name:8s} apply: {n / a:>10,.0f} updates/s   "
+                  f"build+apply: {n / b:>10,.0f} updates/s")  # fmt: skip
+        (a0, b0), (a1, b1) = best["against"], best["this"]
+        print(f"{kind:7s} this/against: apply {a0 / a1:.3f}x, build+apply {b0 / b1:.3f}x "
+              f"(best of {rounds} alternating rounds)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--keys", type=int, default=1_000)
     ap.add_argument("--rss-n", type=int, default=1_000_000)
+    ap.add_argument("--against", metavar="STATE_PY", help="compare with another state.py")
+    ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args()
+    if args.against:
+        compare(args.against, args.n, args.keys, args.rounds)
+        return
     goal = 200_000
     before, after, rate = rss_growth(args.rss_n)
     c_before, c_after = rss_churn(args.rss_n)

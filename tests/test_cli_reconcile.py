@@ -299,11 +299,12 @@ def test_usage_errors(capsys, tmp_path):
     bad.write_text(Path(rec).read_text().splitlines()[0] + "\n{not json\n")
     code, _, err = run(capsys, "reconcile", "--replay", str(bad))
     assert code == 2 and "line 2" in err
-    malformed = tmp_path / "malformed.ndjson"  # valid JSON, but an order without a status
+    # valid JSON, but an order without a status: an unreadable row (issue 12), not a usage error
+    malformed = tmp_path / "malformed.ndjson"
     malformed.write_text('{"v":1,"type":"ws","received_at":5,"channel":"orders.ALL",'
                          '"data":{"id":"1","last_updated_at":4}}\n')  # fmt: skip
     code, _, err = run(capsys, "reconcile", "--replay", str(malformed))
-    assert code == 2 and "malformed.ndjson" in err
+    assert code == 1 and "unreadable=1" in err
     code, _, err = run(capsys, "reconcile", "--replay", rec, "--prometheus",
                        str(tmp_path / "missing-dir" / "x.prom"))  # fmt: skip
     assert code == 2 and "--prometheus" in err

@@ -597,3 +597,112 @@ def test_invariant_rows_show_both_sources_and_the_rule() -> None:
         assert row.rest.received_at is not None
         if row.ws is not None:
             assert row.ws.source == "ws" and row.ws.received_at is not None
+
+
+# --- issue 11: NEW then OPEN at one exchange time; the WS-only view -------------------------------
+
+
+def test_a_lost_ws_open_with_new_and_open_at_one_time_is_a_ws_gap_not_a_conflict() -> None:
+    """The sim stamps NEW and OPEN with one last_updated_at. WS showed NEW, its OPEN frame was
+    lost, REST shows OPEN: a missed WS message (ws_gap), and the merged state is OPEN. Before
+    rule 4 this was a conflict and the merged state stayed NEW."""
+    ts = B1 + 10
+    recs = [_listing(B1), WsFrame(ts + 5, "orders.ALL", _o(ts=ts, status="NEW", seq_no=7)),
+            _listing(B2, _o(ts=ts, seq_no=2)), Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ORDERS_ONLY)
+    assert failing_kinds(report) == {"ws_gap": 1}
+    (row,) = report.rows
+    assert row.ws is not None and row.ws.value["status"] == "NEW"
+    assert row.rest is not None and row.rest.value["status"] == "OPEN"
+    assert row.merged is not None and row.merged.value["status"] == "OPEN"
+    assert row.rule == "progress"
+    # The other way round (REST still NEW, WS OPEN at the same time, well before snapshot 2):
+    # REST is the older side, a stale_rest, not a conflict.
+    recs = [_listing(B1), WsFrame(ts + 5, "orders.ALL", _o(ts=ts, seq_no=7)),
+            _listing(B2, _o(ts=ts, status="NEW", seq_no=2)), Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ORDERS_ONLY)
+    assert failing_kinds(report) == {"stale_rest": 1}
+    assert report.rows[0].rule == "earlier_status"
+
+
+def test_the_ws_side_is_what_a_state_manager_fed_only_ws_holds() -> None:
+    """The WS-only view is a second StateManager, not a second merge: a WS frame with a newer
+    time but a lower seq_no than one already accepted is stale (rule 1) on the WS side too."""
+    from paradexctl.core.state import StateManager, Update
+
+    frames = [
+        WsFrame(B1 + 20, "orders.ALL", _o(ts=B1 + 10, remaining_size="0.8", seq_no=9)),
+        WsFrame(B1 + 40, "orders.ALL", _o(ts=B1 + 30, remaining_size="0.5", seq_no=8)),
+    ]
+    recs = [_listing(B1, _o()), *frames, _listing(B2, _o(ts=B1 + 10, remaining_size="0.8")),
+            Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ReconcileOptions(entities=frozenset({"orders"}), show_matches=True))
+    ws_only = StateManager(grace_ms=GRACE)
+    for f in frames:
+        ws_only.apply(Update.order(f.data, "ws", f.received_at))
+    held = ws_only.get("order", "x1")
+    (row,) = report.rows
+    assert held is not None and row.ws is not None
+    assert (row.ws.value["remaining_size"], row.ws.seq_no, row.ws.received_at) == (
+        held.payload["remaining_size"], held.seq_no, held.received_at,
+    )  # fmt: skip
+    assert row.kind == "match"  # REST agrees with the WS state the rules kept
+
+
+# --- issue 12: an unreadable row is its own mismatch kind ----------------------------------------
+
+
+def test_a_rest_order_without_market_size_seq_or_time_is_unreadable_never_a_match() -> None:
+    """Both listings show an order with only an id and a status; WS never showed it. It used to
+    be a match ("both sources agree"); it is an unreadable row, failing, exit 1."""
+    bare = {"id": "x9", "status": "OPEN"}
+    recs = [_listing(B1, _o(), bare), _listing(B2, _o(), bare), Mark("end", {"at": END})]
+    report = reconcile(recs, ReconcileOptions(entities=frozenset({"orders"}), show_matches=True))
+    assert failing_kinds(report) == {"unreadable": 1} and report.exit_status == 1
+    row = next(r for r in report.rows if r.key == "x9")
+    assert row.kind == "unreadable" and row.failing and row.rule == "malformed"
+    assert row.rest is not None and row.rest.source == "rest" and row.ws is None
+    errors = [u["error"] for u in row.extra["unreadable"]]
+    assert len(errors) == 2 and all("'market'" in e for e in errors)
+    assert {r.key: r.kind for r in report.rows} == {"x1": "match", "x9": "unreadable"}
+    assert "unreadable=1" in report.verdict_line()
+
+
+@pytest.mark.parametrize(
+    "channel, payload, entity, key",
+    [
+        ("orders.ALL", _o(ts=B1 + 10, size="abc"), "orders", "x1"),
+        ("positions", {"market": "BTC-USD-PERP", "size": "abc", "last_updated_at": B1 + 10},
+         "positions", "BTC-USD-PERP"),
+        ("balance_events", {"settlement_asset_name": "USDC",
+                            "settlement_asset_balance_after": "1e", "created_at": B1 + 10},
+         "balances", "USDC"),
+        ("fills.ALL", {"id": "f1", "market": "BTC-USD-PERP", "side": "BUY", "size": "1",
+                       "price": None, "created_at": B1 + 10}, "fills", "f1"),
+    ],
+)  # fmt: skip
+def test_a_ws_payload_with_an_unreadable_required_field_is_unreadable(
+    channel: str, payload: dict[str, Any], entity: str, key: str
+) -> None:
+    """A WS frame the state manager refuses (rule 0) used to abort the reconcile (an order
+    without a status) or be accepted as received (size "abc"): now an unreadable row, exit 1."""
+    recs = [_listing(B1, _o()), WsFrame(B1 + 20, channel, payload), _listing(B2, _o()),
+            Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ReconcileOptions(entities=frozenset({entity})))
+    assert failing_kinds(report) == {"unreadable": 1} and report.exit_status == 1
+    (row,) = [r for r in report.rows if r.failing]
+    assert (row.entity, row.key, row.kind) == (entity, key, "unreadable")
+    assert row.ws is not None and row.ws.source == "ws" and row.ws.received_at == B1 + 20
+    assert row.extra["unreadable"][0]["record"] == 1
+    json.dumps(report.to_json())
+
+
+def test_an_unreadable_row_without_a_key_is_keyed_by_its_record() -> None:
+    recs = [_listing(B1, _o()), _listing(B2, _o(), "not an object"), Mark("end", {"at": END})]
+    report = reconcile(recs, ORDERS_ONLY)
+    (row,) = [r for r in report.rows if r.failing]
+    assert row.kind == "unreadable" and row.key == "#1"
+    # fail-on excludes it like any other kind of its entity
+    quiet = reconcile(recs, ReconcileOptions(entities=frozenset({"orders"}),
+                                             fail_on=frozenset({"positions"})))  # fmt: skip
+    assert quiet.exit_status == 0 and quiet.counts["orders"]["unreadable"] == 1

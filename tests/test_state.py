@@ -84,7 +84,7 @@ def rest_order(sm: StateManager, at: int, **kw: Any):
 def test_race_stale_data_overwrite():
     """Seed race 1: WS says position 0.01; a stale REST poll says 0. The position stays 0.01.
 
-    Rule 4 (REST inside the grace window, not newer) and rule 2 (older) both apply."""
+    Rule 3 (older, and REST inside the grace window: ws_recent) applies."""
     sm = StateManager()
     d1 = sm.apply(Update.position(position("0.01", T0 + 10, seq=7), WS, T0 + 10))
     assert d1.accepted
@@ -98,7 +98,7 @@ def test_race_stale_data_overwrite():
 
 
 def test_race_order_status_confusion():
-    """Seed race 2: WS says CLOSED (filled); a cached REST poll says OPEN. Stays CLOSED (rule 3),
+    """Seed race 2: WS says CLOSED (filled); a cached REST poll says OPEN. Stays CLOSED (rule 2),
     and a local cancel check refuses to send a cancel with a clear reason."""
     sm = StateManager()
     ws_order(sm, T0, status="OPEN", ts=T0, seq=1)
@@ -183,19 +183,19 @@ def test_rule1_seq_never_compared_across_sources():
     assert d2.accepted
 
 
-def test_rule1_same_source_same_time_higher_seq_wins():
-    """Rule 1/2: same source and exchange time, higher seq_no, different content: accepted."""
+def test_rule5_same_source_same_time_higher_seq_wins():
+    """Rules 1, 5: same source and exchange time, higher seq_no, different content: accepted."""
     sm = StateManager()
     ws_order(sm, T0, ts=T0, seq=1)
     d = ws_order(sm, T0 + 1, ts=T0, seq=2, remaining="0.5")
     assert d.accepted and d.reason is Reason.NEWER_SEQ
 
 
-# --- rule 2 ----------------------------------------------------------------------------------
+# --- rule 3 -----------------------------------------------------------------------------------
 
 
-def test_rule2_older_exchange_time_dropped_across_sources():
-    """Rule 2: across sources, an older last_updated_at is dropped; a newer one accepted."""
+def test_rule3_older_exchange_time_dropped_across_sources():
+    """Rule 3: across sources, an older last_updated_at is dropped; a newer one accepted."""
     sm = StateManager(grace_ms=0)
     rest_order(sm, T0, ts=T0 + 100, seq=5)
     d = ws_order(sm, T0 + 1, ts=T0 + 50, seq=1, remaining="0.5")
@@ -205,8 +205,8 @@ def test_rule2_older_exchange_time_dropped_across_sources():
     assert d2.accepted and d2.reason is Reason.NEWER
 
 
-def test_rule2_account_uses_updated_at_and_fills_created_at():
-    """Rule 2: the account's exchange time is updated_at."""
+def test_rule3_account_uses_updated_at_and_fills_created_at():
+    """Rule 3: the account's exchange time is updated_at."""
     sm = StateManager(grace_ms=0)
     acct = {"account": "0x1", "account_value": "10", "updated_at": T0, "seq_no": 1}
     assert sm.apply(Update.account(acct, WS, T0)).reason is Reason.NEW
@@ -216,13 +216,13 @@ def test_rule2_account_uses_updated_at_and_fills_created_at():
     assert Update.fill(fill("f1"), WS, T0).exchange_ts == T0 + 1
 
 
-# --- rule 3 ----------------------------------------------------------------------------------
+# --- rules 2, 7, 8 ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("source", [WS, REST])
 @pytest.mark.parametrize("status", ["NEW", "UNTRIGGERED", "OPEN"])
-def test_rule3_terminal_is_sticky_whatever_source_or_time(source: Source, status: str):
-    """Rule 3: once CLOSED, no non-terminal update reopens the order."""
+def test_rule2_terminal_is_sticky_whatever_source_or_time(source: Source, status: str):
+    """Rule 2: once CLOSED, no non-terminal update reopens the order."""
     sm = StateManager(grace_ms=0)
     ws_order(sm, T0, status="CLOSED", ts=T0, seq=5, remaining="0")
     for i, ts in enumerate((T0 - 1, T0, T0 + 10**9, None)):
@@ -232,8 +232,8 @@ def test_rule3_terminal_is_sticky_whatever_source_or_time(source: Source, status
 
 
 @pytest.mark.parametrize("source", [WS, REST])
-def test_rule3_closed_report_wins_whatever_its_time_or_seq(source: Source):
-    """Rule 3: CLOSED is absorbing; a CLOSED report for a live order closes it even when its
+def test_rule8_closed_report_wins_whatever_its_time_or_seq(source: Source):
+    """Rule 8: CLOSED is absorbing; a CLOSED report for a live order closes it even when its
     exchange time is older, its seq_no lower, or a WS frame is inside the grace window."""
     sm = StateManager()
     ws_order(sm, T0, status="OPEN", ts=T0 + 500, seq=10)
@@ -242,8 +242,8 @@ def test_rule3_closed_report_wins_whatever_its_time_or_seq(source: Source):
     assert sm.is_terminal("o1") and not sm.has_open_order()
 
 
-def test_rule3_transition_table_is_one_dict_and_rejects_illegal_moves():
-    """Rule 3: moves come from ORDER_TRANSITIONS; OPEN -> UNTRIGGERED is illegal."""
+def test_rule7_transition_table_is_one_dict_and_rejects_illegal_moves():
+    """Rule 10: moves come from ORDER_TRANSITIONS; OPEN -> UNTRIGGERED is illegal."""
     assert ORDER_TRANSITIONS["CLOSED"] == {"CLOSED"}
     assert "UNTRIGGERED" not in ORDER_TRANSITIONS["OPEN"]
     sm = StateManager()
@@ -255,19 +255,19 @@ def test_rule3_transition_table_is_one_dict_and_rejects_illegal_moves():
     assert sm.order("o1").status == "OPEN"  # type: ignore[union-attr]
 
 
-def test_rule3_closed_to_closed_follows_time_rules():
-    """Rule 3: CLOSED -> CLOSED is legal; a same-time REST copy is a duplicate."""
+def test_rule2_closed_to_closed_follows_time_rules():
+    """Rule 2: CLOSED -> CLOSED is legal; a same-time REST copy is a duplicate."""
     sm = StateManager()
     ws_order(sm, T0, status="CLOSED", ts=T0, seq=5, remaining="0")
     d = rest_order(sm, T0 + 1, status="CLOSED", ts=T0, seq=77, remaining="0")
     assert not d.accepted and d.reason is Reason.DUPLICATE
 
 
-# --- rule 4 ----------------------------------------------------------------------------------
+# --- rules 3, 5 (grace window, conflict) --------------------------------------------------
 
 
-def test_rule4_rest_inside_grace_needs_strictly_newer_time():
-    """Rule 4: within grace a REST update is applied only when strictly newer."""
+def test_rule3_rest_inside_grace_needs_strictly_newer_time():
+    """Rule 3: within grace a REST update is applied only when strictly newer."""
     sm = StateManager(grace_ms=5000)
     ws_order(sm, T0, ts=T0 + 100, seq=1)
     d = rest_order(sm, T0 + 4999, ts=T0 + 99, seq=1)
@@ -276,8 +276,8 @@ def test_rule4_rest_inside_grace_needs_strictly_newer_time():
     assert d2.accepted and d2.reason is Reason.NEWER
 
 
-def test_rule4_grace_is_configurable_and_measured_from_the_last_ws_frame():
-    """Rule 4: the window is grace_ms after the key's last WS frame; after it, rule 2 decides."""
+def test_rule3_grace_is_configurable_and_measured_from_the_last_ws_frame():
+    """Rule 3: the window is grace_ms after the key's last WS frame; after it, time decides."""
     sm = StateManager(grace_ms=1000)
     ws_order(sm, T0, ts=T0 + 100, seq=1)
     assert rest_order(sm, T0 + 999, ts=T0 + 50, seq=1).reason is Reason.WS_RECENT
@@ -287,8 +287,8 @@ def test_rule4_grace_is_configurable_and_measured_from_the_last_ws_frame():
     assert rest_order(sm, T0 + 2500, ts=T0 + 50, seq=3).reason is Reason.WS_RECENT
 
 
-def test_rule4_same_time_different_content_keeps_ws_and_flags_conflict():
-    """Rule 4: same exchange time, different content across sources: WS kept, key flagged."""
+def test_rule5_same_time_different_content_keeps_ws_and_flags_conflict():
+    """Rule 5: same exchange time, different content across sources: WS kept, key flagged."""
     sm = StateManager(grace_ms=0)
     ws_order(sm, T0, ts=T0, seq=1, remaining="0.5")
     d = rest_order(sm, T0 + 10_000, ts=T0, seq=1, remaining="0.7")
@@ -305,7 +305,7 @@ def test_rule4_same_time_different_content_keeps_ws_and_flags_conflict():
     assert sm2.conflicts == frozenset()
 
 
-def test_rule4_decimal_spelling_is_not_a_conflict():
+def test_rule5_decimal_spelling_is_not_a_conflict():
     """Content compares numbers as decimals: "0.50" and "0.5" are the same content."""
     sm = StateManager()
     ws_order(sm, T0, ts=T0, seq=1, remaining="0.5")
@@ -313,11 +313,11 @@ def test_rule4_decimal_spelling_is_not_a_conflict():
     assert d.reason is Reason.DUPLICATE and not sm.conflicts
 
 
-# --- rule 5 ----------------------------------------------------------------------------------
+# --- rule 6 ----------------------------------------------------------------------------------
 
 
-def test_rule5_no_exchange_time_ws_wins_by_arrival():
-    """Rule 5: without exchange time a WS update is accepted and the decision says why."""
+def test_rule6_no_exchange_time_ws_wins_by_arrival():
+    """Rule 6: without exchange time a WS update is accepted and the decision says why."""
     sm = StateManager()
     sm.apply(Update.balance(balance("10", None), REST, T0))
     d = sm.apply(Update.balance(balance("9", None), WS, T0 + 1))
@@ -325,30 +325,30 @@ def test_rule5_no_exchange_time_ws_wins_by_arrival():
     assert "no exchange time" in d.detail
 
 
-def test_rule5_no_exchange_time_rest_respects_grace():
-    """Rule 5: a REST update without exchange time is held off during grace, then accepted."""
+def test_rule6_no_exchange_time_rest_respects_grace():
+    """Rule 6: a REST update without exchange time is held off during grace, then accepted."""
     sm = StateManager(grace_ms=5000)
     sm.apply(Update.balance(balance("9", None), WS, T0))
     d = sm.apply(Update.balance(balance("10", None), REST, T0 + 4000))
     assert not d.accepted and d.reason is Reason.NO_EXCHANGE_TIME_WS_RECENT
-    assert d.to_json()["detail"].startswith("rule 5:")
+    assert d.to_json()["detail"].startswith("rule 6:")
     d2 = sm.apply(Update.balance(balance("10", None), REST, T0 + 5000))
     assert d2.accepted and d2.reason is Reason.REST_AFTER_GRACE
     assert sm.balance("USDC").size == Decimal("10")  # type: ignore[union-attr]
 
 
-def test_rule5_rest_only_key_latest_arrival_wins_and_earlier_arrival_is_older():
-    """Rule 5: a key never seen on WS: the latest REST arrival wins; an earlier one is older."""
+def test_rule6_rest_only_key_latest_arrival_wins_and_earlier_arrival_is_older():
+    """Rule 6: a key never seen on WS: the latest REST arrival wins; an earlier one is older."""
     sm = StateManager()
     sm.apply(Update.balance(balance("10", T0), REST, T0))
     d = sm.apply(Update.balance(balance("11", None), REST, T0 + 1))
     assert d.accepted and d.reason is Reason.NO_EXCHANGE_TIME_LATEST
     d2 = sm.apply(Update.balance(balance("12", None), REST, T0))
     assert not d2.accepted and d2.reason is Reason.OLDER_ARRIVAL
-    assert d2.to_json()["detail"].startswith("rule 5:")  # not rule 2: no exchange time decided
+    assert d2.to_json()["detail"].startswith("rule 6:")  # not rule 3: no exchange time decided
 
 
-# --- rule 6 ----------------------------------------------------------------------------------
+# --- rule 9 ----------------------------------------------------------------------------------
 
 
 def _open_two(sm: StateManager) -> None:
@@ -356,8 +356,8 @@ def _open_two(sm: StateManager) -> None:
     ws_order(sm, T0 + 1, oid="b", ts=T0 + 1, seq=1)
 
 
-def test_rule6_absence_from_snapshot_is_not_closing():
-    """Rule 6: an order missing from an open-orders listing stays as it was, unconfirmed."""
+def test_rule9_absence_from_snapshot_is_not_closing():
+    """Rule 9: an order missing from an open-orders listing stays as it was, unconfirmed."""
     sm = StateManager()
     _open_two(sm)
     ds = sm.apply_snapshot(
@@ -370,8 +370,8 @@ def test_rule6_absence_from_snapshot_is_not_closing():
     assert sm.has_open_order()  # conservative: an unconfirmed order still counts as live
 
 
-def test_rule6_change_after_boundary_cannot_be_judged():
-    """Rule 6: the boundary is taken before the call; later changes are not judged by absence."""
+def test_rule9_change_after_boundary_cannot_be_judged():
+    """Rule 9: the boundary is taken before the call; later changes are not judged by absence."""
     sm = StateManager()
     _open_two(sm)
     ws_order(sm, T0 + 200, oid="c", ts=T0 + 150, seq=1)  # placed after the boundary
@@ -383,8 +383,8 @@ def test_rule6_change_after_boundary_cannot_be_judged():
     assert (Kind.ORDER, "c") not in sm.unconfirmed
 
 
-def test_rule6_settled_by_ws_update_or_lookup():
-    """Rule 6: a WS update or a lookup by id settles an unconfirmed order."""
+def test_rule9_settled_by_ws_update_or_lookup():
+    """Rule 9: a WS update or a lookup by id settles an unconfirmed order."""
     sm = StateManager()
     _open_two(sm)
     sm.apply_snapshot(Kind.ORDER, [], boundary_at=T0 + 100, received_at=T0 + 400)
@@ -396,8 +396,8 @@ def test_rule6_settled_by_ws_update_or_lookup():
     assert d.accepted and sm.unconfirmed == frozenset() and sm.is_terminal("b")
 
 
-def test_rule6_market_scoped_listing_only_judges_that_market():
-    """Rule 6: a listing restricted to one market says nothing about other markets."""
+def test_rule9_market_scoped_listing_only_judges_that_market():
+    """Rule 9: a listing restricted to one market says nothing about other markets."""
     sm = StateManager()
     ws_order(sm, T0, oid="a", ts=T0, seq=1)
     ws_order(sm, T0, oid="e", ts=T0, seq=1, market="ETH-USD-PERP")
@@ -407,8 +407,8 @@ def test_rule6_market_scoped_listing_only_judges_that_market():
     assert [(d.key, d.reason) for d in ds] == [("e", Reason.UNCONFIRMED)]
 
 
-def test_rule6_closed_orders_and_flat_positions_are_not_judged():
-    """Rule 6: absence of a CLOSED order or a zero position is consistent, not unconfirmed."""
+def test_rule9_closed_orders_and_flat_positions_are_not_judged():
+    """Rule 9: absence of a CLOSED order or a zero position is consistent, not unconfirmed."""
     sm = StateManager()
     ws_order(sm, T0, oid="a", status="CLOSED", ts=T0, seq=1, remaining="0")
     sm.apply(Update.position(position("0", T0), WS, T0))
@@ -418,7 +418,7 @@ def test_rule6_closed_orders_and_flat_positions_are_not_judged():
     assert [(d.key, d.reason) for d in ds] == [("ETH-USD-PERP", Reason.UNCONFIRMED)]
 
 
-# --- rule 7 ----------------------------------------------------------------------------------
+# --- rule 10 ----------------------------------------------------------------------------------
 
 
 def fill(fid: str, **extra: Any) -> dict[str, Any]:
@@ -428,8 +428,8 @@ def fill(fid: str, **extra: Any) -> dict[str, Any]:
     return p
 
 
-def test_rule7_fills_append_only_and_tradebust_marks_busted():
-    """Rule 7: fills are stored once; duplicates and conflicts are reported; busts mark."""
+def test_rule10_fills_append_only_and_tradebust_marks_busted():
+    """Rule 10: fills are stored once; duplicates and conflicts are reported; busts mark."""
     sm = StateManager()
     assert sm.apply(Update.fill(fill("f1"), WS, T0)).reason is Reason.NEW
     assert sm.apply(Update.fill(fill("f1"), REST, T0 + 5)).reason is Reason.DUPLICATE
@@ -442,8 +442,8 @@ def test_rule7_fills_append_only_and_tradebust_marks_busted():
     assert sm.is_busted("f1")
 
 
-def test_rule7_tradebust_before_fill_and_fill_bound():
-    """Rule 7: a bust seen before its fill still marks it; max_fills evicts the oldest."""
+def test_rule10_tradebust_before_fill_and_fill_bound():
+    """Rule 10: a bust seen before its fill still marks it; max_fills evicts the oldest."""
     sm = StateManager(max_fills=2)
     sm.apply(Update.tradebust({"busted_fill_id": "f9"}, WS, T0))
     sm.apply(Update.fill(fill("f9"), WS, T0 + 1))
@@ -465,7 +465,7 @@ def test_every_decision_carries_explainable_fields():
     d2 = rest_order(sm, T0 + 1, ts=T0 - 1, seq=1)
     j2 = d2.to_json()
     assert j2["prior"] == {"source": "ws", "exchange_ts": T0, "received_at": T0}
-    assert j2["detail"].startswith("rule 4")
+    assert j2["detail"].startswith("rule 3")
     assert d2.prior is not None and d2.prior["seq_no"] == 1
     json.dumps(j2)
 
@@ -514,8 +514,8 @@ def test_update_builders_reject_malformed_payloads():
     assert Update.of("position", position("1", T0), "rest", T0).source is REST
 
 
-def test_rule3_holds_for_evicted_closed_orders():
-    """Rule 3 with max_closed_orders: an evicted CLOSED order leaves a tombstone; a stale REST
+def test_rule2_holds_for_evicted_closed_orders():
+    """Rule 2 with max_closed_orders: an evicted CLOSED order leaves a tombstone; a stale REST
     OPEN for it is still refused and has_open_order stays false."""
     sm = StateManager(max_closed_orders=1)
     for oid in ("a", "b"):

@@ -18,27 +18,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
-    "BBO",
     "ORDER_SIDES",
     "ORDER_STATUSES",
     "Account",
     "Balance",
-    "BalanceEvent",
     "Fill",
-    "Market",
     "ModelError",
     "Order",
     "Position",
-    "Tradebust",
     "parse_account",
     "parse_balance",
-    "parse_balance_event",
-    "parse_bbo",
     "parse_fill",
-    "parse_market",
     "parse_order",
     "parse_position",
-    "parse_tradebust",
 ]
 
 ORDER_STATUSES = frozenset({"NEW", "UNTRIGGERED", "OPEN", "CLOSED"})
@@ -319,51 +311,6 @@ def parse_balance(raw: Any) -> Balance:
 
 
 @dataclass(frozen=True, slots=True)
-class BalanceEvent:
-    """A ``balance_events`` notification (§5.7): one change of the settlement balance."""
-
-    type: str
-    settlement_asset_name: str
-    settlement_asset_balance_after: Decimal
-    created_at: int
-    settlement_asset_balance_before: Decimal | None = None
-    status: str | None = None
-    market: str | None = None
-    fill_id: str | None = None
-    fees: Decimal | None = None
-    funding_index: Decimal | None = None
-    realized_funding: Decimal | None = None
-    realized_pnl: Decimal | None = None
-    settlement_asset_address: str | None = None
-    settlement_asset_price: Decimal | None = None
-    raw: Mapping[str, Any] = _raw_field()
-
-
-def parse_balance_event(raw: Any) -> BalanceEvent:
-    o = "BalanceEvent"
-    r = _mapping(o, raw)
-    created_at = _int(o, r, "created_at", required=True)
-    assert created_at is not None
-    return BalanceEvent(
-        type=_req_str(o, r, "type"),
-        settlement_asset_name=_req_str(o, r, "settlement_asset_name"),
-        settlement_asset_balance_after=_req_dec(o, r, "settlement_asset_balance_after"),
-        created_at=created_at,
-        settlement_asset_balance_before=_dec(o, r, "settlement_asset_balance_before"),
-        status=_str(o, r, "status"),
-        market=_str(o, r, "market"),
-        fill_id=_str(o, r, "fill_id"),
-        fees=_dec(o, r, "fees"),
-        funding_index=_dec(o, r, "funding_index"),
-        realized_funding=_dec(o, r, "realized_funding"),
-        realized_pnl=_dec(o, r, "realized_pnl"),
-        settlement_asset_address=_str(o, r, "settlement_asset_address"),
-        settlement_asset_price=_dec(o, r, "settlement_asset_price"),
-        raw=r,
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class Account:
     """The account summary (§3.5.5); its exchange time is ``updated_at``."""
 
@@ -459,123 +406,5 @@ def parse_fill(raw: Any) -> Fill:
         underlying_price=_dec(o, r, "underlying_price"),
         orderbook_seq_no=_int(o, r, "orderbook_seq_no"),
         created_at=_int(o, r, "created_at"),
-        raw=r,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Tradebust:
-    """A tradebust (§3.5.8): the fill ``busted_fill_id`` failed to settle and was reverted."""
-
-    busted_fill_id: str
-    account: str | None = None
-    created_at: int | None = None
-    raw: Mapping[str, Any] = _raw_field()
-
-
-def parse_tradebust(raw: Any) -> Tradebust:
-    o = "Tradebust"
-    r = _mapping(o, raw)
-    return Tradebust(
-        busted_fill_id=_req_str(o, r, "busted_fill_id"),
-        account=_str(o, r, "account"),
-        created_at=_int(o, r, "created_at"),
-        raw=r,
-    )
-
-
-# --- market data -------------------------------------------------------------------------------
-
-
-def _on_grid(value: Decimal, step: Decimal | None) -> bool:
-    if step is None or step <= 0:
-        return True
-    return value % step == 0
-
-
-@dataclass(frozen=True, slots=True)
-class Market:
-    """A market's static definition (§3.5.6): increments and limits used to validate orders."""
-
-    symbol: str
-    base_currency: str | None = None
-    quote_currency: str | None = None
-    settlement_currency: str | None = None
-    asset_kind: str | None = None
-    market_kind: str | None = None
-    order_size_increment: Decimal | None = None
-    price_tick_size: Decimal | None = None
-    min_notional: Decimal | None = None
-    max_order_size: Decimal | None = None
-    position_limit: Decimal | None = None
-    max_open_orders: int | None = None
-    max_slippage: Decimal | None = None
-    price_bands_width: Decimal | None = None
-    funding_period_hours: Decimal | None = None
-    open_at: int | None = None
-    expiry_at: int | None = None
-    trading_mode: str | None = None
-    raw: Mapping[str, Any] = _raw_field()
-
-    def size_on_increment(self, size: Decimal) -> bool:
-        """True when ``size`` is a whole multiple of ``order_size_increment`` (or none is set)."""
-        return _on_grid(size, self.order_size_increment)
-
-    def price_on_tick(self, price: Decimal) -> bool:
-        """True when ``price`` is a whole multiple of ``price_tick_size`` (or none is set)."""
-        return _on_grid(price, self.price_tick_size)
-
-
-def parse_market(raw: Any) -> Market:
-    o = "Market"
-    r = _mapping(o, raw)
-    return Market(
-        symbol=_req_str(o, r, "symbol"),
-        base_currency=_str(o, r, "base_currency"),
-        quote_currency=_str(o, r, "quote_currency"),
-        settlement_currency=_str(o, r, "settlement_currency"),
-        asset_kind=_str(o, r, "asset_kind"),
-        market_kind=_str(o, r, "market_kind"),
-        order_size_increment=_dec(o, r, "order_size_increment"),
-        price_tick_size=_dec(o, r, "price_tick_size"),
-        min_notional=_dec(o, r, "min_notional"),
-        max_order_size=_dec(o, r, "max_order_size"),
-        position_limit=_dec(o, r, "position_limit"),
-        max_open_orders=_int(o, r, "max_open_orders"),
-        max_slippage=_dec(o, r, "max_slippage"),
-        price_bands_width=_dec(o, r, "price_bands_width"),
-        funding_period_hours=_dec(o, r, "funding_period_hours"),
-        open_at=_int(o, r, "open_at"),
-        expiry_at=_int(o, r, "expiry_at"),
-        trading_mode=_str(o, r, "trading_mode"),
-        raw=r,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class BBO:
-    """Best bid and offer (§3.1); a side is None when the book side is empty."""
-
-    market: str
-    bid: Decimal | None = None
-    bid_size: Decimal | None = None
-    ask: Decimal | None = None
-    ask_size: Decimal | None = None
-    last_updated_at: int | None = None
-    seq_no: int | None = None
-    raw: Mapping[str, Any] = _raw_field()
-
-
-def parse_bbo(raw: Any) -> BBO:
-    o = "BBO"
-    r = _mapping(o, raw)
-    return BBO(
-        market=_req_str(o, r, "market"),
-        bid=_dec(o, r, "bid"),
-        bid_size=_dec(o, r, "bid_size"),
-        ask=_dec(o, r, "ask"),
-        ask_size=_dec(o, r, "ask_size"),
-        last_updated_at=_int(o, r, "last_updated_at"),
-        seq_no=_int(o, r, "seq_no"),
         raw=r,
     )

@@ -8,7 +8,8 @@ through one :class:`~paradexctl.core.state.StateManager`, so both share one code
 same input gives a byte-identical report (:meth:`Report.to_canonical_json`).
 
 Views per key
-    ``ws``: the latest WS observation (highest exchange time, then seq_no; CLOSED sticky).
+    ``ws``: what a second StateManager, fed only the WS updates, holds (the same rules; no
+    second merge).
     ``rest``: what the *last* REST listing of the entity says (snapshot 2), overridden by an
     order lookup by id recorded after it (``null`` = not found). ``rest_first``: the first
     listing (snapshot 1). ``merged``: the state manager's final state.
@@ -17,7 +18,8 @@ Classification (times in ms; ``b2`` = snapshot 2's boundary, ``b1`` = snapshot 1
 the last ``received_at`` in the recording, ``grace`` = the grace window)
     match           both agree (same content), or a key only REST knows that did not change
                     between the snapshots, or a key absent from REST whose WS state is closed/flat.
-    conflict        same exchange time, different content.
+    conflict        same exchange time, different content (an order status later in the
+                    lifecycle is the newer side: state rule 4, NEW then OPEN).
     stale_rest      REST older than WS, and the WS update was received more than ``grace``
                     before ``b2``: the seed's race, persisting.
     ws_gap          REST newer than the latest WS update (or a key known to snapshot 1 that
@@ -29,12 +31,15 @@ the last ``received_at`` in the recording, ``grace`` = the grace window)
                     ``grace`` before ``end`` that WS never mentioned.
     pending         a difference explained by an update inside the grace window, or a live key
                     of snapshot 1 that snapshot 2 dropped with no WS update and no lookup (rule
-                    6: absence is not evidence); a mismatch only with ``strict``.
+                    9: absence is not evidence); a mismatch only with ``strict``.
     invariant_position  a position's change between the snapshots differs from the signed sum of
                     its non-busted fills in between (exact).
     invariant_balance   the settlement balance's change differs from realised PnL + realised
                     funding - fees of those fills + funding payments + completed transfers, by
                     more than ``balance_tolerance``.
+    unreadable      a REST row or WS payload the state manager refused as ``malformed`` (rule
+                    0: a key, seq_no, time, status or required field it cannot read); that key
+                    gets this row only. Never a match.
 
 Fills are matched by id: ``missing_in_rest`` (on WS, created before ``b2 - grace`` and inside
 the last fills listing's ``start_at``, but not listed), ``missing_in_ws`` (listed, created after
@@ -49,8 +54,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
+from paradexctl.core.models import ModelError
 from paradexctl.core.recording import (
     Mark,
     Record,
@@ -60,13 +66,16 @@ from paradexctl.core.recording import (
     ws_channel_kind,
 )
 from paradexctl.core.state import (
+    LATER_STATUSES,
     TERMINAL_STATUSES,
     Decision,
+    KeyState,
     Kind,
     Reason,
     Source,
     StateManager,
     Update,
+    malformed_reason,
     same_content,
 )
 
@@ -95,6 +104,7 @@ ROW_KINDS = (
     "conflict",
     "invariant_position",
     "invariant_balance",
+    "unreadable",
 )
 MISMATCH_KINDS = frozenset(ROW_KINDS) - {"match", "pending"}
 FAIL_ON = ("any", "orders", "positions", "balances")
@@ -125,6 +135,7 @@ _DETAIL = {
     "conflict": "same exchange time, different content",
     "invariant_position": "position change differs from the signed sum of fills in between",
     "invariant_balance": "balance change differs from PnL + funding - fees + transfers",
+    "unreadable": "a payload with an unreadable required field; never a match",
 }
 
 
@@ -292,32 +303,24 @@ def _value(entity: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {f: payload[f] for f in _VALUE_FIELDS[entity] if f in payload}
 
 
-def _side(entity: str, u: Update | None, source: str | None = None) -> Side | None:
+def _side(entity: str, u: Update | KeyState | None, source: str | None = None) -> Side | None:
     if u is None:
         return None
     return Side(source or u.source.value, _value(entity, u.payload), u.exchange_ts, u.received_at,
                 u.seq_no)  # fmt: skip
 
 
-def _ws_better(new: Update, old: Update | None) -> bool:
-    """Whether ``new`` supersedes ``old`` in the WS-only view (time, then seq; CLOSED sticky)."""
-    if old is None:
-        return True
-    if new.kind is Kind.ORDER:
-        old_closed = old.payload.get("status") in TERMINAL_STATUSES
-        new_closed = new.payload.get("status") in TERMINAL_STATUSES
-        if old_closed != new_closed:
-            return new_closed
-    if new.exchange_ts is not None and old.exchange_ts is not None:
-        if new.exchange_ts != old.exchange_ts:
-            return new.exchange_ts > old.exchange_ts
-        if new.seq_no is not None and old.seq_no is not None:
-            return new.seq_no > old.seq_no
-    return True  # no time to compare: later arrival
-
-
 _WS, _FILL, _TRADEBUST, _POSITION = Source.WS, Kind.FILL, Kind.TRADEBUST, Kind.POSITION
-_CONFLICT = Reason.CONFLICT
+_CONFLICT, _MALFORMED = Reason.CONFLICT, Reason.MALFORMED
+
+
+def _builder_kind(channel: str) -> str:
+    """The builder name of a WS channel, for :meth:`StateManager.reject_malformed`."""
+    if channel == "balance_events":
+        return "balance_event"
+    kind = ws_channel_kind(channel)
+    assert kind is not None  # only called for a channel with a builder
+    return kind.value
 
 
 def _ws_route(channel: str) -> tuple[Any, bool]:
@@ -375,7 +378,9 @@ def reconcile(records: Iterable[Record], options: ReconcileOptions | None = None
 def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> Report:
     opts = options or ReconcileOptions()
     sm = StateManager(grace_ms=opts.grace_ms)
-    ws_last: dict[tuple[Kind, str], Update] = {}
+    # The WS-only view: a second state manager fed only the WS updates (same rules, no REST).
+    ws_sm = StateManager(grace_ms=opts.grace_ms)
+    unreadable: list[_Unreadable] = []
     ws_fills: dict[str, Update] = {}  # fill id -> its first WS version
     fill_rejected: dict[str, Update] = {}  # fill id -> the first version refused as a conflict
     ws_changed: dict[str, int] = {}  # position market -> when WS last showed a new size/side/entry
@@ -407,7 +412,12 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
                 _collect_money_ws(rec, extra_money, money_ids)
             if builder is None:
                 continue
-            u = builder(rec.data, _WS, at)
+            try:
+                u = builder(rec.data, _WS, at)
+            except ModelError as err:  # rule 0: rejected as malformed, reported as unreadable
+                d = sm.reject_malformed(_builder_kind(channel), rec.data, _WS, at)
+                unreadable.append(_Unreadable(d, index, str(err)))
+                continue
             d = sm.apply(u)
             kind = u.kind
             if kind is _FILL:
@@ -416,14 +426,13 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
                 elif d.reason is _CONFLICT and not d.accepted:
                     fill_rejected.setdefault(u.key, u)
             elif kind is not _TRADEBUST:
-                k = (kind, u.key)
-                old = ws_last.get(k)
-                if _ws_better(u, old):
-                    ws_last[k] = u
-                    if kind is _POSITION and (
-                        old is None or not _same_values("positions", old.payload, u.payload)
-                    ):
-                        ws_changed[u.key] = at
+                wd = ws_sm.apply(u)
+                if (
+                    wd.accepted
+                    and kind is _POSITION
+                    and (wd.prior is None or not _same_values("positions", wd.prior, u.payload))
+                ):
+                    ws_changed[u.key] = at
             continue
         if not isinstance(rec, RestSnapshot):
             if isinstance(rec, Mark):
@@ -442,13 +451,18 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
         end_at = rec.received_at if end_at is None else max(end_at, rec.received_at)
         _collect_money_rest(rec, extra_money, money_ids)
         decisions = apply_record(sm, rec)
+        for d in decisions:
+            if d.reason is _MALFORMED:
+                unreadable.append(_Unreadable(d, index, malformed_reason(d.kind, d.payload)))
         entity = _ENDPOINT_ENTITY.get(rec.endpoint)
         if rec.endpoint == "order":
             _record_lookup(rec, decisions, index, lookups)
             continue
         if entity is None:
             continue
-        items = {d.key: d.update for d in decisions if d.update.payload}
+        items = {
+            d.key: d.update for d in decisions if d.update.payload and d.reason is not _MALFORMED
+        }
         if entity == "fills":
             for d in decisions:
                 if d.reason is _CONFLICT and not d.accepted:
@@ -470,10 +484,11 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     if outage_from is not None and end_at is not None:
         outages.append((outage_from, end_at))
     all_fills = _Fills(sm)
-    ctx = _Ctx(opts, sm, ws_last, end_at, outages, all_fills, ws_changed)
+    ctx = _Ctx(opts, sm, ws_sm, end_at, outages, all_fills, ws_changed, unreadable)
     for entity in ("orders", "positions", "balances"):
         if entity in opts.entities:
             rows += _keyed_rows(ctx, entity, first[entity], last[entity], lookups)
+    rows += _unreadable_rows(ctx)
     if "fills" in opts.entities:
         rows += _fill_rows(ctx, ws_fills, fill_rejected, first["fills"], last["fills"], first)
     if "positions" in opts.entities and last["positions"] is not None:
@@ -514,26 +529,40 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
     )
 
 
+class _Unreadable(NamedTuple):
+    """A payload rule 0 refused (``malformed``): where it came from and what is wrong."""
+
+    decision: Decision
+    at: int  # the record's position in the recording
+    error: str | None
+
+
 class _Ctx:
-    __slots__ = ("end_at", "fills", "opts", "outages", "sm", "ws_changed", "ws_last")
+    __slots__ = ("end_at", "fills", "opts", "outages", "sm", "unreadable", "ws", "ws_changed")
 
     def __init__(
         self,
         opts: ReconcileOptions,
         sm: StateManager,
-        ws_last: dict[tuple[Kind, str], Update],
+        ws: StateManager,
         end_at: int | None,
         outages: Iterable[tuple[int, int]] = (),
         fills: _Fills | None = None,
         ws_changed: Mapping[str, int] | None = None,
+        unreadable: Iterable[_Unreadable] = (),
     ) -> None:
         self.opts = opts
         self.sm = sm
-        self.ws_last = ws_last
+        self.ws = ws  # the WS-only state manager
         self.end_at = end_at
         self.outages = tuple(outages)
         self.fills = fills if fills is not None else _Fills(sm)
         self.ws_changed = ws_changed or {}
+        self.unreadable = tuple(unreadable)
+
+    def ws_state(self, kind: Kind, key: str) -> KeyState | None:
+        """The WS-only view of one key: the state a manager fed only WS updates holds."""
+        return self.ws.get(kind, key)
 
     def outage(self, at: int | None) -> tuple[int, int] | None:
         """The WS outage (widened by the grace window) a change at ``at`` falls in, if any.
@@ -578,7 +607,7 @@ def _record_lookup(
     lookups: list[tuple[int, str, Update | None, int, str]],
 ) -> None:
     for d in decisions:
-        found = d.update if d.update.payload else None
+        found = d.update if d.update.payload and d.reason is not _MALFORMED else None
         lookups.append((index, d.key, found, rec.received_at, d.reason.value))
 
 
@@ -603,10 +632,13 @@ def _keyed_rows(
                 rest[key] = found
                 reasons[key] = reason
                 lookup_at[key] = received_at
-    ws_keys = {key for (k, key) in ctx.ws_last if k is kind}
+    ws_keys = set(ctx.ws.keys(kind))
+    skip = {d.decision.key for d in ctx.unreadable if d.decision.kind is kind}
     rows: list[Row] = []
     for key in sorted(ws_keys | set(rest) | set(first.items)):
-        w = ctx.ws_last.get((kind, key))
+        if key in skip:
+            continue  # an unreadable observation: its own row (_unreadable_rows)
+        w = ctx.ws_state(kind, key)
         r = rest.get(key)
         r1 = first.items.get(key)
         any_u = w if w is not None else (r if r is not None else r1)
@@ -644,7 +676,7 @@ def _keyed_rows(
 
 def _classify(
     entity: str,
-    w: Update | None,
+    w: Update | KeyState | None,
     r: Update | None,
     r1: Update | None,
     b1: int,
@@ -669,6 +701,14 @@ def _classify(
             r_closed = r.payload.get("status") in TERMINAL_STATUSES
             if w_closed != r_closed:
                 wts, rts = (1, 0) if w_closed else (0, 1)
+            elif wts is not None and wts == rts:
+                # Rule 4: at one exchange time, a status later in the lifecycle is the newer
+                # side (NEW then OPEN): a REST OPEN against a WS NEW is a missed WS frame.
+                w_status, r_status = str(w.payload.get("status")), str(r.payload.get("status"))
+                if r_status in LATER_STATUSES.get(w_status, ()):
+                    wts, rts = 0, 1
+                elif w_status in LATER_STATUSES.get(r_status, ()):
+                    wts, rts = 1, 0
         if wts is None or rts is None:
             return "pending" if w_seen >= b2 - grace else "stale_rest"
         if rts == wts:
@@ -695,7 +735,7 @@ def _classify(
         # WS never mentioned: missing on WS.
         return "ws_gap" if r1 is not None else "missing_in_ws"
     # Only snapshot 1 knew it: gone from snapshot 2, never on WS, not looked up. Absence is not
-    # evidence (rule 6): undecided.
+    # evidence (rule 9): undecided.
     if r1 is None:
         return None  # only a not-found lookup: nothing to compare
     return "pending" if _live(entity, r1.payload) else "match"
@@ -714,7 +754,7 @@ def _same_values(entity: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> boo
 
 
 def _position_change_times(
-    ctx: _Ctx, market: str, w: Update | None, r: Update | None, r1: Update | None
+    ctx: _Ctx, market: str, w: Update | KeyState | None, r: Update | None, r1: Update | None
 ) -> tuple[int | None, int | None]:
     """When each side's position content (size, side, average entry) appeared.
 
@@ -767,7 +807,10 @@ def _fill_rows(
     start = start_at if type(start_at) is int else None
     rows: list[Row] = []
     conflicts = {key for (k, key) in ctx.sm.conflicts if k is Kind.FILL}
+    skip = {d.decision.key for d in ctx.unreadable if d.decision.kind is Kind.FILL}
     for fid in sorted(ws_ids | rest_ids):
+        if fid in skip:
+            continue  # an unreadable observation: its own row (_unreadable_rows)
         ks = ctx.sm.get(Kind.FILL, fid)
         if ks is None or not ctx.in_market(ks.payload):
             continue
@@ -811,6 +854,44 @@ def _fill_rows(
             ctx.row("fills", fid, kind, rule, merged=merged, extra=extra,
                     ws=_side("fills", ws_fills.get(fid)),
                     rest=_side("fills", rest_items.get(fid), "rest"))
+        )  # fmt: skip
+    return rows
+
+
+#: the ``rule`` of unreadable rows: the state manager's rule 0 refused the payload
+UNREADABLE_RULE = Reason.MALFORMED.value
+
+
+def _unreadable_rows(ctx: _Ctx) -> list[Row]:
+    """One ``unreadable`` row per key (of a reported entity) with a payload rule 0 refused: an
+    order, position, balance or fill whose required field cannot be read is never a match. A
+    payload without a readable key is keyed ``#<n>``, its record's position in the recording."""
+    grouped: dict[tuple[str, str], list[_Unreadable]] = {}
+    for item in ctx.unreadable:
+        d = item.decision
+        entity = _ENTITY_OF_KIND.get(d.kind)
+        if entity is None or entity not in ctx.opts.entities:
+            continue
+        market = d.payload.get("market")
+        if entity != "balances" and isinstance(market, str) and not ctx.in_market(d.payload):
+            continue
+        grouped.setdefault((entity, d.key or f"#{item.at}"), []).append(item)
+    rows: list[Row] = []
+    for (entity, key), items in grouped.items():
+        sides: dict[str, Side] = {}
+        for item in items:  # the last unreadable payload of each source
+            d = item.decision
+            sides[d.source.value] = Side(d.source.value, _value(entity, d.payload), None,
+                                         d.received_at)  # fmt: skip
+        extra = {"unreadable": [
+            {"source": i.decision.source.value, "received_at": i.decision.received_at,
+             "record": i.at, "error": i.error} for i in items
+        ]}  # fmt: skip
+        kind = _KIND_OF_ENTITY[entity]
+        merged = ctx.merged(kind, key, entity) if kind is not Kind.FILL else None
+        rows.append(
+            ctx.row(entity, key, "unreadable", UNREADABLE_RULE, ws=sides.get("ws"),
+                    rest=sides.get("rest"), merged=merged, extra=extra)
         )  # fmt: skip
     return rows
 
@@ -896,7 +977,7 @@ def _position_invariants(
                       ks.received_at, ks.seq_no)  # fmt: skip
         rows.append(
             ctx.row("positions", market, "invariant_position", INVARIANT_RULE, merged=merged,
-                    extra=extra, ws=_side("positions", ctx.ws_last.get((Kind.POSITION, market))),
+                    extra=extra, ws=_side("positions", ctx.ws_state(Kind.POSITION, market)),
                     rest=_side("positions", _listed(last, market), "rest"))
         )  # fmt: skip
     return rows
@@ -992,7 +1073,7 @@ def _balance_invariants(
     merged = Side(ks.source.value, _value("balances", ks.payload), ks.exchange_ts, ks.received_at)
     return [
         ctx.row("balances", token, "invariant_balance", INVARIANT_RULE, merged=merged,
-                extra=extra, ws=_side("balances", ctx.ws_last.get((Kind.BALANCE, token))),
+                extra=extra, ws=_side("balances", ctx.ws_state(Kind.BALANCE, token)),
                 rest=_side("balances", _listed(last, token), "rest"))
     ]  # fmt: skip
 
