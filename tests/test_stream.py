@@ -1189,11 +1189,6 @@ def test_cli_duration_without_ever_connecting_is_exit_5(sim: SimServer, cli_acco
     assert [json.loads(x)["type"] for x in proc.stdout.splitlines()][:1] == ["disconnected"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the state-core branch (NEW then OPEN at the same exchange time is progress); "
-    "remove this mark when both are merged",
-)
 def test_cli_merged_stream_under_ws_drop_half_converges_every_order_to_open(
     sim: SimServer, cli_account: Any
 ) -> None:
