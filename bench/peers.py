@@ -560,7 +560,7 @@ class Bench:
 
     # 6
     def stream(self, sim: Any, env: dict[str, str], sdk_args: dict[str, Any]) -> None:
-        n = self.n(40_000, 10_000)
+        n = self.n(30_000, 10_000)
         print(f"\n[6] stream: {n:,} orders.ALL notifications, same feed, messages/s", flush=True)
         import httpx
 
@@ -591,7 +591,7 @@ class Bench:
                     "ours": lambda: read_lines_rate(ours, ours_env, b'"type":"update"', n),
                     "peer": lambda: read_lines_rate(peer, self.base_env, b"\n", n),
                 },
-                self.n(3, 1),
+                self.n(5, 1),
                 warmup=0,
             )
         finally:
