@@ -60,8 +60,9 @@ conformance: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python scripts/conformance_capture.py .conformance/capture.json
 	$(PEERS)/bin/python scripts/conformance_check.py .conformance/capture.json
 
+# bench/peers*.py need the peer virtualenv: `make bench-peers`
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/peers%,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Side by side with the official SDK (paradex-py) and paradex-cli, in one run against one sim
 # on loopback (bench/peers.py; the SDK side, bench/peers_sdk.py, runs in .venv-peers).

@@ -191,6 +191,8 @@ def imports() -> None:
 
 
 def main() -> None:
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
     cmd = sys.argv[1]
     a = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
