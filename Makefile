@@ -6,13 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit docs bench conformance clean help
+.PHONY: demo test lint typecheck unit docs bench bench-peers conformance clean help
 
 help:
 	@echo "make demo   - start the local simulated exchange and tour paradexctl against it"
 	@echo "make test   - lint, type-check, check generated docs, run the whole test suite"
 	@echo "make docs   - regenerate docs/commands.md, docs/exit-codes.md and completions/"
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+	@echo "make bench-peers - paradexctl beside the official SDK and paradex-cli, same run"
 	@echo "make conformance - check the sim's bodies against the official SDK's API models"
 
 # The official SDK (paradex-py 0.8.2, paradex-cli 0.2.1) as an oracle, in its own CPython 3.10
@@ -59,8 +60,14 @@ conformance: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python scripts/conformance_capture.py .conformance/capture.json
 	$(PEERS)/bin/python scripts/conformance_check.py .conformance/capture.json
 
+# bench/peers*.py need the peer virtualenv: `make bench-peers`
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/peers%,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Side by side with the official SDK (paradex-py) and paradex-cli, in one run against one sim
+# on loopback (bench/peers.py; the SDK side, bench/peers_sdk.py, runs in .venv-peers).
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python bench/peers.py --peers-python $(PEERS)/bin/python
 
 clean:
 	rm -rf $(VENV) $(PEERS) .conformance .pytest_cache .mypy_cache .ruff_cache .hypothesis
