@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from conftest import write_profile
 
 BASE = "http://hostile.invalid/v1"  # plain http: no CA bundle to load per client
 KEY = "0x543b6cf6c91817a87174aaea4fb370ac1c694e864d7740d728f8344d53e815"
@@ -222,11 +223,9 @@ ENV = {
     "PARADEX_API_URL": BASE,
     "PARADEX_L2_PRIVATE_KEY": KEY,
     "PARADEX_ACCOUNT_ADDRESS": ADDRESS,
-    "PARADEXCTL_RETRY_ATTEMPTS": "2",
-    "PARADEXCTL_RETRY_BASE_MS": "0",
-    "PARADEXCTL_LOOKUP_ROUNDS": "2",
-    "PARADEXCTL_WAIT_WS": "0",
 }
+#: the network tunables, a profile's settings (docs/configuration.md): few, instant retries
+TUNABLES = {"retry_attempts": 2, "retry_base_ms": 0, "lookup_rounds": 2, "wait_ws": 0}
 UNSET = ("PARADEXCTL_PROFILE", "PARADEX_SUBKEY", "PARADEX_KEY_COMMAND", "PARADEX_L2_KEY_FILE")
 
 
@@ -248,6 +247,7 @@ def hostile_cli(
             mp.setenv(k, v)
         for k in UNSET:
             mp.delenv(k, raising=False)
+        write_profile(work / "config", **TUNABLES)
         router.route().mock(side_effect=exchange.handle)
         if handler is not None:
             handler(exchange)
