@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from paradexctl.core.recording import Mark, Record, RestSnapshot, WsFrame
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError
 from paradexctl.paradex import ws as wsmod
+from paradexctl.paradex.rest import expect_object, expect_rows
 
 __all__ = [
     "CHANNELS",
@@ -102,6 +103,8 @@ def rest_plan(
 
 #: endpoints whose listing is followed through its pages
 PAGINATED = frozenset({"fills", "transfers", "funding_payments"})
+#: endpoints that answer one object (every other endpoint answers ``{"results": [...]}``)
+SINGLE = frozenset({"order", "account"})
 
 
 def is_not_found(err: ExchangeRejected) -> bool:
@@ -415,12 +418,18 @@ class LiveFeed:
         assert self.rest is not None
         at = self.wall_ms() if boundary is None else boundary
         try:
-            if endpoint in PAGINATED:
+            if endpoint in PAGINATED:  # shape-checked page by page
                 data: Any = {"results": await self.rest.get_paginated(path, params, private=True)}
-            elif endpoint == "order":  # the id is in the path; params go to the record
-                data = await self.rest.get(path, None, private=True)
-            else:
+            elif endpoint in SINGLE:  # an order lookup (the id is in the path), the account
+                data = expect_object(
+                    await self.rest.get(
+                        path, None if endpoint == "order" else params or None, private=True
+                    ),
+                    f"GET {path}",
+                )
+            else:  # a listing: an object with a results list of objects
                 data = await self.rest.get(path, params or None, private=True)
+                expect_rows(data, f"GET {path}")
         except ExchangeRejected as err:
             if endpoint != "order" or not is_not_found(err):
                 raise

@@ -243,6 +243,31 @@ def expect_rows(body: Any, request: str, field: str = "results") -> list[dict[st
     return rows
 
 
+def _page_want(page_size: int, limit: int | None, rows: list[Any]) -> int:
+    return page_size if limit is None else max(1, min(page_size, limit - len(rows)))
+
+
+def _take_page(page: Any, path: str, rows: list[Any], limit: int | None) -> str | None:
+    """Add one page of a paginated listing to ``rows``; the cursor of the next page, or None
+    when the listing is complete. The one page walker of :class:`RestClient` and
+    :class:`AsyncRestClient`.
+
+    Raises:
+        UnexpectedAnswer: the page is not an object with a ``results`` list of objects and a
+            string (or absent) ``next`` (exit 5).
+    """
+    results = expect_rows(page, f"GET {path}")
+    rows.extend(results)
+    cursor = page.get("next")
+    if cursor is not None and not isinstance(cursor, str):
+        raise UnexpectedAnswer(
+            f"GET {path}", "a string 'next' cursor", f"'next' {describe_json(cursor)}"
+        )
+    if not cursor or not results or (limit is not None and len(rows) >= limit):
+        return None
+    return cursor
+
+
 def _error_from_response(method: str, path: str, resp: httpx.Response) -> ExchangeRejected:
     code: str | None = None
     message: str | None = None
@@ -513,22 +538,12 @@ class RestClient:
         absent) ``next``; anything else is :class:`~paradexctl.errors.UnexpectedAnswer`."""
         rows: list[Any] = []
         query = dict(params or {})
-        cursor: str | None = None
         while True:
-            want = page_size if limit is None else max(1, min(page_size, limit - len(rows)))
-            query["page_size"] = want
-            if cursor:
-                query["cursor"] = cursor
-            page = self.get(path, query, private=private)
-            results = expect_rows(page, f"GET {path}")
-            rows.extend(results)
-            cursor = page.get("next")
-            if cursor is not None and not isinstance(cursor, str):
-                raise UnexpectedAnswer(
-                    f"GET {path}", "a string 'next' cursor", f"'next' {describe_json(cursor)}"
-                )
-            if not cursor or not results or (limit is not None and len(rows) >= limit):
+            query["page_size"] = _page_want(page_size, limit, rows)
+            cursor = _take_page(self.get(path, query, private=private), path, rows, limit)
+            if cursor is None:
                 break
+            query["cursor"] = cursor
         return rows if limit is None else rows[:limit]
 
     # -- tracing ----------------------------------------------------------------------------
@@ -698,17 +713,14 @@ class AsyncRestClient:
         private: bool = True,
         page_size: int = 100,
     ) -> list[Any]:
-        """Follow ``next`` cursors, as :meth:`RestClient.get_paginated`."""
+        """Follow ``next`` cursors, as :meth:`RestClient.get_paginated` (same shape checks)."""
         rows: list[Any] = []
         query = dict(params or {})
         while True:
-            want = page_size if limit is None else max(1, min(page_size, limit - len(rows)))
-            query["page_size"] = want
+            query["page_size"] = _page_want(page_size, limit, rows)
             page = await self.get(path, query, private=private)
-            results = (page or {}).get("results") or []
-            rows.extend(results)
-            cursor = (page or {}).get("next")
-            if not cursor or not results or (limit is not None and len(rows) >= limit):
+            cursor = _take_page(page, path, rows, limit)
+            if cursor is None:
                 break
             query["cursor"] = cursor
         return rows if limit is None else rows[:limit]

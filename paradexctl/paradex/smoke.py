@@ -39,6 +39,7 @@ from typing import Any
 from paradexctl.core.recording import WsFrame, apply_record
 from paradexctl.core.state import StateManager
 from paradexctl.errors import ExchangeRejected, ParadexctlError
+from paradexctl.paradex.rest import expect_rows
 
 __all__ = ["STEPS", "SmokeOptions", "SmokeRun", "Step", "junit_xml"]
 
@@ -263,8 +264,8 @@ class SmokeRun:
         body = await self._blocking(
             self.client.get, "/markets/summary", {"market": self.opts.market}
         )
-        rows = (body or {}).get("results") or []
-        mark = _dec(rows[0].get("mark_price")) if rows and isinstance(rows[0], dict) else None
+        rows = expect_rows(body, "GET /markets/summary")
+        mark = _dec(rows[0].get("mark_price")) if rows else None
         tick = _dec(m.get("price_tick_size"))
         step = _dec(m.get("order_size_increment"))
         if mark is None or mark <= 0 or tick is None or step is None:
