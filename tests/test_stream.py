@@ -113,7 +113,7 @@ def test_resync_takes_the_boundary_before_the_calls_and_settles_absent_orders() 
     ]
     assert [s.endpoint for s in snaps] == ["orders", "balance", "order"]
     first_call = min(t for _, t in rest.calls)
-    assert all(s.boundary_at < first_call for s in snaps)  # rule 6: boundary before the calls
+    assert all(s.boundary_at < first_call for s in snaps)  # rule 9: boundary before the calls
     assert all(s.received_at > s.boundary_at for s in snaps)
     assert snaps[2].params == {"order_id": "B"}
     # B was unconfirmed by its absence, then settled CLOSED by the lookup by id

@@ -51,7 +51,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 #: REST endpoints understood by :func:`updates_from_record`: endpoint -> (kind, is a listing
-#: whose absences rule 6 judges). ``order`` is a lookup by id (``params.order_id``), applied
+#: whose absences rule 9 judges). ``order`` is a lookup by id (``params.order_id``), applied
 #: with :meth:`StateManager.settle`.
 REST_ENDPOINTS: Mapping[str, tuple[Kind, bool]] = {
     "orders": (Kind.ORDER, True),
@@ -306,7 +306,7 @@ def _results(record: RestSnapshot) -> list[Any]:
 def updates_from_record(record: Record, *, replayed: bool = False) -> list[Update]:
     """The updates a record carries (empty for meta, marks and channels the state ignores).
 
-    A REST listing's absences are not updates; :func:`apply_record` also applies rule 6.
+    A REST listing's absences are not updates; :func:`apply_record` also applies rule 9.
     """
     if isinstance(record, WsFrame):
         kind = ws_channel_kind(record.channel)

@@ -5,7 +5,7 @@ The procedure (``docs/reconcile.md``, "Running reconcile"):
 1. connect the WebSocket and subscribe (``orders.{M|ALL}``, ``fills.{M|ALL}``, ``positions``,
    ``balance_events``, as the entities need) **before** anything else;
 2. REST snapshot 1: open orders, positions, balances, fills since ``since``. One boundary time
-   is taken before the first request (rule 6);
+   is taken before the first request (rule 9);
 3. collect WS frames for ``window_s`` seconds (a reconnect in the window is followed by a REST
    resync, recorded like any other listing);
 4. wait out the grace window (``grace_s``), still collecting;
@@ -241,7 +241,7 @@ class _Collector:
         listed: set[str] = set()
         async with self.rest_lock:
             self._mark("snapshot", label=label)
-            boundary = self.wall_ms()  # rule 6: before the first request is sent
+            boundary = self.wall_ms()  # rule 9: before the first request is sent
             for endpoint, path, params in rest_plan(
                 self.opts.entities, self.opts.market, self.since_ms
             ):
@@ -259,7 +259,7 @@ class _Collector:
 
     def _live_orders(self) -> list[str]:
         """Orders live in the merged state or in any record: their absence from snapshot 2
-        is settled by a lookup by id (rule 6), not guessed."""
+        is settled by a lookup by id (rule 9), not guessed."""
         ids = set(self.ever_live)
         with contextlib.suppress(ModelError):
             ids.update(self.state.open_orders(self.opts.market))

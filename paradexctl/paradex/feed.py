@@ -7,7 +7,7 @@ Every live command (``stream``, ``reconcile``, ``order place --wait``, ``smoke``
   resubscribe, the watchdog, reconnects);
 * the resync after every (re)connect, every ``resync_every`` seconds, and on demand: the REST
   plan of the subscribed channels (:func:`rest_plan`), one boundary time taken before the
-  first request (rule 6), then a lookup by id of every order the consumer's state holds
+  first request (rule 9), then a lookup by id of every order the consumer's state holds
   unconfirmed (``pending_orders``) and of the ``lookups`` it follows;
 * the lifecycle marks (``connected``, ``subscribed``, ``reconnecting``, ``stale``,
   ``disconnected``, ``resync``, ``resynced``).
@@ -169,7 +169,7 @@ class LiveFeed:
         resync: resync after every subscribe (and every ``resync_every`` seconds).
         resync_retry: seconds before a failed resync is tried again (0: not retried).
         lookups: order ids looked up by id on every resync (``--wait``).
-        pending_orders: the order ids the consumer's state holds unconfirmed (rule 6);
+        pending_orders: the order ids the consumer's state holds unconfirmed (rule 9);
             called after a resync's listings were handed out and applied.
         max_lookups: at most this many lookups by id per resync.
         fill_margin_ms: how far before the previous fills listing's boundary the next starts.
@@ -464,7 +464,7 @@ class LiveFeed:
 
     async def _resync(self) -> bool:
         self.stats["resyncs"] += 1
-        boundary = self.wall_ms()  # rule 6: taken before the first request is sent
+        boundary = self.wall_ms()  # rule 9: taken before the first request is sent
         await self._hand(Mark("resync", {"at": boundary, "boundary_at": boundary}))
         failed: dict[str, str] = {}
         for endpoint, path, params in rest_plan(self.names, self.market, self._fills_since()):
@@ -474,7 +474,7 @@ class LiveFeed:
                 failed[f"GET {path}"] = err.message
         if "fills" in self.names and "GET /fills" not in failed:
             self._fills_covered_at = boundary
-        # Rule 6: orders absent from the listing are settled by a lookup by id.
+        # Rule 9: orders absent from the listing are settled by a lookup by id.
         todo = sorted(set(self.pending_orders()) | self.lookups)[: self.max_lookups]
         for order_id in todo:
             try:
