@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -83,11 +83,27 @@ def render_json(data: Any) -> str:
 
 
 def render_ndjson(rows: Iterable[Any]) -> Iterator[str]:
-    """One compact JSON object per line (each string ends with a newline)."""
-    import json
-
+    """One compact JSON object per line (each string ends with a newline): :func:`ndjson_line`
+    after the :func:`jsonable` pass that any value may need."""
     for row in rows:
-        yield json.dumps(jsonable(row), separators=(",", ":"), ensure_ascii=False) + "\n"
+        yield ndjson_line(jsonable(row)) + "\n"
+
+
+_ndjson_encode: Callable[[Any], str] | None = None
+
+
+def ndjson_line(obj: Any) -> str:
+    """The one NDJSON encoder: compact, UTF-8 as is, a Decimal as its exact string (a
+    :class:`LineWriter`'s live payloads go straight here, the fast path; every other row
+    comes through :func:`render_ndjson`'s :func:`jsonable` pass first). No newline."""
+    global _ndjson_encode
+    if _ndjson_encode is None:  # built on first use: json is not imported for --help
+        import json
+
+        _ndjson_encode = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, default=_decimal_fallback
+        ).encode
+    return _ndjson_encode(obj)
 
 
 def silence_stdout() -> None:
@@ -253,8 +269,9 @@ def _decimal_fallback(value: Any) -> Any:
 
 
 class LineWriter:
-    """NDJSON lines as :meth:`Output.line` renders them (compact, Decimals as strings),
-    without its generic pre-pass over every value (live payloads are plain JSON types).
+    """NDJSON lines through the one encoder, :func:`ndjson_line`, as :meth:`Output.line`
+    renders them, without :func:`jsonable`'s pre-pass over every value (live payloads are
+    plain JSON types and Decimals).
 
     By default each line is written and flushed at once. With ``batch=True`` lines are kept
     until :meth:`flush` (a live command calls it before it waits for input) or until
@@ -264,19 +281,14 @@ class LineWriter:
     """
 
     def __init__(self, stdout: TextIO, *, batch: bool = False, batch_bytes: int = 65536) -> None:
-        import json
-
         self.stdout = stdout
         self.batch = batch
         self.batch_bytes = batch_bytes
         self._pending: list[str] = []
         self._size = 0
-        self._encode = json.JSONEncoder(
-            separators=(",", ":"), ensure_ascii=False, default=_decimal_fallback
-        ).encode
 
     def __call__(self, obj: Mapping[str, Any]) -> None:
-        self.text(self._encode(obj))
+        self.text(ndjson_line(obj))
 
     def text(self, line: str) -> None:
         if not self.batch:
