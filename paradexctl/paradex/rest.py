@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from paradexctl.core.backoff import Backoff
 from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
@@ -311,6 +311,134 @@ def _is_not_sent(err: Exception) -> bool:
 # -- the client -----------------------------------------------------------------------------
 
 
+# -- the retry rules, once for both clients ------------------------------------------------
+
+
+def describe_error(err: Exception) -> str:
+    """A transport error in a few words (its class, and its text when it has one)."""
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+class _Again(NamedTuple):
+    """Try again after ``wait`` seconds (``reauth``: with a fresh JWT, at once;
+    ``rate_limited``: the wait is the one a 429 asked for)."""
+
+    wait: float
+    reauth: bool = False
+    rate_limited: bool = False
+
+
+class _Done(NamedTuple):
+    value: Any
+
+
+class _Tries:
+    """The retry rules of one request, without I/O: each outcome of a try (a transport error
+    or a response) becomes :class:`_Done`, :class:`_Again` or an exception. The one
+    mechanism under :meth:`RestClient.request` and :meth:`AsyncRestClient.get`, which only
+    send, sleep and re-authenticate as told.
+
+    - A transport error: retried when the request is idempotent or provably not sent, else
+      :class:`OutcomeUncertain`.
+    - 2xx: the decoded JSON; a body that is not JSON is :class:`UnexpectedAnswer` for a read,
+      :class:`OutcomeUncertain` for a write (an order's outcome is then known only to the
+      exchange).
+    - 401 on a private request: re-authenticate once and try again, except a POST (an order:
+      twice is two orders), which is :class:`RefusedAfterSend` for the caller to look up.
+    - 429: wait as the exchange asks (:meth:`RetryPolicy.rate_limit_wait`), then try again.
+    - 5xx: retried when idempotent, else :class:`OutcomeUncertain`.
+    - Any other 4xx: :class:`ExchangeRejected`.
+    - Out of tries: :class:`ExchangeUnavailable` naming the last problem.
+    """
+
+    def __init__(
+        self,
+        retry: RetryPolicy,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        can_reauth: bool,
+        invalidate: Callable[[], None] | None = None,
+    ) -> None:
+        """``invalidate`` drops the JWT on a 401 (before a try again or a RefusedAfterSend)."""
+        self.invalidate = invalidate
+        self.retry = retry
+        self.method = method
+        self.path = path
+        self.idempotent = idempotent
+        self.can_reauth = can_reauth
+        self.attempt = 0
+        self.last_problem = ""
+
+    def _again(self, wait: float, *, rate_limited: bool = False) -> _Again:
+        if self.attempt + 1 >= self.retry.attempts:
+            what = f"{self.method} {self.path}"
+            raise ExchangeUnavailable(
+                f"{what}: exchange unavailable after {self.attempt + 1} attempts "
+                f"(last: {self.last_problem})",
+                details={"request": what, "attempts": self.attempt + 1, "last": self.last_problem},
+            )
+        self.attempt += 1
+        return _Again(wait, rate_limited=rate_limited)
+
+    def transport_error(self, err: Exception) -> _Again:
+        problem = describe_error(err)
+        if not (self.idempotent or _is_not_sent(err)):
+            raise OutcomeUncertain(
+                f"{self.method} {self.path}: {problem}; the request may have been processed",
+                details={"request": f"{self.method} {self.path}", "cause": type(err).__name__},
+            ) from None
+        self.last_problem = problem
+        return self._again(self.retry.backoff(self.attempt))
+
+    def response(self, resp: httpx.Response) -> _Done | _Again:
+        method, path, status = self.method, self.path, resp.status_code
+        if status < 400:
+            if status == 204 or not resp.content:
+                return _Done(None)
+            try:
+                return _Done(_parse_json(resp.text))
+            except ValueError:
+                if self.idempotent:
+                    raise UnexpectedAnswer(
+                        f"{method} {path}", "a JSON body", f"HTTP {status}, not JSON"
+                    ) from None
+                raise OutcomeUncertain(
+                    f"{method} {path}: the exchange sent a body that is not JSON (HTTP {status})"
+                ) from None
+        if status == 401 and self.can_reauth:
+            # usually refused before processing: re-auth once, retry once; but a 401 can come
+            # from anything on the way after the request was processed, so a non-idempotent
+            # POST (an order: twice is two orders) is not re-sent, the caller looks it up
+            # first; a PUT or DELETE done twice has the effect of one
+            self.can_reauth = False
+            if self.invalidate is not None:
+                self.invalidate()
+            if not self.idempotent and method == "POST":
+                raise RefusedAfterSend(
+                    f"{method} {path}: HTTP 401 after the request was sent (re-authenticated"
+                    "; the request may have been processed, so it was not re-sent blindly)",
+                    details={"request": f"{method} {path}", "status": 401},
+                )
+            return _Again(0.0, reauth=True)
+        if status == 429:
+            self.last_problem = "HTTP 429 (rate limited)"
+            wait = self.retry.rate_limit_wait(resp.headers, self.attempt)
+            return self._again(wait, rate_limited=True)
+        if status >= 500:
+            server_err = _error_from_response(method, path, resp)
+            problem = f"HTTP {status}" + (f" {server_err.code}" if server_err.code else "")
+            if not self.idempotent:
+                raise OutcomeUncertain(
+                    f"{method} {path}: {problem}; the request may have been processed",
+                    details={"request": f"{method} {path}", "status": status},
+                )
+            self.last_problem = problem
+            return self._again(self.retry.backoff(self.attempt))
+        raise _error_from_response(method, path, resp)
+
+
 class RestClient:
     """A synchronous Paradex REST client.
 
@@ -431,9 +559,11 @@ class RestClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
             req_headers["Content-Type"] = "application/json"
-        reauthed = False
-        attempt = 0
-        last_problem = ""
+        tries = _Tries(
+            self.retry, method, path, idempotent=idempotent,
+            can_reauth=private and self.auth is not None,
+            invalidate=self.auth.invalidate if self.auth is not None else None,
+        )  # fmt: skip
         while True:
             if private:
                 if self.auth is None:
@@ -443,83 +573,22 @@ class RestClient:
                 method, url, params=clean_params, content=content, headers=req_headers
             )
             self._trace_request(request, content)
+            step: _Done | _Again
             try:
                 resp = self._http.send(request)
             except _httpx().TransportError as err:
-                problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-                self._trace(f"!! {method} {path}: {problem}")
-                if not (idempotent or _is_not_sent(err)):
-                    raise OutcomeUncertain(
-                        f"{method} {path}: {problem}; the request may have been processed",
-                        details={"request": f"{method} {path}", "cause": type(err).__name__},
-                    ) from None
-                last_problem = problem
-                if attempt + 1 >= self.retry.attempts:
-                    break
-                self.retry.sleep(self.retry.backoff(attempt))
-                attempt += 1
+                self._trace(f"!! {method} {path}: {describe_error(err)}")
+                step = tries.transport_error(err)
+            else:
+                self._trace_response(resp)
+                step = tries.response(resp)
+            if isinstance(step, _Done):
+                return step.value
+            if step.reauth:  # the JWT was invalidated: the next try authenticates afresh
                 continue
-            self._trace_response(resp)
-            status = resp.status_code
-            if status < 400:
-                if status == 204 or not resp.content:
-                    return None
-                try:
-                    return _parse_json(resp.text)
-                except ValueError:
-                    # the request succeeded but its answer is unreadable: for an order, its
-                    # outcome is known only to the exchange
-                    if idempotent:
-                        raise UnexpectedAnswer(
-                            f"{method} {path}", "a JSON body", f"HTTP {status}, not JSON"
-                        ) from None
-                    raise OutcomeUncertain(
-                        f"{method} {path}: the exchange sent a body that is not JSON "
-                        f"(HTTP {status})"
-                    ) from None
-            if status == 401 and private and not reauthed and self.auth is not None:
-                # usually refused before processing: re-auth once, retry once; but a 401 can
-                # come from anything on the way after the request was processed, so a
-                # non-idempotent POST (an order: twice is two orders) is not re-sent, the
-                # caller looks it up first; a PUT or DELETE done twice has the effect of one
-                reauthed = True
-                self.auth.invalidate()
-                if not idempotent and method == "POST":
-                    raise RefusedAfterSend(
-                        f"{method} {path}: HTTP 401 after the request was sent (re-authenticated"
-                        "; the request may have been processed, so it was not re-sent blindly)",
-                        details={"request": f"{method} {path}", "status": 401},
-                    )
-                continue
-            if status == 429:
-                last_problem = "HTTP 429 (rate limited)"
-                if attempt + 1 >= self.retry.attempts:
-                    break
-                wait = self.retry.rate_limit_wait(resp.headers, attempt)
-                self._trace(f".. rate limited; waiting {wait:.2f} s")
-                self.retry.sleep(wait)
-                attempt += 1
-                continue
-            if status >= 500:
-                server_err = _error_from_response(method, path, resp)
-                problem = f"HTTP {status}" + (f" {server_err.code}" if server_err.code else "")
-                if not idempotent:
-                    raise OutcomeUncertain(
-                        f"{method} {path}: {problem}; the request may have been processed",
-                        details={"request": f"{method} {path}", "status": status},
-                    )
-                last_problem = problem
-                if attempt + 1 >= self.retry.attempts:
-                    break
-                self.retry.sleep(self.retry.backoff(attempt))
-                attempt += 1
-                continue
-            raise _error_from_response(method, path, resp)
-        raise ExchangeUnavailable(
-            f"{method} {path}: exchange unavailable after {attempt + 1} attempts "
-            f"(last: {last_problem})",
-            details={"request": f"{method} {path}", "attempts": attempt + 1, "last": last_problem},
-        )
+            if step.rate_limited:
+                self._trace(f".. rate limited; waiting {step.wait:.2f} s")
+            self.retry.sleep(step.wait)
 
     # -- pagination -------------------------------------------------------------------------
 
@@ -654,9 +723,11 @@ class AsyncRestClient:
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         headers: dict[str, str] = {}
         http = self._http()
-        reauthed = refresh = False
-        attempt = 0
-        last_problem = ""
+        tries = _Tries(
+            self.retry, "GET", path, idempotent=True,
+            can_reauth=private and self.authorize is not None,
+        )  # fmt: skip
+        refresh = False
         while True:
             if private:
                 if self.authorize is None:
@@ -665,44 +736,21 @@ class AsyncRestClient:
                 refresh = False
             request = http.build_request("GET", url, params=clean_params, headers=headers)
             RestClient._trace_request(self, request, None)  # type: ignore[arg-type]
+            step: _Done | _Again
             try:
                 resp = await http.send(request)
             except _httpx().TransportError as err:
-                last_problem = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-                self._trace(f"!! GET {path}: {last_problem}")
-                wait = self.retry.backoff(attempt)
+                self._trace(f"!! GET {path}: {describe_error(err)}")
+                step = tries.transport_error(err)
             else:
                 RestClient._trace_response(self, resp)  # type: ignore[arg-type]
-                status = resp.status_code
-                if status < 400:
-                    if status == 204 or not resp.content:
-                        return None
-                    try:
-                        return _parse_json(resp.text)
-                    except ValueError:
-                        raise ExchangeUnavailable(
-                            f"GET {path}: the exchange sent a body that is not JSON (HTTP {status})"
-                        ) from None
-                if status == 401 and private and not reauthed and self.authorize is not None:
-                    reauthed = refresh = True  # refused before processing: re-auth once
-                    continue
-                if status == 429:
-                    last_problem = "HTTP 429 (rate limited)"
-                    wait = self.retry.rate_limit_wait(resp.headers, attempt)
-                elif status >= 500:
-                    err5 = _error_from_response("GET", path, resp)
-                    last_problem = f"HTTP {status}" + (f" {err5.code}" if err5.code else "")
-                    wait = self.retry.backoff(attempt)
-                else:
-                    raise _error_from_response("GET", path, resp)
-            if attempt + 1 >= self.retry.attempts:
-                break
-            await self._pause(wait)
-            attempt += 1
-        raise ExchangeUnavailable(
-            f"GET {path}: exchange unavailable after {attempt + 1} attempts (last: {last_problem})",
-            details={"request": f"GET {path}", "attempts": attempt + 1, "last": last_problem},
-        )
+                step = tries.response(resp)
+            if isinstance(step, _Done):
+                return step.value
+            if step.reauth:
+                refresh = True
+                continue
+            await self._pause(step.wait)
 
     async def get_paginated(
         self,
