@@ -261,3 +261,70 @@ def test_junit_xml_shape_and_escaping():
     assert failure is not None and failure.get("message") == 'unexpected <price> & "size"'
     assert cases["auth"].get("time") == "0.120"
     assert cases["place"].find("skipped") is not None
+
+
+@pytest.mark.e2e
+def test_smoke_decides_the_same_live_and_on_its_recorded_records(env: Env) -> None:
+    """The smoke run's state manager, fed by the live feed, makes the same decisions as a fresh
+    one fed the records that feed yielded (the one path of every live consumer)."""
+    import contextlib
+
+    from paradexctl.cli._session import live_feed, open_session
+    from paradexctl.config import resolve_settings
+    from paradexctl.core.reconcile import ReconcileOptions
+    from paradexctl.core.recording import apply_record
+    from paradexctl.core.state import StateManager
+    from paradexctl.errors import ParadexctlError
+    from paradexctl.paradex.collect import reconcile_records
+    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
+
+    def watched(log: list[tuple[str, str, str, bool]]) -> StateManager:
+        class Watched(StateManager):
+            def apply(self, update: Any, *args: Any, **kw: Any) -> Any:
+                d = super().apply(update, *args, **kw)
+                log.append((d.kind.value, d.key, d.reason.value, d.accepted))
+                return d
+
+        return Watched()
+
+    seen: list[Any] = []
+
+    @contextlib.asynccontextmanager
+    async def feed(**options: Any) -> Any:
+        async with live_feed(session, settings, **options) as f:
+            inner = f.records
+
+            async def tee() -> Any:
+                async for r in inner():
+                    seen.append(r)
+                    yield r
+
+            f.records = tee
+            yield f
+
+    async def no_reconcile(market: str, window_s: float, grace_s: float) -> Any:
+        return reconcile_records([], ReconcileOptions(market=market))
+
+    live: list[tuple[str, str, str, bool]] = []
+    settings = resolve_settings()
+    with open_session(settings) as session:
+        run = SmokeRun(
+            session,
+            feed=feed,
+            options=SmokeOptions(market=BTC, timeout=10, reconcile_window=0, reconcile_grace=0),
+            reconcile=no_reconcile,
+        )
+        run.state = watched(live)
+        steps = run.run()
+    assert all(s.status == "passed" for s in steps), [(s.name, s.status, s.detail) for s in steps]
+    assert any(type(r).__name__ == "WsFrame" for r in seen) and live
+
+    replayed: list[tuple[str, str, str, bool]] = []
+    again = watched(replayed)
+    for rec in seen:
+        with contextlib.suppress(ParadexctlError, ValueError):  # as the smoke's consumer does
+            apply_record(again, rec)
+    assert replayed == live
+    assert set(again.orders) == set(run.state.orders) and run.order_id in run.state.orders
+    for key in run.state.orders:
+        assert again.get("order", key).payload == run.state.get("order", key).payload
