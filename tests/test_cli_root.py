@@ -16,6 +16,8 @@ from paradexctl.cli import config as cli_config
 from paradexctl.cli import main as cli_main
 
 HEAVY = ("httpx", "websockets", "starlette", "uvicorn", "rich")
+#: the sim modules a command's registration may import: the fault table, standard library only
+LIGHT_SIM = ("paradexctl.sim", "paradexctl.sim.faults")
 
 
 def _run(
@@ -40,6 +42,8 @@ def test_help_and_version_do_not_import_heavy_modules(argv: list[str]) -> None:
         f"rc = main({argv!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         f"{HEAVY!r} or m.startswith('paradexctl.signing') or m.startswith('paradexctl.sim'))\n"
+        # the sim's fault table (stdlib only) declares the `sim` command's flags
+        f"heavy = [m for m in heavy if m not in {LIGHT_SIM!r}]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
         "sys.exit(rc)\n"
     )

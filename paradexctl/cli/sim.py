@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
 from paradexctl.errors import ConfigError, UsageError
+from paradexctl.sim.faults import FAULTS
 
 DEFAULT_MARKETS = "BTC-USD-PERP,ETH-USD-PERP,SOL-USD-PERP"
 STALENESS_HELP = (
@@ -21,6 +23,25 @@ STALENESS_HELP = (
 
 def register(app: typer.Typer) -> None:
     app.command("sim")(sim)
+
+
+def _fault_options() -> list[inspect.Parameter]:
+    """One ``--flag`` per fault of :data:`~paradexctl.sim.faults.FAULTS` that has one (its
+    name, metavar, help, type and default from the table); the values reach :func:`sim` as
+    ``fault_values``, keyed by the fault's name."""
+    return [
+        inspect.Parameter(
+            spec.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=spec.default,
+            annotation=Annotated[
+                spec.type,
+                typer.Option(spec.flag, metavar=spec.metavar, help=spec.flag_help),
+            ],
+        )
+        for spec in FAULTS
+        if spec.flag is not None
+    ]
 
 
 def _parse_staleness(values: list[str]) -> dict[str, int]:
@@ -91,56 +112,6 @@ def sim(
     ws_ping_interval: Annotated[
         float, typer.Option("--ws-ping-interval", metavar="S", help="Server ping period.")
     ] = 55.0,
-    ws_latency_ms: Annotated[
-        int, typer.Option("--ws-latency-ms", help="Fault: delay every WS notification.")
-    ] = 0,
-    ws_jitter_ms: Annotated[
-        int, typer.Option("--ws-jitter-ms", help="Fault: extra random WS delay (order kept).")
-    ] = 0,
-    ws_duplicate_rate: Annotated[
-        float, typer.Option("--ws-duplicate-rate", help="Fault: share of WS messages sent twice.")
-    ] = 0.0,
-    ws_drop_rate: Annotated[
-        float, typer.Option("--ws-drop-rate", help="Fault: share of WS messages never sent.")
-    ] = 0.0,
-    ws_disconnect_every: Annotated[
-        float,
-        typer.Option("--ws-disconnect-every", metavar="S", help="Fault: drop every WS each S s."),
-    ] = 0.0,
-    refuse_connections: Annotated[
-        float,
-        typer.Option("--refuse-connections", metavar="S", help="Fault: refuse WS for S s."),
-    ] = 0.0,
-    rest_5xx: Annotated[
-        int, typer.Option("--rest-5xx", metavar="N", help="Fault: next N REST calls get 503.")
-    ] = 0,
-    rest_5xx_status: Annotated[
-        int,
-        typer.Option("--rest-5xx-status", metavar="CODE", help="Status --rest-5xx answers."),
-    ] = 503,
-    rest_429: Annotated[
-        int, typer.Option("--rest-429", metavar="N", help="Fault: next N REST calls get 429.")
-    ] = 0,
-    retry_after: Annotated[
-        int,
-        typer.Option("--retry-after", metavar="S", help="retry-after of the --rest-429 answers."),
-    ] = 1,
-    accept_then_timeout: Annotated[
-        int,
-        typer.Option(
-            "--accept-then-timeout",
-            metavar="N",
-            help="Fault: place the next N orders but never answer.",
-        ),
-    ] = 0,
-    timeout_hold: Annotated[
-        float,
-        typer.Option(
-            "--timeout-hold",
-            metavar="S",
-            help="How long --accept-then-timeout holds a response before a 503.",
-        ),
-    ] = 30.0,
     mark: Annotated[
         list[str] | None,
         typer.Option(
@@ -177,6 +148,7 @@ def sim(
         ),
     ] = "large",
     output: OutputOpt = None,
+    **fault_values: Any,
 ) -> None:
     """Run a local Paradex-compatible exchange (REST + WebSocket) until interrupted.
 
@@ -221,20 +193,7 @@ def sim(
             raise UsageError(f"--admin-allow-origin: {origin!r} is not scheme://host[:port]")
     if jwt_lifetime <= 0:
         raise UsageError("--jwt-lifetime must be positive")
-    faults = FaultConfig(
-        ws_latency_ms=ws_latency_ms,
-        ws_jitter_ms=ws_jitter_ms,
-        ws_duplicate_rate=ws_duplicate_rate,
-        ws_drop_rate=ws_drop_rate,
-        ws_disconnect_every_s=ws_disconnect_every,
-        refuse_connections_s=refuse_connections,
-        rest_5xx=rest_5xx,
-        rest_5xx_status=rest_5xx_status,
-        rest_429=rest_429,
-        retry_after_s=retry_after,
-        accept_then_timeout=accept_then_timeout,
-        timeout_hold_s=timeout_hold,
-    )
+    faults = FaultConfig(**fault_values)
     try:
         faults.validate()
     except ValueError as err:
@@ -290,3 +249,20 @@ def sim(
     except OSError as err:
         raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     out.info("paradexctl sim: stopped")
+
+
+def _with_fault_options() -> None:
+    """:func:`sim`'s signature as typer reads it: the fault options (from the table) after
+    ``--ws-ping-interval``, in place of ``**fault_values``."""
+    params = [
+        p
+        for p in inspect.signature(sim, eval_str=True).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    at = [p.name for p in params].index("ws_ping_interval") + 1
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    params[at:at] = _fault_options()
+    sim.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+
+
+_with_fault_options()

@@ -5,28 +5,9 @@ decision comes from one ``random.Random`` seeded from the sim's ``--seed`` (offs
 independent of the engine's RNG), so a run with the same seed and the same traffic injects
 the same faults.
 
-Faults (all settable at start and at run time through ``POST /_sim/faults``):
-
-=========================  =================================================================
-``ws_latency_ms``          delay added to every WebSocket notification
-``ws_jitter_ms``           extra uniform random delay in ``[0, jitter]`` (order is kept)
-``ws_duplicate_rate``      probability that a notification is sent twice
-``ws_drop_rate``           probability that a notification is never sent (a real gap)
-``ws_disconnect_every_s``  close every WebSocket connection every N seconds (0 = off)
-``refuse_connections_s``   refuse new WebSocket upgrades (HTTP 503) for N seconds from now
-``ws_silence_s``           the WebSocket connections open now go silent for N seconds: nothing
-                           is sent on them (notifications are dropped) and they are not read
-                           (requests and pings are answered only after it); connections
-                           opened later are not affected (0 ends a silence early)
-``rest_5xx``               the next N REST calls answer ``rest_5xx_status`` (default 503)
-``rest_429``               the next N REST calls answer 429 with ``x-ratelimit-*`` headers
-``accept_then_timeout``    the next N order placements (single or batch) are executed, but
-                           the response is held until the client gives up (disconnects) or
-                           ``timeout_hold_s`` passes (then 503, as Paradex's 30 s timeout)
-``ws_mutate_orders``       the next N WebSocket order notifications carry a price 1 above the
-                           order's, timestamps unchanged (two contents for one exchange time:
-                           a reconcile ``conflict``)
-=========================  =================================================================
+Faults are declared once, in :data:`FAULTS` (name = the :class:`FaultConfig` field and the
+``POST /_sim/faults`` key, its type, default, the ``sim`` command's flag and help); the
+config, the CLI's flags, the admin API's keys and the docs' list all follow from it.
 """
 
 from __future__ import annotations
@@ -37,13 +18,169 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FaultConfig", "Faults"]
+__all__ = ["FAULTS", "FaultConfig", "FaultSpec", "Faults", "fault_spec"]
 
 _RATE_FIELDS = ("ws_duplicate_rate", "ws_drop_rate")
 
 
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One fault: ``name`` is its :class:`FaultConfig` field and its ``POST /_sim/faults``
+    key; ``flag`` (with ``metavar`` and ``flag_help``) its ``paradexctl sim`` option, None when
+    it is set at run time only; ``help`` what it does (for the docs)."""
+
+    name: str
+    type: type[int] | type[float]
+    default: int | float
+    help: str
+    flag: str | None = None
+    metavar: str | None = None
+    flag_help: str | None = None
+
+    @property
+    def admin_field(self) -> str:
+        """The key of ``POST /_sim/faults`` that sets it."""
+        return self.name
+
+
+#: every fault, in the order of the ``sim`` command's flags
+FAULTS: tuple[FaultSpec, ...] = (
+    FaultSpec(
+        name="ws_latency_ms",
+        type=int,
+        default=0,
+        help="delay added to every WebSocket notification",
+        flag="--ws-latency-ms",
+        flag_help="Fault: delay every WS notification.",
+    ),
+    FaultSpec(
+        name="ws_jitter_ms",
+        type=int,
+        default=0,
+        help="extra uniform random delay in ``[0, jitter]`` (order is kept)",
+        flag="--ws-jitter-ms",
+        flag_help="Fault: extra random WS delay (order kept).",
+    ),
+    FaultSpec(
+        name="ws_duplicate_rate",
+        type=float,
+        default=0.0,
+        help="probability that a notification is sent twice",
+        flag="--ws-duplicate-rate",
+        flag_help="Fault: share of WS messages sent twice.",
+    ),
+    FaultSpec(
+        name="ws_drop_rate",
+        type=float,
+        default=0.0,
+        help="probability that a notification is never sent (a real gap)",
+        flag="--ws-drop-rate",
+        flag_help="Fault: share of WS messages never sent.",
+    ),
+    FaultSpec(
+        name="ws_disconnect_every_s",
+        type=float,
+        default=0.0,
+        help="close every WebSocket connection every N seconds (0 = off)",
+        flag="--ws-disconnect-every",
+        metavar="S",
+        flag_help="Fault: drop every WS each S s.",
+    ),
+    FaultSpec(
+        name="refuse_connections_s",
+        type=float,
+        default=0.0,
+        help="refuse new WebSocket upgrades (HTTP 503) for N seconds from now",
+        flag="--refuse-connections",
+        metavar="S",
+        flag_help="Fault: refuse WS for S s.",
+    ),
+    FaultSpec(
+        name="ws_silence_s",
+        type=float,
+        default=0.0,
+        help="the WebSocket connections open now go silent for N seconds: nothing is sent on them "
+        "(notifications are dropped) and they are not read (requests and pings are answered "
+        "only after it); connections opened later are not affected (0 ends a silence early)",
+    ),
+    FaultSpec(
+        name="rest_5xx",
+        type=int,
+        default=0,
+        help="the next N REST calls answer ``rest_5xx_status`` (default 503)",
+        flag="--rest-5xx",
+        metavar="N",
+        flag_help="Fault: next N REST calls get 503.",
+    ),
+    FaultSpec(
+        name="rest_5xx_status",
+        type=int,
+        default=503,
+        help="the status the ``rest_5xx`` answers carry (5xx)",
+        flag="--rest-5xx-status",
+        metavar="CODE",
+        flag_help="Status --rest-5xx answers.",
+    ),
+    FaultSpec(
+        name="rest_429",
+        type=int,
+        default=0,
+        help="the next N REST calls answer 429 with ``x-ratelimit-*`` headers",
+        flag="--rest-429",
+        metavar="N",
+        flag_help="Fault: next N REST calls get 429.",
+    ),
+    FaultSpec(
+        name="retry_after_s",
+        type=int,
+        default=1,
+        help="the ``retry-after`` of the ``rest_429`` answers",
+        flag="--retry-after",
+        metavar="S",
+        flag_help="retry-after of the --rest-429 answers.",
+    ),
+    FaultSpec(
+        name="accept_then_timeout",
+        type=int,
+        default=0,
+        help="the next N order placements (single or batch) are executed, but the response is "
+        "held until the client gives up (disconnects) or ``timeout_hold_s`` passes (then "
+        "503, as Paradex's 30 s timeout)",
+        flag="--accept-then-timeout",
+        metavar="N",
+        flag_help="Fault: place the next N orders but never answer.",
+    ),
+    FaultSpec(
+        name="timeout_hold_s",
+        type=float,
+        default=30.0,
+        help="how long ``accept_then_timeout`` holds a response",
+        flag="--timeout-hold",
+        metavar="S",
+        flag_help="How long --accept-then-timeout holds a response before a 503.",
+    ),
+    FaultSpec(
+        name="ws_mutate_orders",
+        type=int,
+        default=0,
+        help="the next N WebSocket order notifications carry a price 1 above the order's, "
+        "timestamps unchanged (two contents for one exchange time: a reconcile ``conflict``)",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in FAULTS}
+
+
+def fault_spec(name: str) -> FaultSpec:
+    """The :class:`FaultSpec` called ``name`` (``KeyError`` if there is none)."""
+    return _BY_NAME[name]
+
+
 @dataclass(slots=True)
 class FaultConfig:
+    """The live settings of every fault: one field per :data:`FAULTS` entry, of its type and
+    default (checked at import: the two cannot drift)."""
+
     ws_latency_ms: int = 0
     ws_jitter_ms: int = 0
     ws_duplicate_rate: float = 0.0
@@ -74,6 +211,18 @@ class FaultConfig:
             raise ValueError("rest_5xx_status must be a 5xx status")
 
 
+def _check_config() -> None:
+    """:class:`FaultConfig` has exactly the fields of :data:`FAULTS`, with their types and
+    defaults (a fault added to one and not the other fails at import)."""
+    declared = [(f.name, f.type, f.default) for f in fields(FaultConfig)]
+    table = [(s.name, s.type.__name__, s.default) for s in FAULTS]
+    if declared != table:
+        raise AssertionError(f"FaultConfig {declared} does not match FAULTS {table}")
+
+
+_check_config()
+
+
 class Faults:
     """The live fault settings plus the counters and RNG that apply them."""
 
@@ -101,10 +250,9 @@ class Faults:
 
     def update(self, changes: dict[str, Any], now_ms: int) -> None:
         """Apply a partial update (unknown keys raise ``ValueError``); validated as a whole."""
-        known = {f.name: f.type for f in fields(FaultConfig)}
         new = FaultConfig(**asdict(self.config))
         for key, value in changes.items():
-            if key not in known:
+            if key not in _BY_NAME:
                 raise ValueError(f"unknown fault {key!r}")
             current = getattr(new, key)
             if isinstance(current, str):
