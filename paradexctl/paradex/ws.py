@@ -229,6 +229,10 @@ _HEAD_LEN = len(_HEAD)
 _DATA = '","data":'
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class RpcProtocol:
     """JSON-RPC 2.0 framing for one connection: requests out, events in.
 
@@ -238,8 +242,9 @@ class RpcProtocol:
     def __init__(self) -> None:
         self._next_id = 1
         self._floats = False
-        # Money never becomes a float: a non-integer JSON number is read as a Decimal.
-        self._decoder = json.JSONDecoder(parse_float=self._float)
+        # Money never becomes a float: a non-integer JSON number is read as a Decimal; NaN,
+        # Infinity and -Infinity are not JSON (a frame holding one is invalid, never printed).
+        self._decoder = json.JSONDecoder(parse_float=self._float, parse_constant=_not_json)
         self.pending: dict[int, str] = {}
         self.notifications = 0
         self.replies = 0
