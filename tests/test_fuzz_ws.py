@@ -7,9 +7,9 @@ list of frames (not JSON, JSON that is not JSON-RPC, notifications with wrong-ty
 huge or deeply nested ``params``/``data``, unknown channels, payloads with wrong-typed fields,
 control characters and lone surrogates, duplicated and out-of-order orders, frames over the
 1 MiB limit, binary frames), then an abrupt close or silence. Each example runs one command
-in process: ``stream`` (channel mixes, ``--merged``, ``--explain``, ``--record``),
-``reconcile --window``, ``order place --wait open|filled`` and ``smoke``. Asserted for every
-example:
+in process: ``stream`` (channel mixes, ``--merged``, ``--explain``, ``--record``) and
+``order place --wait open|filled`` (``reconcile`` and ``smoke`` are not fuzzed here yet).
+Asserted for every example:
 
 * the exit code is a documented one (``EXIT_CODES``), never 70, and no traceback is printed;
 * every stdout line of ``stream`` is JSON; an update from the WebSocket carries exactly the
@@ -51,7 +51,7 @@ from paradexctl.sim.testing import new_account
 
 pytestmark = pytest.mark.e2e
 
-#: examples per command below (x 4 commands = 40); raise locally to search further
+#: examples per command below (x 2 commands = 20); raise locally to search further
 EXAMPLES = 10
 
 FUZZ = settings(
@@ -452,16 +452,6 @@ def test_stream_under_hostile_frames(
         read_records(rec.read_text().splitlines())
 
 
-@FUZZ
-@given(script=scripts(), entities=st.sampled_from(["orders", "orders,positions,balances,fills"]))
-def test_reconcile_under_hostile_frames(live: Live, script: Script, entities: str) -> None:
-    code, out, err = live(script, "-o", "json", "reconcile", "--entities", entities,
-                          "--window", "0.2", "--grace", "0.05")  # fmt: skip
-    _check_exit(code, err)
-    if code in (0, 1):
-        assert _strict(out)["exit_status"] == code
-
-
 def _wait_frames(draw: st.DrawFn) -> list[str | bytes]:
     """Frames about the order placed ($OID), good and hostile, among other hostile ones."""
     about: list[str | bytes] = [
@@ -513,50 +503,6 @@ def test_order_place_wait_under_hostile_frames(live: Live, script: Script, targe
         assert code in (5,), (code, err)  # timed out (the REST state is OPEN)
     if target == "filled" and not any(is_filled(c) for c in claims if isinstance(c, dict)):
         assert code != 0, (out, claims)
-
-
-@st.composite
-def smoke_scripts(draw: st.DrawFn) -> Script:
-    """Hostile frames, and frames about the order smoke places, on its channel or another."""
-    script = draw(scripts())
-    script.places = True
-    about: list[str | bytes] = [
-        _note(draw(st.sampled_from(["orders.BTC-USD-PERP", "orders.ALL"])),
-              draw(good_orders | near_orders()))
-        for _ in range(draw(st.integers(0, 3)))
-    ]  # fmt: skip
-    mixed = about + script.frames
-    script.frames = draw(st.permutations(mixed)) if mixed else mixed
-    return script
-
-
-@FUZZ
-@given(script=smoke_scripts())
-def test_smoke_under_hostile_frames(live: Live, script: Script) -> None:
-    code, out, err = live(script, "-o", "json", "smoke", "--timeout", "0.5", "--window", "0.2",
-                          "--grace", "0.05")  # fmt: skip
-    _check_exit(code, err)
-    report = _strict(out)
-    assert report["ok"] is (code == 0), report
-    steps = {s["step"]: s["status"] for s in report["steps"]}
-    oid = report["order_id"]
-    if oid is None:
-        return
-    # nothing lost: whatever the WebSocket said, the order smoke placed is not left open
-    assert live.ws.sim.sim.engine.orders[oid].status != "OPEN", report
-    assert steps["cleanup"] == "passed", report
-    on_channel = [d for d in _sent_payloads(script, f"orders.{MARKET}")
-                  if isinstance(d, dict) and d.get("id") == oid]  # fmt: skip
-    # the WebSocket acknowledgement is the WebSocket's: a readable OPEN frame for this order
-    # on the subscribed channel, or the real exchange's (the hostile server sends none)
-    if steps["ws_ack"] == "passed":
-        assert any(isinstance(d, dict) and d.get("status") == "OPEN" for d in on_channel), (
-            report,
-            on_channel,
-        )
-
-
-# -- defects the fuzz found ---------------------------------------------------------------------
 
 
 def test_stream_never_prints_nan_or_infinity_from_a_frame(live: Live) -> None:
