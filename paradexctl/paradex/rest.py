@@ -243,6 +243,18 @@ def expect_rows(body: Any, request: str, field: str = "results") -> list[dict[st
     return rows
 
 
+def _client_options(base_url: str, timeout: float) -> dict[str, Any]:
+    """The httpx client settings both REST clients share."""
+    hx = _httpx()
+    return {
+        # A plain-http base (the local sim) never uses TLS (redirects are not followed), so
+        # skip loading the CA bundle (~50-150 ms); https verifies.
+        "verify": not base_url.startswith("http://"),
+        "timeout": hx.Timeout(timeout, connect=min(timeout, 5.0)),
+        "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+    }
+
+
 def _page_want(page_size: int, limit: int | None, rows: list[Any]) -> int:
     return page_size if limit is None else max(1, min(page_size, limit - len(rows)))
 
@@ -475,12 +487,7 @@ class RestClient:
         if self._client is None:
             hx = _httpx()
             self._client = hx.Client(
-                transport=self._transport,
-                # A plain-http base (the local sim) never uses TLS (redirects are not
-                # followed), so skip loading the CA bundle (~50-150 ms); https verifies.
-                verify=not self.base_url.startswith("http://"),
-                timeout=hx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                transport=self._transport, **_client_options(self.base_url, self._timeout)
             )
         return self._client
 
@@ -695,10 +702,7 @@ class AsyncRestClient:
         if self._client is None:
             hx = _httpx()
             self._client = hx.AsyncClient(
-                transport=self._transport,
-                verify=not self.base_url.startswith("http://"),
-                timeout=hx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                transport=self._transport, **_client_options(self.base_url, self._timeout)
             )
         return self._client
 
