@@ -783,7 +783,7 @@ def test_cli_duration_ends_with_0_and_live_view_on_a_tty_format(
 ) -> None:
     _, env, _ = cli_account
     proc = subprocess.run(
-        [sys.executable, "-m", "paradexctl", "stream", "--duration", "1", "-o", "table"],
+        [sys.executable, "-m", "paradexctl", "stream", "--duration", "5", "-o", "table"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
