@@ -534,3 +534,44 @@ def test_scenario_account_setup_rejection_names_the_order() -> None:
     opts = parse(doc).configured(SimOptions(warm_tables=None, verify_workers=0))
     with pytest.raises(ScenarioError, match=r"accounts\.a\.orders\[0\]: "):
         SimServer(opts)
+
+
+@pytest.mark.e2e
+def test_race_2_through_the_cli_cancel_exits_4_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``paradexctl order cancel`` of the order the WebSocket saw fill, while REST still
+    lists it OPEN: the one-shot command has no WS history, sends the cancel, and the
+    exchange's refusal is exit 4 ``ORDER_IS_CLOSED`` (docs/trading.md), never a crash; the
+    fill stands."""
+    from conftest import write_profile
+
+    from paradexctl.cli.main import main
+
+    server = start("race-2-order-status.toml")
+    try:
+        acct = alice(server)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("PARADEX_ENV", "local")
+        monkeypatch.setenv("PARADEX_API_URL", server.http_url)
+        monkeypatch.setenv("PARADEX_WS_URL", server.ws_url)
+        monkeypatch.setenv("PARADEX_L2_PRIVATE_KEY", hex(acct.private_key))
+        for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
+            monkeypatch.delenv(var, raising=False)
+        write_profile(tmp_path / "config", retry_base_ms=5, lookup_rounds=3)
+        oid = _order_id(server, "ask-1")
+        advance(server, 11_000)  # filled at t0 + 10 s; REST (5 s stale) still shows OPEN
+        assert server.sim.engine.orders[oid].status == "CLOSED"
+        capsys.readouterr()
+        code = main(["-o", "json", "order", "get", oid])
+        out = capsys.readouterr().out
+        assert code == 0 and json.loads(out)["status"] == "OPEN"  # the stale REST answer
+        code = main(["-o", "json", "order", "cancel", oid])
+        err = capsys.readouterr().err
+        assert code == 4, err
+        assert json.loads(err)["details"]["code"] == "ORDER_IS_CLOSED"
+        o = server.sim.engine.orders[oid]
+        assert (o.status, o.remaining) == ("CLOSED", Decimal(0))
+    finally:
+        server.stop()
