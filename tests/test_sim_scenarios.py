@@ -575,3 +575,74 @@ def test_race_2_through_the_cli_cancel_exits_4_and_changes_nothing(
         assert (o.status, o.remaining) == ("CLOSED", Decimal(0))
     finally:
         server.stop()
+
+
+def test_sim_clock_modes() -> None:
+    from paradexctl.sim.clock import SimClock
+
+    wall = [1000.0]
+    c = SimClock("wall", wall=lambda: wall[0])
+    assert c.now_ms() == 1_000_000 and not c.manual
+    wall[0] += 1.5
+    c.offset_ms = 10
+    assert c.now_ms() == 1_001_510
+    m = SimClock("manual", wall=lambda: wall[0])
+    frozen = m.now_ms()
+    wall[0] += 100
+    assert m.now_ms() == frozen and m.manual
+    m.offset_ms = 7
+    assert (m.now_ms(), m.now_us()) == (frozen + 7, (frozen + 7) * 1000)
+    assert SimClock("manual", start_ms=5).now_ms() == 5
+    with pytest.raises(ValueError, match="clock must be one of"):
+        SimClock("sundial")
+
+
+def test_scheduled_disconnects_follow_the_manual_clock() -> None:
+    """``ws_disconnect_every_s`` counts sim time: nothing happens while the clock stands
+    still; an advance past the period closes the WebSocket (1012)."""
+    from websockets.exceptions import ConnectionClosed
+
+    doc = {"sim": {"clock": "manual", "mark_walk_ms": 0, "faults": {"ws_disconnect_every_s": 60}}}
+    opts = parse(doc).configured(SimOptions(warm_tables=None, verify_workers=0, tick_ms=10))
+    with SimServer(opts) as server, connect(server.ws_url) as ws:
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe", "id": 1,
+                            "params": {"channel": "markets_summary"}}))  # fmt: skip
+        # the ticker runs every 10 ms; after a second of wall time, still connected
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            try:
+                ws.recv(timeout=0.1)
+            except TimeoutError:
+                pass
+        assert server.sim.faults.injected["ws_disconnects"] == 0
+        advance(server, 60_000)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--clock", "sundial"], "--clock must be wall or manual"),
+        (["--scenario", "SCEN", "--state", "STATE"], "--scenario and --state cannot be combined"),
+        (["--scenario", "MISSING"], "cannot read"),
+    ],
+)
+def test_cli_clock_and_scenario_usage_errors(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text('[sim]\nclock = "manual"\n')
+    subst = {"SCEN": str(scen), "STATE": str(tmp_path / "st.json"), "MISSING": str(tmp_path / "x")}
+    argv = [subst.get(a, a) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "sim", "--port", "0", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
