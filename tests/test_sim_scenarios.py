@@ -631,9 +631,7 @@ def test_scheduled_disconnects_follow_the_manual_clock() -> None:
         (["--scenario", "MISSING"], "cannot read"),
     ],
 )
-def test_cli_clock_and_scenario_usage_errors(
-    tmp_path: Path, args: list[str], message: str
-) -> None:
+def test_cli_clock_and_scenario_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     scen = tmp_path / "s.toml"
     scen.write_text('[sim]\nclock = "manual"\n')
     subst = {"SCEN": str(scen), "STATE": str(tmp_path / "st.json"), "MISSING": str(tmp_path / "x")}
