@@ -215,12 +215,9 @@ def _position(size: str) -> Any:
 
 
 def _order_id(server: SimServer, client_id: str) -> str:
-    truth = server.admin.state()
     acct = alice(server).address
-    ids = [o for o, st in truth["orders"].items()]
-    for oid in ids:
-        d = server.sim.engine.orders[oid]
-        if d.client_id == client_id and d.account == acct:
+    for oid, o in list(server.sim.engine.orders.items()):
+        if o.client_id == client_id and o.account == acct:
             return oid
     raise AssertionError(f"no order {client_id}")
 
