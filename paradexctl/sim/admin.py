@@ -167,7 +167,7 @@ class AdminRoutes(SimCore):
                 f"ms must be an integer in [0, {room}]: the clock runs at most "
                 f"{MAX_CLOCK_OFFSET_MS // 86_400_000} days ahead (POST /_sim/reset sets it back)"
             )
-        await self.advance_to(self.clock.now_ms() + ms)  # the scenario timeline on the way
+        await self.advance_by(ms)  # the scenario timeline on the way
         return _json(
             {
                 "now_ms": self.clock.now_ms(),

@@ -335,11 +335,19 @@ class SimCore:
         self.hub.publish(events, self.clock.now_ms())
         self.dirty = True
 
+    async def advance_by(self, ms: int) -> None:
+        """Move the clock forward by exactly ``ms`` (``POST /_sim/time/advance``; the offset
+        grows by ``ms`` however long the events take) and run what falls due on the way."""
+        final_offset = self.clock.offset_ms + ms
+        await self.advance_to(self.clock.now_ms() + ms)
+        self.clock.offset_ms = max(self.clock.offset_ms, final_offset)
+        await self._settle(self.clock.now_ms())
+
     async def advance_to(self, target_ms: int) -> None:
         """Bring everything time-driven up to ``target_ms`` on the sim clock, moving a clock
-        that is behind (the admin API's advance) forward to it: each scenario timeline
-        event due by then at its own time, in order, then the mark walk, then scheduled
-        disconnects. The ticker calls it with the current time."""
+        that is behind forward to it: each scenario timeline event due by then at its own
+        time, in order, then the mark walk, then scheduled disconnects. The ticker calls it
+        with the current time."""
         sc = self.options.scenario
         while sc is not None and self.timeline_next < len(sc.timeline):
             ev = sc.timeline[self.timeline_next]
@@ -361,7 +369,10 @@ class SimCore:
         now = self.clock.now_ms()
         if target_ms > now:
             self.clock.offset_ms += target_ms - now
-        now = self.clock.now_ms()
+        await self._settle(self.clock.now_ms())
+
+    async def _settle(self, now: int) -> None:
+        """The mark walk and scheduled disconnects up to ``now``."""
         self.commit(self.engine.advance(now))
         if self.faults.disconnect_due(now):
             await self.hub.disconnect_all()
