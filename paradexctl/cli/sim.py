@@ -138,6 +138,24 @@ def sim(
             "other browser requests are refused. Repeatable.",
         ),
     ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            metavar="wall|manual",
+            help="wall: real time (POST /_sim/time/advance jumps ahead); manual: time stands "
+            "still until POST /_sim/time/advance moves it. [default: the scenario's, else wall]",
+        ),
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario",
+            metavar="FILE",
+            help="Start from a scenario (TOML or JSON; docs/sim.md): accounts, balances, "
+            "positions, resting orders, marks, and a timeline of events on the sim clock.",
+        ),
+    ] = None,
     signing_tables: Annotated[
         str,
         typer.Option(
@@ -198,6 +216,18 @@ def sim(
         faults.validate()
     except ValueError as err:
         raise UsageError(f"fault options: {err}") from None
+    if clock is not None and clock not in ("wall", "manual"):
+        raise UsageError("--clock must be wall or manual")
+    loaded = None
+    if scenario is not None:
+        from paradexctl.sim.scenario import ScenarioError, load
+
+        if state is not None:
+            raise UsageError("--scenario and --state cannot be combined (a scenario starts fresh)")
+        try:
+            loaded = load(scenario)
+        except ScenarioError as err:
+            raise UsageError(f"--scenario {scenario.name}: {err}") from None
     options = SimOptions(
         seed=seed,
         markets=symbols,
@@ -213,6 +243,11 @@ def sim(
         marks=marks,
         admin_origins=origins,
     )
+    if loaded is not None:
+        options = loaded.configured(options)  # the scenario's settings over the flags'
+        symbols = options.markets
+    if clock is not None:
+        options.clock = clock
     if host not in ("127.0.0.1", "::1", "localhost"):
         out.warn(f"binding {host}: the simulator is reachable beyond this machine")
 

@@ -85,6 +85,8 @@ class AdminRoutes(SimCore):
         d["faults"] = self.faults.to_json(now)
         d["staleness_ms"] = dict(self.staleness)
         d["clock_offset_ms"] = self.clock.offset_ms
+        d["clock"] = self.clock.mode
+        d["system_status"] = self.system_status
         d["ws_connections"] = len(self.hub.conns)
         d["ws_sent"] = self.hub.sent
         return _json(d)
@@ -165,9 +167,14 @@ class AdminRoutes(SimCore):
                 f"ms must be an integer in [0, {room}]: the clock runs at most "
                 f"{MAX_CLOCK_OFFSET_MS // 86_400_000} days ahead (POST /_sim/reset sets it back)"
             )
-        self.clock.offset_ms += ms
-        self.commit(self.engine.advance(self.clock.now_ms()))
-        return _json({"now_ms": self.clock.now_ms(), "offset_ms": self.clock.offset_ms})
+        await self.advance_by(ms)  # the scenario timeline on the way
+        return _json(
+            {
+                "now_ms": self.clock.now_ms(),
+                "offset_ms": self.clock.offset_ms,
+                "clock": self.clock.mode,
+            }
+        )
 
     async def a_deposit(self, request: Request) -> Response:
         body = await self._admin_body(request)

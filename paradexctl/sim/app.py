@@ -19,9 +19,10 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from . import admin, rest_private, rest_public, ws
+from . import admin, rest_private, rest_public, snapshot, ws
 from .admin import LOOPBACK_HOSTS, MAX_CLOCK_OFFSET_MS, AdminRoutes
 from .auth import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, Jwt, JwtError, norm_hex
+from .clock import SimClock
 from .common import (
     MAX_BATCH,
     MAX_PAGE,
@@ -32,11 +33,12 @@ from .common import (
     StateSaveError,
     paginate,
 )
-from .core import STALENESS_KEYS, RestView, SimClock, SimCore, SimOptions
+from .core import STALENESS_KEYS, RestView, SimCore, SimOptions
 from .hub import MAX_UNSENT, PRIVATE_EXACT, PRIVATE_PREFIXES, Conn, Hub
 from .persistence import Persistence
 from .rest_private import PrivateRoutes
 from .rest_public import PublicRoutes
+from .snapshot import SnapshotRoutes
 from .ws import WsRoutes
 
 __all__ = [
@@ -73,7 +75,7 @@ __all__ = [
 ]
 
 
-class SimApp(Persistence, PublicRoutes, PrivateRoutes, AdminRoutes, WsRoutes):
+class SimApp(Persistence, PublicRoutes, PrivateRoutes, AdminRoutes, SnapshotRoutes, WsRoutes):
     """The simulator's state (engine, REST view, hub, faults, clock) and its routes."""
 
     # ----------------------------------------------------------------- routing
@@ -103,6 +105,7 @@ ROUTE_TABLES: tuple[list[RouteSpec], ...] = (
     rest_public.ROUTES,
     rest_private.ROUTES,
     admin.ROUTES,
+    snapshot.ROUTES,
     ws.ROUTES,
 )
 

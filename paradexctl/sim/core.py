@@ -30,6 +30,7 @@ from paradexctl import signing
 from paradexctl.config import write_private_file
 
 from .auth import CHAIN_NAME, Jwt, JwtError
+from .clock import SimClock
 from .common import (
     AuthFailed,
     Handler,
@@ -52,6 +53,7 @@ from .exchange import (
 from .faults import FaultConfig, Faults
 from .hub import Hub
 from .limits import JsonTooDeep, Limits, RefusalLog, decode_json, read_body
+from .scenario import Scenario, fire
 from .verify import Verifier
 
 #: REST read endpoints whose staleness can be set separately (``default`` covers the rest).
@@ -98,16 +100,14 @@ class SimOptions:
     #: browser origins (``scheme://host[:port]``) whose requests the admin API accepts; any
     #: other request carrying an ``Origin`` (or a cross-site ``Sec-Fetch-Site``) is refused
     admin_origins: tuple[str, ...] = ()
-
-
-class SimClock:
-    """Wall-clock milliseconds plus an offset the admin API can advance."""
-
-    def __init__(self) -> None:
-        self.offset_ms = 0
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.offset_ms
+    #: ``wall`` (the wall clock plus the admin offset) or ``manual`` (frozen; only
+    #: ``POST /_sim/time/advance`` moves it), :mod:`.clock`
+    clock: str = "wall"
+    #: where a manual clock starts (ms; None: the wall clock at start)
+    clock_start_ms: int | None = None
+    #: ``--scenario``: a starting state and a timeline (:mod:`.scenario`); build the
+    #: options with :meth:`Scenario.configured` so that its ``sim`` settings apply
+    scenario: Scenario | None = None
 
 
 class RestView:
@@ -241,13 +241,19 @@ class SimCore:
         self.final_save_error: str | None = None
         self.last_saved_ms: int | None = None
         o = self.options
-        self.clock = SimClock()
+        self.clock = SimClock(o.clock, start_ms=o.clock_start_ms)
+        #: ``GET /system/state``'s status (a scenario's maintenance window sets it)
+        self.system_status = "ok"
+        #: the scenario's start on the sim clock, and the index of its next timeline event
+        self.scenario_t0 = self.clock.now_ms()
+        self.timeline_next = 0
         self.jwt = Jwt()
         self.chain_id = signing.chain_id_felt(CHAIN_NAME)
         self.staleness: dict[str, int] = {"default": 0}
         self.set_staleness(o.rest_staleness_ms)
         self.engine = self._load_or_new()
         self._apply_marks()
+        self._setup_scenario()
         self.view = RestView()
         self.view.seed(self.engine)
         self.set_staleness({})  # sizes the view's retention for the configured staleness
@@ -284,11 +290,20 @@ class SimCore:
                 raise ValueError(f"mark for {market}: {err.message}") from None
         return events
 
+    def _setup_scenario(self) -> list[Event]:
+        """The scenario's starting state into the engine; its timeline starts now."""
+        self.scenario_t0 = self.clock.now_ms()
+        self.timeline_next = 0
+        self.system_status = "ok"
+        sc = self.options.scenario
+        return [] if sc is None else sc.setup(self.engine, self.scenario_t0)
+
     def reset(self) -> None:
         self.clock.offset_ms = 0
         self.engine = Exchange(self._config(), now_ms=self.clock.now_ms())
         self.view = RestView()
         self.view.apply(self._apply_marks())
+        self.view.apply(self._setup_scenario())
         self.set_staleness(self.options.rest_staleness_ms, replace=True)
         self.faults = Faults(
             self.options.faults, seed=self.options.seed, now_ms=self.clock.now_ms()
@@ -320,16 +335,55 @@ class SimCore:
         self.hub.publish(events, self.clock.now_ms())
         self.dirty = True
 
+    async def advance_by(self, ms: int) -> None:
+        """Move the clock forward by exactly ``ms`` (``POST /_sim/time/advance``; the offset
+        grows by ``ms`` however long the events take) and run what falls due on the way."""
+        final_offset = self.clock.offset_ms + ms
+        await self.advance_to(self.clock.now_ms() + ms)
+        self.clock.offset_ms = max(self.clock.offset_ms, final_offset)
+        await self._settle(self.clock.now_ms())
+
+    async def advance_to(self, target_ms: int) -> None:
+        """Bring everything time-driven up to ``target_ms`` on the sim clock, moving a clock
+        that is behind forward to it: each scenario timeline event due by then at its own
+        time, in order, then the mark walk, then scheduled disconnects. The ticker calls it
+        with the current time."""
+        sc = self.options.scenario
+        while sc is not None and self.timeline_next < len(sc.timeline):
+            ev = sc.timeline[self.timeline_next]
+            at = self.scenario_t0 + ev.at_ms
+            if at > target_ms:
+                break
+            self.timeline_next += 1
+            now = self.clock.now_ms()
+            if at > now:
+                self.clock.offset_ms += at - now
+            now = self.clock.now_ms()
+            self.commit(self.engine.advance(now))
+            try:
+                await fire(self, ev, now)
+            except (Rejected, ValueError) as err:
+                detail = err.message if isinstance(err, Rejected) else str(err)
+                _log.warning("scenario %s (%s) skipped: %s", ev.where, ev.kind, detail)
+            self.dirty = True
+        now = self.clock.now_ms()
+        if target_ms > now:
+            self.clock.offset_ms += target_ms - now
+        await self._settle(self.clock.now_ms())
+
+    async def _settle(self, now: int) -> None:
+        """The mark walk and scheduled disconnects up to ``now``."""
+        self.commit(self.engine.advance(now))
+        if self.faults.disconnect_due(now):
+            await self.hub.disconnect_all()
+
     async def _ticker(self) -> None:
         period = self.options.tick_ms / 1000
         last_save = 0.0
         while True:
             await asyncio.sleep(period)
             try:
-                now = self.clock.now_ms()
-                self.commit(self.engine.advance(now))
-                if self.faults.disconnect_due(now):
-                    await self.hub.disconnect_all()
+                await self.advance_to(self.clock.now_ms())
                 mono = time.monotonic()
                 if mono - last_save >= 0.5:
                     last_save = mono

@@ -788,6 +788,44 @@ class Exchange:
         self._touched_accounts.add(address)
         return self._finish()
 
+    def set_position(
+        self, address: str, market: str, size: Decimal, entry_price: Decimal, now_ms: int
+    ) -> list[Event]:
+        """Scenario set-up: the account holds ``size`` (signed) of ``market`` at
+        ``entry_price``, with no fill (a position opened before the scenario starts)."""
+        self._account(address)
+        m = self._market(market)
+        now = self._tick(now_ms)
+        pos = self.positions.get((address, market))
+        if pos is None:
+            pos = self.positions[(address, market)] = Position(address, market, created_at=now)
+        pos.set_size(size)
+        pos.average_entry_price = entry_price if size else ZERO
+        pos.seq_no = self._next_seq()
+        pos.last_updated_at = now
+        self._emit("position", address, market, pos.to_json(m.mark))
+        self._touched_accounts.add(address)
+        return self._finish()
+
+    def fund(self, market: str, rate: Decimal, now_ms: int) -> list[Event]:
+        """A funding tick (minimal, until the ledger of issue 15): every open position of
+        ``market`` pays ``size * mark * rate`` (longs pay a positive rate, shorts receive
+        it), settled into the USDC balance with a ``FUNDING`` balance event."""
+        m = self._market(market)
+        self._tick(now_ms)
+        for (addr, sym), pos in sorted(self.positions.items()):
+            if sym != market or not pos.size:
+                continue
+            payment = -(pos.size * m.mark * rate).quantize(Decimal("0.000001"))
+            if not payment:
+                continue
+            acct = self.accounts[addr]
+            before = acct.balance
+            acct.balance += payment
+            self._emit_balance(acct, before, "FUNDING", {"market": market, "amount": fmt(payment)})
+            self._touched_accounts.add(addr)
+        return self._finish()
+
     def account_summary(self, address: str) -> dict[str, Any]:
         acct = self._account(address)
         upnl = ZERO

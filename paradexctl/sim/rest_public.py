@@ -69,7 +69,7 @@ class PublicRoutes(SimCore):
         return _json(self.system_config())
 
     async def r_state(self, request: Request) -> Response:
-        return _json({"status": "ok"})
+        return _json({"status": self.system_status})
 
     async def r_time(self, request: Request) -> Response:
         return _json({"server_time": str(self.clock.now_ms())})

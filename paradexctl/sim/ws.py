@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -98,13 +97,13 @@ class WsRoutes(SimCore):
     async def _ws_reply(
         self, conn: Conn, req_id: Any, result: Any = None, error: Any = None
     ) -> None:
-        us_in = time.time_ns() // 1000
+        us_in = self.clock.now_us()
         msg: dict[str, Any] = {"jsonrpc": "2.0"}
         if error is not None:
             msg["error"] = error
         else:
             msg["result"] = result if result is not None else {}
-        us_out = time.time_ns() // 1000
+        us_out = self.clock.now_us()
         msg.update({"usIn": us_in, "usOut": us_out, "usDiff": us_out - us_in, "id": req_id})
         await conn.send(json.dumps(msg, separators=(",", ":")))
 
@@ -227,7 +226,7 @@ class WsRoutes(SimCore):
     async def _ws_place(self, conn: Conn, body: Any) -> dict[str, Any]:
         """One order.create: the result object, or raises :class:`Rejected`."""
         assert conn.account is not None
-        received_ns = time.time_ns()
+        received_ns = self.clock.now_ns()
         req, sig, _ = self._parse_order(body)
         self.engine.validate(conn.account, req, self.clock.now_ms())
         await self._check_order_signature(conn.account, req, sig, subkey=conn.subkey)
