@@ -75,20 +75,23 @@ can_know = "known" in inspect.signature(cancel_order).parameters
 account, chain = sess.account_address(), sess.chain_id()
 key = sess.private_key()
 sess.client.get("/system/config")
-place, cancel = [], []
+place, cancel, place_cpu, cancel_cpu = [], [], [], []
 for i in range(n):
     spec = OrderSpec("BTC-USD-PERP", "BUY", Decimal("0.001"), price=Decimal(80000 + i % 500))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     body = build_order_request(spec, chain_id=chain, account=account, private_key=key,
                                timestamp_ms=int(time.time() * 1000))
     result = submit_order(sess.client, body)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     kw = {"known": result.order} if can_know and result.order else {}
     cancel_order(sess.client, order_id=str(result.order["id"]), **kw)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     place.append((t1 - t0) * 1e3)
     cancel.append((t2 - t1) * 1e3)
-print(json.dumps({"place": place, "cancel": cancel, "known": can_know}))
+    place_cpu.append((c1 - c0) * 1e3)
+    cancel_cpu.append((c2 - c1) * 1e3)
+print(json.dumps({"place": place, "cancel": cancel, "place_cpu": place_cpu,
+                  "cancel_cpu": cancel_cpu, "known": can_know}))
 """
 
 
@@ -244,9 +247,12 @@ def main() -> None:
         for key in ("place", "cancel"):
             d = spread(s[key])
             what = "cancel (known state, no GET)" if key == "cancel" and s["known"] else key
+            c = spread(s[f"{key}_cpu"])
+            worst = max(range(len(s[key])), key=s[key].__getitem__)
             print(f"session {what:<29}median {d['median']:.2f} ms, p99 {d['p99']:.2f}, "
                   f"max {d['max']:.2f} = {d['max'] / d['median']:.2f}x the median "
-                  f"(goal <= 3x), n={d['n']}")  # fmt: skip
+                  f"(goal <= 3x), n={d['n']}, worst #{worst}; client CPU median "
+                  f"{c['median']:.2f} ms, max {c['max']:.2f} = {c['max'] / c['median']:.2f}x")  # fmt: skip
     if len(revs) == 2:
         b, a = fig["before"], fig["after"]
         print("\n== after vs before (medians)")

@@ -302,9 +302,10 @@ def test_the_first_order_of_a_process_builds_no_table(
 def test_medium_upgrade_is_built_one_bounded_slice_per_operation(
     fresh: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once busy, each operation does at most one slice of the medium build (at most
-    STEP_ADDS point additions and one normalization of at most STEP_NORMALIZE points); the
-    small tables serve until the whole medium set is swapped in; every result stays right."""
+    """Once busy, an operation does at most one slice of the medium build (at most STEP_ADDS
+    point additions and one normalization of at most STEP_NORMALIZE points), and only every
+    UPGRADE_EVERY operations; the small tables serve until the whole medium set is swapped
+    in; every result stays right."""
     adds = [0]
     normalized: list[int] = []
     real_add, real_batch = curve.jac_add_affine, curve.batch_to_affine
@@ -324,9 +325,9 @@ def test_medium_upgrade_is_built_one_bounded_slice_per_operation(
     monkeypatch.setattr(tables, "AUTO_UPGRADE_AFTER", 1)
     monkeypatch.setattr(curve, "jac_add_affine", counting_add)
     monkeypatch.setattr(curve, "batch_to_affine", counting_batch)
-    ops = 0
+    ops = slices = 0
     while tables.current_level() == "small":
-        assert ops < 5000, "the upgrade never completed"
+        assert ops < 20_000, "the upgrade never completed"
         adds[0] = 0
         normalized.clear()
         a, b = pairs[ops % len(pairs)]
@@ -334,11 +335,13 @@ def test_medium_upgrade_is_built_one_bounded_slice_per_operation(
         ops += 1
         assert adds[0] <= curve.STEP_ADDS, ops
         assert len(normalized) <= 1 and all(n <= curve.STEP_NORMALIZE for n in normalized)
+        slices += bool(adds[0] or normalized)
         if tables.current_level() == "small":
             assert all(tables.table(n) is t for n, t in small.items())
     medium = tables.LEVELS["medium"]
     built_points = sum(curve.table_size(tables._BASES[n][1], w) for n, w in medium.items())
-    assert ops >= built_points // (curve.STEP_ADDS + curve.STEP_NORMALIZE)  # really sliced
+    assert slices >= built_points // (curve.STEP_ADDS + curve.STEP_NORMALIZE)  # really sliced
+    assert ops >= (slices - 1) * tables.UPGRADE_EVERY  # paced: one slice per UPGRADE_EVERY
     assert {n: tables.table(n).w for n in medium} == medium
     for ab, h in expected.items():
         assert S.pedersen(*ab) == h

@@ -311,9 +311,9 @@ def test_key_tables_and_levels(fresh_tables: None, monkeypatch: pytest.MonkeyPat
     r, s = S.sign(MSG, PRIV)
     monkeypatch.setattr(tables, "AUTO_UPGRADE_AFTER", 3)
     assert tables.current_level() == "small"
-    # the upgrade starts at the 3rd operation and is built one slice per operation after it
+    # the upgrade starts at the 3rd operation and is built one slice per UPGRADE_EVERY after it
     ops = 0
-    while tables.current_level() == "small" and ops < 2000:
+    while tables.current_level() == "small" and ops < 10_000:
         assert S.pedersen(1, 2) == PEDERSEN_1_2
         ops += 1
     assert tables.current_level() == "medium" and ops > 3

@@ -249,14 +249,14 @@ def table_size(bits: int, w: int) -> int:
 
 
 #: Work between two yields of :func:`table_points`: additions, and points per normalization.
-STEP_ADDS = 128
-STEP_NORMALIZE = 512
+STEP_ADDS = 32
+STEP_NORMALIZE = 128
 
 
 def table_points(base: Affine, bits: int, w: int) -> Generator[None, None, list[Affine]]:
     """The entries of a :class:`FixedBaseTable`, computed a bounded slice at a time: the
     generator yields after every ``STEP_ADDS`` point additions and after every normalization
-    of ``STEP_NORMALIZE`` points (about a millisecond of CPU each), and returns the affine
+    of ``STEP_NORMALIZE`` points (a few tenths of a millisecond of CPU each), and returns the affine
     points. A busy process advances it between operations (:func:`tables.note_heavy_use`), so
     building a big table never stalls one operation."""
     if not 1 <= w <= 16:
@@ -274,17 +274,17 @@ def table_points(base: Affine, bits: int, w: int) -> Generator[None, None, list[
             cur = jac_add_affine(cur[0], cur[1], cur[2], bx, by)
             flat.append(cur)
             adds += 1
-            if adds % STEP_ADDS == 0:
+            if len(flat) >= STEP_NORMALIZE:  # normalize in chunks: bounds each step, memory
+                aff.extend(batch_to_affine(flat))
+                flat.clear()
+                yield None
+            elif adds % STEP_ADDS == 0:
                 yield None
         if i + 1 < n_rows:
             nxt = to_affine(jac_double(*cur))  # 2 * 2^(w-1) * B = 2^w * B
             if nxt is None:  # pragma: no cover - impossible in a prime-order group
                 raise ValueError("base point of small order")
             bx, by = nxt
-        if len(flat) >= STEP_NORMALIZE:  # normalize in chunks: bounds each step and the memory
-            aff.extend(batch_to_affine(flat))
-            flat.clear()
-            yield None
     aff.extend(batch_to_affine(flat))
     return aff
 

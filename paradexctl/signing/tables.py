@@ -21,10 +21,11 @@ saved). P1 and P3 only ever multiply 4-bit values: one window of 5 holds all 15.
 
 A process that performs many operations (``AUTO_UPGRADE_AFTER`` Pedersen hashes or
 signatures) is upgraded from ``small`` to ``medium`` automatically, without stalling any of
-them: from then on each operation advances the build of the ``medium`` tables by one bounded
-slice (:func:`~paradexctl.signing.curve.table_points`, about a millisecond), and the complete
-set is swapped in when the last slice is done (a few hundred operations later); until then the
-``small`` tables serve. ``warm_tables("large")`` is an explicit opt-in because it costs about
+them: from then on every ``UPGRADE_EVERY`` (4) operations advance the build of the ``medium``
+tables by one bounded slice (:func:`~paradexctl.signing.curve.table_points`, a few tenths of
+a millisecond; an order is about ten operations, so it pays for two or three slices), and the
+complete set is swapped in when the last slice is done (about 820 slices, 3,300 operations or
+some 300 orders later); until then the ``small`` tables serve. ``warm_tables("large")`` is an explicit opt-in because it costs about
 a second and tens of MB.
 
 Verification multiplies a *public key* point, which is not fixed. A key that is used often
@@ -110,6 +111,9 @@ _LEVEL_ORDER: Final = ("small", "medium", "large")
 
 #: Operations after which a process still at ``small`` is upgraded to ``medium``.
 AUTO_UPGRADE_AFTER: Final = 200
+#: Operations per slice of that upgrade: an order is about ten operations (its hashes and its
+#: signature), so an order pays for two or three slices (~1 ms in all), never ten.
+UPGRADE_EVERY: Final = 4
 
 #: Per public key tables: window size, uses before building, how many keys are kept.
 _KEY_TABLE_W: Final = {"small": 0, "medium": 7, "large": 8}
@@ -295,12 +299,16 @@ def warming() -> str | None:
 
 def note_heavy_use(n: int = 1) -> None:
     """Count operations; once a ``small`` process is clearly busy, advance its upgrade to
-    ``medium`` by one bounded slice per call (see the module docstring)."""
+    ``medium`` by one bounded slice every ``UPGRADE_EVERY`` operations (see the module
+    docstring)."""
     global _heavy_uses
     if _level != "small" or _warming is not None:
         return
+    before = _heavy_uses
     _heavy_uses += n
-    if _heavy_uses >= AUTO_UPGRADE_AFTER:
+    if _heavy_uses >= AUTO_UPGRADE_AFTER and (
+        before < AUTO_UPGRADE_AFTER or _heavy_uses // UPGRADE_EVERY != before // UPGRADE_EVERY
+    ):
         _upgrade_step()
 
 
