@@ -207,13 +207,45 @@ def test_a_connection_closed_while_idle_is_reopened_before_sending(
     base, script = server
     c = _client(base)
     assert c.get("/system/config") == {}
-    conn = c._wire()._conn
+    [(_, conn)] = c._wire()._idle
     conn.sock.shutdown(socket.SHUT_RDWR)  # stands for the server's idle timeout
     # ... readable-at-EOF on the client side, exactly what a server's close looks like
     assert c.post("/orders", {"market": "BTC-USD-PERP"}) == {}
     assert [m for m, *_ in script.seen] == ["GET", "POST"]
-    assert c._wire()._conn is not conn
+    [(_, again)] = c._wire()._idle
+    assert again is not conn
     c.close()
+
+
+def test_threads_never_share_a_connection(server: tuple[str, Script]) -> None:
+    """Two requests in flight at once (a login from the live feed's thread during a
+    placement) each get their own connection and their own answer."""
+    base, script = server
+    c = _client(base)
+    wire_ = c._wire()
+    first = wire_._checkout(("http", "127.0.0.1", int(base.split(":")[2].split("/")[0])))
+    # while ``first`` is checked out (a request in flight), another request opens its own
+    script.answers[:] = [(200, b'{"n": 1}')]
+    assert c.get("/system/config") == {"n": 1}
+    [(_, second)] = wire_._idle
+    assert second is not first
+    first.close()
+    results: list[Any] = []
+
+    def worker(n: int) -> None:
+        results.append(c.get("/markets", {"market": f"M{n}"}))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [{}] * 4
+    assert sorted(p for _, p, _, _ in script.seen[1:]) == [
+        f"/v1/markets?market=M{n}" for n in range(4)
+    ]
+    c.close()
+    assert wire_._idle == []
 
 
 def test_trace_is_redacted(server: tuple[str, Script]) -> None:

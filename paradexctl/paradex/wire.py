@@ -8,8 +8,9 @@ transport and the httpx one the same way. The async client of the live feed stay
 
 What it does, matching the httpx client it stands in for (``rest._client_options``):
 
-* one keep-alive connection per client, re-opened when the server closed it (a socket that is
-  readable while idle), never when a request may have been sent;
+* keep-alive connections, one per request in flight (thread-safe), dropped when the server
+  closed them (a socket readable while idle) before anything is sent on them; a request that
+  may have been sent is never re-sent here;
 * no redirects, no compression (``Accept-Encoding: identity``), no cookies;
 * ``https://`` verifies the server against httpx's trust store (``SSL_CERT_FILE``,
   ``SSL_CERT_DIR``, else certifi's bundle), in a TLS context built on the first https
@@ -28,8 +29,9 @@ failed).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -151,17 +153,21 @@ def _query(params: Mapping[str, Any]) -> str:
     return urlencode(pairs)
 
 
-@dataclass
 class StdlibWire:
-    """One keep-alive HTTP/1.1 connection (see the module docstring)."""
+    """Keep-alive HTTP/1.1 connections, safe to share between threads (see the module
+    docstring): a request takes an idle connection to its origin or opens one, and gives it
+    back once the answer is read, so two threads never share one connection (``order place
+    --wait`` may log in from the live feed's thread while the placement is in flight)."""
 
     #: what :meth:`send` raises on a transport failure (``RestClient`` catches these)
     errors: ClassVar[tuple[type[Exception], ...]] = (WireError,)
-    timeout: float
-    headers: dict[str, str]
-    _conn: Any = field(default=None, repr=False)
-    _origin: tuple[str, str, int] | None = field(default=None, repr=False)
-    _tls: Any = field(default=None, repr=False)
+
+    def __init__(self, timeout: float, headers: Mapping[str, str]) -> None:
+        self.timeout = timeout
+        self.headers = dict(headers)
+        self._idle: list[tuple[tuple[str, str, int], Any]] = []
+        self._lock = threading.Lock()
+        self._tls: Any = None
 
     def build(
         self,
@@ -178,49 +184,47 @@ class StdlibWire:
         return Request(method, url, {**self.headers, **headers}, content)
 
     def _tls_context(self) -> Any:
-        if self._tls is None:
-            self._tls = tls_context()
-        return self._tls
+        with self._lock:
+            if self._tls is None:
+                self._tls = tls_context()
+            return self._tls
 
-    def _connection(self, scheme: str, host: str, port: int) -> Any:
-        """A connected connection to the origin: the idle one, or a new one."""
-        origin = (scheme, host, port)
-        if self._conn is not None and (self._origin != origin or self._stale()):
-            self.close()
-        if self._conn is None:
-            import http.client
+    def _checkout(self, origin: tuple[str, str, int]) -> Any:
+        """An idle connection to ``origin`` that the server has not closed, or a new one."""
+        while True:
+            with self._lock:
+                found = next((n for n, (o, _) in enumerate(self._idle) if o == origin), None)
+                conn = None if found is None else self._idle.pop(found)[1]
+            if conn is None:
+                return self._connect(*origin)
+            if not _stale(conn):
+                return conn
+            conn.close()
 
-            connect_timeout = min(self.timeout, 5.0)
-            if scheme == "https":
-                conn: Any = http.client.HTTPSConnection(
-                    host, port, timeout=connect_timeout, context=self._tls_context()
-                )
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
-            try:
-                conn.connect()
-            except TimeoutError as err:
-                conn.close()
-                raise ConnectTimeout(str(err) or "timed out") from err
-            except OSError as err:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError)
-                conn.close()
-                raise ConnectError(str(err)) from err
-            conn.sock.settimeout(self.timeout)
-            self._conn, self._origin = conn, origin
-        return self._conn
+    def _checkin(self, origin: tuple[str, str, int], conn: Any) -> None:
+        with self._lock:
+            self._idle.append((origin, conn))
 
-    def _stale(self) -> bool:
-        """True when the idle connection was closed by the server (or sent unasked bytes)."""
-        import select
+    def _connect(self, scheme: str, host: str, port: int) -> Any:
+        import http.client
 
-        sock = getattr(self._conn, "sock", None)
-        if sock is None:
-            return True
+        connect_timeout = min(self.timeout, 5.0)
+        if scheme == "https":
+            conn: Any = http.client.HTTPSConnection(
+                host, port, timeout=connect_timeout, context=self._tls_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+            conn.connect()
+        except TimeoutError as err:
+            conn.close()
+            raise ConnectTimeout(str(err) or "timed out") from err
+        except OSError as err:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError)
+            conn.close()
+            raise ConnectError(str(err)) from err
+        conn.sock.settimeout(self.timeout)
+        return conn
 
     def send(self, request: Request) -> Response:
         import http.client
@@ -229,41 +233,57 @@ class StdlibWire:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise ConnectError(f"unsupported URL {request.url!r}")
-        port = parts.port or (443 if scheme == "https" else 80)
-        conn = self._connection(scheme, parts.hostname, port)
+        origin = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
+        conn = self._checkout(origin)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
         try:
             conn.request(request.method, target, body=request.content, headers=request.headers)
         except TimeoutError as err:
-            self.close()
+            conn.close()
             raise WriteError(str(err) or "timed out") from err
         except OSError as err:
-            self.close()
+            conn.close()
             raise WriteError(str(err)) from err
         try:
             resp = conn.getresponse()
             content = resp.read()
         except TimeoutError as err:
-            self.close()
+            conn.close()
             raise ReadTimeout(str(err) or "timed out") from err
         except http.client.HTTPException as err:  # RemoteDisconnected, BadStatusLine, ...
-            self.close()
+            conn.close()
             raise RemoteProtocolError(str(err) or type(err).__name__) from err
         except OSError as err:
-            self.close()
+            conn.close()
             raise ReadError(str(err)) from err
         headers: dict[str, str] = {}
         for k, v in resp.getheaders():
             key = k.lower()
             headers[key] = f"{headers[key]}, {v}" if key in headers else v
         if resp.will_close:
-            self.close()
+            conn.close()
+        else:
+            self._checkin(origin, conn)
         return Response(resp.status, resp.reason or "", headers, content, request)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-            self._origin = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            conn.close()
+
+
+def _stale(conn: Any) -> bool:
+    """True when an idle connection was closed by the server (or has unasked bytes)."""
+    import select
+
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
