@@ -41,12 +41,14 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py --check
+	$(BIN)/python scripts/gen_tables.py --check
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/python scripts/gen_tables.py
 
 $(PEERS_STAMP):
 	@test -n "$(PY310)" || { echo "needs CPython 3.10 for the SDK: set PY310=/path/to/python3.10"; exit 2; }

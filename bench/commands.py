@@ -68,8 +68,10 @@ def main() -> None:
     try:
         acct = new_account(server.http_url)
         with tempfile.TemporaryDirectory() as tmp:
+            # no PYTHON* variable: PYTHONDONTWRITEBYTECODE would compile paradexctl from source
+            # in every run, which an installed package never does
             env = dict(
-                os.environ,
+                {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
                 XDG_CONFIG_HOME=f"{tmp}/config",
                 XDG_CACHE_HOME=f"{tmp}/cache",
                 PARADEX_ENV="local",

@@ -185,8 +185,11 @@ class HostileCli:
         if stdin is not None:
             sys.stdin = io.StringIO(stdin)
         try:
+            # the exchange as the CLI's httpx transport: without one, the sync REST client
+            # sends over the standard library (paradexctl.paradex.wire), which respx cannot see
+            transport = httpx.MockTransport(self.exchange.handle)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(list(args))
+                code = main(list(args), transport=transport)
         finally:
             sys.stdin = old
         return code, out.getvalue(), err.getvalue()

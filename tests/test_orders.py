@@ -534,6 +534,35 @@ def test_cancel_by_unknown_client_id_still_sends_delete_with_market():
     assert calls[-1] == ("DELETE", "/v1/orders/by_client_id/zz", {"market": "BTC-USD-PERP"})
 
 
+def test_cancel_with_known_state_skips_the_lookup():
+    """The state a live feed (or a moment-old answer) already holds replaces the GET: an open
+    order gets its DELETE at once, a CLOSED one is refused locally with no request at all, and
+    a known state about another order is not used."""
+    calls = []
+
+    def handler(req):
+        calls.append((req.method, req.url.path))
+        if req.method == "GET":
+            return httpx.Response(200, json={**ORDER, "status": "OPEN"})
+        return httpx.Response(204)
+
+    client = make_client(handler)
+    out = O.cancel_order(client, order_id="111", known={**ORDER, "status": "OPEN"})
+    assert calls == [("DELETE", "/v1/orders/111")]
+    assert out["client_id"] == "cid-7" and out["market"] == ORDER["market"]
+    calls.clear()
+    out = O.cancel_order(client, client_id="cid-7", known={**ORDER, "status": "NEW"})
+    assert calls == [("DELETE", "/v1/orders/111")] and out["id"] == "111"
+    calls.clear()
+    closed = {**ORDER, "status": "CLOSED", "cancel_reason": "FILLED"}
+    with pytest.raises(ExchangeRejected) as ei:
+        O.cancel_order(client, order_id="111", known=closed)
+    assert ei.value.code == "ORDER_IS_CLOSED" and calls == []
+    other = {**ORDER, "id": "999", "client_id": "other", "status": "CLOSED"}
+    O.cancel_order(client, order_id="111", known=other)
+    assert calls == [("GET", "/v1/orders/111"), ("DELETE", "/v1/orders/111")]
+
+
 # -- batch ----------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(tables, "_level", "small")
     monkeypatch.setattr(tables, "_tables", {})
     monkeypatch.setattr(tables, "_heavy_uses", 0)
+    monkeypatch.setattr(tables, "_upgrade", None)
     monkeypatch.setattr(tables, "_warming", None)
     monkeypatch.setattr(tables, "_key_points", type(tables._key_points)())
     monkeypatch.setattr(tables, "_key_uses", {})
@@ -61,6 +62,7 @@ def reference_pedersen(a: int, b: int) -> int:
 
 RIGHTS = [0, 1, 7, 4, 0x4254432D5553442D50455250, (1 << 251) + 12345, curve.FIELD_PRIME - 1]
 LEFTS = [0, 3, 0x6F74F207280B65CF663FB8D7763FAC1E7398CD6D7DA5D7681DC300EE4278A0A]
+MSG_FOR_UPGRADE = 0x5BB9440E27889A364BCB678B1F679ECD1347ACDEDCBF36E83494F857CC58026
 
 
 def test_cached_right_half_matches_the_definition(fresh: None) -> None:
@@ -257,3 +259,105 @@ def test_retried_order_is_hashed_once() -> None:
         S.modify_order_message_hash(CHAIN, ACCOUNT, timestamp_ms=1700000000123, order_id=1, **kw)
         != h
     )
+
+
+# --- shipped tables and the automatic upgrade -----------------------------------------------------
+
+
+def test_shipped_tables_are_the_small_level_and_equal_built_ones() -> None:
+    from paradexctl.signing import _fixed_tables
+
+    small = {(n, w) for n, w in tables.LEVELS["small"].items() if w}
+    assert set(_fixed_tables.TABLES) == small
+    for name, w in small:
+        base, bits = tables._BASES[name]
+        shipped = tables.shipped_table(name, w)
+        assert shipped is not None and shipped.w == w and shipped.bits == bits
+        assert shipped.points == curve.FixedBaseTable(base, bits, w).points
+    assert tables.shipped_table("G", 8) is None  # medium and large are built, not shipped
+    with pytest.raises(ValueError, match="wrong number of points"):
+        curve.FixedBaseTable(curve.GENERATOR, 252, 4, [curve.GENERATOR])
+
+
+def test_the_first_order_of_a_process_builds_no_table(
+    fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh process (no table loaded) hashes and signs an order from the shipped tables:
+    computing any table point fails the test."""
+
+    def no_build(*args: Any) -> Any:
+        raise AssertionError(f"a table was built: {args[1:]}")
+
+    monkeypatch.setattr(curve, "table_points", no_build)
+    monkeypatch.setattr(tables, "table_points", no_build)
+    h = S.order_message_hash(
+        CHAIN, ACCOUNT, timestamp_ms=1700000000000, market="BTC-USD-PERP", side="BUY",
+        order_type="LIMIT", size=S.to_chain_int("0.015"), price=S.to_chain_int("97123.5"),
+    )  # fmt: skip
+    r, s = S.sign(h, PRIV)
+    assert S.verify(h, r, s, S.private_to_public(PRIV))
+    assert {n: tables.table(n).w for n in tables.LEVELS["small"]} == tables.LEVELS["small"]
+
+
+def test_medium_upgrade_is_built_one_bounded_slice_per_operation(
+    fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once busy, an operation does at most one slice of the medium build (at most STEP_ADDS
+    point additions and one normalization of at most STEP_NORMALIZE points), and only every
+    UPGRADE_EVERY operations; the small tables serve until the whole medium set is swapped
+    in; every result stays right."""
+    adds = [0]
+    normalized: list[int] = []
+    real_add, real_batch = curve.jac_add_affine, curve.batch_to_affine
+
+    def counting_add(*a: int) -> curve.Jacobian:
+        adds[0] += 1
+        return real_add(*a)
+
+    def counting_batch(points: Any) -> list[curve.Affine]:
+        normalized.append(len(points))
+        return real_batch(points)
+
+    pairs = [(a, b) for a in LEFTS[:3] for b in RIGHTS[:3]]
+    expected = {ab: reference_pedersen(*ab) for ab in pairs}
+    r, s = S.sign(MSG_FOR_UPGRADE, PRIV)
+    small = {n: tables.table(n) for n in tables.LEVELS["small"]}
+    monkeypatch.setattr(tables, "AUTO_UPGRADE_AFTER", 1)
+    monkeypatch.setattr(curve, "jac_add_affine", counting_add)
+    monkeypatch.setattr(curve, "batch_to_affine", counting_batch)
+    ops = slices = 0
+    while tables.current_level() == "small":
+        assert ops < 20_000, "the upgrade never completed"
+        adds[0] = 0
+        normalized.clear()
+        a, b = pairs[ops % len(pairs)]
+        assert S.pedersen(a, b) == expected[(a, b)]
+        ops += 1
+        assert adds[0] <= curve.STEP_ADDS, ops
+        assert len(normalized) <= 1 and all(n <= curve.STEP_NORMALIZE for n in normalized)
+        slices += bool(adds[0] or normalized)
+        if tables.current_level() == "small":
+            assert all(tables.table(n) is t for n, t in small.items())
+    medium = tables.LEVELS["medium"]
+    built_points = sum(curve.table_size(tables._BASES[n][1], w) for n, w in medium.items())
+    assert slices >= built_points // (curve.STEP_ADDS + curve.STEP_NORMALIZE)  # really sliced
+    assert ops >= (slices - 1) * tables.UPGRADE_EVERY  # paced: one slice per UPGRADE_EVERY
+    assert {n: tables.table(n).w for n in medium} == medium
+    for ab, h in expected.items():
+        assert S.pedersen(*ab) == h
+    assert S.sign(MSG_FOR_UPGRADE, PRIV) == (r, s)
+    assert S.verify(MSG_FOR_UPGRADE, r, s, S.private_to_public(PRIV))
+
+
+def test_warm_tables_supersedes_a_partial_upgrade(
+    fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tables, "AUTO_UPGRADE_AFTER", 1)
+    for _ in range(5):
+        S.pedersen(1, 2)
+    assert tables._upgrade is not None and tables.current_level() == "small"
+    monkeypatch.setattr(tables, "LEVELS", {**tables.LEVELS, "large": tables.LEVELS["medium"]})
+    S.warm_tables("large")
+    assert tables._upgrade is None and tables.current_level() == "large"
+    S.pedersen(1, 2)  # no upgrade starts again above small
+    assert tables._upgrade is None and tables.current_level() == "large"

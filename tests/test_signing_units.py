@@ -29,6 +29,7 @@ def fresh_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(tables, "_level", "small")
     monkeypatch.setattr(tables, "_tables", {})
     monkeypatch.setattr(tables, "_heavy_uses", 0)
+    monkeypatch.setattr(tables, "_upgrade", None)
     monkeypatch.setattr(tables, "_key_points", type(tables._key_points)())
     monkeypatch.setattr(tables, "_key_uses", {})
     monkeypatch.setattr(tables, "_key_tables", type(tables._key_tables)())
@@ -266,6 +267,8 @@ def test_verify_published_cases(fresh_tables: None) -> None:
 
 PRIV = 0x543B6CF6C91817A87174AAEA4FB370AC1C694E864D7740D728F8344D53E815
 MSG = 0x70CD38EEAA297C33E238A6482F9A3CF752D918E85FCCC67008A3467CF66A5F8
+#: pedersen(1, 2), as published with Starknet's Pedersen hash.
+PEDERSEN_1_2 = 0x5BB9440E27889A364BCB678B1F679ECD1347ACDEDCBF36E83494F857CC58026
 
 
 def test_verify_rejects_invalid_inputs_without_raising() -> None:
@@ -308,9 +311,12 @@ def test_key_tables_and_levels(fresh_tables: None, monkeypatch: pytest.MonkeyPat
     r, s = S.sign(MSG, PRIV)
     monkeypatch.setattr(tables, "AUTO_UPGRADE_AFTER", 3)
     assert tables.current_level() == "small"
-    for _ in range(3):
-        S.pedersen(1, 2)
-    assert tables.current_level() == "medium"
+    # the upgrade starts at the 3rd operation and is built one slice per UPGRADE_EVERY after it
+    ops = 0
+    while tables.current_level() == "small" and ops < 10_000:
+        assert S.pedersen(1, 2) == PEDERSEN_1_2
+        ops += 1
+    assert tables.current_level() == "medium" and ops > 3
     assert tables.table("G").w == tables.LEVELS["medium"]["G"]
     # medium: a key gets its own table after a few uses; results must not change.
     for i in range(tables._KEY_TABLE_AFTER["medium"] + 2):

@@ -1064,21 +1064,41 @@ def cancel_order(
     order_id: str | None = None,
     client_id: str | None = None,
     market: str | None = None,
+    known: Mapping[str, Any] | None = None,
     wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
 ) -> dict[str, Any]:
     """Cancel one order after a fresh lookup; refuse locally (exit 4, ORDER_IS_CLOSED) when the
-    exchange already reports it CLOSED. Returns ``{id, client_id, status}``."""
+    exchange already reports it CLOSED. Returns ``{id, client_id, status}``.
+
+    ``known``: the order as the caller already knows it from a source at least as fresh as a
+    ``GET`` would be: a live feed's state manager (``StateManager.get``, which has already
+    refused stale REST answers over newer WebSocket ones), or the answer the caller received
+    from the exchange a moment ago. When it is the same order (its ``id``, or its
+    ``client_id``), the lookup is skipped: the guard is the same (CLOSED is refused locally)
+    and costs no round trip. A CLOSED order never reopens, so a ``known`` CLOSED is always
+    right; a ``known`` open order that has closed since gets the exchange's own refusal of the
+    DELETE."""
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
     current: dict[str, Any] | None = None
-    try:
-        if order_id is not None:
-            current = get_order(client, order_id)
-        else:
-            current = lookup_client_id_once(client, str(client_id), market)
-    except ExchangeRejected as err:
-        if not _is_not_found(err):
-            raise
+    if (
+        known is not None
+        and known.get("id")
+        and (
+            str(known["id"]) == order_id
+            or (client_id is not None and known.get("client_id") == client_id)
+        )
+    ):
+        current = dict(known)
+    else:
+        try:
+            if order_id is not None:
+                current = get_order(client, order_id)
+            else:
+                current = lookup_client_id_once(client, str(client_id), market)
+        except ExchangeRejected as err:
+            if not _is_not_found(err):
+                raise
     if current is not None and current.get("id"):
         _refuse_if_closed(current, wall_ms())
         order_id = str(current["id"])

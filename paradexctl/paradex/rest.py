@@ -24,9 +24,13 @@ Answer shapes: a body is checked against the shape its reader needs before use, 
 page); a wrong shape is :class:`~paradexctl.errors.UnexpectedAnswer` (exit 5) naming the
 request, never an internal error.
 
-httpx is imported on the first request (not at import time), so a ``--dry-run`` served from
-the metadata cache never pays for it; its optional command-line client (which pulls in rich
-and click) is skipped.
+Transports: :class:`RestClient` sends over :mod:`paradexctl.paradex.wire` (HTTP/1.1 on the
+standard library: a one-shot command's request costs less than importing httpx) unless it is
+given an httpx transport (tests) or the environment sets a proxy, which only httpx
+honours; :class:`AsyncRestClient` (the live feed's) always uses httpx. Both run the
+same loop over :class:`_Tries`: one set of retry rules, error classes and redacted traces,
+whatever moves the bytes. httpx is imported on its first request (not at import time), and
+its optional command-line client (which pulls in rich and click) is skipped.
 """
 
 from __future__ import annotations
@@ -316,8 +320,41 @@ def _error_from_response(method: str, path: str, resp: httpx.Response) -> Exchan
 
 def _is_not_sent(err: Exception) -> bool:
     """True when the request provably never reached the server."""
+    from paradexctl.paradex.wire import WireError
+
+    if isinstance(err, WireError):
+        return err.not_sent
     hx = _httpx()
     return isinstance(err, (hx.ConnectError, hx.ConnectTimeout, hx.PoolTimeout))
+
+
+class _HttpxWire:
+    """An ``httpx.Client`` behind the interface of :class:`~paradexctl.paradex.wire.StdlibWire`
+    (``build``, ``send``, ``close``, ``errors``)."""
+
+    def __init__(self, base_url: str, transport: Any, timeout: float) -> None:
+        hx = _httpx()
+        self.client = hx.Client(transport=transport, **_client_options(base_url, timeout))
+        self.errors: tuple[type[Exception], ...] = (hx.TransportError,)
+
+    def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any],
+        content: bytes | None,
+        headers: Mapping[str, str],
+    ) -> Any:
+        return self.client.build_request(
+            method, url, params=params, content=content, headers=headers
+        )
+
+    def send(self, request: Any) -> Any:
+        return self.client.send(request)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -479,16 +516,19 @@ class RestClient:
         self.trace = trace
         self._transport = transport
         self._timeout = timeout
-        self._client: httpx.Client | None = None
+        self._client: Any = None
 
-    @property
-    def _http(self) -> httpx.Client:
-        """The httpx client, created on first use."""
+    def _wire(self) -> Any:
+        """The transport, created on first use: the stdlib one unless httpx is needed."""
         if self._client is None:
-            hx = _httpx()
-            self._client = hx.Client(
-                transport=self._transport, **_client_options(self.base_url, self._timeout)
-            )
+            from paradexctl.paradex import wire
+
+            if self._transport is None and not wire.environment_needs_httpx(self.base_url):
+                self._client = wire.StdlibWire(
+                    self._timeout, {"User-Agent": USER_AGENT, "Accept": "application/json"}
+                )
+            else:
+                self._client = _HttpxWire(self.base_url, self._transport, self._timeout)
         return self._client
 
     # context manager
@@ -571,19 +611,20 @@ class RestClient:
             can_reauth=private and self.auth is not None,
             invalidate=self.auth.invalidate if self.auth is not None else None,
         )  # fmt: skip
+        wire = self._wire()
         while True:
             if private:
                 if self.auth is None:
                     raise RuntimeError(f"{method} {path} needs authentication")
                 req_headers["Authorization"] = self.auth.authorization(self)
-            request = self._http.build_request(
+            request = wire.build(
                 method, url, params=clean_params, content=content, headers=req_headers
             )
             self._trace_request(request, content)
             step: _Done | _Again
             try:
-                resp = self._http.send(request)
-            except _httpx().TransportError as err:
+                resp = wire.send(request)
+            except wire.errors as err:
                 self._trace(f"!! {method} {path}: {describe_error(err)}")
                 step = tries.transport_error(err)
             else:

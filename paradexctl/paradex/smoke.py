@@ -383,10 +383,16 @@ class SmokeRun:
         self.price = new_price
         return f"price {new_price} on WS and REST"
 
+    def _known(self) -> dict[str, Any] | None:
+        """The order as the feed's state manager has it (REST and WS merged), or None."""
+        ks = self.state.get("order", self.order_id or "")
+        return None if ks is None else dict(ks.payload)
+
     async def _cancel(self) -> str:
         from paradexctl.paradex.orders import cancel_order
 
-        await self._blocking(cancel_order, self.client, order_id=self.order_id)
+        # the live feed knows the order's state: no GET before the DELETE
+        await self._blocking(cancel_order, self.client, order_id=self.order_id, known=self._known())
         return "cancel accepted"
 
     async def _ws_closed(self) -> str:
@@ -432,7 +438,9 @@ class SmokeRun:
                 return f"no order with client_id {self.client_id}: {why}"
             self.order_id = str(found["id"])
         try:
-            await self._blocking(cancel_order, self.client, order_id=self.order_id)
+            await self._blocking(
+                cancel_order, self.client, order_id=self.order_id, known=self._known()
+            )
         except ExchangeRejected as err:
             if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND", "NOT_FOUND"):
                 raise

@@ -21,7 +21,7 @@ Performance notes (pure Python, 252-bit integers):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 __all__ = [
     "ALPHA",
@@ -41,6 +41,8 @@ __all__ = [
     "jac_neg",
     "mul_point",
     "sqrt_mod",
+    "table_points",
+    "table_size",
     "to_affine",
     "y_from_x",
 ]
@@ -241,6 +243,52 @@ def y_from_x(x: int) -> int | None:
 # --- fixed-base window tables --------------------------------------------------------------
 
 
+def table_size(bits: int, w: int) -> int:
+    """How many points a :class:`FixedBaseTable` of ``bits``-bit scalars and window ``w`` holds."""
+    return (bits // w + 1) << (w - 1)
+
+
+#: Work between two yields of :func:`table_points`: additions, and points per normalization.
+STEP_ADDS = 32
+STEP_NORMALIZE = 128
+
+
+def table_points(base: Affine, bits: int, w: int) -> Generator[None, None, list[Affine]]:
+    """The entries of a :class:`FixedBaseTable`, computed a bounded slice at a time: the
+    generator yields after every ``STEP_ADDS`` point additions and after every normalization
+    of ``STEP_NORMALIZE`` points (a few tenths of a millisecond of CPU each), and returns the affine
+    points. A busy process advances it between operations (:func:`tables.note_heavy_use`), so
+    building a big table never stalls one operation."""
+    if not 1 <= w <= 16:
+        raise ValueError("window size out of range")
+    n_rows = bits // w + 1
+    half = 1 << (w - 1)
+    bx, by = base
+    flat: list[Jacobian] = []
+    aff: list[Affine] = []
+    adds = 0
+    for i in range(n_rows):
+        cur: Jacobian = (bx, by, 1)
+        flat.append(cur)
+        for _ in range(half - 1):
+            cur = jac_add_affine(cur[0], cur[1], cur[2], bx, by)
+            flat.append(cur)
+            adds += 1
+            if len(flat) >= STEP_NORMALIZE:  # normalize in chunks: bounds each step, memory
+                aff.extend(batch_to_affine(flat))
+                flat.clear()
+                yield None
+            elif adds % STEP_ADDS == 0:
+                yield None
+        if i + 1 < n_rows:
+            nxt = to_affine(jac_double(*cur))  # 2 * 2^(w-1) * B = 2^w * B
+            if nxt is None:  # pragma: no cover - impossible in a prime-order group
+                raise ValueError("base point of small order")
+            bx, by = nxt
+    aff.extend(batch_to_affine(flat))
+    return aff
+
+
 class FixedBaseTable:
     """Signed-digit window table for ``k * B`` with a fixed base ``B``.
 
@@ -252,33 +300,27 @@ class FixedBaseTable:
 
     __slots__ = ("bits", "points", "w")
 
-    def __init__(self, base: Affine, bits: int, w: int) -> None:
+    def __init__(
+        self, base: Affine, bits: int, w: int, points: Sequence[Affine] | None = None
+    ) -> None:
+        """Build the table of ``base`` (``points``: its entries, already computed, as
+        :func:`table_points` returns them: shipped data; checked for length only)."""
         if not 1 <= w <= 16:
             raise ValueError("window size out of range")
         self.w = w
         self.bits = bits
-        n_rows = bits // w + 1
-        half = 1 << (w - 1)
-        bx, by = base
-        flat: list[Jacobian] = []
-        aff: list[Affine] = []
-        for i in range(n_rows):
-            cur: Jacobian = (bx, by, 1)
-            flat.append(cur)
-            for _ in range(half - 1):
-                cur = jac_add_affine(cur[0], cur[1], cur[2], bx, by)
-                flat.append(cur)
-            if i + 1 < n_rows:
-                nxt = to_affine(jac_double(*cur))  # 2 * 2^(w-1) * B = 2^w * B
-                if nxt is None:  # pragma: no cover - impossible in a prime-order group
-                    raise ValueError("base point of small order")
-                bx, by = nxt
-            if len(flat) >= 4096:  # normalize in chunks: bounds the peak memory of big tables
-                aff.extend(batch_to_affine(flat))
-                flat.clear()
-        aff.extend(batch_to_affine(flat))
+        if points is None:
+            steps = table_points(base, bits, w)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    points = done.value
+                    break
+        elif len(points) != table_size(bits, w):
+            raise ValueError("wrong number of points for this table")
         #: Row-major: the entry for digit ``d`` of row ``i`` is ``points[i * 2^(w-1) + d - 1]``.
-        self.points: list[Affine] = aff
+        self.points: list[Affine] = list(points)
 
     @property
     def rows(self) -> list[list[Affine]]:
