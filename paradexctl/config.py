@@ -370,7 +370,7 @@ def resolve_settings(
 
 _NO_KEY_HELP = (
     "no private key configured: set PARADEX_L2_PRIVATE_KEY (or PARADEX_L2_KEY_FILE / "
-    "PARADEX_KEY_COMMAND), pass --key-file, or run 'paradexctl config init'"
+    "PARADEX_KEY_COMMAND), or run 'paradexctl config init'"
 )
 
 

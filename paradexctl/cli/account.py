@@ -78,7 +78,7 @@ def onboard(
     ethereum_account: Annotated[
         str,
         typer.Option(
-            "--ethereum-account", metavar="ADDR", help="L1 address to link (default 0x0)."
+            "--ethereum-account", metavar="ADDR", help="L1 address to link."
         ),
     ] = "0x0",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask on prod.")] = False,

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 ProfileOpt = Annotated[
     str | None,
-    typer.Option("--profile", "-p", help="Profile to act on (default: the current profile)."),
+    typer.Option("--profile", "-p", help="Profile to act on [default: the current profile]."),
 ]
 
 

@@ -42,7 +42,7 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table, json or ndjson (default: table on a TTY, json when piped).",
+        help="Output format: table, json or ndjson [default: table on a TTY, json when piped].",
         callback=_check_format,
         metavar="FORMAT",
     ),
@@ -57,6 +57,8 @@ class AppContext:
     ws_url: str | None = None
     output_format: str | None = None
     verbose: bool = False
+    #: ``-vv``: an error's traceback is printed too
+    debug: bool = False
     quiet: bool = False
     color: bool = True
     #: the format used for error reporting; updated when a command picks its own
@@ -101,7 +103,12 @@ class AppContext:
         from paradexctl.signing import InvalidKeyError, parse_private_key
 
         s = settings or self.settings()
-        text = load_private_key_text(s)
+        try:
+            text = load_private_key_text(s)
+        except ConfigError as err:
+            if s.key_source is None and command_has_option("--key-file"):
+                raise ConfigError(f"{err.message}; or pass --key-file FILE") from None
+            raise
         try:
             return parse_private_key(text)
         except InvalidKeyError as err:
@@ -111,9 +118,10 @@ class AppContext:
     def account_address(self, settings: Settings | None = None) -> str:
         s = settings or self.settings()
         if not s.account_address:
+            flag = " pass --account ADDR," if command_has_option("--account") else ""
             raise ConfigError(
-                "no account address configured: set PARADEX_ACCOUNT_ADDRESS, pass "
-                "--account, or run 'paradexctl config set account_address 0x...'"
+                f"no account address configured: set PARADEX_ACCOUNT_ADDRESS,{flag} or run "
+                "'paradexctl config set account_address 0x...'"
             )
         return s.account_address
 
@@ -133,6 +141,16 @@ class AppContext:
             )
         if not typer.confirm(f"{question} on {s.env} (real money)?", default=False, err=True):
             raise UsageError("not confirmed; nothing was sent")
+
+
+def command_has_option(name: str) -> bool:
+    """True when the command being run defines the option ``name``: a hint names only
+    options the user can pass to it."""
+    from typer._click.globals import get_current_context
+
+    click_ctx = get_current_context(silent=True)
+    params = getattr(getattr(click_ctx, "command", None), "params", [])
+    return any(name in (*p.opts, *p.secondary_opts) for p in params)
 
 
 _CTX: AppContext | None = None

@@ -229,7 +229,7 @@ def order_place(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="Seconds for --wait (default 30).")
+        float, typer.Option("--timeout", metavar="S", help="Seconds for --wait.")
     ] = 30.0,
     batch: Annotated[
         Path | None,
@@ -238,7 +238,7 @@ def order_place(
     chunk_size: Annotated[
         int,
         typer.Option(
-            "--chunk-size", min=1, max=50, help="Orders per batch request (default 10, max 50)."
+            "--chunk-size", min=1, max=50, help="Orders per batch request."
         ),
     ] = 10,
     output: OutputOpt = None,

@@ -268,7 +268,7 @@ def reconcile_cmd(
         typer.Option(
             "--entities",
             metavar="LIST",
-            help="Comma-separated: orders,positions,balances,fills (default: all).",
+            help="Comma-separated: orders,positions,balances,fills [default: all].",
         ),
     ] = None,
     market: Annotated[

@@ -82,7 +82,7 @@ def _parse_marks(values: list[str], symbols: tuple[str, ...]) -> dict[str, Decim
 
 def sim(
     host: Annotated[
-        str, typer.Option("--host", help="Address to bind (loopback by default).")
+        str, typer.Option("--host", help="Address to bind (loopback).")
     ] = "127.0.0.1",
     port: Annotated[
         int | None,

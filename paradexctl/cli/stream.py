@@ -37,7 +37,7 @@ def stream(
         list[str] | None,
         typer.Argument(
             metavar="CHANNEL",
-            help="orders, fills, positions, balances, account (default: all).",
+            help="orders, fills, positions, balances, account [default: all].",
             show_default=False,
         ),
     ] = None,
@@ -78,7 +78,7 @@ def stream(
             metavar="N",
             min=0,
             help="Give up (exit 5) after N reconnects in a row without a stable connection "
-            "(default: reconnect forever).",
+            "[default: reconnect forever].",
         ),
     ] = None,
     stale_after: Annotated[
@@ -105,7 +105,7 @@ def stream(
             "--resync-every",
             metavar="S",
             min=0.0,
-            help="Also resync over REST every S seconds (default 0: only after each connect).",
+            help="Also resync over REST every SECONDS; 0: only after each connect.",
         ),
     ] = 0.0,
     output: OutputOpt = None,
