@@ -98,6 +98,10 @@ class AppContext:
             )
         return self._settings
 
+    def resolved_settings(self) -> Settings | None:
+        """The settings if :meth:`settings` resolved them in this run, else None."""
+        return self._settings
+
     def private_key(self, settings: Settings | None = None) -> int:
         """The private key as an integer. ConfigError (exit 3) when missing or invalid."""
         from paradexctl.signing import InvalidKeyError, parse_private_key

@@ -181,7 +181,7 @@ class Argument(TyperArgument):
 
 
 def _long_name(param: Any) -> str:
-    names = [*param.opts, *param.secondary_opts]
+    names: list[str] = [*param.opts, *param.secondary_opts]
     return next((n for n in names if n.startswith("--")), names[0])
 
 

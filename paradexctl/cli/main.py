@@ -284,6 +284,35 @@ def _usage_error(err: Any) -> ParadexctlError:
     return UsageError(message)
 
 
+def _explain(err: ParadexctlError) -> ParadexctlError:
+    """``err`` with the hint a user needs: a request that could not connect names its full
+    URL (and, on ``--env local``, the simulator); a 404 from an API URL without ``/v1``
+    says so."""
+    from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+
+    s = get_ctx().resolved_settings()
+    request = err.details.get("request")
+    if s is None or not isinstance(request, str) or " /" not in request:
+        return err
+    method, path = request.split(" ", 1)
+    url = f"{method} {s.api_url}{path}"
+    if isinstance(err, ExchangeRejected) and err.status == 404:
+        if not s.api_url.rstrip("/").endswith("/v1"):
+            err.message += f" (the REST URL {s.api_url} has no /v1: did you mean {s.api_url}/v1?)"
+        return err
+    if type(err) is ExchangeUnavailable and "last" in err.details:
+        last = str(err.details["last"])
+        attempts = err.details.get("attempts")
+        if "refused" in last.lower():
+            err.message = f"{url}: connection refused ({attempts} attempts)"
+            if s.env == "local" and s.origins.get("api_url") == "default":
+                err.message += "; is the simulator running? start it with 'paradexctl sim'"
+        else:
+            err.message = f"{url}: exchange unavailable after {attempts} attempts (last: {last})"
+        err.details["url"] = f"{s.api_url}{path}"
+    return err
+
+
 def _report(err: ParadexctlError) -> None:
     ctx = get_ctx()
     if ctx.error_format in ("json", "ndjson"):
@@ -351,7 +380,7 @@ def main(argv: Sequence[str] | None = None, *, transport: Any = None, on_mark: A
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        _report(err)
+        _report(_explain(err))
         return err.exit_code
     except OutputClosed:
         return 0

@@ -237,9 +237,7 @@ def order_place(
     ] = None,
     chunk_size: Annotated[
         int,
-        typer.Option(
-            "--chunk-size", min=1, max=50, help="Orders per batch request."
-        ),
+        typer.Option("--chunk-size", min=1, max=50, help="Orders per batch request."),
     ] = 10,
     output: OutputOpt = None,
 ) -> None:

@@ -120,14 +120,16 @@ def _positive(text: str, what: str) -> Decimal:
 
 
 def _market(text: str) -> str:
+    """The market symbol, case-insensitively (``btc-usd-perp`` is BTC-USD-PERP, as for
+    ``order place``); a ``kBONK``-style symbol given exactly is kept."""
     m = text.strip()
-    if not MARKET_RE.fullmatch(m):
-        hint = f" (did you mean {m.upper()}?)" if MARKET_RE.fullmatch(m.upper()) else ""
-        raise UsageError(
-            f"--market {text!r} is not a market symbol: upper-case words joined by dashes, "
-            f"e.g. BTC-USD-PERP{hint}"
-        )
-    return m
+    if MARKET_RE.fullmatch(m):
+        return m
+    if MARKET_RE.fullmatch(m.upper()):
+        return m.upper()
+    raise UsageError(
+        f"--market {text!r} is not a market symbol: words joined by dashes, e.g. BTC-USD-PERP"
+    )
 
 
 def _instruction(text: str) -> str:

@@ -132,6 +132,10 @@ def stream(
     ws_opts = ws_options(max_reconnects=max_reconnects, stale_after=stale_after)
     trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
     session = open_session(settings)
+    if market is not None:
+        # checked locally (GET /markets, cached), as order place does: an unknown market is
+        # exit 2 before anything connects; btc-usd-perp is BTC-USD-PERP
+        market = str(session.market(market).get("symbol") or market)
     record_file = None
     state = new_state(round(grace * 1000))
     stats: StreamStats | None = None
