@@ -144,7 +144,11 @@ class Output:
         color: bool = True,
         quiet: bool = False,
         verbose: bool = False,
+        json_messages: bool = False,
     ) -> None:
+        """``json_messages``: every stderr line (message, warning, trace) is a JSON object
+        with a ``type`` (``-o json``/``-o ndjson`` given explicitly: both streams are
+        machine-readable)."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r}")
         self.fmt = fmt
@@ -153,6 +157,7 @@ class Output:
         self.color = color
         self.quiet = quiet
         self.verbose = verbose
+        self.json_messages = json_messages
 
     # -- data -----------------------------------------------------------------------------
 
@@ -238,16 +243,26 @@ class Output:
     def info(self, message: str) -> None:
         """A human message on stderr; suppressed by ``--quiet``."""
         if not self.quiet:
-            print(message, file=self.stderr, flush=True)
+            self.message("info", message)
 
     def warn(self, message: str) -> None:
         """A warning on stderr; always shown."""
-        print(f"warning: {message}", file=self.stderr, flush=True)
+        self.message("warning", message)
 
     def debug(self, message: str) -> None:
         """A trace line on stderr, only with ``--verbose``. Callers must redact secrets."""
         if self.verbose:
-            print(message, file=self.stderr, flush=True)
+            self.message("trace", message)
+
+    def message(self, kind: str, message: str) -> None:
+        """One stderr line of ``kind`` (info, warning, trace): ``{"type": kind, "message":
+        ...}`` with ``json_messages``, else the text (``warning: `` before a warning)."""
+        if self.json_messages:
+            line = ndjson_line({"type": kind, "message": message}) + "\n"
+        else:
+            line = (f"warning: {message}" if kind == "warning" else message) + "\n"
+        self.stderr.write(line)
+        self.stderr.flush()
 
 
 # -- live output: the NDJSON line writer, the terminal view, the stream's lines -----------------

@@ -25,9 +25,10 @@ def _help_pages() -> list[tuple[str, str]]:
     from typer._click import Context
     from typer.main import get_command
 
+    from paradexctl.cli.grammar import normalize
     from paradexctl.cli.main import load_commands
 
-    root = get_command(load_commands())
+    root = normalize(get_command(load_commands()))
     pages: list[tuple[str, str]] = []
 
     def walk(cmd, path: list[str], parent) -> None:  # type: ignore[no-untyped-def]
@@ -49,8 +50,9 @@ def commands_md() -> str:
     out = [
         HEADER,
         "# Command reference\n\n",
-        "Every command's `--help`, generated from the CLI itself. Global options (before the "
-        "command) are on the first page; `-o/--output` is also accepted after any command.\n",
+        "Every command's `--help`, generated from the CLI itself. Global options are on the "
+        "first page; they may be given before or after the command "
+        "(`paradexctl positions -v --env local`).\n",
     ]
     for name, text in _help_pages():
         out.append(f"\n## `{name}`\n\n```text\n{text.rstrip()}\n```\n")

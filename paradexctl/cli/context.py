@@ -75,11 +75,30 @@ class AppContext:
         fmt = explicit or default_format()
         # errors are JSON only when JSON was asked for explicitly
         self.error_format = explicit or "table"
-        out = self._outputs.get(fmt)
+        json_messages = explicit in ("json", "ndjson")
+        key = f"{fmt}:{json_messages}"
+        out = self._outputs.get(key)
         if out is None:
-            out = Output(fmt, color=self.color, quiet=self.quiet, verbose=self.verbose)
-            self._outputs[fmt] = out
+            out = Output(
+                fmt,
+                color=self.color,
+                quiet=self.quiet,
+                verbose=self.verbose,
+                json_messages=json_messages,
+            )
+            self._outputs[key] = out
         return out
+
+    def trace(self, line: str) -> None:
+        """A traffic trace line (``-v``) on stderr: a JSON object ``{"type": "trace"}`` when
+        errors are JSON (``-o json``/``ndjson``), else the text."""
+        if self.error_format in ("json", "ndjson"):
+            from paradexctl.output import ndjson_line
+
+            sys.stderr.write(ndjson_line({"type": "trace", "message": line}) + "\n")
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
     def settings(self, **overrides: Any) -> Settings:
         """Resolved settings; ``overrides`` are command-level flags (they win)."""

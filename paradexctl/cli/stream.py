@@ -130,7 +130,7 @@ def stream(
     sink = LiveView(out.stdout) if out.fmt == "table" else LineWriter(out.stdout, batch=True)
     lines = StreamLines(sink, explain=explain)
     ws_opts = ws_options(max_reconnects=max_reconnects, stale_after=stale_after)
-    trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
+    trace = (lambda line: out.message("trace", line)) if ctx.verbose else None
     session = open_session(settings)
     if market is not None:
         # checked locally (GET /markets, cached), as order place does: an unknown market is

@@ -388,6 +388,8 @@ def serve(
     """
     import socket
 
+    sim = SimApp(options)
+    server = uvicorn.Server(make_uvicorn_config(sim, host, port))
     # Bind here, not in uvicorn: a busy port or a bad address is then one OSError (uvicorn
     # would log it, exit, and leave a task's traceback behind).
     try:
@@ -396,8 +398,6 @@ def serve(
         )
     except OverflowError:
         raise OSError(f"port {port} is out of range (0-65535)") from None
-    sim = SimApp(options)
-    server = uvicorn.Server(make_uvicorn_config(sim, host, port))
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
