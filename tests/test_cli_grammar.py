@@ -322,7 +322,7 @@ def test_stderr_is_json_lines_with_a_type_under_json_output(
     code, out, err = run(capsys, "-o", "json", *args)
     assert code == 0, err
     assert [x["type"] for x in _json_lines(err)] == ["info"]  # before: "wrote profile ..."
-    code, out, err = run(capsys, *args, "-o", "ndjson")  # exists: an error, as JSON
+    code, _, err = run(capsys, *args, "-o", "ndjson")  # exists: an error, as JSON
     assert code == 2 and _json_lines(err)[0]["type"] == "error"
     code, _, err = run(capsys, "positions", "--nope", "-o", "json")  # a click usage error
     assert code == 2 and _json_lines(err)[0]["error"] == "usage"
@@ -405,7 +405,7 @@ def test_api_url_alone_derives_the_websocket_url(
     )
     env.setenv("PARADEX_ENV", "local")
     env.setenv("PARADEX_API_URL", "http://127.0.0.1:9999/v1")  # before: ws stayed on 8787
-    code, out, _ = run(capsys, "config", "show", "-o", "json")
+    _, out, _ = run(capsys, "config", "show", "-o", "json")
     assert json.loads(out)["ws_url"] == "ws://127.0.0.1:9999/v1"
     _, out, _ = run(capsys, "--ws-url", "ws://other:1/v1", "config", "show", "-o", "json")
     assert json.loads(out)["ws_url"] == "ws://other:1/v1"
