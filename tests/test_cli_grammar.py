@@ -319,7 +319,7 @@ def test_stderr_is_json_lines_with_a_type_under_json_output(
     key.write_text(KEY)
     key.chmod(0o600)
     args = ["config", "init", "--profile", "p", "--env", "local", "--key-file", str(key)]
-    code, out, err = run(capsys, "-o", "json", *args)
+    code, _, err = run(capsys, "-o", "json", *args)
     assert code == 0, err
     assert [x["type"] for x in _json_lines(err)] == ["info"]  # before: "wrote profile ..."
     code, _, err = run(capsys, *args, "-o", "ndjson")  # exists: an error, as JSON
@@ -396,7 +396,7 @@ def test_a_refused_connection_names_the_url_and_the_sim(capsys: pytest.CaptureFi
 def test_api_url_alone_derives_the_websocket_url(
     capsys: pytest.CaptureFixture[str], env: pytest.MonkeyPatch
 ) -> None:
-    code, out, _ = run(
+    _, out, _ = run(
         capsys, "--api-url", "https://example.test:9443/v1", "config", "show", "-o", "json"
     )
     shown = json.loads(out)
