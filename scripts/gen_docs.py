@@ -99,11 +99,13 @@ def exit_codes_md() -> str:
     lines.append(
         "\nErrors print one line on stderr: `paradexctl: <message>`. With an explicit "
         "`-o json` (or `-o ndjson`) they print one JSON object on stderr instead:\n\n"
-        '```json\n{"error": "outcome_unknown", "exit_code": 6, "message": "...", '
+        '```json\n{"type": "error", "error": "outcome_unknown", "exit_code": 6, "message": "...", '
         '"details": {"client_id": "..."}}\n```\n\n'
         "A closed pipe (`paradexctl ... | head`) ends the command quietly with status 0. "
         "Usage errors detected by the argument parser (unknown option, missing argument) "
-        "exit 2 with the parser's usage message.\n"
+        "exit 2 in the same one-line form: `paradexctl: no such option: --bogus (see "
+        "'paradexctl positions --help')`. A traceback is printed only with `-vv` (and for "
+        "exit 70 with `-v`).\n"
     )
     return "".join(lines)
 
