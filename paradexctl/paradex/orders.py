@@ -1065,9 +1065,13 @@ def cancel_order(
     client_id: str | None = None,
     market: str | None = None,
     wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Cancel one order after a fresh lookup; refuse locally (exit 4, ORDER_IS_CLOSED) when the
-    exchange already reports it CLOSED. Returns ``{id, client_id, status}``."""
+    exchange already reports it CLOSED. Returns ``{id, client_id, status}``.
+
+    ``dry_run``: the lookup and the checks, then the DELETE it would send (``dry_run``,
+    ``method``, ``url``, ``params``) instead of sending it."""
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
     current: dict[str, Any] | None = None
@@ -1084,9 +1088,20 @@ def cancel_order(
         order_id = str(current["id"])
         market = market or current.get("market")
     if order_id is not None:
-        client.delete(f"/orders/{_seg(order_id)}")
+        path, params = f"/orders/{_seg(order_id)}", None
     else:
-        client.delete(f"/orders/by_client_id/{_seg(str(client_id))}", params={"market": market})
+        path, params = f"/orders/by_client_id/{_seg(str(client_id))}", {"market": market}
+    if dry_run:
+        return {
+            "dry_run": True,
+            "method": "DELETE",
+            "url": f"{client.base_url}{path}",
+            "params": {k: v for k, v in (params or {}).items() if v is not None},
+            "id": order_id,
+            "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
+            "market": market,
+        }
+    client.delete(path, params=params)
     return {
         "id": order_id,
         "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
