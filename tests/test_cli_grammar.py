@@ -478,3 +478,64 @@ def test_the_unknown_market_hint_lists_markets_once(
     code, _out, err = run(capsys, "--env", "local", *place, transport=ex.transport)
     assert code == 2
     assert err.count("BTC-USD-PERP") == 1, err  # before: "did you mean A? (known: A, ...)"
+
+
+# -- item 6: shaped output without jq ----------------------------------------------------------
+
+
+POSITIONS = {
+    "results": [
+        {"market": "BTC-USD-PERP", "side": "LONG", "size": "0.0100", "cost": "600.5", "x": None},
+        {"market": "ETH-USD-PERP", "side": "SHORT", "size": "-1", "cost": "3,000", "x": {"a": 1}},
+    ]
+}
+
+
+def test_render_csv_keeps_decimals_and_quotes() -> None:
+    from decimal import Decimal
+
+    from paradexctl.output import render_csv
+
+    text = render_csv([{"a": Decimal("0.0100"), "b": "x,y", "c": None, "d": {"k": 1}}])
+    assert text == 'a,b,c,d\n0.0100,"x,y",,"{""k"":1}"\n'
+    assert render_csv({"a": 1}, ["a"]) == "a\n1\n"
+
+
+def test_fields_and_csv_on_a_list(
+    capsys: pytest.CaptureFixture[str], env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("PARADEX_L2_PRIVATE_KEY", KEY)
+    env.setenv("PARADEX_ACCOUNT_ADDRESS", ADDRESS)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/positions"):
+            return httpx.Response(200, json=POSITIONS)
+        if "/auth" in path:
+            return httpx.Response(200, json={"jwt_token": "eyJhbGciOi.x.y"})
+        if path.endswith("/system/config"):
+            return httpx.Response(200, json={})
+        return httpx.Response(404, json={"error": "NOT_FOUND", "message": path})
+
+    t = Exchange(handler).transport
+    code, out, err = run(
+        capsys, "--env", "local", "positions", "-o", "csv", "--fields", "market,size", transport=t
+    )
+    assert code == 0, err  # before: "-o csv": choose one of table, json, ndjson
+    assert out == "market,size\nBTC-USD-PERP,0.0100\nETH-USD-PERP,-1\n"
+    code, out, err = run(
+        capsys, "--env", "local", "positions", "-o", "json", "--fields", "size", transport=t
+    )
+    assert json.loads(out) == [{"size": "0.0100"}, {"size": "-1"}]
+    code, out, err = run(capsys, "--env", "local", "positions", "--fields", "mkt", transport=t)
+    assert code == 2 and out == ""
+    assert "--fields: unknown field(s) mkt; valid: market, side, size, cost, x" in err
+
+
+def test_csv_and_fields_are_refused_where_the_output_is_not_a_list(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "reconcile", "-o", "csv")
+    assert code == 2 and "-o csv is for lists" in err
+    code, _, err = run(capsys, "stream", "--fields", "type")
+    assert code == 2 and "--fields is for lists" in err

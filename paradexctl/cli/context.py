@@ -42,7 +42,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table, json or ndjson [default: table on a TTY, json when piped].",
+        help="Output format: table, json, ndjson or csv [default: table on a TTY, json when "
+        "piped].",
         callback=_check_format,
         metavar="FORMAT",
     ),
@@ -56,6 +57,8 @@ class AppContext:
     api_url: str | None = None
     ws_url: str | None = None
     output_format: str | None = None
+    #: ``--fields a,b,c``: only these fields in json, ndjson, csv and table output
+    fields: tuple[str, ...] = ()
     verbose: bool = False
     #: ``-vv``: an error's traceback is printed too
     debug: bool = False
@@ -85,8 +88,18 @@ class AppContext:
                 quiet=self.quiet,
                 verbose=self.verbose,
                 json_messages=json_messages,
+                fields=self.fields,
             )
             self._outputs[key] = out
+        return out
+
+    def report_output(self, override: str | None, command: str) -> Output:
+        """:meth:`output` for a command whose output is a report or a stream, not a list:
+        ``-o csv`` (for lists) and ``--fields`` are usage errors (exit 2)."""
+        out = self.output(override)
+        if out.fmt == "csv" or self.fields:
+            what = "-o csv" if out.fmt == "csv" else "--fields"
+            raise UsageError(f"{what} is for lists; {command} prints a table, json or ndjson")
         return out
 
     def trace(self, line: str) -> None:

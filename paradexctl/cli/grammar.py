@@ -3,7 +3,7 @@
 Two jobs, both done once for the whole command tree rather than in each command module:
 
 * :func:`hoist_globals` lets a global option (``--profile``, ``--env``, ``--api-url``,
-  ``--ws-url``, ``-o``, ``-v``, ``-q``, ``--no-color``) stand before or after the
+  ``--ws-url``, ``-o``, ``--fields``, ``-v``, ``-q``, ``--no-color``) stand before or after the
   subcommand, as gh and kubectl allow: ``paradexctl positions -v --env local`` is read as
   ``paradexctl -v --env local positions``. An option the command defines itself with the
   same name (``-o`` everywhere, ``config init --env``/``--profile``) stays the command's.
@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 #: Global options that take a value, and their aliases.
-GLOBAL_VALUE_OPTIONS = frozenset({"--profile", "--env", "--api-url", "--ws-url", "--output", "-o"})
+GLOBAL_VALUE_OPTIONS = frozenset(
+    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
+)
 #: Global flags (``-v`` counts: ``-vv`` adds tracebacks).
 GLOBAL_FLAGS = frozenset({"--verbose", "-v", "--quiet", "-q", "--no-color"})
 #: Global short flags that may be clustered (``-vv``, ``-qv``).
@@ -48,6 +50,7 @@ METAVARS: dict[str, str] = {
     "--api-url": "URL",
     "--ws-url": "URL",
     "--output": "FORMAT",
+    "--fields": "FIELDS",
     # markets and orders
     "--market": "MARKET",
     "--markets": "MARKETS",

@@ -130,9 +130,19 @@ def root(
         typer.Option(
             "--output",
             "-o",
-            help="Output format: table, json or ndjson [default: table on a TTY, json when piped].",
+            help="Output format: table, json, ndjson or csv [default: table on a TTY, json "
+            "when piped].",
             callback=_check_format,
             metavar="FORMAT",
+        ),
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            metavar="FIELDS",
+            help="Comma-separated fields to keep in json, ndjson, csv and table output "
+            "(an unknown one lists the valid ones).",
         ),
     ] = None,
     verbose: Annotated[
@@ -163,6 +173,7 @@ def root(
             api_url=api_url,
             ws_url=ws_url,
             output_format=output,
+            fields=tuple(f.strip() for f in (fields or "").split(",") if f.strip()),
             verbose=verbose >= 1,
             debug=verbose >= 2,
             quiet=quiet,
@@ -218,7 +229,9 @@ COMMANDS: dict[str, str] = {name: module for name, (module, _) in COMMAND_TABLE.
 
 
 #: Root options that take a value (skipped when looking for the command name).
-_VALUE_OPTIONS = frozenset({"--profile", "--env", "--api-url", "--ws-url", "--output", "-o"})
+_VALUE_OPTIONS = frozenset(
+    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
+)
 
 _loaded: set[str] = set()
 

@@ -154,7 +154,7 @@ def sim(
     --env local, or --api-url/--ws-url. The admin API (faults, state) is under /_sim/.
     """
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "sim")
 
     from paradexctl.paradex.env import LOCAL_PORT
     from paradexctl.sim.app import STALENESS_KEYS, SimOptions

@@ -125,7 +125,7 @@ def stream(
             f"{', '.join(CHANNEL_CHOICES)} (public market data is not streamed by this command)"
         )
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "stream")
     settings = ctx.settings()
     sink = LiveView(out.stdout) if out.fmt == "table" else LineWriter(out.stdout, batch=True)
     lines = StreamLines(sink, explain=explain)
