@@ -46,12 +46,14 @@ __all__ = [
     "cache_dir",
     "config_dir",
     "config_path",
+    "derive_ws_url",
     "load_config",
     "load_private_key_text",
     "mask",
     "redact",
     "resolve_settings",
     "save_config",
+    "unknown_profile",
     "write_private_file",
 ]
 
@@ -273,6 +275,71 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: How each origin of a URL setting is named in an error.
+_URL_SOURCES = {
+    "api_url": {"flag": "--api-url", "env": "PARADEX_API_URL"},
+    "ws_url": {"flag": "--ws-url", "env": "PARADEX_WS_URL"},
+}
+
+
+def _check_url(name: str, url: str, origin: str, schemes: tuple[str, ...], example: str) -> None:
+    """Refuse (exit 2, before any request) a URL that cannot be right: no scheme, the
+    wrong scheme (``--ws-url http://...``), or no host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as err:
+        problem = f"is not a URL ({err})"
+    else:
+        problem = ""
+        if parts.scheme not in schemes:
+            problem = f"must start with {' or '.join(s + '://' for s in schemes)}"
+        elif not parts.hostname:
+            problem = "has no host"
+    if problem:
+        where = _URL_SOURCES[name].get(origin, f"the profile's {name}")
+        raise UsageError(f"{where} {url!r} {problem}; e.g. {example}")
+
+
+def derive_ws_url(api_url: str) -> str:
+    """The WebSocket URL of the server at ``api_url``: the same host and path, ``ws``
+    for ``http`` and ``wss`` for ``https`` (the exchange and the sim both serve
+    ``/v1`` for REST and ``/v1`` for the WebSocket). The REST URL of a known environment
+    gives that environment's WebSocket URL (the exchange's are on another host)."""
+    for environment in ENVIRONMENTS.values():
+        if environment.api_url == api_url.rstrip("/"):
+            return environment.ws_url
+    scheme, sep, rest = api_url.partition("://")
+    return {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme) + sep + rest.rstrip("/")
+
+
+def unknown_profile(name: str, profiles: Mapping[str, Any]) -> UsageError:
+    """The error for a profile named (``--profile``, ``PARADEXCTL_PROFILE``, ``config use``)
+    that does not exist: a usage error, exit 2, worded the same everywhere."""
+    known = ", ".join(sorted(profiles)) or "none"
+    return UsageError(
+        f"profile {name!r} does not exist (known: {known}); "
+        "create it with 'paradexctl config init --profile NAME'"
+    )
+
+
+def _bool_setting(name: str, value: Any, origins: Mapping[str, str]) -> bool:
+    """A boolean setting from a flag, variable or profile: the words ``config set`` takes
+    (true/false, 1/0, yes/no, on/off), any case; anything else is a usage error (exit 2),
+    as it is for ``config set``."""
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() not in _BOOL_WORDS:
+        where = {"env": f"PARADEX_{name.upper()}", "profile": f"the profile's {name}"}
+        raise UsageError(
+            f"{where.get(origins.get(name, ''), name)} must be true or false "
+            f"(1/0, yes/no, on/off), not {value!r}"
+        )
+    return _truthy(value)
+
+
 def resolve_settings(
     *,
     profile: str | None = None,
@@ -310,23 +377,25 @@ def resolve_settings(
     prof = profiles.get(prof_name)
     if prof is None:
         if origins["profile"] in ("flag", "env"):
-            known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(
-                f"profile {prof_name!r} does not exist (known: {known}); "
-                "create it with 'paradexctl config init --profile NAME'"
-            )
+            raise unknown_profile(str(prof_name), profiles)
         prof = {}
 
-    env_name = str(pick("env", env, "PARADEX_ENV", prof, "testnet"))
+    env_name = str(pick("env", env, "PARADEX_ENV", prof, "testnet")).strip().lower()
     if env_name not in ENVIRONMENTS:
         raise UsageError(
             f"unknown environment {env_name!r}; choose one of {', '.join(ENVIRONMENTS)}"
         )
     environment = ENVIRONMENTS[env_name]
-    api = str(pick("api_url", api_url, "PARADEX_API_URL", prof, environment.api_url))
-    ws = str(pick("ws_url", ws_url, "PARADEX_WS_URL", prof, environment.ws_url))
+    api = str(pick("api_url", api_url, "PARADEX_API_URL", prof, environment.api_url)).strip()
+    ws = str(pick("ws_url", ws_url, "PARADEX_WS_URL", prof, environment.ws_url)).strip()
+    _check_url("api_url", api, origins["api_url"], ("http", "https"), "http://127.0.0.1:8787/v1")
+    if origins["api_url"] != "default" and origins["ws_url"] == "default":
+        # --api-url alone: the WebSocket of the same server (http -> ws, https -> wss)
+        ws = derive_ws_url(api)
+        origins["ws_url"] = "derived"
+    _check_url("ws_url", ws, origins["ws_url"], ("ws", "wss"), "ws://127.0.0.1:8787/v1")
     address = pick("account_address", account_address, "PARADEX_ACCOUNT_ADDRESS", prof, None)
-    subkey = _truthy(pick("subkey", None, "PARADEX_SUBKEY", prof, False))
+    subkey = _bool_setting("subkey", pick("subkey", None, "PARADEX_SUBKEY", prof, False), origins)
 
     source: KeySource | None
     if key_file:
@@ -370,7 +439,7 @@ def resolve_settings(
 
 _NO_KEY_HELP = (
     "no private key configured: set PARADEX_L2_PRIVATE_KEY (or PARADEX_L2_KEY_FILE / "
-    "PARADEX_KEY_COMMAND), pass --key-file, or run 'paradexctl config init'"
+    "PARADEX_KEY_COMMAND), or run 'paradexctl config init'"
 )
 
 
@@ -487,6 +556,8 @@ def set_profile_value(
             "refusing to store a private key in config.toml; use key_file or key_command, "
             "or pass --allow-plaintext-key if you really mean it"
         )
+    if key == "env":
+        value = value.strip().lower()
     if key == "env" and value not in ENVIRONMENTS:
         raise UsageError(f"unknown environment {value!r}; choose one of {', '.join(ENVIRONMENTS)}")
     if key in _BOOL_KEYS and value.strip().lower() not in _BOOL_WORDS:

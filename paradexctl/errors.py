@@ -63,6 +63,7 @@ class ParadexctlError(Exception):
     def to_json(self) -> dict[str, Any]:
         """The machine-readable form printed on stderr with ``-o json``."""
         out: dict[str, Any] = {
+            "type": "error",
             "error": self.kind,
             "exit_code": self.exit_code,
             "message": self.message,

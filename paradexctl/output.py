@@ -28,12 +28,14 @@ __all__ = [
     "OutputClosed",
     "default_format",
     "jsonable",
+    "render_csv",
     "render_json",
     "render_ndjson",
+    "select_fields",
     "silence_stdout",
 ]
 
-FORMATS = ("table", "json", "ndjson")
+FORMATS = ("table", "json", "ndjson", "csv")
 
 
 class OutputClosed(Exception):
@@ -106,6 +108,52 @@ def ndjson_line(obj: Any) -> str:
     return _ndjson_encode(obj)
 
 
+def _rows(data: Any) -> list[Any]:
+    return list(data) if isinstance(data, list) else [data]
+
+
+def select_fields(data: Any, fields: Sequence[str]) -> Any:
+    """``data`` (a mapping or a list of mappings) with only ``fields``, in that order
+    (``--fields a,b,c``). A field no row has is a usage error naming the valid ones."""
+    from paradexctl.errors import UsageError
+
+    rows = [jsonable(r) for r in _rows(data)]
+    valid: dict[str, None] = {}
+    for r in rows:
+        if isinstance(r, Mapping):
+            valid.update(dict.fromkeys(str(k) for k in r))
+    unknown = [f for f in fields if rows and f not in valid]
+    if unknown:
+        raise UsageError(
+            f"--fields: unknown field(s) {', '.join(unknown)}; valid: {', '.join(valid) or '(none)'}"
+        )
+    picked = [{f: r.get(f) for f in fields} if isinstance(r, Mapping) else r for r in rows]
+    return picked if isinstance(data, list) else picked[0]
+
+
+def render_csv(data: Any, columns: Sequence[str] | None = None) -> str:
+    """RFC 4180 CSV: a header row, then one row per object (a mapping is one row). Columns:
+    ``columns``, else every key in first-seen order. Decimals exactly as sent; a nested
+    value is compact JSON; None is empty."""
+    import csv
+    import io
+
+    rows = [jsonable(r) for r in _rows(data)]
+    if not columns:
+        seen: dict[str, None] = {}
+        for r in rows:
+            if isinstance(r, Mapping):
+                seen.update(dict.fromkeys(str(k) for k in r))
+        columns = list(seen)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        row = r if isinstance(r, Mapping) else {"value": r}
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
 def silence_stdout() -> None:
     """Point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
     import os
@@ -144,7 +192,12 @@ class Output:
         color: bool = True,
         quiet: bool = False,
         verbose: bool = False,
+        json_messages: bool = False,
+        fields: Sequence[str] | None = None,
     ) -> None:
+        """``json_messages``: every stderr line (message, warning, trace) is a JSON object
+        with a ``type`` (``-o json``/``-o ndjson`` given explicitly: both streams are
+        machine-readable)."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r}")
         self.fmt = fmt
@@ -153,6 +206,9 @@ class Output:
         self.color = color
         self.quiet = quiet
         self.verbose = verbose
+        self.json_messages = json_messages
+        #: ``--fields``: only these fields of every emitted object, in this order
+        self.fields = list(fields) if fields else None
 
     # -- data -----------------------------------------------------------------------------
 
@@ -163,8 +219,14 @@ class Output:
         columns: Sequence[str] | None = None,
         title: str | None = None,
     ) -> None:
-        """Render ``data`` (a mapping, or a list of mappings) in the chosen format."""
-        if self.fmt == "json":
+        """Render ``data`` (a mapping, or a list of mappings) in the chosen format
+        (``--fields``: only those fields, and those columns of a table or CSV)."""
+        if self.fields:
+            data = select_fields(data, self.fields)
+            columns = self.fields if isinstance(data, list) or self.fmt == "csv" else None
+        if self.fmt == "csv":
+            self._write(render_csv(data, columns))
+        elif self.fmt == "json":
             self._write(render_json(data))
         elif self.fmt == "ndjson":
             rows = data if isinstance(data, list) else [data]
@@ -238,16 +300,26 @@ class Output:
     def info(self, message: str) -> None:
         """A human message on stderr; suppressed by ``--quiet``."""
         if not self.quiet:
-            print(message, file=self.stderr, flush=True)
+            self.message("info", message)
 
     def warn(self, message: str) -> None:
         """A warning on stderr; always shown."""
-        print(f"warning: {message}", file=self.stderr, flush=True)
+        self.message("warning", message)
 
     def debug(self, message: str) -> None:
         """A trace line on stderr, only with ``--verbose``. Callers must redact secrets."""
         if self.verbose:
-            print(message, file=self.stderr, flush=True)
+            self.message("trace", message)
+
+    def message(self, kind: str, message: str) -> None:
+        """One stderr line of ``kind`` (info, warning, trace): ``{"type": kind, "message":
+        ...}`` with ``json_messages``, else the text (``warning: `` before a warning)."""
+        if self.json_messages:
+            line = ndjson_line({"type": kind, "message": message}) + "\n"
+        else:
+            line = (f"warning: {message}" if kind == "warning" else message) + "\n"
+        self.stderr.write(line)
+        self.stderr.flush()
 
 
 # -- live output: the NDJSON line writer, the terminal view, the stream's lines -----------------

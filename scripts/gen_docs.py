@@ -25,9 +25,10 @@ def _help_pages() -> list[tuple[str, str]]:
     from typer._click import Context
     from typer.main import get_command
 
+    from paradexctl.cli.grammar import normalize
     from paradexctl.cli.main import load_commands
 
-    root = get_command(load_commands())
+    root = normalize(get_command(load_commands()))
     pages: list[tuple[str, str]] = []
 
     def walk(cmd, path: list[str], parent) -> None:  # type: ignore[no-untyped-def]
@@ -49,8 +50,9 @@ def commands_md() -> str:
     out = [
         HEADER,
         "# Command reference\n\n",
-        "Every command's `--help`, generated from the CLI itself. Global options (before the "
-        "command) are on the first page; `-o/--output` is also accepted after any command.\n",
+        "Every command's `--help`, generated from the CLI itself. Global options are on the "
+        "first page; they may be given before or after the command "
+        "(`paradexctl positions -v --env local`).\n",
     ]
     for name, text in _help_pages():
         out.append(f"\n## `{name}`\n\n```text\n{text.rstrip()}\n```\n")
@@ -97,11 +99,13 @@ def exit_codes_md() -> str:
     lines.append(
         "\nErrors print one line on stderr: `paradexctl: <message>`. With an explicit "
         "`-o json` (or `-o ndjson`) they print one JSON object on stderr instead:\n\n"
-        '```json\n{"error": "outcome_unknown", "exit_code": 6, "message": "...", '
+        '```json\n{"type": "error", "error": "outcome_unknown", "exit_code": 6, "message": "...", '
         '"details": {"client_id": "..."}}\n```\n\n'
         "A closed pipe (`paradexctl ... | head`) ends the command quietly with status 0. "
         "Usage errors detected by the argument parser (unknown option, missing argument) "
-        "exit 2 with the parser's usage message.\n"
+        "exit 2 in the same one-line form: `paradexctl: no such option: --bogus (see "
+        "'paradexctl positions --help')`. A traceback is printed only with `-vv` (and for "
+        "exit 70 with `-v`).\n"
     )
     return "".join(lines)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_profile
+from stderr_text import stderr_text
 from test_cli_orders_e2e import BTC, ETH, Cli, make_cli, place
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,7 @@ def _lines(n: int, prefix: str, market: str = BTC, price: int = 90000) -> str:
 
 
 def _batch_posts(err: str) -> int:
-    return len(re.findall(r"^> POST \S+/orders/batch$", err, flags=re.M))
+    return len(re.findall(r"^> POST \S+/orders/batch$", stderr_text(err), flags=re.M))
 
 
 def test_onboard_table_output_with_ethereum_account(sim, cli: Cli, monkeypatch):
@@ -75,7 +76,7 @@ def test_orders_history_follows_cursors_across_pages_up_to_the_limit(cli: Cli, t
     assert code == 0, err
     got = json.loads(out)
     assert len(got) == 120 and len({o["id"] for o in got}) == 120
-    gets = re.findall(r"^> GET \S+/orders-history\S*$", err, flags=re.M)
+    gets = re.findall(r"^> GET \S+/orders-history\S*$", stderr_text(err), flags=re.M)
     assert len(gets) == 2 and "cursor=" in gets[1] and "page_size=20" in gets[1]
     assert len(cli.json("orders", "list", "--history", "--limit", "500")) == 150
 
@@ -138,7 +139,7 @@ def test_rest_only_waiting_with_wait_ws_0(cli: Cli, monkeypatch):
     assert json.loads(out)["order"]["remaining_size"] == "0"
     assert "confirmed through REST" in err and "WebSocket unavailable" not in err
     assert "ws://" not in err  # no WebSocket was opened
-    assert re.search(r"^> GET \S+/orders/\d+$", err, flags=re.M)
+    assert re.search(r"^> GET \S+/orders/\d+$", stderr_text(err), flags=re.M)
 
 
 def test_default_chunk_size_is_10(cli: Cli, tmp_path):

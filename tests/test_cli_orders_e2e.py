@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_profile
+from stderr_text import stderr_text
 
 from paradexctl.cli.main import main
 
@@ -591,7 +592,7 @@ def test_verbose_trace_has_no_secrets(cli):
     assert "> POST" in err and "/orders" in err
     assert "eyJ" not in err
     assert hex(cli.priv)[2:] not in err
-    assert '"signature":"***"' in err.replace(" ", "")
+    assert '"signature":"***"' in stderr_text(err).replace(" ", "")
 
 
 def test_address_derivation_matches_sim(cli, monkeypatch):

@@ -150,7 +150,7 @@ def test_replay_gives_the_stored_report_byte_for_byte(capsys, name, tmp_path, mo
         assert total[name] >= 1
         assert code == (0 if name == "pending" else 1)
         if code == 1:
-            assert err.startswith('{"error": "check_failed", "exit_code": 1')
+            assert err.startswith('{"type": "error", "error": "check_failed", "exit_code": 1')
 
 
 def test_each_kind_row_names_both_sides_and_the_rule(capsys):

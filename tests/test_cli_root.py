@@ -62,7 +62,7 @@ def test_version_prints_package_version() -> None:
 def test_unknown_option_is_usage_error_exit_2() -> None:
     proc = _run("--no-such-flag")
     assert proc.returncode == 2
-    assert "No such option" in proc.stderr
+    assert proc.stderr == "paradexctl: no such option: --no-such-flag (see 'paradexctl --help')\n"
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
@@ -115,6 +115,7 @@ def test_error_is_json_on_stderr_with_explicit_json_output(
     assert rc == 6
     err = json.loads(capsys.readouterr().err)
     assert err == {
+        "type": "error",
         "error": "outcome_unknown",
         "exit_code": 6,
         "message": "outcome unknown for client_id c-1",

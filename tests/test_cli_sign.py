@@ -294,10 +294,6 @@ def test_env_selects_default_chain(capsys: pytest.CaptureFixture[str]) -> None:
         (["order", *ORDER_ARGS, "--price", "0"], "--price must be greater than 0"),
         (["order", *ORDER_ARGS, "--price", "1", "--instruction", "bogus"], "GTC, POST_ONLY"),
         (
-            ["order", "--market", "btc-usd-perp", "--side", "BUY", "--size", "1", "--price", "1"],
-            "did you mean BTC-USD-PERP",
-        ),
-        (
             ["order", "--market", "BTCUSD", "--side", "BUY", "--size", "1", "--price", "1"],
             "not a market symbol",
         ),
@@ -315,7 +311,7 @@ def test_env_selects_default_chain(capsys: pytest.CaptureFixture[str]) -> None:
                 "--order-id",
                 "1",
                 "--market",
-                "eth-usd-perp",
+                "eth_usd_perp",
                 *ORDER_ARGS[2:],
                 "--price",
                 "1",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from stderr_text import stderr_text
 
 from paradexctl.sim.server import SimServer
 
@@ -177,7 +178,7 @@ def test_verbose_websocket_trace_hides_the_jwt(
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    trace = proc.stderr
+    trace = stderr_text(proc.stderr)
     auth_lines = [ln for ln in trace.splitlines() if ln.startswith("ws> {auth")]
     assert auth_lines and all("bearer=***" in ln for ln in auth_lines), trace
     assert any(ln.startswith("ws> ") and "subscribe" in ln for ln in trace.splitlines())

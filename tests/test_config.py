@@ -53,8 +53,9 @@ def test_local_env_points_at_the_sim_and_urls_can_be_overridden(home: Path) -> N
     assert s.real_money
 
 
-def test_unknown_profile_from_flag_is_config_error(home: Path) -> None:
-    with pytest.raises(ConfigError, match="profile 'nope' does not exist"):
+def test_unknown_profile_from_flag_is_usage_error(home: Path) -> None:
+    # exit 2, as for `config use nope` (issue 17, item 5)
+    with pytest.raises(UsageError, match="profile 'nope' does not exist"):
         config.resolve_settings(profile="nope", environ={}, config={"profiles": {"a": {}}})
 
 

@@ -682,7 +682,7 @@ def test_cli_sigint_flushes_and_exits_130(sim: SimServer, cli_account: Any, tmp_
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     (message,) = [ln for ln in err.splitlines() if ln.strip()]  # one line (JSON with -o ndjson)
-    assert json.loads(message) == {"error": "interrupted", "exit_code": 130,
+    assert json.loads(message) == {"type": "error", "error": "interrupted", "exit_code": 130,
                                    "message": "interrupted"}  # fmt: skip
     records = list(read_records(rec.read_text().splitlines()))  # flushed and parseable
     assert any(type(r) is WsFrame for r in records)

@@ -148,7 +148,10 @@ def test_cli_counts_bad_frames_reports_them_with_v_and_keeps_streaming(
 
     quiet = runs[False].stderr
     assert quiet == ""  # counted silently without -v
-    err = runs[True].stderr
+    # with -o ndjson every stderr line is a JSON object with a type (issue 17, item 7)
+    traces = [json.loads(x) for x in runs[True].stderr.splitlines()]
+    assert {t["type"] for t in traces} == {"trace"}
+    err = "\n".join(t["message"] for t in traces)
     assert "Traceback" not in err
     assert "ws< invalid frame (not JSON: Expecting value: line 1 column 1 (char 0)): " \
         "this is {not json" in err  # fmt: skip

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from stderr_text import stderr_text
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -112,7 +113,7 @@ def test_stream_skips_a_deep_frame_and_names_an_oversize_one(hostile: Any, capsy
     # naming the oversize frame, not a silent reconnect loop
     assert code == 5, cap.err
     assert "gave up after 1 reconnect(s) (last: frame_too_large size_limit=1048576)" in cap.err
-    (counters,) = [ln for ln in cap.err.splitlines() if "stream: counters" in ln]
+    (counters,) = [ln for ln in stderr_text(cap.err).splitlines() if "stream: counters" in ln]
     ws = json.loads(counters.split("counters ", 1)[1])["ws"]
     assert ws["invalid"] >= 1 and ws["frames_too_large"] >= 1
 

@@ -9,7 +9,6 @@ retries, backoffs) are profile keys of ``config.toml`` (:data:`TUNABLES`,
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +77,7 @@ def ws_options(**extra: Any) -> dict[str, Any]:
 
 
 def _trace(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    get_ctx().trace(line)
 
 
 def open_session(settings: Settings | None = None) -> Session:

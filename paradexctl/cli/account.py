@@ -77,9 +77,7 @@ def account(typer_ctx: typer.Context, output: OutputOpt = None) -> None:
 def onboard(
     ethereum_account: Annotated[
         str,
-        typer.Option(
-            "--ethereum-account", metavar="ADDR", help="L1 address to link (default 0x0)."
-        ),
+        typer.Option("--ethereum-account", metavar="ADDR", help="L1 address to link."),
     ] = "0x0",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask on prod.")] = False,
     output: OutputOpt = None,

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 ProfileOpt = Annotated[
     str | None,
-    typer.Option("--profile", "-p", help="Profile to act on (default: the current profile)."),
+    typer.Option("--profile", "-p", help="Profile to act on [default: the current profile]."),
 ]
 
 
@@ -87,6 +87,7 @@ def init(
             err=True,
         )
     env = env or "testnet"
+    env = env.strip().lower()
     if env not in ENVIRONMENTS:
         raise UsageError(f"unknown environment {env!r}; choose one of {', '.join(ENVIRONMENTS)}")
     if key_file and key_command:
@@ -179,8 +180,9 @@ def use(
     out = get_ctx().output(output)
     cfg = load_config()
     if name not in (cfg.get("profiles") or {}):
-        known = ", ".join(sorted(cfg.get("profiles") or {})) or "none"
-        raise UsageError(f"no profile {name!r} (known: {known})")
+        from paradexctl.config import unknown_profile
+
+        raise unknown_profile(name, cfg.get("profiles") or {})
     cfg["current_profile"] = name
     save_config(cfg)
     out.emit({"current_profile": name})

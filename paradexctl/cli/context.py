@@ -42,7 +42,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table, json or ndjson (default: table on a TTY, json when piped).",
+        help="Output format: table, json, ndjson or csv [default: table on a TTY, json when "
+        "piped].",
         callback=_check_format,
         metavar="FORMAT",
     ),
@@ -56,7 +57,11 @@ class AppContext:
     api_url: str | None = None
     ws_url: str | None = None
     output_format: str | None = None
+    #: ``--fields a,b,c``: only these fields in json, ndjson, csv and table output
+    fields: tuple[str, ...] = ()
     verbose: bool = False
+    #: ``-vv``: an error's traceback is printed too
+    debug: bool = False
     quiet: bool = False
     color: bool = True
     #: the format used for error reporting; updated when a command picks its own
@@ -73,11 +78,40 @@ class AppContext:
         fmt = explicit or default_format()
         # errors are JSON only when JSON was asked for explicitly
         self.error_format = explicit or "table"
-        out = self._outputs.get(fmt)
+        json_messages = explicit in ("json", "ndjson")
+        key = f"{fmt}:{json_messages}"
+        out = self._outputs.get(key)
         if out is None:
-            out = Output(fmt, color=self.color, quiet=self.quiet, verbose=self.verbose)
-            self._outputs[fmt] = out
+            out = Output(
+                fmt,
+                color=self.color,
+                quiet=self.quiet,
+                verbose=self.verbose,
+                json_messages=json_messages,
+                fields=self.fields,
+            )
+            self._outputs[key] = out
         return out
+
+    def report_output(self, override: str | None, command: str) -> Output:
+        """:meth:`output` for a command whose output is a report or a stream, not a list:
+        ``-o csv`` (for lists) and ``--fields`` are usage errors (exit 2)."""
+        out = self.output(override)
+        if out.fmt == "csv" or self.fields:
+            what = "-o csv" if out.fmt == "csv" else "--fields"
+            raise UsageError(f"{what} is for lists; {command} prints a table, json or ndjson")
+        return out
+
+    def trace(self, line: str) -> None:
+        """A traffic trace line (``-v``) on stderr: a JSON object ``{"type": "trace"}`` when
+        errors are JSON (``-o json``/``ndjson``), else the text."""
+        if self.error_format in ("json", "ndjson"):
+            from paradexctl.output import ndjson_line
+
+            sys.stderr.write(ndjson_line({"type": "trace", "message": line}) + "\n")
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
     def settings(self, **overrides: Any) -> Settings:
         """Resolved settings; ``overrides`` are command-level flags (they win)."""
@@ -96,12 +130,21 @@ class AppContext:
             )
         return self._settings
 
+    def resolved_settings(self) -> Settings | None:
+        """The settings if :meth:`settings` resolved them in this run, else None."""
+        return self._settings
+
     def private_key(self, settings: Settings | None = None) -> int:
         """The private key as an integer. ConfigError (exit 3) when missing or invalid."""
         from paradexctl.signing import InvalidKeyError, parse_private_key
 
         s = settings or self.settings()
-        text = load_private_key_text(s)
+        try:
+            text = load_private_key_text(s)
+        except ConfigError as err:
+            if s.key_source is None and command_has_option("--key-file"):
+                raise ConfigError(f"{err.message}; or pass --key-file FILE") from None
+            raise
         try:
             return parse_private_key(text)
         except InvalidKeyError as err:
@@ -111,9 +154,10 @@ class AppContext:
     def account_address(self, settings: Settings | None = None) -> str:
         s = settings or self.settings()
         if not s.account_address:
+            flag = " pass --account ADDR," if command_has_option("--account") else ""
             raise ConfigError(
-                "no account address configured: set PARADEX_ACCOUNT_ADDRESS, pass "
-                "--account, or run 'paradexctl config set account_address 0x...'"
+                f"no account address configured: set PARADEX_ACCOUNT_ADDRESS,{flag} or run "
+                "'paradexctl config set account_address 0x...'"
             )
         return s.account_address
 
@@ -133,6 +177,16 @@ class AppContext:
             )
         if not typer.confirm(f"{question} on {s.env} (real money)?", default=False, err=True):
             raise UsageError("not confirmed; nothing was sent")
+
+
+def command_has_option(name: str) -> bool:
+    """True when the command being run defines the option ``name``: a hint names only
+    options the user can pass to it."""
+    from typer._click.globals import get_current_context
+
+    click_ctx = get_current_context(silent=True)
+    params = getattr(getattr(click_ctx, "command", None), "params", [])
+    return any(name in (*p.opts, *p.secondary_opts) for p in params)
 
 
 _CTX: AppContext | None = None

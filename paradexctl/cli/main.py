@@ -60,7 +60,11 @@ class _LazyRootGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = super().get_command(ctx, cmd_name)
-        if cmd is None and cmd_name in COMMAND_TABLE:
+        if cmd is not None:
+            from paradexctl.cli.grammar import normalize
+
+            return normalize(cmd, cmd_name)
+        if cmd_name in COMMAND_TABLE:
             from typer.core import TyperCommand
 
             summary = COMMAND_TABLE[cmd_name][1]
@@ -76,7 +80,7 @@ app = typer.Typer(
         "query the account, stream WebSocket updates as NDJSON, reconcile REST against "
         "WebSocket, run a smoke test, or run a local simulated exchange."
     ),
-    no_args_is_help=True,
+    no_args_is_help=True,  # main() prints the help on stdout and exits 0
     add_completion=False,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
@@ -126,17 +130,31 @@ def root(
         typer.Option(
             "--output",
             "-o",
-            help="Output format: table, json or ndjson (default: table on a TTY, json when piped).",
+            help="Output format: table, json, ndjson or csv [default: table on a TTY, json "
+            "when piped].",
             callback=_check_format,
             metavar="FORMAT",
         ),
     ] = None,
-    verbose: Annotated[
-        bool,
+    fields: Annotated[
+        str | None,
         typer.Option(
-            "--verbose", "-v", help="Trace HTTP and WebSocket traffic to stderr (redacted)."
+            "--fields",
+            metavar="FIELDS",
+            help="Comma-separated fields to keep in json, ndjson, csv and table output "
+            "(an unknown one lists the valid ones).",
         ),
-    ] = False,
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Trace HTTP and WebSocket traffic to stderr (redacted); -vv also prints "
+            "the traceback of an error.",
+        ),
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors.")] = False,
     no_color: Annotated[
         bool, typer.Option("--no-color", help="Disable colour (also NO_COLOR).")
@@ -146,7 +164,8 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    """Global options apply to every command."""
+    """Global options apply to every command, and may be given before or after it
+    (``paradexctl positions -v --env local``)."""
     set_ctx(
         AppContext(
             profile=profile,
@@ -154,10 +173,12 @@ def root(
             api_url=api_url,
             ws_url=ws_url,
             output_format=output,
-            verbose=verbose,
+            fields=tuple(f.strip() for f in (fields or "").split(",") if f.strip()),
+            verbose=verbose >= 1,
+            debug=verbose >= 2,
             quiet=quiet,
             color=not no_color and "NO_COLOR" not in os.environ,
-            error_format=output or "table",
+            error_format=output or get_ctx().error_format,
             transport=ctx.obj.get("transport") if isinstance(ctx.obj, dict) else None,
             on_mark=ctx.obj.get("on_mark") if isinstance(ctx.obj, dict) else None,
         )
@@ -208,7 +229,9 @@ COMMANDS: dict[str, str] = {name: module for name, (module, _) in COMMAND_TABLE.
 
 
 #: Root options that take a value (skipped when looking for the command name).
-_VALUE_OPTIONS = frozenset({"--profile", "--env", "--api-url", "--ws-url", "--output", "-o"})
+_VALUE_OPTIONS = frozenset(
+    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
+)
 
 _loaded: set[str] = set()
 
@@ -245,6 +268,64 @@ def _stdout_closed() -> bool:
     return isinstance(sys.stdout, PacifyFlushWrapper)
 
 
+def _asked_format(args: Sequence[str]) -> str:
+    """The last ``-o``/``--output`` value of ``args`` (before ``--``), or ``table``: the
+    format of an error raised before any command chose its output."""
+    fmt = "table"
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a in ("-o", "--output") and i + 1 < len(args):
+            fmt = args[i + 1]
+        elif a.startswith("--output="):
+            fmt = a.split("=", 1)[1]
+        elif a.startswith("-o") and len(a) > 2 and not a.startswith("--"):
+            fmt = a[2:]
+    return fmt
+
+
+def _usage_error(err: Any) -> ParadexctlError:
+    """A click usage error as a :class:`~paradexctl.errors.UsageError`: one line, worded
+    like paradexctl's own (``no such option: -x (see 'paradexctl positions --help')``)."""
+    from paradexctl.errors import UsageError
+
+    message = err.format_message().strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(err, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return UsageError(message)
+
+
+def _explain(err: ParadexctlError) -> ParadexctlError:
+    """``err`` with the hint a user needs: a request that could not connect names its full
+    URL (and, on ``--env local``, the simulator); a 404 from an API URL without ``/v1``
+    says so."""
+    from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+
+    s = get_ctx().resolved_settings()
+    request = err.details.get("request")
+    if s is None or not isinstance(request, str) or " /" not in request:
+        return err
+    method, path = request.split(" ", 1)
+    url = f"{method} {s.api_url}{path}"
+    if isinstance(err, ExchangeRejected) and err.status == 404:
+        if not s.api_url.rstrip("/").endswith("/v1"):
+            err.message += f" (the REST URL {s.api_url} has no /v1: did you mean {s.api_url}/v1?)"
+        return err
+    if type(err) is ExchangeUnavailable and "last" in err.details:
+        last = str(err.details["last"])
+        attempts = err.details.get("attempts")
+        if "refused" in last.lower():
+            err.message = f"{url}: connection refused ({attempts} attempts)"
+            if s.env == "local" and s.origins.get("api_url") == "default":
+                err.message += "; is the simulator running? start it with 'paradexctl sim'"
+        else:
+            err.message = f"{url}: exchange unavailable after {attempts} attempts (last: {last})"
+        err.details["url"] = f"{s.api_url}{path}"
+    return err
+
+
 def _report(err: ParadexctlError) -> None:
     ctx = get_ctx()
     if ctx.error_format in ("json", "ndjson"):
@@ -253,6 +334,20 @@ def _report(err: ParadexctlError) -> None:
         print(json.dumps(err.to_json(), default=str), file=sys.stderr, flush=True)
     else:
         print(f"paradexctl: {err.message}", file=sys.stderr, flush=True)
+
+
+def _report_internal(err: Exception) -> None:
+    message = (
+        f"internal error: {type(err).__name__}: {err} "
+        "(re-run with -v for the traceback; please report it)"
+    )
+    if get_ctx().error_format in ("json", "ndjson"):
+        import json
+
+        line = {"type": "error", "error": "internal", "exit_code": EXIT_INTERNAL}
+        print(json.dumps({**line, "message": message}), file=sys.stderr, flush=True)
+    else:
+        print(f"paradexctl: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None, *, transport: Any = None, on_mark: Any = None) -> int:
@@ -280,19 +375,25 @@ def main(argv: Sequence[str] | None = None, *, transport: Any = None, on_mark: A
         pass  # the root help lists COMMAND_TABLE; no command module is needed
     else:
         load_commands()
+    from typer.main import get_command
+
+    from paradexctl.cli.grammar import hoist_globals, normalize
+
+    set_ctx(AppContext(color="NO_COLOR" not in os.environ, error_format=_asked_format(args)))
+    root = normalize(get_command(app))
     try:
-        rv = app(
-            args=args,
+        rv = root.main(
+            args=hoist_globals(root, args),
             standalone_mode=False,
             prog_name="paradexctl",
             obj={"transport": transport, "on_mark": on_mark},
         )
     except ParadexctlError as err:
-        if get_ctx().verbose:
+        if get_ctx().debug:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        _report(err)
+        _report(_explain(err))
         return err.exit_code
     except OutputClosed:
         return 0
@@ -304,24 +405,31 @@ def main(argv: Sequence[str] | None = None, *, transport: Any = None, on_mark: A
             return 0
         raise
     except Abort:
-        print("paradexctl: interrupted", file=sys.stderr)
+        from paradexctl.errors import Interrupted
+
+        _report(Interrupted("interrupted"))
         return 130
+    except click_exc.NoArgsIsHelpError as err:
+        # `paradexctl`, `paradexctl orders`: the help, on stdout, and success (as gh does)
+        try:
+            print(err.ctx.get_help(), flush=True)
+        except BrokenPipeError:
+            silence_stdout()
+        return 0
     except click_exc.ClickException as err:
-        err.show()
+        _report(_usage_error(err))
         return 2
     except KeyboardInterrupt:
-        print("paradexctl: interrupted", file=sys.stderr)
+        from paradexctl.errors import Interrupted
+
+        _report(Interrupted("interrupted"))
         return 130
     except Exception as err:  # a bug: one line, the traceback only with -v
         if get_ctx().verbose:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        print(
-            f"paradexctl: internal error: {type(err).__name__}: {err} "
-            "(re-run with -v for the traceback; please report it)",
-            file=sys.stderr,
-        )
+        _report_internal(err)
         return EXIT_INTERNAL
     if isinstance(rv, int):
         if rv == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)

@@ -51,6 +51,11 @@ BATCH_COLUMNS = ["line", "client_id", "market", "side", "size", "price", "outcom
                  "status", "error"]  # fmt: skip
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on prod.")]
+#: ``--dry-run`` of the commands that change an existing order (``place`` has its own help)
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Check and sign, print the request, send nothing."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -229,7 +234,7 @@ def order_place(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="Seconds for --wait (default 30).")
+        float, typer.Option("--timeout", metavar="S", help="Seconds for --wait.")
     ] = 30.0,
     batch: Annotated[
         Path | None,
@@ -237,9 +242,7 @@ def order_place(
     ] = None,
     chunk_size: Annotated[
         int,
-        typer.Option(
-            "--chunk-size", min=1, max=50, help="Orders per batch request (default 10, max 50)."
-        ),
+        typer.Option("--chunk-size", min=1, max=50, help="Orders per batch request."),
     ] = 10,
     output: OutputOpt = None,
 ) -> None:
@@ -628,9 +631,13 @@ def order_modify(
     price: Annotated[str | None, typer.Option("--price", metavar="P", help="New price.")] = None,
     size: Annotated[str | None, typer.Option("--size", metavar="S", help="New size.")] = None,
     yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
     output: OutputOpt = None,
 ) -> None:
-    """Change an open limit order's price and/or size (PUT /orders/{id})."""
+    """Change an open limit order's price and/or size (PUT /orders/{id}).
+
+    With --dry-run the order is read and the modification checked and signed; the signed
+    PUT is printed and nothing is sent."""
     from urllib.parse import quote
 
     from paradexctl.cli._session import open_session
@@ -649,7 +656,7 @@ def order_modify(
         raise UsageError("order modify needs --price and/or --size")
     new_price = None if price is None else parse_decimal(price, "price")
     new_size = None if size is None else parse_decimal(size, "size")
-    question = _pending_confirmation(f"modify order {order_id}", yes)
+    question = None if dry_run else _pending_confirmation(f"modify order {order_id}", yes)
     with open_session() as sess:
         current = get_order(sess.client, order_id)
         if current.get("status") == "CLOSED":
@@ -693,8 +700,22 @@ def order_modify(
             private_key=sess.private_key(),
             timestamp_ms=_now_ms(),
         )
+        path = f"/orders/{quote(order_id, safe='')}"
+        if dry_run:
+            out.emit(
+                {
+                    "dry_run": True,
+                    "method": "PUT",
+                    "url": f"{sess.client.base_url}{path}",
+                    "body": body,
+                }
+            )
+            out.info(
+                f"dry run: modify order {order_id} to {spec.describe()} signed; nothing was sent"
+            )
+            return
         try:
-            order = sess.client.put(f"/orders/{quote(order_id, safe='')}", body)
+            order = sess.client.put(path, body)
         except OutcomeUncertain as err:
             err.message += f"; check the order with 'paradexctl order get {order_id}'"
             raise
@@ -714,9 +735,12 @@ def order_cancel(
         str | None, typer.Option("--market", help="Market of the client id (faster).")
     ] = None,
     yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
     output: OutputOpt = None,
 ) -> None:
-    """Cancel one order. Refused locally (exit 4, ORDER_IS_CLOSED) if it is already CLOSED."""
+    """Cancel one order. Refused locally (exit 4, ORDER_IS_CLOSED) if it is already CLOSED.
+
+    With --dry-run the order is looked up and checked; the DELETE is printed, not sent."""
     from paradexctl.cli._session import open_session
     from paradexctl.paradex.orders import cancel_order, check_client_id
 
@@ -726,10 +750,16 @@ def order_cancel(
         raise UsageError("give an order ID or --client-id (exactly one)")
     if client_id is not None:
         check_client_id(client_id)
-    ctx.confirm(f"cancel order {order_id or 'with client_id ' + str(client_id)}", yes=yes)
+    if not dry_run:
+        ctx.confirm(f"cancel order {order_id or 'with client_id ' + str(client_id)}", yes=yes)
     with open_session() as sess:
-        result = cancel_order(sess.client, order_id=order_id, client_id=client_id, market=market)
+        result = cancel_order(
+            sess.client, order_id=order_id, client_id=client_id, market=market, dry_run=dry_run
+        )
     out.emit(result)
+    if dry_run:
+        out.info("dry run: the cancel was checked; nothing was sent")
+        return
     out.info("cancel queued (the exchange confirms it asynchronously)")
 
 
@@ -737,14 +767,39 @@ def order_cancel(
 def order_cancel_all(
     market: Annotated[str | None, typer.Option("--market", help="Only this market.")] = None,
     yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
     output: OutputOpt = None,
 ) -> None:
-    """Cancel every open order (in one market with --market)."""
+    """Cancel every open order (in one market with --market).
+
+    With --dry-run the open orders are listed (GET /orders) with the DELETE that would
+    cancel them; nothing is sent."""
     from paradexctl.cli._session import open_session
     from paradexctl.paradex.orders import cancel_all
 
     ctx = get_ctx()
     out = ctx.output(output)
+    if dry_run:
+        from paradexctl.paradex.rest import expect_rows
+
+        with open_session() as sess:
+            params = {"market": market} if market else {}
+            listing = sess.client.get("/orders", {"market": market}, private=True)
+            rows = expect_rows(listing, "GET /orders")
+            url = f"{sess.client.base_url}/orders"
+        out.emit(
+            {
+                "dry_run": True,
+                "method": "DELETE",
+                "url": url,
+                "params": params,
+                "orders": [
+                    {k: o.get(k) for k in ("id", "client_id", "market", "status")} for o in rows
+                ],
+            }
+        )
+        out.info(f"dry run: {len(rows)} open order(s) would be cancelled; nothing was sent")
+        return
     ctx.confirm(f"cancel all open orders{' in ' + market if market else ''}", yes=yes)
     with open_session() as sess:
         result = cancel_all(sess.client, market)

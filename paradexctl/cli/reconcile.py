@@ -268,7 +268,7 @@ def reconcile_cmd(
         typer.Option(
             "--entities",
             metavar="LIST",
-            help="Comma-separated: orders,positions,balances,fills (default: all).",
+            help="Comma-separated: orders,positions,balances,fills [default: all].",
         ),
     ] = None,
     market: Annotated[
@@ -341,7 +341,7 @@ def reconcile_cmd(
     from paradexctl.paradex.collect import load_recording, recording_meta
 
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "reconcile")
     ents = _parse_list(entities, "--entities", ENTITIES)
     fail = _parse_list(fail_on, "--fail-on", FAIL_ON)
     if replay is not None and record is not None:

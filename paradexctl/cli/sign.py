@@ -48,7 +48,7 @@ ChainOpt = Annotated[
         "--chain-id",
         metavar="CHAIN",
         help="Starknet chain id: a name such as PRIVATE_SN_POTC_SEPOLIA, or 0x hex "
-        "(default: the environment's, testnet unless --env says otherwise).",
+        "[default: the environment's, testnet unless --env says otherwise].",
     ),
 ]
 AccountOpt = Annotated[
@@ -56,7 +56,7 @@ AccountOpt = Annotated[
     typer.Option(
         "--account",
         metavar="ADDR",
-        help="L2 account address (default: PARADEX_ACCOUNT_ADDRESS or the profile).",
+        help="L2 account address [default: PARADEX_ACCOUNT_ADDRESS or the profile].",
     ),
 ]
 KeyFileOpt = Annotated[
@@ -64,7 +64,7 @@ KeyFileOpt = Annotated[
     typer.Option(
         "--key-file",
         metavar="PATH",
-        help="Read the private key from this file (mode 0600). Default: the usual sources.",
+        help="Read the private key from this file (mode 0600) [default: the usual sources].",
     ),
 ]
 MarketOpt = Annotated[str, typer.Option("--market", metavar="MARKET", help="e.g. BTC-USD-PERP.")]
@@ -90,7 +90,7 @@ TimestampMsOpt = Annotated[
         "--timestamp",
         metavar="MS",
         min=0,
-        help="Signature timestamp in unix milliseconds (default: now).",
+        help="Signature timestamp in unix milliseconds [default: now].",
     ),
 ]
 
@@ -120,14 +120,16 @@ def _positive(text: str, what: str) -> Decimal:
 
 
 def _market(text: str) -> str:
+    """The market symbol, case-insensitively (``btc-usd-perp`` is BTC-USD-PERP, as for
+    ``order place``); a ``kBONK``-style symbol given exactly is kept."""
     m = text.strip()
-    if not MARKET_RE.fullmatch(m):
-        hint = f" (did you mean {m.upper()}?)" if MARKET_RE.fullmatch(m.upper()) else ""
-        raise UsageError(
-            f"--market {text!r} is not a market symbol: upper-case words joined by dashes, "
-            f"e.g. BTC-USD-PERP{hint}"
-        )
-    return m
+    if MARKET_RE.fullmatch(m):
+        return m
+    if MARKET_RE.fullmatch(m.upper()):
+        return m.upper()
+    raise UsageError(
+        f"--market {text!r} is not a market symbol: words joined by dashes, e.g. BTC-USD-PERP"
+    )
 
 
 def _instruction(text: str) -> str:
@@ -427,7 +429,7 @@ def sign_modify(
 def sign_auth(
     timestamp: Annotated[
         int | None,
-        typer.Option("--timestamp", metavar="S", min=0, help="Unix seconds (default: now)."),
+        typer.Option("--timestamp", metavar="S", min=0, help="Unix seconds [default: now]."),
     ] = None,
     expiration: Annotated[
         int | None,
@@ -435,7 +437,7 @@ def sign_auth(
             "--expiration",
             metavar="S",
             min=0,
-            help=f"Unix seconds (default: timestamp + {AUTH_EXPIRATION_S // 60} min).",
+            help=f"Unix seconds [default: --timestamp + {AUTH_EXPIRATION_S // 60} min].",
         ),
     ] = None,
     chain_id: ChainOpt = None,
@@ -476,7 +478,7 @@ def sign_onboarding(
         typer.Option(
             "--ethereum-account",
             metavar="ADDR",
-            help="PARADEX-ETHEREUM-ACCOUNT header value (not signed; default 0x0).",
+            help="PARADEX-ETHEREUM-ACCOUNT header value (not signed).",
         ),
     ] = "0x0",
     chain_id: ChainOpt = None,

@@ -81,9 +81,7 @@ def _parse_marks(values: list[str], symbols: tuple[str, ...]) -> dict[str, Decim
 
 
 def sim(
-    host: Annotated[
-        str, typer.Option("--host", help="Address to bind (loopback by default).")
-    ] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback).")] = "127.0.0.1",
     port: Annotated[
         int | None,
         typer.Option("--port", help="Port to bind; 0 picks a free one. [default: 8787]"),
@@ -174,13 +172,15 @@ def sim(
     --env local, or --api-url/--ws-url. The admin API (faults, state) is under /_sim/.
     """
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "sim")
 
     from paradexctl.paradex.env import LOCAL_PORT
     from paradexctl.sim.app import STALENESS_KEYS, SimOptions
     from paradexctl.sim.exchange import DEFAULT_MARKETS as KNOWN
     from paradexctl.sim.faults import FaultConfig
 
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is out of range: use 0 to 65535 (0 picks a free one)")
     symbols = tuple(m.strip() for m in markets.split(",") if m.strip())
     unknown = [m for m in symbols if m not in KNOWN]
     if not symbols or unknown:
@@ -282,7 +282,8 @@ def sim(
     except StateFileError as err:
         raise ConfigError(str(err)) from None
     except OSError as err:
-        raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+        shown = LOCAL_PORT if port is None else port
+        raise ConfigError(f"cannot listen on {host}:{shown}: {err.strerror or err}") from None
     out.info("paradexctl sim: stopped")
 
 

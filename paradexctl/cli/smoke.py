@@ -69,7 +69,7 @@ def smoke(
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, junit_xml
 
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "smoke")
     settings = ctx.settings()
     if junit is not None and not junit.parent.is_dir():
         raise UsageError(f"--junit {junit}: no such directory {junit.parent}")

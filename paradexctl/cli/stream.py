@@ -37,7 +37,7 @@ def stream(
         list[str] | None,
         typer.Argument(
             metavar="CHANNEL",
-            help="orders, fills, positions, balances, account (default: all).",
+            help="orders, fills, positions, balances, account [default: all].",
             show_default=False,
         ),
     ] = None,
@@ -78,7 +78,7 @@ def stream(
             metavar="N",
             min=0,
             help="Give up (exit 5) after N reconnects in a row without a stable connection "
-            "(default: reconnect forever).",
+            "[default: reconnect forever].",
         ),
     ] = None,
     stale_after: Annotated[
@@ -105,7 +105,7 @@ def stream(
             "--resync-every",
             metavar="S",
             min=0.0,
-            help="Also resync over REST every S seconds (default 0: only after each connect).",
+            help="Also resync over REST every SECONDS; 0: only after each connect.",
         ),
     ] = 0.0,
     output: OutputOpt = None,
@@ -125,13 +125,17 @@ def stream(
             f"{', '.join(CHANNEL_CHOICES)} (public market data is not streamed by this command)"
         )
     ctx = get_ctx()
-    out = ctx.output(output)
+    out = ctx.report_output(output, "stream")
     settings = ctx.settings()
     sink = LiveView(out.stdout) if out.fmt == "table" else LineWriter(out.stdout, batch=True)
     lines = StreamLines(sink, explain=explain)
     ws_opts = ws_options(max_reconnects=max_reconnects, stale_after=stale_after)
-    trace = (lambda line: print(line, file=out.stderr, flush=True)) if ctx.verbose else None
+    trace = (lambda line: out.message("trace", line)) if ctx.verbose else None
     session = open_session(settings)
+    if market is not None:
+        # checked locally (GET /markets, cached), as order place does: an unknown market is
+        # exit 2 before anything connects; btc-usd-perp is BTC-USD-PERP
+        market = str(session.market(market).get("symbol") or market)
     record_file = None
     state = new_state(round(grace * 1000))
     stats: StreamStats | None = None

@@ -408,10 +408,11 @@ class Session:
         import difflib
 
         close = difflib.get_close_matches(symbol.upper(), list(fresh), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        if close:  # the markets are listed once: the close ones, else some known ones
+            raise UsageError(f"unknown market {symbol!r}; did you mean {', '.join(close)}?")
         some = ", ".join(sorted(fresh)[:8])
         raise UsageError(
-            f"unknown market {symbol!r}{hint} (known: {some}{', ...' if len(fresh) > 8 else ''})"
+            f"unknown market {symbol!r} (known: {some}{', ...' if len(fresh) > 8 else ''})"
         )
 
     # -- onboarding -------------------------------------------------------------------------

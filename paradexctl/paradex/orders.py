@@ -1066,6 +1066,7 @@ def cancel_order(
     market: str | None = None,
     known: Mapping[str, Any] | None = None,
     wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Cancel one order after a fresh lookup; refuse locally (exit 4, ORDER_IS_CLOSED) when the
     exchange already reports it CLOSED. Returns ``{id, client_id, status}``.
@@ -1077,7 +1078,10 @@ def cancel_order(
     ``client_id``), the lookup is skipped: the guard is the same (CLOSED is refused locally)
     and costs no round trip. A CLOSED order never reopens, so a ``known`` CLOSED is always
     right; a ``known`` open order that has closed since gets the exchange's own refusal of the
-    DELETE."""
+    DELETE.
+
+    ``dry_run``: the lookup and the checks, then the DELETE it would send (``dry_run``,
+    ``method``, ``url``, ``params``) instead of sending it."""
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
     current: dict[str, Any] | None = None
@@ -1104,9 +1108,20 @@ def cancel_order(
         order_id = str(current["id"])
         market = market or current.get("market")
     if order_id is not None:
-        client.delete(f"/orders/{_seg(order_id)}")
+        path, params = f"/orders/{_seg(order_id)}", None
     else:
-        client.delete(f"/orders/by_client_id/{_seg(str(client_id))}", params={"market": market})
+        path, params = f"/orders/by_client_id/{_seg(str(client_id))}", {"market": market}
+    if dry_run:
+        return {
+            "dry_run": True,
+            "method": "DELETE",
+            "url": f"{client.base_url}{path}",
+            "params": {k: v for k, v in (params or {}).items() if v is not None},
+            "id": order_id,
+            "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
+            "market": market,
+        }
+    client.delete(path, params=params)
     return {
         "id": order_id,
         "client_id": client_id if client_id is not None else (current or {}).get("client_id"),

@@ -386,11 +386,21 @@ def serve(
 
     ``on_ready(sim, host, port)`` is called once the socket is bound (with the real port).
     """
+    import socket
+
     sim = SimApp(options)
     server = uvicorn.Server(make_uvicorn_config(sim, host, port))
+    # Bind here, not in uvicorn: a busy port or a bad address is then one OSError (uvicorn
+    # would log it, exit, and leave a task's traceback behind).
+    try:
+        sock = socket.create_server(
+            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+        )
+    except OverflowError:
+        raise OSError(f"port {port} is out of range (0-65535)") from None
 
     async def main() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.005)
         if server.started and not server.should_exit and server.servers and on_ready is not None:
@@ -414,6 +424,7 @@ def serve(
             raise OSError(f"cannot listen on {host}:{port}") from None
         raise
     finally:
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if sim.final_save_error is not None:

@@ -1,0 +1,277 @@
+"""One grammar for every command: global options anywhere, metavars from one table.
+
+Two jobs, both done once for the whole command tree rather than in each command module:
+
+* :func:`hoist_globals` lets a global option (``--profile``, ``--env``, ``--api-url``,
+  ``--ws-url``, ``-o``, ``--fields``, ``-v``, ``-q``, ``--no-color``) stand before or after the
+  subcommand, as gh and kubectl allow: ``paradexctl positions -v --env local`` is read as
+  ``paradexctl -v --env local positions``. An option the command defines itself with the
+  same name (``-o`` everywhere, ``config init --env``/``--profile``) stays the command's.
+* :func:`normalize` gives every option and argument its metavar from :data:`METAVARS`
+  (``--market MARKET`` in every command, never ``<str>``, ``<int range>`` or ``M``), and
+  writes arguments one way in usage lines: ``MARKET`` when required, ``[MARKET]`` when
+  optional.
+
+``tests/test_cli_grammar.py`` walks every command's ``--help`` and checks these rules.
+Cheap to import: typer only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from typer.core import TyperArgument
+
+__all__ = [
+    "EXAMPLES",
+    "GLOBAL_FLAGS",
+    "GLOBAL_VALUE_OPTIONS",
+    "METAVARS",
+    "hoist_globals",
+    "normalize",
+]
+
+#: Global options that take a value, and their aliases.
+GLOBAL_VALUE_OPTIONS = frozenset(
+    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
+)
+#: Global flags (``-v`` counts: ``-vv`` adds tracebacks).
+GLOBAL_FLAGS = frozenset({"--verbose", "-v", "--quiet", "-q", "--no-color"})
+#: Global short flags that may be clustered (``-vv``, ``-qv``).
+_GLOBAL_SHORT = frozenset("vq")
+
+#: The metavar of every value-taking option (by its long name) and every argument (by its
+#: parameter name), for every command. One name, one metavar.
+METAVARS: dict[str, str] = {
+    # global
+    "--profile": "NAME",
+    "--env": "ENV",
+    "--api-url": "URL",
+    "--ws-url": "URL",
+    "--output": "FORMAT",
+    "--fields": "FIELDS",
+    # markets and orders
+    "--market": "MARKET",
+    "--markets": "MARKETS",
+    "--side": "SIDE",
+    "--size": "SIZE",
+    "--price": "PRICE",
+    "--trigger-price": "PRICE",
+    "--type": "TYPE",
+    "--tif": "TIF",
+    "--instruction": "TIF",
+    "--client-id": "ID",
+    "--order-id": "ID",
+    "--status": "STATUS",
+    "--wait": "STATE",
+    "--since": "WHEN",
+    "--limit": "N",
+    "--count": "N",
+    "--chunk-size": "N",
+    "--batch": "FILE",
+    # keys and accounts
+    "--account": "ADDR",
+    "--account-address": "ADDR",
+    "--ethereum-account": "ADDR",
+    "--key-file": "FILE",
+    "--key-command": "COMMAND",
+    "--chain-id": "CHAIN",
+    "--timestamp": "TIME",
+    "--expiration": "TIME",
+    "--signing-tables": "FILE",
+    # durations and files
+    "--timeout": "SECONDS",
+    "--timeout-hold": "SECONDS",
+    "--duration": "SECONDS",
+    "--grace": "SECONDS",
+    "--window": "SECONDS",
+    "--stale-after": "SECONDS",
+    "--resync-every": "SECONDS",
+    "--max-reconnects": "N",
+    "--entities": "LIST",
+    "--fail-on": "WHAT",
+    "--record": "FILE",
+    "--replay": "FILE",
+    "--prometheus": "FILE",
+    "--junit": "FILE",
+    "--state": "FILE",
+    # sim
+    "--host": "HOST",
+    "--port": "PORT",
+    "--seed": "N",
+    "--rest-staleness": "MS|KEY=MS",
+    "--jwt-lifetime": "SECONDS",
+    "--faucet": "USDC",
+    "--mark-walk-ms": "MS",
+    "--ws-ping-interval": "SECONDS",
+    "--ws-latency-ms": "MS",
+    "--ws-jitter-ms": "MS",
+    "--ws-duplicate-rate": "RATE",
+    "--ws-drop-rate": "RATE",
+    "--ws-disconnect-every": "SECONDS",
+    "--refuse-connections": "SECONDS",
+    "--rest-5xx": "N",
+    "--rest-5xx-status": "CODE",
+    "--rest-429": "N",
+    "--retry-after": "SECONDS",
+    "--accept-then-timeout": "N",
+    "--mark": "MARKET=PRICE",
+    "--verify-workers": "N",
+    "--admin-allow-origin": "ORIGIN",
+    # arguments
+    "market": "MARKET",
+    "side": "SIDE",
+    "size": "SIZE",
+    "order_id": "ID",
+    "channels": "CHANNEL",
+    "shell": "SHELL",
+    "key": "KEY",
+    "value": "VALUE",
+    "name": "NAME",
+}
+
+
+#: An example for every command's help (by its path below ``paradexctl``), shown last.
+EXAMPLES: dict[str, str] = {
+    "": "paradexctl --env local markets",
+    "markets": "paradexctl markets BTC-USD-PERP -o json",
+    "bbo": "paradexctl bbo BTC-USD-PERP",
+    "balances": "paradexctl balances -o json",
+    "positions": "paradexctl positions --env local",
+    "fills": "paradexctl fills --market BTC-USD-PERP --since 2h",
+    "stream": "paradexctl stream orders fills --market BTC-USD-PERP --count 10",
+    "reconcile": "paradexctl reconcile --window 5 --grace 2 -o json",
+    "smoke": "paradexctl --env local smoke --junit smoke.xml",
+    "sim": "paradexctl sim --port 8787 --seed 1",
+    "completion": "paradexctl completion bash > ~/.local/share/bash-completion/completions/paradexctl",
+    "account": "paradexctl account -o json",
+    "account onboard": "paradexctl --env testnet account onboard",
+    "orders": "paradexctl orders list --history --since 1d",
+    "orders list": "paradexctl orders list --market BTC-USD-PERP -o json",
+    "order": "paradexctl order place BTC-USD-PERP buy 0.01 --price 60000 --wait open",
+    "order get": "paradexctl order get --client-id my-order-1",
+    "order place": "paradexctl order place BTC-USD-PERP buy 0.01 --price 60000 --wait open",
+    "order modify": "paradexctl order modify 1681234567890 --price 60100",
+    "order cancel": "paradexctl order cancel --client-id my-order-1",
+    "order cancel-all": "paradexctl order cancel-all --market BTC-USD-PERP --yes",
+    "sign": "paradexctl sign auth --key-file ~/.config/paradexctl/default.key",
+    "sign order": "paradexctl sign order --market BTC-USD-PERP --side buy --size 0.01 --price 60000",
+    "sign modify": (
+        "paradexctl sign modify --order-id 1681234567890 --market BTC-USD-PERP --side buy "
+        "--size 0.01 --price 60100"
+    ),
+    "sign auth": "paradexctl sign auth --timestamp 1700000000",
+    "sign onboarding": "paradexctl sign onboarding --ethereum-account 0x0",
+    "config": "paradexctl config init --profile local --env local",
+    "config init": "paradexctl config init --profile local --env local --key-file local.key",
+    "config show": "paradexctl config show -o json",
+    "config set": "paradexctl config set subkey true --profile trading",
+    "config profiles": "paradexctl config profiles",
+    "config use": "paradexctl config use local",
+}
+
+
+class Argument(TyperArgument):
+    """An argument written ``NAME`` in usage lines when required, ``[NAME]`` when optional
+    (typer writes ``{name}`` and ``{name}:<type>``)."""
+
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        var = self.metavar or (self.name or "").upper()
+        if self.nargs != 1:
+            var += "..."
+        return f"[{var}]" if usage and not self.required else var
+
+
+def _long_name(param: Any) -> str:
+    names: list[str] = [*param.opts, *param.secondary_opts]
+    return next((n for n in names if n.startswith("--")), names[0])
+
+
+def normalize(cmd: Any, path: str = "") -> Any:
+    """Apply :data:`METAVARS` and :data:`EXAMPLES` to ``cmd`` (the command at ``path``) and
+    every command below it (once; returns ``cmd``). A name missing from a table keeps what it
+    declared; the help test refuses it."""
+    if getattr(cmd, "_paradexctl_normalized", False):
+        return cmd
+    example = EXAMPLES.get(path)
+    if example and not cmd.epilog:
+        cmd.epilog = f"\b\nExample:\n  {example}"
+    for param in getattr(cmd, "params", []):
+        if param.param_type_name == "argument":
+            param.metavar = METAVARS.get(param.name or "", param.metavar)
+            if isinstance(param, TyperArgument) and not isinstance(param, Argument):
+                param.__class__ = Argument
+        elif not (param.is_flag or param.count):
+            param.metavar = METAVARS.get(_long_name(param), param.metavar)
+    cmd._paradexctl_normalized = True
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        normalize(sub, f"{path} {name}".strip())
+    return cmd
+
+
+def _own_option(cmd: Any, name: str) -> Any:
+    for param in getattr(cmd, "params", []):
+        if param.param_type_name == "option" and name in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
+def _takes_value(param: Any) -> bool:
+    return not (param.is_flag or param.count)
+
+
+def hoist_globals(root: Any, args: Sequence[str]) -> list[str]:
+    """``args`` with every global option found after the command name moved before it
+    (with its value), unless the command being invoked defines an option of that name.
+    Everything after ``--`` is left alone."""
+    from typer._click import Context
+
+    args = list(args)
+    i = 0
+    while i < len(args):  # the root's own options, before the command name
+        a = args[i]
+        if a == "--" or a == "-" or not a.startswith("-"):
+            break
+        i += 1 + (a in GLOBAL_VALUE_OPTIONS)
+    if i >= len(args) or args[i] == "--":
+        return args
+    head, hoisted, rest = args[:i], [], []
+    ctx = Context(root, info_name="paradexctl")
+    cmd: Any = root
+    j = i
+    while j < len(args):
+        a = args[j]
+        j += 1
+        if a == "--":
+            rest.extend(args[j - 1 :])
+            break
+        if a == "-" or not a.startswith("-"):
+            sub = cmd.get_command(ctx, a) if hasattr(cmd, "get_command") else None
+            if sub is not None:
+                cmd = sub
+            rest.append(a)
+            continue
+        name = a.split("=", 1)[0] if a.startswith("--") else a[:2]
+        attached = "=" in a if a.startswith("--") else len(a) > 2
+        own = _own_option(cmd, name)
+        if own is not None:
+            rest.append(a)
+            if _takes_value(own) and not attached and j < len(args):
+                rest.append(args[j])
+                j += 1
+            continue
+        if name in GLOBAL_VALUE_OPTIONS:
+            hoisted.append(a)
+            if not attached and j < len(args):
+                hoisted.append(args[j])
+                j += 1
+        elif a in GLOBAL_FLAGS or (
+            not a.startswith("--")
+            and set(a[1:]) <= _GLOBAL_SHORT
+            and not any(_own_option(cmd, f"-{c}") for c in a[1:])
+        ):
+            hoisted.append(a)
+        else:
+            rest.append(a)
+    return head + hoisted + rest
