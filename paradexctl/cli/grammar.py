@@ -96,6 +96,8 @@ METAVARS: dict[str, str] = {
     "--prometheus": "FILE",
     "--junit": "FILE",
     "--state": "FILE",
+    "--clock": "CLOCK",
+    "--scenario": "FILE",
     # sim
     "--host": "HOST",
     "--port": "PORT",

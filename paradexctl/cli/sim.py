@@ -140,9 +140,9 @@ def sim(
         str | None,
         typer.Option(
             "--clock",
-            metavar="wall|manual",
-            help="wall: real time (POST /_sim/time/advance jumps ahead); manual: time stands "
-            "still until POST /_sim/time/advance moves it. [default: the scenario's, else wall]",
+            metavar="CLOCK",
+            help="wall (real time; POST /_sim/time/advance jumps ahead) or manual (time stands "
+            "still until POST /_sim/time/advance moves it). [default: the scenario's, else wall]",
         ),
     ] = None,
     scenario: Annotated[
