@@ -24,6 +24,8 @@ The machine is shared: figures vary with its load (``uptime`` is printed).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -389,6 +391,8 @@ def bench_through_sim(sim: Sim, n: int, checkout: Path = ROOT) -> dict[str, floa
         try:
             assert cli.stdout is not None
             fd = cli.stdout.fileno()
+            with contextlib.suppress(OSError):  # a large pipe, so the reader is not the limit
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
             seen = b""
             while b'"type":"resynced"' not in seen:  # connected, subscribed, resynced
                 chunk = os.read(fd, 1 << 16)
