@@ -1,24 +1,32 @@
 """Benchmark ``paradexctl stream``: messages/s to NDJSON on stdout, and RSS growth.
 
-Run: .venv/bin/python bench/stream.py [--e2e-n 200000] [--rss-n 1000000] [--skip-e2e]
+Run: .venv/bin/python bench/stream.py [--sim-n 200000] [--runs 3] [--compare DIR]
+[--e2e-n 200000] [--rss-n 1000000] [--skip-sim] [--skip-e2e] [--skip-rss]
 
-Two measurements, printed with their goals:
+Three measurements, printed with their goals:
 
-1. **End to end, real processes** (``--e2e-n`` messages): the local sim (REST: auth and the
-   resync) in this process; a WebSocket server in a *separate process* that speaks the
-   Paradex JSON-RPC protocol and sends sim-shaped ``orders.ALL`` notifications (the payload is
-   an order the sim itself returned, with ids and sequence numbers varied) as fast as the
-   client reads them; and the real CLI, ``paradexctl stream orders --count N -o ndjson``, in a
-   third process, whose stdout this script reads. The sim's own WebSocket cannot produce
-   20,000 notifications/s (each one is a signed order through its engine), hence the
-   dedicated sender. The rate is N / (time of the last update line - time of the first).
-2. **RSS over 1,000,000 messages, in process**: the same pipeline without sockets, frame text
-   -> ``RpcProtocol.receive`` -> ``StreamPump._on_frame`` (StateManager included) -> the CLI's
+1. **Through the sim** (``--sim-n`` messages, ``--runs`` runs, medians): ``paradexctl sim``
+   in its own process and the real CLI, ``paradexctl stream orders --count N -o ndjson``,
+   in another, whose stdout this script reads through a 1 MiB pipe in large chunks. Once the
+   CLI printed its first ``resynced`` line, ``POST /_sim/ws/emit`` has the sim publish N
+   updates of one resting order through its hub (stamped with WS seq_no, encoded, queued and
+   sent like any engine event, through uvicorn's WebSocket, permessage-deflate as
+   negotiated). The rate counts from just before that request (the first update sent) to
+   the last update line read; the CPU per message of each process is over the same span.
+   ``--compare DIR`` also runs the CLI of another checkout (e.g. the base commit unpacked
+   with ``git archive``) through the same sim, alternating with this one.
+2. **Dedicated sender** (``--e2e-n`` messages): a WebSocket server in a separate process
+   that speaks the Paradex JSON-RPC protocol and sends sim-shaped ``orders.ALL``
+   notifications (an order the sim returned, ids and sequence numbers varied) as fast as the
+   client reads them, uncompressed; the rate is N / (time of the last update line - the
+   first).
+3. **RSS over 1,000,000 messages, in process**: the same pipeline without sockets, frame text
+   -> ``RpcProtocol.receive`` -> the stream consumer (StateManager included) -> the CLI's
    NDJSON writer (batched, as in the CLI) -> /dev/null, over a mix of orders (1,000 ids),
-   fills (all new ids), positions (3 markets), balance events and account updates. VmRSS is read after a warm-up
-   of 100,000 messages (fills reach their bound) and at the end.
+   fills (all new ids), positions (3 markets), balance events and account updates. VmRSS is
+   read after a warm-up of 100,000 messages (fills reach their bound) and at the end.
 
-The machine is shared: figures vary with its load (``uptime`` is printed).
+The machine is shared: figures vary with its load (printed); the CPU per message varies less.
 """
 
 from __future__ import annotations

@@ -370,8 +370,8 @@ class Hub:
         are not touched. Published in chunks of :data:`EMIT_CHUNK`; before each, every
         subscriber's queue is let drain to half of :data:`MAX_UNSENT` for up to
         :data:`EMIT_ROOM_WAIT_S` (a client that reads keeps up; one that does not is dropped
-        as a slow consumer, as always). Stops early
-        when nobody is subscribed; returns how many were published."""
+        as a slow consumer, as always). Stops early when nobody is subscribed; returns how
+        many were published."""
         account, market = order["account"], order["market"]
         keys = ((account, f"orders.{market}"), (account, "orders.ALL"))
         at = int(order["last_updated_at"])
