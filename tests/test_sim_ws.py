@@ -340,3 +340,26 @@ def test_ws_emit_validates_its_body(sim: SimServer, session: Trader) -> None:
         assert (r.status_code, r.json()["error"]) == (400, "VALIDATION_ERROR"), count
     r = httpx.post(url, json={"order_id": "123", "count": 1}, timeout=10)
     assert (r.status_code, r.json()["error"]) == (404, "ORDER_ID_NOT_FOUND")
+
+
+def test_notifications_go_out_through_the_batch_writer(sim: SimServer, session: Trader) -> None:
+    """The sim finds uvicorn's WebSocket protocol and writes queued notifications in batches
+    (one transport write each); if a uvicorn upgrade hid it, every message would silently
+    take the slower ASGI send again."""
+    from paradexctl.sim.hub import _FrameWriter
+
+    order = session.place_ok(BTC, "BUY", "0.01", "85000")
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            await rpc(ws, "subscribe", {"channel": "orders.ALL"})
+            assert sim.admin.ws_emit(order["id"], 300) == 300
+            for _ in range(300):
+                assert (await recv(ws))["params"]["channel"] == "orders.ALL"
+            (conn,) = [
+                c for c in list(sim.sim.hub.conns) if "orders.ALL" in c.subs and not c.closed
+            ]
+            assert isinstance(conn._writer, _FrameWriter)
+
+    run(go)
