@@ -1,31 +1,43 @@
 """Benchmark ``paradexctl stream``: messages/s to NDJSON on stdout, and RSS growth.
 
-Run: .venv/bin/python bench/stream.py [--e2e-n 200000] [--rss-n 1000000] [--skip-e2e]
+Run: .venv/bin/python bench/stream.py [--sim-n 200000] [--runs 3] [--compare DIR]
+[--e2e-n 200000] [--rss-n 1000000] [--skip-sim] [--skip-e2e] [--skip-rss]
 
-Two measurements, printed with their goals:
+Three measurements, printed with their goals:
 
-1. **End to end, real processes** (``--e2e-n`` messages): the local sim (REST: auth and the
-   resync) in this process; a WebSocket server in a *separate process* that speaks the
-   Paradex JSON-RPC protocol and sends sim-shaped ``orders.ALL`` notifications (the payload is
-   an order the sim itself returned, with ids and sequence numbers varied) as fast as the
-   client reads them; and the real CLI, ``paradexctl stream orders --count N -o ndjson``, in a
-   third process, whose stdout this script reads. The sim's own WebSocket cannot produce
-   20,000 notifications/s (each one is a signed order through its engine), hence the
-   dedicated sender. The rate is N / (time of the last update line - time of the first).
-2. **RSS over 1,000,000 messages, in process**: the same pipeline without sockets, frame text
-   -> ``RpcProtocol.receive`` -> ``StreamPump._on_frame`` (StateManager included) -> the CLI's
+1. **Through the sim** (``--sim-n`` messages, ``--runs`` runs, medians): ``paradexctl sim``
+   in its own process and the real CLI, ``paradexctl stream orders --count N -o ndjson``,
+   in another, whose stdout this script reads through a 1 MiB pipe in large chunks. Once the
+   CLI printed its first ``resynced`` line, ``POST /_sim/ws/emit`` has the sim publish N
+   updates of one resting order through its hub (stamped with WS seq_no, encoded, queued and
+   sent like any engine event, through uvicorn's WebSocket, permessage-deflate as
+   negotiated). The rate counts from just before that request (the first update sent) to
+   the last update line read; the CPU per message of each process is over the same span.
+   ``--compare DIR`` also runs the CLI of another checkout (e.g. the base commit unpacked
+   with ``git archive``) through the same sim, alternating with this one.
+2. **Dedicated sender** (``--e2e-n`` messages): a WebSocket server in a separate process
+   that speaks the Paradex JSON-RPC protocol and sends sim-shaped ``orders.ALL``
+   notifications (an order the sim returned, ids and sequence numbers varied) as fast as the
+   client reads them, uncompressed; the rate is N / (time of the last update line - the
+   first).
+3. **RSS over 1,000,000 messages, in process**: the same pipeline without sockets, frame text
+   -> ``RpcProtocol.receive`` -> the stream consumer (StateManager included) -> the CLI's
    NDJSON writer (batched, as in the CLI) -> /dev/null, over a mix of orders (1,000 ids),
-   fills (all new ids), positions (3 markets), balance events and account updates. VmRSS is read after a warm-up
-   of 100,000 messages (fills reach their bound) and at the end.
+   fills (all new ids), positions (3 markets), balance events and account updates. VmRSS is
+   read after a warm-up of 100,000 messages (fills reach their bound) and at the end.
 
-The machine is shared: figures vary with its load (``uptime`` is printed).
+The machine is shared: figures vary with its load (printed); the CPU per message varies less.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -289,58 +301,85 @@ def bench_e2e(n: int) -> dict[str, float]:
     }
 
 
-def _read_updates(cli: subprocess.Popen[bytes]) -> tuple[int, float, float]:
-    """Read the CLI's stdout in large chunks (like ``> file``): update lines, first, last."""
-    assert cli.stdout is not None
-    fd = cli.stdout.fileno()
-    first = last = 0.0
+def _read_updates(fd: int, first_chunk: bytes = b"") -> tuple[int, float]:
+    """Read the CLI's stdout in large chunks (like ``> file``) to its end: the update lines,
+    and the time the last one was read."""
+    last = 0.0
     updates = 0
     marker = b'"type":"update"'
     tail = b""  # a marker may straddle two reads: keep what could be its start
+    chunk = first_chunk
     while True:
+        if chunk:
+            buf = tail + chunk
+            n_up = buf.count(marker)
+            tail = buf[-(len(marker) - 1) :]
+            if n_up:
+                last = time.perf_counter()
+                updates += n_up
         chunk = os.read(fd, 1 << 20)
         if not chunk:
-            break
-        buf = tail + chunk
-        n_up = buf.count(marker)
-        tail = buf[-(len(marker) - 1) :]
-        if n_up:
-            last = time.perf_counter()
-            if not updates:
-                first = last
-            updates += n_up
-    return updates, first, last
+            return updates, last
 
 
-def bench_through_sim(n: int, python: str, chunk: int = 5000) -> dict[str, float]:
-    """The sim's own WebSocket path: ``n`` order updates published by the sim's hub (its
-    encoder, its per-connection send queue and sender, uvicorn's WebSocket) to the real CLI
-    process. The sim's engine cannot produce them that fast (each one is a signed order),
-    so the bench hands the hub engine events for one resting order, ids and times varied,
-    in chunks below the sim's slow-consumer limit, on the sim's own event loop. The rate is
-    counted from the moment the first update is handed to the sim (sent) to the last line
-    read from the CLI's stdout."""
-    import httpx
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    from paradexctl.sim.app import MAX_UNSENT, SimOptions
-    from paradexctl.sim.exchange import Event
-    from paradexctl.sim.server import SimServer
-    from paradexctl.sim.testing import login, new_account, order_body
 
-    assert chunk < MAX_UNSENT
-    with SimServer(SimOptions(seed=1, mark_walk_ms=0)) as sim, tempfile.TemporaryDirectory() as tmp:
-        acct = new_account(sim.http_url)
-        jwt = login(sim.http_url, acct)
-        headers = {"Authorization": f"Bearer {jwt}"}
-        placed = httpx.post(
-            f"{sim.http_url}/orders",
-            json=order_body(acct, "BTC-USD-PERP", "BUY", "0.01", "1000"),
-            headers=headers,
+class Sim:
+    """``paradexctl sim`` in a child process (this checkout), one account with one resting
+    order whose updates ``POST /_sim/ws/emit`` publishes."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        from paradexctl.sim.testing import login, new_account, order_body
+
+        cmd = [sys.executable, "-m", "paradexctl", "sim", "--port", "0", "-o", "json",
+               "--mark-walk-ms", "0", "--seed", "1"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.kill()
+            raise SystemExit("the simulator did not start")
+        info = json.loads(line)
+        self.http_url, self.ws_url = info["http_url"], info["ws_url"]
+        self.admin_url = info["admin_url"]
+        self.acct = new_account(self.http_url)
+        jwt = login(self.http_url, self.acct)
+        self.order = httpx.post(
+            f"{self.http_url}/orders",
+            json=order_body(self.acct, "BTC-USD-PERP", "BUY", "0.01", "1000"),
+            headers={"Authorization": f"Bearer {jwt}"},
             timeout=10,
         ).json()
-        template = httpx.get(
-            f"{sim.http_url}/orders/{placed['id']}", headers=headers, timeout=10
-        ).json()
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def bench_through_sim(sim: Sim, n: int, checkout: Path = ROOT) -> dict[str, float]:
+    """``n`` order updates from the sim's own WebSocket path (``paradexctl sim`` in its own
+    process: its hub stamps, encodes and queues each, its sender writes them through
+    uvicorn's WebSocket, permessage-deflate as negotiated) to ``paradexctl stream orders
+    --count n -o ndjson`` run from ``checkout``. Once the CLI printed its first ``resynced``
+    line, ``POST /_sim/ws/emit`` asks for the ``n`` updates; the rate is counted from just
+    before that request (the first update sent) to the last update line read from the CLI's
+    stdout. CPU per message, of each process, over the same span."""
+    import threading
+
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
         env.update(
             XDG_CONFIG_HOME=f"{tmp}/config",
@@ -348,64 +387,54 @@ def bench_through_sim(n: int, python: str, chunk: int = 5000) -> dict[str, float
             PARADEX_ENV="local",
             PARADEX_API_URL=sim.http_url,
             PARADEX_WS_URL=sim.ws_url,
-            PARADEX_ACCOUNT_ADDRESS=acct.address,
-            PARADEX_L2_PRIVATE_KEY=hex(acct.private_key),
+            PARADEX_ACCOUNT_ADDRESS=sim.acct.address,
+            PARADEX_L2_PRIVATE_KEY=hex(sim.acct.private_key),
+            PYTHONPATH=str(checkout),
         )
-        hub = sim.sim.hub
-        loop = sim._server.servers[0].get_loop()
         cli = subprocess.Popen(
-            [python, "-m", "paradexctl", "stream", "orders", "--count", str(n), "-o", "ndjson"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
+            [sys.executable, "-m", "paradexctl", "stream", "orders", "--count", str(n),
+             "-o", "ndjson"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=checkout,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while not any(("orders.ALL" in c.subs) for c in list(hub.conns)):
-                if time.monotonic() > deadline or cli.poll() is not None:
-                    raise SystemExit("the CLI did not subscribe")
-                time.sleep(0.01)
-            time.sleep(0.5)  # its first resync's lines are out of the way
-            (conn,) = [c for c in list(hub.conns) if "orders.ALL" in c.subs]
-            base = template["last_updated_at"] + 1
+            assert cli.stdout is not None
+            fd = cli.stdout.fileno()
+            with contextlib.suppress(OSError):  # a large pipe, so the reader is not the limit
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+            seen = b""
+            while b'"type":"resynced"' not in seen:  # connected, subscribed, resynced
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    err = cli.stderr.read().decode() if cli.stderr else ""
+                    raise SystemExit(f"the CLI ended before its first resync: {err}")
+                seen += chunk
+            rest = seen[seen.index(b'"type":"resynced"') :]
+            rest = rest[rest.index(b"\n") + 1 :] if b"\n" in rest else b""
+            answer: list[Any] = []
 
-            def events(first: int, count: int) -> list[Any]:
-                return [
-                    Event("order", acct.address, "BTC-USD-PERP",
-                          {**template, "id": str(10**27 + i % 1000), "last_updated_at": base + i,
-                           "seq_no": (base + i) * 1_000_000}, base + i, base + i)
-                    for i in range(first, first + count)
-                ]  # fmt: skip
+            def emit() -> None:
+                r = httpx.post(
+                    f"{sim.admin_url}/ws/emit",
+                    json={"order_id": sim.order["id"], "count": n},
+                    timeout=600,
+                )
+                answer.append(r.json())
 
-            batches = [events(i, min(chunk, n - i)) for i in range(0, n, chunk)]
-            import threading
-
+            cpu_cli0, cpu_sim0 = proc_cpu(cli.pid), proc_cpu(sim.proc.pid)
             t_sent = time.perf_counter()
-
-            async def publish(batch: list[Any]) -> None:
-                hub.publish(batch, base)
-
-            def feed_hub() -> None:
-                import asyncio
-
-                for batch in batches:
-                    while conn.queue.qsize() > MAX_UNSENT - 2 * chunk:
-                        time.sleep(0.001)
-                    asyncio.run_coroutine_threadsafe(publish(batch), loop).result(30)
-                    if conn.closed:
-                        return
-
-            feeder = threading.Thread(target=feed_hub, daemon=True)
-            feeder.start()
-            updates, _first, last = _read_updates(cli)
-            feeder.join(10)
-            if conn.overflowed:
-                raise SystemExit("the sim dropped the CLI as a slow consumer")
+            emitter = threading.Thread(target=emit)
+            emitter.start()
+            updates, last = _read_updates(fd, rest)
+            cpu_sim = proc_cpu(sim.proc.pid) - cpu_sim0
+            emitter.join(60)
             _, status, usage = os.wait4(cli.pid, 0)
             cli.returncode = os.waitstatus_to_exitcode(status)
+            cpu_cli = usage.ru_utime + usage.ru_stime - cpu_cli0
             err = cli.stderr.read().decode() if cli.stderr else ""
             if cli.returncode != 0:
                 raise SystemExit(f"stream exited {cli.returncode}: {err}")
-            if updates < n:
-                raise SystemExit(f"stream wrote {updates} update lines, expected {n}")
+            if updates != n or answer != [{"emitted": n}]:
+                raise SystemExit(f"stream wrote {updates} update lines of {n}; emit: {answer}")
         finally:
             if cli.poll() is None:
                 cli.kill()
@@ -413,35 +442,67 @@ def bench_through_sim(n: int, python: str, chunk: int = 5000) -> dict[str, float
     return {
         "messages": n,
         "rate": n / (last - t_sent),
-        "cpu": usage.ru_utime + usage.ru_stime,
         "wall": last - t_sent,
+        "cli_us": cpu_cli / n * 1e6,
+        "sim_us": cpu_sim / n * 1e6,
     }
+
+
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--e2e-n", type=int, default=200_000)
-    ap.add_argument("--rss-n", type=int, default=1_000_000)
-    ap.add_argument("--skip-e2e", action="store_true")
-    ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--sim-n", type=int, default=200_000)
-    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--runs", type=int, default=3, help="runs through the sim (median)")
     ap.add_argument(
-        "--python",
-        default=sys.executable,
-        help="interpreter of the measured CLI (another "
-        "checkout's .venv/bin/python measures that checkout's paradexctl through the same sim)",
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also run the CLI of another checkout (e.g. the base commit unpacked with git "
+        "archive) through the same sim, alternating with this one: before/after in one run",
     )
+    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--e2e-n", type=int, default=200_000)
+    ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--rss-n", type=int, default=1_000_000)
+    ap.add_argument("--skip-rss", action="store_true")
     args = ap.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} on {os.cpu_count()} CPUs")
     if not args.skip_sim:
-        t = bench_through_sim(args.sim_n, args.python)
-        print(
-            f"through the sim (its hub, send queue and WebSocket -> paradexctl stream -> "
-            f"stdout pipe): {t['messages']:,} messages, {t['rate']:,.0f} messages/s from the "
-            f"first update sent (goal >= 30,000: {t['rate'] / 30_000:.2f}x); "
-            f"the CLI used {t['cpu']:.1f} s of CPU in {t['wall']:.1f} s"
-        )
+        sim = Sim()
+        try:
+            checkouts = [("this checkout", ROOT)]
+            if args.compare is not None:
+                checkouts.append((f"--compare {args.compare}", args.compare.resolve()))
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in checkouts}
+            for _ in range(args.runs):
+                for name, path in checkouts:
+                    r = bench_through_sim(sim, args.sim_n, path)
+                    runs[name].append(r)
+                    print(
+                        f"  {name}: {r['rate']:,.0f} messages/s; CPU per message: CLI "
+                        f"{r['cli_us']:.1f} us, sim {r['sim_us']:.1f} us",
+                        flush=True,
+                    )
+        finally:
+            sim.close()
+        for name, rs in runs.items():
+            rate = _median(rs, "rate")
+            print(
+                f"through the sim ({name}: paradexctl sim's hub, send queue and WebSocket -> "
+                f"paradexctl stream -> stdout pipe): {args.sim_n:,} messages, median of "
+                f"{len(rs)} runs {rate:,.0f} messages/s from the first update sent (goal >= "
+                f"30,000: {rate / 30_000:.2f}x); CPU per message: CLI "
+                f"{_median(rs, 'cli_us'):.1f} us, sim {_median(rs, 'sim_us'):.1f} us"
+            )
+        if args.compare is not None:
+            new, old = runs["this checkout"], runs[checkouts[1][0]]
+            print(
+                f"this checkout / --compare: rate {_median(new, 'rate') / _median(old, 'rate'):.2f}x, "
+                f"CLI CPU per message {_median(old, 'cli_us') / _median(new, 'cli_us'):.2f}x less"
+            )
     if not args.skip_e2e:
         e = bench_e2e(args.e2e_n)
         print(

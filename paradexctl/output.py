@@ -476,6 +476,7 @@ class StreamLines:
         self.explain = explain
         self._q = encode_basestring
         self._text = sink.text if isinstance(sink, LineWriter) and not explain else None
+        self._mids: dict[tuple[str, str, Any], str] = {}
 
     def flush(self) -> None:
         self.sink.flush()
@@ -493,12 +494,16 @@ class StreamLines:
         """An update line for a WS frame (``decision`` None: nothing applied)."""
         text = self._text
         if text is not None and raw is not None and decision is not None:
-            q = self._q
             u = decision.update
-            text(
-                f'{{"ts":{received_at},"type":"update","channel":{q(channel)},"source":"ws",'
-                f'"origin":{q(origin)},"kind":"{u.kind.value}","key":{q(u.key)},"data":{raw}}}'
-            )
+            kind = u.kind
+            mid = self._mids.get((channel, origin, kind))
+            if mid is None:  # the same for every line of this channel: encoded once
+                q = self._q
+                mid = self._mids[(channel, origin, kind)] = (
+                    f',"type":"update","channel":{q(channel)},"source":"ws",'
+                    f'"origin":{q(origin)},"kind":"{kind.value}","key":'
+                )
+            text(f'{{"ts":{received_at}{mid}{self._q(u.key)},"data":{raw}}}')
             return
         line: dict[str, Any] = {
             "ts": received_at,

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -290,5 +291,75 @@ def test_order_methods_over_the_websocket(sim: SimServer, session: Trader) -> No
                 break
             await asyncio.sleep(0.02)
         assert session.http.get("/orders").json()["results"] == []
+
+    run(go)
+
+
+def test_ws_emit_publishes_updates_of_one_order_in_order_through_the_hub(
+    sim: SimServer, session: Trader
+) -> None:
+    """``POST /_sim/ws/emit`` (the stream benchmark's source): ``count`` updates of one
+    order on both of its order channels, in chunks, each 1 ms later than the last and with
+    its own WS seq_no; REST still shows the order as it was."""
+    order = session.place_ok(BTC, "BUY", "0.01", "85000")
+    before = session.http.get(f"/orders/{order['id']}").json()
+    n = 2500  # more than one chunk
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            await rpc(ws, "subscribe", {"channel": "orders.ALL"})
+            await rpc(ws, "subscribe", {"channel": f"orders.{BTC}"})
+            await drain(ws)
+            assert sim.admin.ws_emit(order["id"], n) == n
+            got: dict[str, list[dict[str, Any]]] = {"orders.ALL": [], f"orders.{BTC}": []}
+            for _ in range(2 * n):
+                m = await recv(ws)
+                got[m["params"]["channel"]].append(m["params"]["data"])
+            for rows in got.values():
+                assert [r["last_updated_at"] for r in rows] == list(
+                    range(before["last_updated_at"] + 1, before["last_updated_at"] + n + 1)
+                )
+                seqs = [r["seq_no"] for r in rows]
+                assert seqs == sorted(set(seqs)) and seqs[0] > before["seq_no"]
+                assert {r["id"] for r in rows} == {order["id"]}
+                assert {r["status"] for r in rows} == {before["status"]}
+                assert all(isinstance(r["published_at"], int) for r in rows)
+
+    run(go)
+    assert session.http.get(f"/orders/{order['id']}").json() == before
+    # nobody subscribed: nothing published
+    assert sim.admin.ws_emit(order["id"], 10) == 0
+
+
+def test_ws_emit_validates_its_body(sim: SimServer, session: Trader) -> None:
+    order = session.place_ok(BTC, "BUY", "0.01", "85000")
+    url = f"{sim.base_url}/_sim/ws/emit"
+    for count in (0, -1, True, "5", 10_000_001):
+        r = httpx.post(url, json={"order_id": order["id"], "count": count}, timeout=10)
+        assert (r.status_code, r.json()["error"]) == (400, "VALIDATION_ERROR"), count
+    r = httpx.post(url, json={"order_id": "123", "count": 1}, timeout=10)
+    assert (r.status_code, r.json()["error"]) == (404, "ORDER_ID_NOT_FOUND")
+
+
+def test_notifications_go_out_through_the_batch_writer(sim: SimServer, session: Trader) -> None:
+    """The sim finds uvicorn's WebSocket protocol and writes queued notifications in batches
+    (one transport write each); if a uvicorn upgrade hid it, every message would silently
+    take the slower ASGI send again."""
+    from paradexctl.sim.hub import _FrameWriter
+
+    order = session.place_ok(BTC, "BUY", "0.01", "85000")
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url) as ws:
+            await rpc(ws, "auth", {"bearer": session.jwt})
+            await rpc(ws, "subscribe", {"channel": "orders.ALL"})
+            assert sim.admin.ws_emit(order["id"], 300) == 300
+            for _ in range(300):
+                assert (await recv(ws))["params"]["channel"] == "orders.ALL"
+            (conn,) = [
+                c for c in list(sim.sim.hub.conns) if "orders.ALL" in c.subs and not c.closed
+            ]
+            assert isinstance(conn._writer, _FrameWriter)
 
     run(go)

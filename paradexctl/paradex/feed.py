@@ -302,13 +302,13 @@ class LiveFeed:
         if self.resync_every > 0 and self.rest is not None:
             self._tasks.append(loop.create_task(self._periodic()))
         queue = self.queue
-        get = queue.get
+        get, get_nowait, waiting = queue.get, queue.get_nowait, queue.qsize
         notification = wsmod.Notification
         channels = self.ws_channels
         stats = self.stats
         try:
             while True:
-                ev = await get()
+                ev = get_nowait() if waiting() else await get()
                 t = type(ev)
                 if t is notification:
                     stats["frames"] += 1

@@ -129,6 +129,7 @@ async def consume(
     write = record.write if record is not None else None
     builders: dict[str, Any] = {}
     apply = state.apply
+    ws = Source.WS
     flush_lines = lines.flush if lines is not None else (lambda: None)
 
     def visible(data: Any) -> bool:
@@ -171,11 +172,7 @@ async def consume(
                 build = builders[channel] = _builder(channel)
             try:
                 # apply_record's mapping, looked up once per channel (the hot path)
-                decisions = (
-                    [apply(build(rec.data, Source.WS, rec.received_at))]
-                    if build is not None
-                    else []
-                )
+                first = apply(build(rec.data, ws, rec.received_at)) if build is not None else None
             except ModelError as err:
                 c["malformed"] += 1
                 if trace is not None:
@@ -186,7 +183,6 @@ async def consume(
                     if counted():
                         break
                 continue
-            first = decisions[0] if decisions else None
             if first is not None:
                 c["accepted" if first.accepted else "rejected"] += 1
                 if on_decision is not None:
@@ -195,7 +191,7 @@ async def consume(
                 if merged:
                     if first is not None and first.accepted and emit_decision(first, channel):
                         break
-                elif visible(rec.data):
+                elif market is None or visible(rec.data):
                     name = ws_channels.get(channel, channel)
                     lines.ws_update(rec.received_at, name, channel, rec.data, raw(), first)
                     if counted():

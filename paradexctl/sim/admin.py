@@ -27,6 +27,8 @@ from .exchange import (
 
 #: peer addresses and ``Host`` names the admin API accepts
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost")
+#: the most updates one ``POST /_sim/ws/emit`` publishes
+MAX_EMIT = 10_000_000
 #: how far ``POST /_sim/time/advance`` may move the clock ahead of the wall clock in total
 MAX_CLOCK_OFFSET_MS = 7 * 86_400_000
 
@@ -158,6 +160,21 @@ class AdminRoutes(SimCore):
         n = await self.hub.disconnect_all(int(body.get("code", 1012)))
         return _json({"disconnected": n})
 
+    async def a_ws_emit(self, request: Request) -> Response:
+        """Benchmarks: publish ``count`` WebSocket updates of one order (copies, each 1 ms
+        later than the last; the engine and REST are not touched) through the hub, paced so
+        a subscriber that reads is not dropped; answers when they are all queued."""
+        body = await self._admin_body(request)
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_EMIT:
+            raise ValueError(f"count must be an integer in [1, {MAX_EMIT}]")
+        order_id = str(body["order_id"])
+        order = self.engine.orders.get(order_id)
+        if order is None:
+            raise Rejected("ORDER_ID_NOT_FOUND", f"order {order_id} not found", status=404)
+        emitted = await self.hub.emit_order_updates(order.to_json(), count, self.clock.now_ms)
+        return _json({"emitted": emitted})
+
     async def a_time_advance(self, request: Request) -> Response:
         body = await self._admin_body(request)
         ms = body.get("ms")
@@ -246,6 +263,7 @@ ROUTES: list[RouteSpec] = [
     ("/_sim/mark-price", ("POST",), AdminRoutes.a_mark_price, "admin"),
     ("/_sim/mark-walk", ("POST",), AdminRoutes.a_mark_walk, "admin"),
     ("/_sim/disconnect", ("POST",), AdminRoutes.a_disconnect, "admin"),
+    ("/_sim/ws/emit", ("POST",), AdminRoutes.a_ws_emit, "admin"),
     ("/_sim/time/advance", ("POST",), AdminRoutes.a_time_advance, "admin"),
     ("/_sim/deposit", ("POST",), AdminRoutes.a_deposit, "admin"),
     ("/_sim/position-adjust", ("POST",), AdminRoutes.a_position_adjust, "admin"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -15,10 +17,35 @@ from .exchange import (
 )
 from .faults import Faults
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+# The payload encoder, built once (``json.JSONEncoder.encode`` builds its C encoder anew on
+# every call): compact, the same text as ``json.dumps(obj, separators=(",", ":"))``. Engine
+# payloads are never circular, so there is no marker check.
+_PY_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_PY_ENCODE = _PY_ENCODER.encode
+_encode_chunks = (
+    c_make_encoder(None, _PY_ENCODER.default, encode_basestring_ascii, None, ":", ",", False,
+                   False, True)
+    if c_make_encoder is not None
+    else None
+)  # fmt: skip
+
+
+def _encode(obj: Any) -> str:
+    """One payload as compact JSON (``json.dumps(obj, separators=(",", ":"))``)."""
+    if _encode_chunks is None:
+        return _PY_ENCODE(obj)
+    return "".join(_encode_chunks(obj, 0))
+
+
 _NOTIFY_HEAD = '{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
 #: unsent WebSocket messages a connection may accumulate before it is dropped
 MAX_UNSENT = 20_000
+#: at most this many queued messages go out with one transport write
+SEND_BATCH = 256
+#: :meth:`Hub.emit_order_updates` publishes this many events at a time
+EMIT_CHUNK = 1000
+#: ... and waits at most this long (s) for a subscriber's queue to drain before a chunk
+EMIT_ROOM_WAIT_S = 5.0
 PRIVATE_PREFIXES = ("orders.", "fills.")
 PRIVATE_EXACT = ("positions", "account", "balance_events")
 
@@ -43,6 +70,10 @@ def _event_channels(ev: Event) -> tuple[bool, tuple[str, ...]]:
     return False, ()
 
 
+#: "not looked up yet" (Conn's writer), "nothing held" (its sender)
+_UNKNOWN: Any = object()
+
+
 class Conn:
     """One WebSocket connection: its subscriptions, and an ordered, delayed send queue."""
 
@@ -65,6 +96,10 @@ class Conn:
         self.silent_until = 0.0
         self._silence_timer: asyncio.TimerHandle | None = None
         self._paused: Any = None
+        #: the batch writer of this connection's server (found on first use)
+        self._writer: _FrameWriter | None = _UNKNOWN
+        #: :meth:`wait_room`'s waiters: (the queue size that wakes one, its future)
+        self._room: list[tuple[int, asyncio.Future[None]]] = []
 
     def silent(self) -> bool:
         return self.silent_until > asyncio.get_running_loop().time()
@@ -142,24 +177,112 @@ class Conn:
             if not self.closed and not (self.silent_until and self.silent()):
                 await self.ws.send_text(text)
 
+    async def send_batch(self, texts: list[str]) -> None:
+        """Send ``texts`` in order, as one transport write when the server allows it."""
+        async with self.lock:
+            if self.closed or (self.silent_until and self.silent()):
+                return
+            if self._writer is _UNKNOWN:
+                self._writer = _FrameWriter.find(self.ws)
+            writer = self._writer
+            if writer is not None:
+                await writer.write(texts)
+                return
+            for text in texts:
+                await self.ws.send_text(text)
+
+    async def wait_room(self, limit: int) -> None:
+        """Return once at most ``limit`` messages wait unsent, or the connection closed."""
+        while self.queue.qsize() > limit and not self.closed:
+            waiter = (limit, asyncio.get_running_loop().create_future())
+            self._room.append(waiter)
+            try:
+                await waiter[1]
+            finally:
+                self._room.remove(waiter)
+
+    def _wake_room(self, everyone: bool = False) -> None:
+        size = self.queue.qsize()
+        for limit, fut in self._room:
+            if (everyone or size <= limit) and not fut.done():
+                fut.set_result(None)
+
     async def sender(self) -> None:
+        """Send the queue in order, each message once it is due: every message already
+        queued and due goes out with the first, up to :data:`SEND_BATCH`, in one write."""
+        try:
+            await self._send_queue()
+        finally:
+            self._wake_room(everyone=True)
+
+    async def _send_queue(self) -> None:
         loop = asyncio.get_running_loop()
+        queue = self.queue
+        held: Any = _UNKNOWN  # an item taken from the queue but not sent yet
         while True:
-            item = await self.queue.get()
+            if held is _UNKNOWN:
+                item = await queue.get()
+            else:
+                item, held = held, _UNKNOWN
             if item is None:
                 if self.overflowed:
                     with contextlib.suppress(Exception):
                         await self.ws.close(1008, "too many unread messages")
                 return
             due, text = item
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            now = loop.time()
+            if due > now:
+                await asyncio.sleep(due - now)
+                now = loop.time()
+            batch = [text]
+            while len(batch) < SEND_BATCH and queue.qsize():
+                nxt = queue.get_nowait()
+                if nxt is None or nxt[0] > now:  # the end, or not due yet: after this batch
+                    held = nxt
+                    break
+                batch.append(nxt[1])
             try:
-                await self.send(text)
+                await self.send_batch(batch)
             except Exception:  # the peer went away; the reader will clean up
                 self.closed = True
                 return
+            if self._room:
+                self._wake_room()
+
+
+class _FrameWriter:
+    """Writes a batch of text messages with one transport write, through the server's own
+    WebSocket protocol object (uvicorn's ``websockets-sansio``: its ``websockets``
+    connection frames each message, compression included, exactly as its ASGI ``send``
+    does, and its flow control is awaited the same way). One write per batch instead of one
+    ASGI call and one socket ``send`` per message."""
+
+    def __init__(self, proto: Any) -> None:
+        self.proto = proto
+
+    @classmethod
+    def find(cls, ws: WebSocket) -> _FrameWriter | None:
+        """The writer of ``ws``, or None when its server is not one this knows (then each
+        message goes through the ASGI ``send``). uvicorn gives the app its protocol's bound
+        ``receive`` as the ASGI callable; that is how the protocol is found."""
+        proto: Any = getattr(ws._receive, "__self__", None)
+        needed = ("conn", "transport", "writable", "close_sent", "disconnected")
+        if proto is None or not all(hasattr(proto, a) for a in needed):
+            return None
+        conn = proto.conn
+        if not (hasattr(conn, "send_text") and hasattr(conn, "data_to_send")):
+            return None
+        return cls(proto)
+
+    async def write(self, texts: list[str]) -> None:
+        p = self.proto
+        await p.writable.wait()
+        if p.disconnected or p.close_sent or p.transport.is_closing():
+            raise ConnectionError("the WebSocket is closed")
+        send_text = p.conn.send_text
+        for text in texts:
+            send_text(text.encode())
+        p.transport.write(b"".join(p.conn.data_to_send()))
 
 
 class Hub:
@@ -173,6 +296,8 @@ class Hub:
         self.index: dict[tuple[str | None, str], set[Conn]] = {}
         self.ws_seq: dict[tuple[str, str], int] = {}
         self.sent = 0
+        #: the text of a notification up to its payload, per channel
+        self._heads: dict[str, str] = {}
 
     def subscribe(self, conn: Conn, channel: str, private: bool) -> None:
         conn.subs.add(channel)
@@ -210,25 +335,65 @@ class Hub:
     def publish(self, events: list[Event], now_ms: int) -> None:
         if not self.conns:
             return
+        index = self.index
+        heads = self._heads
+        plan = self.faults.plan_delivery
         for ev in events:
             private, channels = _event_channels(ev)
             if not channels:
                 continue
             payload: str | None = None
             for ch in channels:
-                subs = self.index.get((ev.account if private else None, ch))
+                subs = index.get((ev.account if private else None, ch))
                 if not subs:
                     continue
                 if payload is None:
-                    payload = _ENCODE(self._stamp(ev, now_ms))
-                text = f'{_NOTIFY_HEAD}{_ENCODE(ch)},"data":{payload}}}}}'
+                    payload = _encode(self._stamp(ev, now_ms))
+                head = heads.get(ch)
+                if head is None:
+                    head = heads[ch] = f'{_NOTIFY_HEAD}{_encode(ch)},"data":'
+                text = f"{head}{payload}}}}}"
                 for conn in subs:
                     if conn.silent_until and conn.silent():
                         self.faults.injected["ws_silence_dropped"] += 1
                         continue
-                    for delay in self.faults.plan_delivery():
+                    for delay in plan():
                         conn.enqueue(text, delay)
                         self.sent += 1
+
+    async def emit_order_updates(
+        self, order: dict[str, Any], count: int, now_ms: Callable[[], int]
+    ) -> int:
+        """Publish ``count`` updates of one order to its account's order channels, as
+        engine events (stamped, encoded and queued like any other), for benchmarks: copies
+        of ``order`` whose ``last_updated_at`` is 1 ms later each time. The engine and REST
+        are not touched. Published in chunks of :data:`EMIT_CHUNK`; before each, every
+        subscriber's queue is let drain to half of :data:`MAX_UNSENT` for up to
+        :data:`EMIT_ROOM_WAIT_S` (a client that reads keeps up; one that does not is dropped
+        as a slow consumer, as always). Stops early when nobody is subscribed; returns how
+        many were published."""
+        account, market = order["account"], order["market"]
+        keys = ((account, f"orders.{market}"), (account, "orders.ALL"))
+        at = int(order["last_updated_at"])
+        done = 0
+        while done < count:
+            targets = {c for k in keys for c in self.index.get(k, ()) if not c.closed}
+            if not targets:
+                break
+            for conn in targets:  # a client that stopped reading is not waited for long
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(conn.wait_room(MAX_UNSENT // 2), EMIT_ROOM_WAIT_S)
+            n = min(EMIT_CHUNK, count - done)
+            self.publish(
+                [
+                    Event("order", account, market, {**order, "last_updated_at": t}, t, 0)
+                    for t in range(at + done + 1, at + done + n + 1)
+                ],
+                now_ms(),
+            )
+            done += n
+            await asyncio.sleep(0)  # the senders take their turn
+        return done
 
     def silence_all(self, seconds: float) -> int:
         """Silence every open connection for ``seconds`` (0: end it); returns how many."""

@@ -275,6 +275,10 @@ class SimAdmin:
         """Run ``steps`` mark-price random-walk steps at once (every market)."""
         return self._post("/mark-walk", {"steps": steps})
 
+    def ws_emit(self, order_id: str, count: int) -> int:
+        """Publish ``count`` WebSocket updates of an order (benchmarks); returns how many."""
+        return int(self._post("/ws/emit", {"order_id": order_id, "count": count})["emitted"])
+
     def disconnect(self, code: int = 1012) -> int:
         return int(self._post("/disconnect", {"code": code})["disconnected"])
 
