@@ -19,8 +19,9 @@ import pytest
 from conftest import write_profile
 
 from paradexctl.cli.main import main
+from paradexctl.cli.smoke import junit_xml
 from paradexctl.paradex import smoke as smoke_mod
-from paradexctl.paradex.smoke import STEPS, Step, junit_xml
+from paradexctl.paradex.smoke import STEPS, Step
 from paradexctl.sim.testing import new_account
 
 BTC = "BTC-USD-PERP"
