@@ -65,7 +65,7 @@ def smoke(
     from paradexctl.cli._session import live_feed, open_session
     from paradexctl.cli.reconcile import collect_live, collect_options
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
-    from paradexctl.paradex.collect import reconcile_records
+    from paradexctl.core.reconcile import reconcile as reconcile_records
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
 
     ctx = get_ctx()
