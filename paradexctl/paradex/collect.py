@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +51,7 @@ from paradexctl.core.recording import (
 )
 from paradexctl.core.state import Kind, StateManager
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError, UsageError
-from paradexctl.paradex.feed import AsyncRest, LiveFeed
+from paradexctl.paradex.feed import AsyncRest, LiveFeed, now_ms
 from paradexctl.paradex.feed import rest_plan as feed_rest_plan
 
 __all__ = ["CollectOptions", "collect", "rest_plan"]
@@ -106,10 +105,6 @@ def rest_plan(
     return feed_rest_plan(channel_names(entities), market, since_ms)
 
 
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class _Collector:
     """The procedure over one :class:`~paradexctl.paradex.feed.LiveFeed`: a consumer task
     records every record of the feed; the procedure's own REST calls go through the feed
@@ -121,18 +116,13 @@ class _Collector:
         *,
         options: CollectOptions,
         sink: Callable[[str], None] | None,
-        wall_ms: Callable[[], int],
-        sleep: Callable[[float], Awaitable[Any]],
-        trace: Callable[[str], None] | None,
         on_mark: Callable[[str], None] | None = None,
     ) -> None:
         self.feed = feed
         self.on_mark = on_mark
         self.opts = options
         self.sink = sink
-        self.wall_ms = wall_ms
-        self.sleep = sleep
-        self.trace = trace
+        self.wall_ms, self.sleep, self.trace = feed.wall_ms, feed.sleep, feed.trace
         self.records: list[Record] = []
         self.state = StateManager(round(options.grace_s * 1000))
         self.rest_lock = asyncio.Lock()
@@ -366,7 +356,7 @@ async def collect(
     jwt: Callable[[bool], Awaitable[str]] | None,
     options: CollectOptions,
     sink: Callable[[str], None] | None = None,
-    wall_ms: Callable[[], int] = _wall_ms,
+    wall_ms: Callable[[], int] = now_ms,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ws_options: Mapping[str, Any] | None = None,
     trace: Callable[[str], None] | None = None,
@@ -405,8 +395,4 @@ async def collect(
         ws_options=ws_opts,
         trace=trace,
     )
-    collector = _Collector(
-        feed, options=options, sink=sink, wall_ms=wall_ms, sleep=sleep, trace=trace,
-        on_mark=on_mark,
-    )  # fmt: skip
-    return await collector.run()
+    return await _Collector(feed, options=options, sink=sink, on_mark=on_mark).run()

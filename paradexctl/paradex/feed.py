@@ -42,6 +42,7 @@ __all__ = [
     "AsyncRest",
     "LiveFeed",
     "is_not_found",
+    "now_ms",
     "rest_plan",
     "to_cli_error",
     "ws_channel_names",
@@ -123,7 +124,8 @@ def to_cli_error(exc: BaseException) -> ParadexctlError:
     return ExchangeUnavailable(str(exc) or type(exc).__name__)
 
 
-def _wall_ms() -> int:
+def now_ms() -> int:
+    """The wall clock in unix ms (the default ``wall_ms`` of the live layer)."""
     return int(time.time() * 1000)
 
 
@@ -187,7 +189,7 @@ class LiveFeed:
         max_lookups: int = 50,
         fill_margin_ms: int = 5000,
         started_at: int | None = None,
-        wall_ms: Callable[[], int] = _wall_ms,
+        wall_ms: Callable[[], int] = now_ms,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         ws_factory: Callable[..., wsmod.WsClient] = wsmod.WsClient,
         ws_options: Mapping[str, Any] | None = None,
