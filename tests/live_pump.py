@@ -120,7 +120,6 @@ class Pump:
         wall_ms: Callable[[], int] | None = None,
         ws_options: Mapping[str, Any] | None = None,
         on_decision: Any = None,
-        lookups: Iterable[str] = (),
         grace_ms: int = 5000,
         trace: Any = None,
     ) -> None:
@@ -140,7 +139,6 @@ class Pump:
             resync_every=resync_every,
             pending_orders=lambda: [k for kind, k in st.unconfirmed if kind.value == "order"],
             ws_options=ws_options,
-            lookups=lookups,
             fill_margin_ms=self.state.grace_ms,
             trace=trace,
             **kw,

@@ -19,8 +19,9 @@ import pytest
 from conftest import write_profile
 
 from paradexctl.cli.main import main
+from paradexctl.cli.smoke import junit_xml
 from paradexctl.paradex import smoke as smoke_mod
-from paradexctl.paradex.smoke import STEPS, Step, junit_xml
+from paradexctl.paradex.smoke import STEPS, Step
 from paradexctl.sim.testing import new_account
 
 BTC = "BTC-USD-PERP"
@@ -271,11 +272,10 @@ def test_smoke_decides_the_same_live_and_on_its_recorded_records(env: Env) -> No
 
     from paradexctl.cli._session import live_feed, open_session
     from paradexctl.config import resolve_settings
-    from paradexctl.core.reconcile import ReconcileOptions
+    from paradexctl.core.reconcile import ReconcileOptions, reconcile
     from paradexctl.core.recording import apply_record
     from paradexctl.core.state import StateManager
     from paradexctl.errors import ParadexctlError
-    from paradexctl.paradex.collect import reconcile_records
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
 
     def watched(log: list[tuple[str, str, str, bool]]) -> StateManager:
@@ -303,7 +303,7 @@ def test_smoke_decides_the_same_live_and_on_its_recorded_records(env: Env) -> No
             yield f
 
     async def no_reconcile(market: str, window_s: float, grace_s: float) -> Any:
-        return reconcile_records([], ReconcileOptions(market=market))
+        return reconcile([], ReconcileOptions(market=market))
 
     live: list[tuple[str, str, str, bool]] = []
     settings = resolve_settings()

@@ -338,7 +338,7 @@ def reconcile_cmd(
     output: OutputOpt = None,
 ) -> None:
     from paradexctl.core.reconcile import ENTITIES, FAIL_ON
-    from paradexctl.paradex.collect import load_recording, recording_meta
+    from paradexctl.paradex.recordfile import load_recording, recording_meta
 
     ctx = get_ctx()
     out = ctx.report_output(output, "reconcile")

@@ -17,7 +17,7 @@ import typer
 from paradexctl.cli.context import OutputOpt, get_ctx
 from paradexctl.errors import CheckFailed, Interrupted, UsageError
 
-__all__ = ["register"]
+__all__ = ["junit_xml", "register"]
 
 HELP = """Run a self-checking round trip against the exchange and report each step.
 
@@ -65,8 +65,8 @@ def smoke(
     from paradexctl.cli._session import live_feed, open_session
     from paradexctl.cli.reconcile import collect_live, collect_options
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
-    from paradexctl.paradex.collect import reconcile_records
-    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, junit_xml
+    from paradexctl.core.reconcile import reconcile as reconcile_records
+    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
 
     ctx = get_ctx()
     out = ctx.report_output(output, "smoke")
@@ -140,6 +140,52 @@ def smoke(
         raise Interrupted("smoke interrupted; " + (cleanup.detail or "nothing to clean up"))
     if not run.ok:
         raise CheckFailed(verdict)
+
+
+def junit_xml(steps: list[Any], *, name: str = "paradexctl smoke", timestamp: str = "") -> str:
+    """A JUnit XML report: one ``testcase`` per step (failure or skipped when not passed)."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(1 for s in steps if s.status == "failed")
+    skipped = sum(1 for s in steps if s.status == "skipped")
+    total_s = sum(s.duration_ms for s in steps) / 1000
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": name,
+            "tests": str(len(steps)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": str(skipped),
+            "time": f"{total_s:.3f}",
+        },
+    )
+    if timestamp:
+        suite.set("timestamp", timestamp)
+    for s in steps:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": "paradexctl.smoke",
+                "name": s.name,
+                "time": f"{s.duration_ms / 1000:.3f}",
+            },
+        )
+        if s.status == "failed":
+            fail = ET.SubElement(case, "failure", {"message": s.detail or "failed"})
+            fail.text = f"{s.title}: {s.detail}"
+        elif s.status == "skipped":
+            ET.SubElement(case, "skipped", {"message": "not run: an earlier step failed"})
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = s.detail
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from paradexctl.core.models import ModelError
-from paradexctl.core.reconcile import ENTITIES, ReconcileOptions, Report, reconcile
+from paradexctl.core.reconcile import ENTITIES
 from paradexctl.core.recording import (
     Mark,
     Meta,
@@ -48,23 +47,14 @@ from paradexctl.core.recording import (
     RestSnapshot,
     WsFrame,
     apply_record,
-    read_records,
     to_line,
 )
 from paradexctl.core.state import Kind, StateManager
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError, UsageError
-from paradexctl.paradex.feed import AsyncRest, LiveFeed, ws_channel_names
+from paradexctl.paradex.feed import AsyncRest, LiveFeed, now_ms
 from paradexctl.paradex.feed import rest_plan as feed_rest_plan
 
-__all__ = [
-    "CollectOptions",
-    "collect",
-    "load_recording",
-    "reconcile_records",
-    "recording_meta",
-    "rest_plan",
-    "ws_channels",
-]
+__all__ = ["CollectOptions", "collect", "rest_plan"]
 
 #: default age of the fills listed when ``since`` is not given (ms before the start)
 DEFAULT_SINCE_MS = 15 * 60 * 1000
@@ -108,20 +98,11 @@ def channel_names(entities: Iterable[str]) -> list[str]:
     return names
 
 
-def ws_channels(entities: Iterable[str], market: str | None) -> list[str]:
-    """The WS channels a reconcile of ``entities`` subscribes to."""
-    return list(ws_channel_names(channel_names(entities), market))
-
-
 def rest_plan(
     entities: Iterable[str], market: str | None, since_ms: int
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """``(endpoint, path, params)`` of one REST snapshot, in request order."""
     return feed_rest_plan(channel_names(entities), market, since_ms)
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class _Collector:
@@ -135,18 +116,13 @@ class _Collector:
         *,
         options: CollectOptions,
         sink: Callable[[str], None] | None,
-        wall_ms: Callable[[], int],
-        sleep: Callable[[float], Awaitable[Any]],
-        trace: Callable[[str], None] | None,
         on_mark: Callable[[str], None] | None = None,
     ) -> None:
         self.feed = feed
         self.on_mark = on_mark
         self.opts = options
         self.sink = sink
-        self.wall_ms = wall_ms
-        self.sleep = sleep
-        self.trace = trace
+        self.wall_ms, self.sleep, self.trace = feed.wall_ms, feed.sleep, feed.trace
         self.records: list[Record] = []
         self.state = StateManager(round(options.grace_s * 1000))
         self.rest_lock = asyncio.Lock()
@@ -159,7 +135,6 @@ class _Collector:
         self.since_ms = 0
         #: order ids some record showed live (snapshot 1, a resync, a WS frame)
         self.ever_live: set[str] = set()
-        self.stats = {"ws_frames": 0, "malformed": 0, "reconnects": 0, "resyncs": 0}
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -186,14 +161,16 @@ class _Collector:
             try:
                 apply_record(self.state, record)
             except (ModelError, RecordingError) as err:
-                self.stats["malformed"] += 1
                 if self.trace is not None:
                     self.trace(f"reconcile: malformed record kept as is: {err}")
 
     def _mark(self, name: str, **fields: Any) -> None:
-        self._write(Mark(name, {"at": self.wall_ms(), **fields}), apply=False)
+        self._note(Mark(name, {"at": self.wall_ms(), **fields}))
+
+    def _note(self, mark: Mark) -> None:
+        self._write(mark, apply=False)
         if self.on_mark is not None:
-            self.on_mark(name)
+            self.on_mark(mark.name)
 
     # -- the feed's records -------------------------------------------------------------------
 
@@ -201,15 +178,11 @@ class _Collector:
         try:
             async with contextlib.aclosing(self.feed.records()) as records:
                 async for rec in records:
-                    t = type(rec)
-                    if t is WsFrame:
-                        self.stats["ws_frames"] += 1
-                        self._write(rec)
-                    elif t is RestSnapshot:
-                        self._write(rec)
-                    elif t is Mark:
+                    if type(rec) is Mark:
                         assert isinstance(rec, Mark)
                         self._on_mark(rec)
+                    else:
+                        self._write(rec)
         except ParadexctlError as err:
             self.closed = err
         finally:
@@ -218,21 +191,14 @@ class _Collector:
     def _on_mark(self, mark: Mark) -> None:
         name = mark.name
         if name == "subscribed":
-            self._write(Mark("subscribed", {"at": mark.fields["at"],
-                                            "attempt": mark.fields["attempt"]}), apply=False)  # fmt: skip
-            if self.on_mark is not None:
-                self.on_mark(name)
+            self._note(Mark(name, {"at": mark.fields["at"], "attempt": mark.fields["attempt"]}))
             first = not self.subscribed.is_set()
             self.subscribed.set()
             if not first and self.snapshot1_done and not self.final_started:
                 # A reconnect inside the window: what was missed is resynced over REST.
                 self.resync_tasks.append(asyncio.ensure_future(self._resync()))
         elif name == "disconnected":
-            self._write(mark, apply=False)
-            if self.on_mark is not None:
-                self.on_mark(name)
-        elif name == "reconnecting":
-            self.stats["reconnects"] += 1
+            self._note(mark)
 
     # -- REST ---------------------------------------------------------------------------------
 
@@ -268,7 +234,6 @@ class _Collector:
     async def _resync(self) -> None:
         if self.final_started:
             return
-        self.stats["resyncs"] += 1
         try:
             listed = await self._snapshot("resync")
             if "orders" in self.opts.entities:
@@ -353,24 +318,18 @@ class _Collector:
                     await task
         return self.records
 
-    async def _until_closed(self, seconds: float) -> None:
-        closed = asyncio.ensure_future(self.closed_event.wait())
-        pause = asyncio.ensure_future(self.sleep(seconds))
+    async def _until(self, seconds: float, *events: asyncio.Event) -> None:
+        """Wait ``seconds``, or less: until the feed ends or one of ``events`` is set."""
+        tasks = [asyncio.ensure_future(e.wait()) for e in (self.closed_event, *events)]
+        tasks.append(asyncio.ensure_future(self.sleep(seconds)))
         try:
-            await asyncio.wait({closed, pause}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            closed.cancel()
-            pause.cancel()
+            for t in tasks:
+                t.cancel()
 
     async def _wait_subscribed(self) -> None:
-        waiter = asyncio.ensure_future(self.subscribed.wait())
-        closer = asyncio.ensure_future(self.closed_event.wait())
-        pause = asyncio.ensure_future(self.sleep(self.opts.subscribe_timeout))
-        try:
-            await asyncio.wait({waiter, closer, pause}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in (waiter, closer, pause):
-                t.cancel()
+        await self._until(self.opts.subscribe_timeout, self.subscribed)
         if self.subscribed.is_set():
             return
         if self.closed is not None:
@@ -383,7 +342,7 @@ class _Collector:
     async def _window(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        await self._until_closed(seconds)
+        await self._until(seconds)
         if self.closed_event.is_set():
             if self.closed is not None:
                 raise self.closed
@@ -397,7 +356,7 @@ async def collect(
     jwt: Callable[[bool], Awaitable[str]] | None,
     options: CollectOptions,
     sink: Callable[[str], None] | None = None,
-    wall_ms: Callable[[], int] = _wall_ms,
+    wall_ms: Callable[[], int] = now_ms,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ws_options: Mapping[str, Any] | None = None,
     trace: Callable[[str], None] | None = None,
@@ -436,33 +395,4 @@ async def collect(
         ws_options=ws_opts,
         trace=trace,
     )
-    collector = _Collector(
-        feed, options=options, sink=sink, wall_ms=wall_ms, sleep=sleep, trace=trace,
-        on_mark=on_mark,
-    )  # fmt: skip
-    return await collector.run()
-
-
-def load_recording(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], list[Record]]:
-    """Parse a recording: its header's fields (``{}`` without one) and its records.
-
-    Raises :class:`~paradexctl.errors.UsageError` (exit 2) naming the bad line.
-    """
-    try:
-        records = list(read_records(lines))
-    except RecordingError as err:
-        raise UsageError(str(err)) from None
-    return recording_meta(records), records
-
-
-def recording_meta(records: Iterable[Record]) -> dict[str, Any]:
-    """The header's fields of a recording (``{}`` without one)."""
-    for rec in records:
-        if isinstance(rec, Meta):
-            return dict(rec.fields)
-    return {}
-
-
-def reconcile_records(records: Sequence[Record], options: ReconcileOptions) -> Report:
-    """The pure reconcile of a live collection or of a parsed recording (one path)."""
-    return reconcile(records, options)
+    return await _Collector(feed, options=options, sink=sink, on_mark=on_mark).run()

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from paradexctl.core.recording import Mark, Record, RestSnapshot, WsFrame
@@ -41,13 +42,23 @@ __all__ = [
     "AsyncRest",
     "LiveFeed",
     "is_not_found",
+    "now_ms",
     "rest_plan",
     "to_cli_error",
     "ws_channel_names",
 ]
 
+#: channel name -> (its WebSocket channel, ``{}`` the market or ALL; its REST endpoint and
+#: path), in output order
+_CHANNELS: Mapping[str, tuple[str, str, str]] = {
+    "orders": ("orders.{}", "orders", "/orders"),
+    "fills": ("fills.{}", "fills", "/fills"),
+    "positions": ("positions", "positions", "/positions"),
+    "balances": ("balance_events", "balance", "/balance"),
+    "account": ("account", "account", "/account"),
+}
 #: The private channel names of the live commands, in output order.
-CHANNELS: tuple[str, ...] = ("orders", "fills", "positions", "balances", "account")
+CHANNELS: tuple[str, ...] = tuple(_CHANNELS)
 
 
 class AsyncRest(Protocol):
@@ -64,19 +75,11 @@ class AsyncRest(Protocol):
 
 def ws_channel_names(names: Iterable[str], market: str | None = None) -> dict[str, str]:
     """``{ws channel: channel name}`` for the channel ``names`` (``orders`` -> ``orders.ALL``)."""
-    scope = market or "ALL"
-    ws_name = {
-        "orders": f"orders.{scope}",
-        "fills": f"fills.{scope}",
-        "positions": "positions",
-        "balances": "balance_events",
-        "account": "account",
-    }
     out: dict[str, str] = {}
     for name in names:
-        if name not in ws_name:
+        if name not in _CHANNELS:
             raise ValueError(f"unknown stream channel {name!r}")
-        out[ws_name[name]] = name
+        out[_CHANNELS[name][0].format(market or "ALL")] = name
     return out
 
 
@@ -85,20 +88,13 @@ def rest_plan(
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """The REST listings that resync the channel ``names``: ``(endpoint, path, params)``,
     in request order (fills last)."""
-    plan: list[tuple[str, str, dict[str, Any]]] = []
     scoped: dict[str, Any] = {"market": market} if market else {}
-    wanted = set(names)
-    if "orders" in wanted:
-        plan.append(("orders", "/orders", dict(scoped)))
-    if "positions" in wanted:
-        plan.append(("positions", "/positions", {}))
-    if "balances" in wanted:
-        plan.append(("balance", "/balance", {}))
-    if "account" in wanted:
-        plan.append(("account", "/account", {}))
-    if "fills" in wanted:
-        plan.append(("fills", "/fills", {"start_at": fills_since, **scoped}))
-    return plan
+    params = {"orders": scoped, "fills": {"start_at": fills_since, **scoped}}
+    given = set(names)
+    wanted = [n for n in CHANNELS if n in given and n != "fills"]
+    if "fills" in given:
+        wanted.append("fills")
+    return [(_CHANNELS[n][1], _CHANNELS[n][2], dict(params.get(n, {}))) for n in wanted]
 
 
 #: endpoints whose listing is followed through its pages
@@ -120,42 +116,35 @@ def to_cli_error(exc: BaseException) -> ParadexctlError:
         return ExchangeRejected(
             f"WebSocket {exc}", code=str(exc.code) if exc.code is not None else None
         )
-    try:
-        from websockets.exceptions import InvalidStatus
-    except ImportError:  # pragma: no cover
-        InvalidStatus = ()  # type: ignore[assignment,misc]
+    from websockets.exceptions import InvalidStatus  # imported when the WebSocket is used
+
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         return ExchangeRejected(f"WebSocket upgrade refused: HTTP {status}", status=status)
     return ExchangeUnavailable(str(exc) or type(exc).__name__)
 
 
-def _wall_ms() -> int:
+def now_ms() -> int:
+    """The wall clock in unix ms (the default ``wall_ms`` of the live layer)."""
     return int(time.time() * 1000)
 
 
+@dataclass(slots=True)
 class _Stop:
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    reason: str
 
 
+@dataclass(slots=True)
 class _Fail:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+    exc: BaseException
 
 
+@dataclass(slots=True)
 class _Handed:
     """A REST record and the future set once the consumer has taken it (and applied it)."""
 
-    __slots__ = ("fut", "record")
-
-    def __init__(self, record: Record, fut: asyncio.Future[None]) -> None:
-        self.record = record
-        self.fut = fut
+    record: Record
+    fut: asyncio.Future[None]
 
 
 class LiveFeed:
@@ -168,7 +157,6 @@ class LiveFeed:
         channels: channel names (:data:`CHANNELS`); ``market`` scopes orders and fills.
         resync: resync after every subscribe (and every ``resync_every`` seconds).
         resync_retry: seconds before a failed resync is tried again (0: not retried).
-        lookups: order ids looked up by id on every resync (``--wait``).
         pending_orders: the order ids the consumer's state holds unconfirmed (rule 9);
             called after a resync's listings were handed out and applied.
         max_lookups: at most this many lookups by id per resync.
@@ -197,12 +185,11 @@ class LiveFeed:
         resync: bool = True,
         resync_every: float = 0.0,
         resync_retry: float = 5.0,
-        lookups: Iterable[str] = (),
         pending_orders: Callable[[], Iterable[str]] = lambda: (),
         max_lookups: int = 50,
         fill_margin_ms: int = 5000,
         started_at: int | None = None,
-        wall_ms: Callable[[], int] = _wall_ms,
+        wall_ms: Callable[[], int] = now_ms,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         ws_factory: Callable[..., wsmod.WsClient] = wsmod.WsClient,
         ws_options: Mapping[str, Any] | None = None,
@@ -221,7 +208,6 @@ class LiveFeed:
         self.resync_on_subscribe = resync
         self.resync_every = resync_every
         self.resync_retry = resync_retry
-        self.lookups: set[str] = set(lookups)
         self.pending_orders = pending_orders
         self.max_lookups = max_lookups
         self.fill_margin_ms = fill_margin_ms
@@ -475,7 +461,7 @@ class LiveFeed:
         if "fills" in self.names and "GET /fills" not in failed:
             self._fills_covered_at = boundary
         # Rule 9: orders absent from the listing are settled by a lookup by id.
-        todo = sorted(set(self.pending_orders()) | self.lookups)[: self.max_lookups]
+        todo = sorted(set(self.pending_orders()))[: self.max_lookups]
         for order_id in todo:
             try:
                 await self.fetch("order", f"/orders/{order_id}", {"order_id": order_id}, boundary)

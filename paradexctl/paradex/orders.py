@@ -18,16 +18,20 @@ Money is ``Decimal`` throughout; excess precision is refused, never truncated.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
 from paradexctl.core.backoff import Backoff
+from paradexctl.core.models import ModelError
+from paradexctl.core.recording import apply_record
+from paradexctl.core.state import StateManager, Update
 from paradexctl.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
@@ -907,10 +911,8 @@ class OrderWatch:
         *,
         rest_fast: float = 0.25,
         rest_slow: float = 1.0,
-        sleep: Callable[[float], Any] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        from paradexctl.core.state import StateManager
-
         self.feed = feed
         self.rest_fast = rest_fast
         self.rest_slow = rest_slow
@@ -922,15 +924,11 @@ class OrderWatch:
         self._consumer: Any = None
 
     async def __aenter__(self) -> OrderWatch:
-        import asyncio
-
         self._done = asyncio.get_running_loop().create_future()
         self._consumer = asyncio.ensure_future(self._consume())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        import contextlib
-
         self.feed.stop("done")
         with contextlib.suppress(BaseException):
             await self._consumer
@@ -942,8 +940,6 @@ class OrderWatch:
 
     async def ready(self, timeout: float) -> bool:
         """Wait until the WebSocket has subscribed (True), at most ``timeout`` seconds."""
-        import asyncio
-
         if self.feed.url is None:
             return False
         try:
@@ -954,11 +950,6 @@ class OrderWatch:
         return True
 
     async def _consume(self) -> None:
-        import contextlib
-
-        from paradexctl.core.models import ModelError
-        from paradexctl.core.recording import apply_record
-
         try:
             async with contextlib.aclosing(self.feed.records()) as records:
                 async for rec in records:
@@ -986,14 +977,11 @@ class OrderWatch:
             self._done.set_exception(err)
 
     async def _poll(self) -> None:
-        import asyncio
-
-        sleep = self.sleep or asyncio.sleep
         assert self.order_id is not None
         while True:
             with contextlib.suppress(ExchangeUnavailable):
                 await self.feed.lookup(self.order_id)
-            await sleep(self.rest_slow if self.feed.live else self.rest_fast)
+            await self.sleep(self.rest_slow if self.feed.live else self.rest_fast)
 
     async def wait(
         self,
@@ -1013,10 +1001,6 @@ class OrderWatch:
             ExchangeUnavailable: ``timeout`` passed; the message names the last known state
                 (exit 5).
         """
-        import asyncio
-
-        from paradexctl.core.state import Update
-
         if target not in WAIT_TARGETS:
             raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
         order_id = str(initial["id"])
@@ -1047,8 +1031,6 @@ class OrderWatch:
 
 
 def _refuse_if_closed(order: Mapping[str, Any], wall_ms: int) -> None:
-    from paradexctl.core.state import StateManager, Update
-
     state = StateManager()
     state.apply(Update.order(dict(order), "rest", wall_ms))
     check = state.check_cancellable(str(order["id"]))

@@ -1,4 +1,5 @@
-"""The one writer of recording files (``stream --record``, ``reconcile --record``).
+"""The one writer of recording files (``stream --record``, ``reconcile --record``), and their
+reader for ``--replay`` (:func:`load_recording`).
 
 :func:`~paradexctl.core.recording.to_line` turns a record into a line; this module does the
 I/O the sans-I/O core leaves to its callers:
@@ -31,13 +32,14 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Protocol
 
-from paradexctl.core.recording import Record, to_line
+from paradexctl.core.recording import Meta, Record, RecordingError, read_records, to_line
 from paradexctl.errors import LocalFileError, UsageError
 
-__all__ = ["BUFFER_BYTES", "RecordingWriter"]
+__all__ = ["BUFFER_BYTES", "RecordingWriter", "load_recording", "recording_meta"]
 
 #: Lines are written once this many bytes are buffered (and on flush/close).
 BUFFER_BYTES = 8 * 1024
@@ -225,3 +227,23 @@ class RecordingWriter:
                      "bytes": self.written},
         )  # fmt: skip
         raise self._error
+
+
+def load_recording(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], list[Record]]:
+    """Parse a recording: its header's fields (``{}`` without one) and its records.
+
+    Raises :class:`~paradexctl.errors.UsageError` (exit 2) naming the bad line.
+    """
+    try:
+        records = list(read_records(lines))
+    except RecordingError as err:
+        raise UsageError(str(err)) from None
+    return recording_meta(records), records
+
+
+def recording_meta(records: Iterable[Record]) -> dict[str, Any]:
+    """The header's fields of a recording (``{}`` without one)."""
+    for rec in records:
+        if isinstance(rec, Meta):
+            return dict(rec.fields)
+    return {}

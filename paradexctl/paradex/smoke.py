@@ -1,19 +1,7 @@
 """The smoke test: a self-checking round trip through the exchange, without the CLI.
 
-Steps (``docs/smoke.md``), each timed and recorded as a :class:`Step`:
-
-``auth``        obtain a JWT (onboarded account, valid key);
-``markets``     the market exists; its mark price, tick, size increment and minimum notional;
-``ws``          the WebSocket authenticates and subscribes to ``orders.{market}``;
-``place``       a minimum-size POST_ONLY BUY far below the mark (never re-sent on failure);
-``ws_ack``      the order is seen OPEN on the WebSocket;
-``rest``        a lookup by id, applied through the state manager, shows it OPEN with its
-                price and size;
-``modify``      its price is moved further away; the new price is seen on WS and over REST;
-``cancel``      the cancel is accepted;
-``ws_closed``   CLOSED is seen on the WebSocket;
-``rest_closed`` a lookup by id shows CLOSED;
-``reconcile``   one reconcile of the market (:mod:`paradexctl.paradex.collect`) is consistent.
+The steps are :data:`STEPS` (``docs/smoke.md``), each run by the method of its name
+(``_place`` for ``place``), timed and recorded as a :class:`Step`.
 
 Every WS frame and REST answer about the order goes through one
 :class:`~paradexctl.core.state.StateManager` (via :func:`~paradexctl.core.recording.apply_record`),
@@ -39,9 +27,10 @@ from typing import Any
 from paradexctl.core.recording import WsFrame, apply_record
 from paradexctl.core.state import StateManager
 from paradexctl.errors import ExchangeRejected, ParadexctlError
+from paradexctl.paradex import orders
 from paradexctl.paradex.rest import expect_rows
 
-__all__ = ["STEPS", "SmokeOptions", "SmokeRun", "Step", "junit_xml"]
+__all__ = ["STEPS", "SmokeOptions", "SmokeRun", "Step"]
 
 #: (name, what it checks), in order; ``cleanup`` always runs last
 STEPS: tuple[tuple[str, str], ...] = (
@@ -165,9 +154,6 @@ class SmokeRun:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _step(self, name: str) -> Step:
-        return next(s for s in self.steps if s.name == name)
-
     async def _consume(self) -> None:
         """Apply the feed's records; note every WS payload about the order."""
         async with contextlib.aclosing(self.feed.records()) as records:
@@ -191,29 +177,40 @@ class SmokeRun:
         ks = self.state.get("order", self.order_id)
         return dict(ks.payload) if ks is not None else None
 
+    async def _until(self, found: Callable[[], Any], timed_out: Callable[[], str]) -> Any:
+        """Wait, looking again after every record, until ``found()`` is not None (it may
+        raise :class:`StepFailed`); ``StepFailed(timed_out())`` after the step's timeout."""
+        deadline = self.clock() + self.opts.timeout
+        while (value := found()) is None:
+            left = deadline - self.clock()
+            if left <= 0:
+                raise StepFailed(timed_out())
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
+        return value
+
     async def _wait_ws(
         self, what: str, check: Callable[[Mapping[str, Any]], bool]
     ) -> dict[str, Any]:
         """Wait until a WS frame about the order satisfies ``check``."""
-        deadline = self.clock() + self.opts.timeout
-        while True:
+
+        def found() -> dict[str, Any] | None:
             for payload in self.ws_seen:
                 if check(payload):
                     return dict(payload)
             if self.feed is not None and self.feed.ws_error is not None:
                 raise StepFailed(f"the WebSocket closed while waiting for {what}: "
                                  f"{self.feed.ws_error or 'no reason given'}")  # fmt: skip
-            left = deadline - self.clock()
-            if left <= 0:
-                ks = self.state.get("order", self.order_id or "")
-                known = "nothing" if ks is None else f"{_brief(ks.payload)} (per {ks.source.value})"
-                raise StepFailed(
-                    f"no WebSocket update showing {what} within {self.opts.timeout:g} s "
-                    f"({len(self.ws_seen)} WS frame(s) about the order); last known: {known}"
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
+            return None
+
+        def timed_out() -> str:
+            ks = self.state.get("order", self.order_id or "")
+            known = "nothing" if ks is None else f"{_brief(ks.payload)} (per {ks.source.value})"
+            return (f"no WebSocket update showing {what} within {self.opts.timeout:g} s "
+                    f"({len(self.ws_seen)} WS frame(s) about the order); last known: {known}")  # fmt: skip
+
+        return await self._until(found, timed_out)  # type: ignore[no-any-return]
 
     async def _lookup(self) -> dict[str, Any] | None:
         """``GET /orders/{id}`` through the feed (recorded and applied by its consumer)."""
@@ -257,8 +254,6 @@ class SmokeRun:
         return f"account {await self._blocking(self.session.account_address)}"
 
     async def _markets(self) -> str:
-        from paradexctl.paradex.orders import OrderSpec, validate
-
         m = await self._blocking(self.session.market, self.opts.market)
         self.market_meta = m
         body = await self._blocking(
@@ -279,36 +274,37 @@ class SmokeRun:
         min_notional = _dec(m.get("min_notional")) or Decimal(0)
         size = max(step, _on_step(min_notional / self.price, step, ROUND_CEILING))
         self.size = size
-        spec = OrderSpec(market=self.opts.market, side="BUY", size=size, price=self.price,
-                         instruction="POST_ONLY")  # fmt: skip
-        validate(spec, m)
+        spec = orders.OrderSpec(market=self.opts.market, side="BUY", size=size, price=self.price,
+                                instruction="POST_ONLY")  # fmt: skip
+        orders.validate(spec, m)
         return f"mark {mark}; order BUY {size} @ {self.price} (post-only, {distance:%} below)"
 
+    async def _open_feed(self, **options: Any) -> None:
+        """Open the feed of the order's market (its consumer task applies its records)."""
+        cm = self.make_feed(channels=("orders",), market=self.opts.market, resync=False,
+                            **options)  # fmt: skip
+        self.feed = await cm.__aenter__()
+        self._feed_cm, self._consumer = cm, asyncio.ensure_future(self._consume())
+
     async def _ws(self) -> str:
-        self._feed_cm = self.make_feed(
-            channels=("orders",), market=self.opts.market, resync=False, ws_required=False,
+        await self._open_feed(
+            ws_required=False, trace=self.trace,
             ws_options={"max_reconnects": 3, "stale_after": 30.0,
                         "open_timeout": self.opts.timeout},
-            trace=self.trace,
         )  # fmt: skip
-        self.feed = await self._feed_cm.__aenter__()
-        self._consumer = asyncio.ensure_future(self._consume())
         channel = next(iter(self.feed.ws_channels))
-        deadline = self.clock() + self.opts.timeout
-        while not self.feed.live:
-            if self.feed.ws_error is not None or self._consumer.done():
+
+        def subscribed() -> bool | None:
+            if self.feed.ws_error is not None or (self._consumer and self._consumer.done()):
                 raise StepFailed(f"the WebSocket failed: {self.feed.ws_error or 'closed'}")
-            left = deadline - self.clock()
-            if left <= 0:
-                raise StepFailed(f"not subscribed to {channel} within {self.opts.timeout:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
+            return True if self.feed.live else None
+
+        await self._until(
+            subscribed, lambda: f"not subscribed to {channel} within {self.opts.timeout:g} s"
+        )
         return f"subscribed to {channel}"
 
     async def _place(self) -> str:
-        from paradexctl.paradex import orders
-
         cid = "smoke-" + orders.new_client_id()[5:]
         spec = orders.OrderSpec(market=self.opts.market, side="BUY", size=self.size,
                                 price=self.price, instruction="POST_ONLY", client_id=cid)  # fmt: skip
@@ -353,8 +349,6 @@ class SmokeRun:
         return "OPEN over REST; the state manager holds it OPEN"
 
     async def _modify(self) -> str:
-        from paradexctl.paradex.orders import build_modify_request
-
         current = await self._lookup() or self._current()
         if current is None:
             raise StepFailed("the order to modify is not found")
@@ -362,7 +356,7 @@ class SmokeRun:
         new_price = self.price - 10 * tick
         if new_price <= 0:
             new_price = self.price - tick
-        body = build_modify_request(
+        body = orders.build_modify_request(
             current,
             size=self.size,
             price=new_price,
@@ -389,10 +383,10 @@ class SmokeRun:
         return None if ks is None else dict(ks.payload)
 
     async def _cancel(self) -> str:
-        from paradexctl.paradex.orders import cancel_order
-
         # the live feed knows the order's state: no GET before the DELETE
-        await self._blocking(cancel_order, self.client, order_id=self.order_id, known=self._known())
+        await self._blocking(
+            orders.cancel_order, self.client, order_id=self.order_id, known=self._known()
+        )
         return "cancel accepted"
 
     async def _ws_closed(self) -> str:
@@ -427,19 +421,17 @@ class SmokeRun:
             return "nothing was placed"
         if self.closed_confirmed:
             return f"order {self.order_id} is CLOSED"
-        from paradexctl.paradex.orders import LookupPolicy, cancel_order, find_by_client_id
-
         if self.order_id is None:
             found, why = await self._blocking(
-                find_by_client_id, self.client, str(self.client_id), self.opts.market,
-                policy=LookupPolicy(rounds=4, base=0.25),
+                orders.find_by_client_id, self.client, str(self.client_id), self.opts.market,
+                policy=orders.LookupPolicy(rounds=4, base=0.25),
             )  # fmt: skip
             if found is None or not found.get("id"):
                 return f"no order with client_id {self.client_id}: {why}"
             self.order_id = str(found["id"])
         try:
             await self._blocking(
-                cancel_order, self.client, order_id=self.order_id, known=self._known()
+                orders.cancel_order, self.client, order_id=self.order_id, known=self._known()
             )
         except ExchangeRejected as err:
             if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND", "NOT_FOUND"):
@@ -481,21 +473,14 @@ class SmokeRun:
         return asyncio.run(self.run_async())
 
     async def run_async(self) -> list[Step]:
-        plan: list[tuple[str, Callable[[], Awaitable[str]]]] = [
-            ("auth", self._auth), ("markets", self._markets), ("ws", self._ws),
-            ("place", self._place), ("ws_ack", self._ws_ack), ("rest", self._rest),
-            ("modify", self._modify), ("cancel", self._cancel), ("ws_closed", self._ws_closed),
-            ("rest_closed", self._rest_closed), ("reconcile", self._reconcile),
-        ]  # fmt: skip
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         in_main = threading.current_thread() is threading.main_thread()
         if in_main and task is not None:  # CI cancels jobs with SIGTERM: like SIGINT
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
-            for name, fn in plan:
-                step = self._step(name)
-                await self._time(step, fn)
+            for step in self.steps[:-1]:  # the cleanup is run by _finish
+                await self._time(step, getattr(self, "_" + step.name))
                 if step.status != "passed":
                     break
             await self._finish()
@@ -526,18 +511,11 @@ class SmokeRun:
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             if self.feed is None and self.placed and not self.closed_confirmed:
-                await self._reopen_feed()
-            await self._time(self._step("cleanup"), self._cleanup)
+                await self._open_feed(url=None)  # REST only: the cleanup's lookups
+            await self._time(self.steps[-1], self._cleanup)
         finally:
             if in_main and previous is not None:
                 signal.signal(signal.SIGINT, previous)
-
-    async def _reopen_feed(self) -> None:
-        """A REST-only feed for the cleanup's lookups (the WebSocket is not needed)."""
-        self._feed_cm = self.make_feed(url=None, channels=("orders",), market=self.opts.market,
-                                       resync=False)  # fmt: skip
-        self.feed = await self._feed_cm.__aenter__()
-        self._consumer = asyncio.ensure_future(self._consume())
 
     @property
     def ok(self) -> bool:
@@ -559,49 +537,3 @@ def _age(o: Mapping[str, Any]) -> str:
     if isinstance(created, int) and isinstance(updated, int):
         return f"{updated - created} ms (exchange time)"
     return "an unknown delay"
-
-
-def junit_xml(steps: list[Step], *, name: str = "paradexctl smoke", timestamp: str = "") -> str:
-    """A JUnit XML report: one ``testcase`` per step (failure or skipped when not passed)."""
-    import xml.etree.ElementTree as ET
-
-    failures = sum(1 for s in steps if s.status == "failed")
-    skipped = sum(1 for s in steps if s.status == "skipped")
-    total_s = sum(s.duration_ms for s in steps) / 1000
-    suite = ET.Element(
-        "testsuite",
-        {
-            "name": name,
-            "tests": str(len(steps)),
-            "failures": str(failures),
-            "errors": "0",
-            "skipped": str(skipped),
-            "time": f"{total_s:.3f}",
-        },
-    )
-    if timestamp:
-        suite.set("timestamp", timestamp)
-    for s in steps:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            {
-                "classname": "paradexctl.smoke",
-                "name": s.name,
-                "time": f"{s.duration_ms / 1000:.3f}",
-            },
-        )
-        if s.status == "failed":
-            fail = ET.SubElement(case, "failure", {"message": s.detail or "failed"})
-            fail.text = f"{s.title}: {s.detail}"
-        elif s.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": "not run: an earlier step failed"})
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = s.detail
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    ET.indent(suites)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
-    )
