@@ -664,18 +664,19 @@ def test_cli_streams_ndjson_records_and_stops_after_count(
     assert rec.stat().st_mode & 0o777 == 0o600  # created private, like reconcile's
 
 
+@pytest.mark.timeout(300)
 def test_cli_sigint_flushes_and_exits_130(sim: SimServer, cli_account: Any, tmp_path: Path) -> None:
     _acct, env, trader = cli_account
     rec = tmp_path / "rec.ndjson"
     proc = _spawn(["stream", "--record", str(rec), "-o", "ndjson", "--merged"], env)
     out = Lines(proc)
     try:
-        out.until("resynced", 20000)
+        out.until("resynced", 60000)  # deadlines bound a hang only (a loaded machine)
         trader.place("BUY", "0.01", "1000")
-        out.until("update", 20000)
+        out.until("update", 60000)
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20000 * MS)
-        out.thread.join(20000 * MS)  # every line written was complete JSON (or it fails)
+        proc.wait(timeout=60000 * MS)
+        out.thread.join(60000 * MS)  # every line written was complete JSON (or it fails)
         err = proc.stderr.read() if proc.stderr else ""
     finally:
         _reap(proc)

@@ -220,6 +220,7 @@ def _cached_jwt(cache: Path) -> tuple[str, int]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     ("lifetime_s", "advance_s", "refused"),
     [
@@ -251,7 +252,7 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
         )  # fmt: skip
         out = Lines(proc)
         try:
-            first = out.first(lambda ln: ln["type"] == "resynced", "first resync", 20.0)[-1]
+            first = out.first(lambda ln: ln["type"] == "resynced", "first resync", 60.0)[-1]
             assert "failed" not in first
             old_jwt, old_exp = _cached_jwt(tmp_path / "cache")
             if not refused:
@@ -260,10 +261,10 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
             sim.admin.advance_time(advance_s * 1000)  # the first token is now expired
             assert sim.admin.disconnect() == 1
             sub = out.first(
-                lambda ln: ln["type"] == "subscribed" and ln["attempt"] > 0, "resubscription", 20.0
+                lambda ln: ln["type"] == "subscribed" and ln["attempt"] > 0, "resubscription", 60.0
             )[-1]
             assert sub["channels"] == ["orders.ALL"]
-            again = out.first(lambda ln: ln["type"] == "resynced", "resync after reconnect", 20.0)[
+            again = out.first(lambda ln: ln["type"] == "resynced", "resync after reconnect", 60.0)[
                 -1
             ]
             assert "failed" not in again, again
@@ -282,7 +283,7 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
             upd = out.first(
                 lambda ln: ln["type"] == "update" and ln["key"] == oid,
                 "the new order's update",
-                20.0,
+                60.0,
             )[-1]
             assert upd["channel"] == "orders" and upd["source"] == "ws"
         finally:
