@@ -152,7 +152,9 @@ def coverage_block() -> str:
     out = [f"Served over REST ({len(rest)} routes; the category is the rate-limit bucket):\n\n"]
     out += ["| endpoint | category |\n", "|---|---|\n"]
     out += [f"| `{m} {p}` | {c} |\n" for m, p, c in sorted(rest, key=lambda r: (r[1], r[0]))]
-    out.append(f"\nNot served ({len(NOT_SERVED)} endpoints the SDK calls; each answers 404 `NOT_FOUND`):\n\n")
+    out.append(
+        f"\nNot served ({len(NOT_SERVED)} endpoints the SDK calls; each answers 404 `NOT_FOUND`):\n\n"
+    )
     out += ["| endpoint | why |\n", "|---|---|\n"]
     out += [f"| `{m} {p}` | {why} |\n" for m, p, why in NOT_SERVED]
     on = sum(1 for _c, s, _n in WS_CHANNELS if s)

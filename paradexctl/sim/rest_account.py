@@ -23,6 +23,8 @@ KLINE_RESOLUTIONS = (1, 3, 5, 15, 30, 60)
 MAX_KLINES = 5000
 #: the address the insurance fund is reported under (the sim has no liquidations to fund)
 INSURANCE_ACCOUNT = "0x1"
+#: the longest subkey name taken
+MAX_SUBKEY_NAME = 64
 
 
 class AccountRoutes(SimCore):
@@ -64,7 +66,7 @@ class AccountRoutes(SimCore):
             "id": sk.created_at,
             "account_id": sk.account,
             "public_key": sk.public_key,
-            "name": "",
+            "name": sk.name,
             "state": "active",
             "allowed_cidrs": [],
             "created_at": sk.created_at,
@@ -102,11 +104,31 @@ class AccountRoutes(SimCore):
             pk = norm_hex(body["public_key"])
         except ValueError:
             raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        name = self._name(body)
         state = body.get("state", "active")
         if state != "active":
             raise Rejected("VALIDATION_ERROR", "state must be active (pending is not emulated)")
-        self.engine.register_subkey(request.state.account, pk, self.clock.now_ms())
+        self.engine.register_subkey(request.state.account, pk, self.clock.now_ms(), name)
         return Response(status_code=204)
+
+    @staticmethod
+    def _name(body: dict[str, Any]) -> str:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise Rejected("VALIDATION_ERROR", "name is required (a non-empty string)")
+        if len(name) > MAX_SUBKEY_NAME:
+            raise Rejected("VALIDATION_ERROR", f"name is longer than {MAX_SUBKEY_NAME} characters")
+        return name
+
+    async def r_subkey_put(self, request: Request) -> Response:
+        self._main_key_only(request, "rename a subkey")
+        sk = self._own_subkey(request)
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise Rejected("VALIDATION_ERROR", "body must be {name}")
+        name = self._name(body)
+        sk = self.engine.register_subkey(sk.account, sk.public_key, self.clock.now_ms(), name)
+        return _json(self._subkey_json(sk))
 
     async def r_subkey_delete(self, request: Request) -> Response:
         self._main_key_only(request, "revoke a subkey")
@@ -136,7 +158,9 @@ class AccountRoutes(SimCore):
             )
         price_kind = q.get("price_kind", "last")
         if price_kind not in ("last", "mark", "underlying"):
-            raise Rejected("INVALID_REQUEST_PARAMETER", "price_kind must be last, mark or underlying")
+            raise Rejected(
+                "INVALID_REQUEST_PARAMETER", "price_kind must be last, mark or underlying"
+            )
         if end < start:
             raise Rejected("INVALID_REQUEST_PARAMETER", "end_at is before start_at")
         step = res * 60_000
@@ -181,6 +205,7 @@ ROUTES: list[RouteSpec] = [
     ("/v1/account/keys/subkeys", ("GET",), AccountRoutes.r_subkeys_list, "private"),
     ("/v1/account/keys/subkeys", ("POST",), AccountRoutes.r_subkeys_post, "private"),
     ("/v1/account/keys/subkeys/{public_key}", ("GET",), AccountRoutes.r_subkey_get, "private"),
+    ("/v1/account/keys/subkeys/{public_key}", ("PUT",), AccountRoutes.r_subkey_put, "private"),
     (
         "/v1/account/keys/subkeys/{public_key}",
         ("DELETE",),
