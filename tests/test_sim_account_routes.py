@@ -49,6 +49,7 @@ def test_profile_and_subaccounts(sim: SimServer, http: httpx.Client) -> None:
     body = r.json()
     assert body["username"] == "" and body["size_currency_display"] == "BASE"
     assert body["nfts"] == [] and body["market_max_slippage"] == {}
+    assert body["notifications"]["fills"] is False and body["referral"] is None
     assert http.get("/account/subaccounts").json() == {"results": []}
     for path in ("/account/profile", "/account/subaccounts", "/account/keys/subkeys"):
         r = sim.http.get(path)  # no JWT

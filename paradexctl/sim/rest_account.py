@@ -53,6 +53,21 @@ class AccountRoutes(SimCore):
                 "nfts": [],
                 "twitter_following": {},
                 "last_seen_notification": 0,
+                "ai_agent_url": "",
+                "tap_status": "",
+                "notifications": {
+                    "announcements": False,
+                    "fill_sound": False,
+                    "fills": False,
+                    "orders": False,
+                    "transfers": False,
+                },
+                # no social accounts, referral programme or share rates in the sim
+                "discord": None,
+                "twitter": None,
+                "referral": None,
+                "tap_share_rate": None,
+                "xp_share_rate": None,
             }
         )
 
