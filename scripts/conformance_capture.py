@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 
 from paradexctl.sim.app import SimOptions
 from paradexctl.sim.server import SimServer
-from paradexctl.sim.testing import Trader, modify_body, order_body
+from paradexctl.sim.testing import Trader, modify_body, new_subkey, order_body
 
 MARKET = "BTC-USD-PERP"
 WS_CHANNELS = [
@@ -210,6 +210,26 @@ def run(out: Path) -> int:
             cap.rest(route, h.get(route, params=params))
         for route in ("/account", "/balance", "/positions"):
             cap.rest(route, h.get(route))
+        # account management and the extra reads
+        for route in ("/account/profile", "/account/subaccounts"):
+            cap.rest(route, h.get(route))
+        sub = new_subkey(base, trader.acct.address, register=False).public_key
+        skr = "/account/keys/subkeys/{public_key}"
+        cap.rest(
+            "/account/keys/subkeys",
+            h.post("/account/keys/subkeys", json={"public_key": sub, "name": "conf"}),
+        )
+        cap.rest("/account/keys/subkeys", h.get("/account/keys/subkeys"))
+        cap.rest(skr, h.get(f"/account/keys/subkeys/{sub}"))
+        cap.rest(skr, h.put(f"/account/keys/subkeys/{sub}", json={"name": "conf 2"}))
+        cap.rest(skr, h.delete(f"/account/keys/subkeys/{sub}"))
+        cap.rest(skr, h.get(f"/account/keys/subkeys/{sub}"))
+        now = int(pub.get("/system/time").json()["server_time"])
+        kl = {"symbol": MARKET, "resolution": "1", "start_at": now - 600_000, "end_at": now}
+        cap.rest("/markets/klines", pub.get("/markets/klines", params=kl))
+        cap.rest("/markets/klines", pub.get("/markets/klines", params={"symbol": MARKET}))
+        cap.rest("/insurance", pub.get("/insurance"))
+        cap.rest("/system/portfolio-margin-config", pub.get("/system/portfolio-margin-config"))
         # errors in Paradex's shape
         cap.rest("/orders/{order_id}", h.get("/orders/999"))
         cap.rest("/orders", trader.place(MARKET, "BUY", "0.00001", rest_price))

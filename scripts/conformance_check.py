@@ -64,6 +64,18 @@ REST: dict[tuple[str, str], tuple[type[BaseModel], str]] = {
     ("GET", "/liquidations"): (r.LiquidationResp, "results"),
     ("GET", "/algo/orders"): (r.AlgoOrderResp, "results"),
     ("GET", "/insurance"): (r.InsuranceAccountResp, "object"),
+    ("GET", "/account/keys/subkeys"): (r.Subkey, "results"),
+    ("GET", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
+    ("PUT", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
+    ("DELETE", "/account/keys/subkeys/{public_key}"): (r.RevokeSubkeyResponse, "object"),
+    ("GET", "/system/portfolio-margin-config"): (r.PortfolioMarginParamsResp, "results"),
+}
+#: bodies the spec gives no model: Paradex's ``DELETE /orders`` and ``/orders/{id}`` (an empty
+#: object or 204), and the klines rows (``[time, open, high, low, close, volume]`` arrays)
+NO_MODEL = {
+    ("DELETE", "/orders"),
+    ("DELETE", "/orders/{order_id}"),
+    ("GET", "/markets/klines"),
 }
 # WS channel base name -> payload model
 WS: dict[str, type[BaseModel]] = {
@@ -132,8 +144,8 @@ def check_rest(rep: Report, item: dict[str, Any]) -> None:
         return
     key = (method, route)
     if key not in REST:
-        if method == "DELETE" and route in ("/orders", "/orders/{order_id}"):
-            return  # no body model: Paradex answers these with an empty object or 204
+        if key in NO_MODEL:
+            return
         rep.unmapped.append(where)
         return
     model, shape = REST[key]

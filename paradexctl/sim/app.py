@@ -8,7 +8,8 @@ Everything runs on one event loop; the engine is never called from another threa
 
 The app is routers by concern over one core (:class:`~paradexctl.sim.core.SimCore`: options,
 clock, engine, REST view, hub, faults, the JWT check, the REST wrapper): public REST with
-onboarding and auth (:mod:`.rest_public`), private REST (:mod:`.rest_private`), the admin API
+onboarding and auth (:mod:`.rest_public`), private REST (:mod:`.rest_private`), account
+management and the extra reads (:mod:`.rest_account`), the admin API
 (:mod:`.admin`), the WebSocket (:mod:`.ws`, its hub in :mod:`.hub`) and ``--state``
 (:mod:`.persistence`). Each router lists its routes in a ``ROUTES`` table; :data:`ROUTE_TABLES`
 here is the one place that lists what is served (:func:`served`).
@@ -19,7 +20,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from . import admin, rest_private, rest_public, snapshot, ws
+from . import admin, rest_account, rest_private, rest_public, snapshot, ws
 from .admin import LOOPBACK_HOSTS, MAX_CLOCK_OFFSET_MS, AdminRoutes
 from .auth import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, Jwt, JwtError, norm_hex
 from .clock import SimClock
@@ -36,6 +37,7 @@ from .common import (
 from .core import STALENESS_KEYS, RestView, SimCore, SimOptions
 from .hub import MAX_UNSENT, PRIVATE_EXACT, PRIVATE_PREFIXES, Conn, Hub
 from .persistence import Persistence
+from .rest_account import AccountRoutes
 from .rest_private import PrivateRoutes
 from .rest_public import PublicRoutes
 from .snapshot import SnapshotRoutes
@@ -75,7 +77,9 @@ __all__ = [
 ]
 
 
-class SimApp(Persistence, PublicRoutes, PrivateRoutes, AdminRoutes, SnapshotRoutes, WsRoutes):
+class SimApp(
+    Persistence, PublicRoutes, PrivateRoutes, AccountRoutes, AdminRoutes, SnapshotRoutes, WsRoutes
+):
     """The simulator's state (engine, REST view, hub, faults, clock) and its routes."""
 
     # ----------------------------------------------------------------- routing
@@ -104,6 +108,7 @@ class SimApp(Persistence, PublicRoutes, PrivateRoutes, AdminRoutes, SnapshotRout
 ROUTE_TABLES: tuple[list[RouteSpec], ...] = (
     rest_public.ROUTES,
     rest_private.ROUTES,
+    rest_account.ROUTES,
     admin.ROUTES,
     snapshot.ROUTES,
     ws.ROUTES,

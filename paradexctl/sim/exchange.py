@@ -300,12 +300,15 @@ class Subkey:
     account: str
     public_key: str
     created_at: int
+    #: the label ``POST``/``PUT /account/keys/subkeys`` give it ("" when registered without)
+    name: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "public_key": self.public_key,
             "created_at": self.created_at,
+            "name": self.name,
         }
 
 
@@ -705,8 +708,11 @@ class Exchange:
         self._touched_accounts.add(address)
         return self._finish()
 
-    def register_subkey(self, address: str, public_key: str, now_ms: int) -> Subkey:
-        """Register a trade-only subkey of ``address`` (idempotent for the same account).
+    def register_subkey(
+        self, address: str, public_key: str, now_ms: int, name: str | None = None
+    ) -> Subkey:
+        """Register a trade-only subkey of ``address`` (idempotent for the same account; a
+        ``name`` given renames it).
 
         A key is either an account's main key or a subkey of one account, never both."""
         self._tick(now_ms)
@@ -721,8 +727,10 @@ class Exchange:
                 raise Rejected(
                     "NOT_UNIQUE", f"{public_key} is already a subkey of {current.account}"
                 )
+            if name is not None:
+                current.name = name
             return current
-        sk = Subkey(address, public_key, self.now_ms)
+        sk = Subkey(address, public_key, self.now_ms, name or "")
         self.subkeys[public_key] = sk
         return sk
 
@@ -1730,7 +1738,12 @@ class Exchange:
             ex.by_public_key[acct.public_key] = acct.address
             ex.fills[acct.address] = []
         for d in state.get("subkeys", []):  # absent in states written before subkeys
-            sk = Subkey(str(d["account"]), str(d["public_key"]), int(d["created_at"]))
+            sk = Subkey(
+                str(d["account"]),
+                str(d["public_key"]),
+                int(d["created_at"]),
+                str(d.get("name", "")),  # absent in states written before names
+            )
             ex.subkeys[sk.public_key] = sk
         for f in state["fills"]:
             ex.fills.setdefault(f["account"], []).append(Fill.from_json(f))

@@ -1,0 +1,238 @@
+"""Account management and the remaining market-data and system reads over REST: the account
+profile, sub-accounts, subkeys (``/account/keys/subkeys``), klines, the insurance fund and the
+portfolio-margin config. Shapes are the published models' (``AccountProfileResp``,
+``GetSubAccountsResponse``, ``Subkey``, ``RevokeSubkeyResponse``, ``InsuranceAccountResp``,
+``PortfolioMarginParamsResp``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .auth import norm_hex
+from .common import SUBKEY_FORBIDDEN, RouteSpec, _json
+from .core import SimCore
+from .exchange import Rejected, Subkey, fmt
+
+#: the kline resolutions Paradex takes, in minutes (``paradex-api.md`` §3)
+KLINE_RESOLUTIONS = (1, 3, 5, 15, 30, 60)
+#: at most this many candles in one klines answer
+MAX_KLINES = 5000
+#: the address the insurance fund is reported under (the sim has no liquidations to fund)
+INSURANCE_ACCOUNT = "0x1"
+#: the longest subkey name taken
+MAX_SUBKEY_NAME = 64
+
+
+class AccountRoutes(SimCore):
+    """Account-management and extra public read handlers (a :class:`SimApp` mixin)."""
+
+    def _main_key_only(self, request: Request, what: str) -> None:
+        """403 :data:`SUBKEY_FORBIDDEN` for a subkey's JWT on an account-management call."""
+        if request.state.subkey is not None:
+            raise Rejected(
+                SUBKEY_FORBIDDEN,
+                f"a subkey cannot {what}: subkeys may only trade, cancel and read; "
+                "use the account's main key",
+                status=403,
+            )
+
+    async def r_account_profile(self, request: Request) -> Response:
+        return _json(
+            {
+                "username": "",
+                "is_username_private": True,
+                "referral_code": "",
+                "referred_by": "",
+                "marketed_by": "",
+                "size_currency_display": "BASE",
+                "market_max_slippage": {},
+                "nfts": [],
+                "twitter_following": {},
+                "last_seen_notification": 0,
+                "ai_agent_url": "",
+                "tap_status": "",
+                "notifications": {
+                    "announcements": False,
+                    "fill_sound": False,
+                    "fills": False,
+                    "orders": False,
+                    "transfers": False,
+                },
+                # no social accounts, referral programme or share rates in the sim
+                "discord": None,
+                "twitter": None,
+                "referral": None,
+                "tap_share_rate": None,
+                "xp_share_rate": None,
+            }
+        )
+
+    async def r_subaccounts(self, request: Request) -> Response:
+        # the sim's accounts are all main accounts: none has sub-accounts
+        return _json({"results": []})
+
+    @staticmethod
+    def _subkey_json(sk: Subkey) -> dict[str, Any]:
+        return {
+            "id": sk.created_at,
+            "account_id": sk.account,
+            "public_key": sk.public_key,
+            "name": sk.name,
+            "state": "active",
+            "allowed_cidrs": [],
+            "created_at": sk.created_at,
+            "updated_at": sk.created_at,
+            "revoked_at": 0,
+        }
+
+    @staticmethod
+    def _path_key(request: Request) -> str:
+        try:
+            return norm_hex(request.path_params["public_key"])
+        except ValueError:
+            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+
+    def _own_subkey(self, request: Request) -> Subkey:
+        pk = self._path_key(request)
+        sk = self.engine.subkeys.get(pk)
+        if sk is None or sk.account != request.state.account:
+            raise Rejected("NOT_FOUND", f"{pk} is not a subkey of this account", status=404)
+        return sk
+
+    async def r_subkeys_list(self, request: Request) -> Response:
+        rows = self.engine.subkeys_of(request.state.account)
+        return _json({"results": [self._subkey_json(sk) for sk in rows]})
+
+    async def r_subkey_get(self, request: Request) -> Response:
+        return _json(self._subkey_json(self._own_subkey(request)))
+
+    async def r_subkeys_post(self, request: Request) -> Response:
+        self._main_key_only(request, "register a subkey")
+        body = await self._body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
+            raise Rejected("VALIDATION_ERROR", "public_key is required")
+        try:
+            pk = norm_hex(body["public_key"])
+        except ValueError:
+            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        name = self._name(body)
+        state = body.get("state", "active")
+        if state != "active":
+            raise Rejected("VALIDATION_ERROR", "state must be active (pending is not emulated)")
+        self.engine.register_subkey(request.state.account, pk, self.clock.now_ms(), name)
+        return Response(status_code=204)
+
+    @staticmethod
+    def _name(body: dict[str, Any]) -> str:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise Rejected("VALIDATION_ERROR", "name is required (a non-empty string)")
+        if len(name) > MAX_SUBKEY_NAME:
+            raise Rejected("VALIDATION_ERROR", f"name is longer than {MAX_SUBKEY_NAME} characters")
+        return name
+
+    async def r_subkey_put(self, request: Request) -> Response:
+        self._main_key_only(request, "rename a subkey")
+        sk = self._own_subkey(request)
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise Rejected("VALIDATION_ERROR", "body must be {name}")
+        name = self._name(body)
+        sk = self.engine.register_subkey(sk.account, sk.public_key, self.clock.now_ms(), name)
+        return _json(self._subkey_json(sk))
+
+    async def r_subkey_delete(self, request: Request) -> Response:
+        self._main_key_only(request, "revoke a subkey")
+        sk = self._own_subkey(request)
+        self.engine.remove_subkey(sk.public_key)
+        return _json({"public_key": sk.public_key})
+
+    async def r_klines(self, request: Request) -> Response:
+        q = request.query_params
+        for name in ("symbol", "resolution", "start_at", "end_at"):
+            if not q.get(name):
+                raise Rejected("VALIDATION_ERROR", f"{name} is required")
+        symbol = q["symbol"]
+        if symbol not in self.engine.markets:
+            raise Rejected("MARKET_NOT_FOUND", f"market {symbol!r} not found", status=404)
+        try:
+            res = int(q["resolution"])
+            start, end = int(q["start_at"]), int(q["end_at"])
+        except ValueError:
+            raise Rejected(
+                "INVALID_REQUEST_PARAMETER", "resolution, start_at and end_at must be integers"
+            ) from None
+        if res not in KLINE_RESOLUTIONS:
+            raise Rejected(
+                "INVALID_REQUEST_PARAMETER",
+                f"resolution must be one of {', '.join(map(str, KLINE_RESOLUTIONS))}",
+            )
+        price_kind = q.get("price_kind", "last")
+        if price_kind not in ("last", "mark", "underlying"):
+            raise Rejected(
+                "INVALID_REQUEST_PARAMETER", "price_kind must be last, mark or underlying"
+            )
+        if end < start:
+            raise Rejected("INVALID_REQUEST_PARAMETER", "end_at is before start_at")
+        step = res * 60_000
+        if (end - start) // step + 1 > MAX_KLINES:
+            raise Rejected("INVALID_REQUEST_PARAMETER", f"more than {MAX_KLINES} candles asked")
+        # candles from the public trades the sim keeps (the last 1,000 per market), oldest first;
+        # a bucket without a trade has no candle
+        buckets: dict[int, list[Decimal]] = {}
+        volume: dict[int, Decimal] = {}
+        for t in sorted(self.engine.trades(symbol), key=lambda t: (t["created_at"], t["id"])):
+            at = t["created_at"]
+            if not start <= at <= end:
+                continue
+            b = at - at % step
+            buckets.setdefault(b, []).append(Decimal(t["price"]))
+            volume[b] = volume.get(b, Decimal(0)) + Decimal(t["size"])
+        rows = [
+            [b, fmt(p[0]), fmt(max(p)), fmt(min(p)), fmt(p[-1]), fmt(volume[b])]
+            for b, p in sorted(buckets.items())
+        ]
+        return _json({"results": rows})
+
+    async def r_insurance(self, request: Request) -> Response:
+        return _json(
+            {
+                "account": INSURANCE_ACCOUNT,
+                "account_value": "0",
+                "settlement_asset": "USDC",
+                "updated_at": self.engine.started_at,
+            }
+        )
+
+    async def r_portfolio_margin_config(self, request: Request) -> Response:
+        # the sim has no portfolio margin (cross margin only, no options): no underlying has one
+        return _json({"results": []})
+
+
+#: account management and the extra reads: ``(path, methods, handler, category)``
+ROUTES: list[RouteSpec] = [
+    ("/v1/account/profile", ("GET",), AccountRoutes.r_account_profile, "private"),
+    ("/v1/account/subaccounts", ("GET",), AccountRoutes.r_subaccounts, "private"),
+    ("/v1/account/keys/subkeys", ("GET",), AccountRoutes.r_subkeys_list, "private"),
+    ("/v1/account/keys/subkeys", ("POST",), AccountRoutes.r_subkeys_post, "private"),
+    ("/v1/account/keys/subkeys/{public_key}", ("GET",), AccountRoutes.r_subkey_get, "private"),
+    ("/v1/account/keys/subkeys/{public_key}", ("PUT",), AccountRoutes.r_subkey_put, "private"),
+    (
+        "/v1/account/keys/subkeys/{public_key}",
+        ("DELETE",),
+        AccountRoutes.r_subkey_delete,
+        "private",
+    ),
+    ("/v1/markets/klines", ("GET",), AccountRoutes.r_klines, "public"),
+    ("/v1/insurance", ("GET",), AccountRoutes.r_insurance, "public"),
+    (
+        "/v1/system/portfolio-margin-config",
+        ("GET",),
+        AccountRoutes.r_portfolio_margin_config,
+        "public",
+    ),
+]
