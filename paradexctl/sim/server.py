@@ -26,6 +26,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .app import SimApp, SimOptions, StateSaveError
 from .limits import Limits, RefusalLog
+from .playback import PlaybackApp, Recording
 
 if TYPE_CHECKING:  # httpx is imported on first use: ``paradexctl sim`` itself never needs it
     import httpx
@@ -206,10 +207,12 @@ def guarded_protocol(limits: Limits, refusals: RefusalLog) -> type[GuardedH11Pro
     return type("SimH11Protocol", (GuardedH11Protocol,), {"guard": guard})
 
 
-def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
+def make_uvicorn_config(sim: SimApp, host: str, port: int, app: Any = None) -> uvicorn.Config:
+    """uvicorn's config for ``sim`` (``app``: an ASGI app in front of ``sim.app``, such as a
+    :class:`~paradexctl.sim.playback.PlaybackApp`)."""
     o = sim.options
     return uvicorn.Config(
-        sim.app,
+        sim.app if app is None else app,
         host=host,
         port=port,
         log_level="warning",
@@ -307,12 +310,21 @@ class SimServer:
     """The simulator on a loopback port (0 = any free port) in a background thread."""
 
     def __init__(
-        self, options: SimOptions | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        options: SimOptions | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        playback: Recording | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.sim = SimApp(options)
         self.host = host
         self.port: int = port  # the real port once started, if 0 was asked for
-        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port))
+        #: ``--playback``: the recording served in front of the sim (None: the live sim)
+        self.playback = None if playback is None else PlaybackApp(playback, self.sim.app,
+                                                                  speed=speed)  # fmt: skip
+        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port, self.playback))
         self._thread: threading.Thread | None = None
         self._admin: SimAdmin | None = None
         self._http: httpx.Client | None = None
@@ -380,6 +392,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     on_ready: Callable[[SimApp, str, int], None] | None = None,
+    *,
+    playback: Recording | None = None,
+    speed: float = 1.0,
 ) -> None:
     """Run the simulator in the foreground until SIGINT or SIGTERM, then return normally
     (:class:`StateSaveError` if the final save of ``--state`` failed).
@@ -387,7 +402,8 @@ def serve(
     ``on_ready(sim, host, port)`` is called once the socket is bound (with the real port).
     """
     sim = SimApp(options)
-    server = uvicorn.Server(make_uvicorn_config(sim, host, port))
+    front = None if playback is None else PlaybackApp(playback, sim.app, speed=speed)
+    server = uvicorn.Server(make_uvicorn_config(sim, host, port, front))
 
     async def main() -> None:
         task = asyncio.create_task(server.serve())
