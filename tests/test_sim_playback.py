@@ -147,3 +147,30 @@ def test_playback_needs_a_valid_looking_jwt(tmp_path):
         assert r.status_code == 200
         assert r.json() == {"results": [{"market": "BTC-USD-PERP", "size": "1.5"}]}
         assert play.http.get("/system/config").status_code == 200  # the sim behind answers
+
+
+def test_rest_answer_is_the_nearest_earlier_and_never_goes_back():
+    lines = [
+        '{"v":1,"type":"rest","endpoint":"orders","boundary_at":100,"received_at":101,'
+        '"data":{"results":[{"id":"a"}]}}',
+        '{"v":1,"type":"rest","endpoint":"orders","boundary_at":200,"received_at":201,'
+        '"data":{"results":[]}}',
+        '{"v":1,"type":"rest","endpoint":"fills","boundary_at":100,"received_at":101,'
+        '"params":{"start_at":5},"data":{"results":[]}}',
+    ]
+    rec = Recording.from_lines(lines)
+    first = rec.answer("orders", {}, 150)
+    assert first is not None and first.boundary_at == 100  # nearest earlier
+    second = rec.answer("orders", {}, 150)  # the client is faster than the recording
+    assert second is not None and second.boundary_at == 200
+    assert rec.answer("orders", {"market": "BTC-USD-PERP"}, 300) is None  # other params
+    assert rec.answer("fills", {"start_at": 999}, 0) is not None  # time params ignored
+
+
+def test_an_unreadable_recording_is_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text("{not json\n")
+    for path in (bad, tmp_path / "missing.ndjson"):
+        code, _out, err = cli(capsys, "sim", "--port", "0", "--playback", str(path))
+        assert code == 2, err
+        assert "--playback" in err and "Traceback" not in err
