@@ -267,8 +267,11 @@ def sim(
     from paradexctl.sim.app import StateFileError
 
     try:
-        serve(options, host, LOCAL_PORT if port is None else port, on_ready=ready,
-              playback=recording, speed=speed)  # fmt: skip
+        bound = LOCAL_PORT if port is None else port
+        if recording is None:
+            serve(options, host, bound, on_ready=ready)
+        else:
+            serve(options, host, bound, on_ready=ready, playback=recording, speed=speed)
     except StateFileError as err:
         raise ConfigError(str(err)) from None
     except OSError as err:

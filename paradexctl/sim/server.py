@@ -24,7 +24,9 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from . import netfaults
 from .app import SimApp, SimOptions, StateSaveError
+from .faults import Faults
 from .limits import Limits, RefusalLog
 from .playback import PlaybackApp, Recording
 
@@ -66,9 +68,14 @@ class _RefusalLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 class ConnectionGuard:
     """One server's connection limit and header timeout, shared by its connections."""
 
-    def __init__(self, limits: Limits, refusals: RefusalLog) -> None:
+    def __init__(
+        self, limits: Limits, refusals: RefusalLog, faults: Callable[[], Faults] | None = None
+    ) -> None:
         self.limits = limits
         self.refusals = refusals
+        #: the sim's faults now (a reset replaces them): connection-level ones wrap each
+        #: transport (:mod:`.netfaults`)
+        self.faults = faults
         self.max_connections = _connection_cap(limits.max_connections)
         #: connections that have not yet sent their first complete request headers, oldest
         #: first: the ones closed to make room at the limit; those that sent part of one
@@ -121,7 +128,8 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        faults = self.guard.faults
+        super().connection_made(netfaults.wrap(transport, None if faults is None else faults()))
         g = self.guard
         if len(self.connections) > g.max_connections:
             oldest = g.evictable()
@@ -201,9 +209,11 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def guarded_protocol(limits: Limits, refusals: RefusalLog) -> type[GuardedH11Protocol]:
+def guarded_protocol(
+    limits: Limits, refusals: RefusalLog, faults: Callable[[], Faults] | None = None
+) -> type[GuardedH11Protocol]:
     """A :class:`GuardedH11Protocol` class bound to one server's own guard."""
-    guard = ConnectionGuard(limits, refusals)
+    guard = ConnectionGuard(limits, refusals, faults)
     return type("SimH11Protocol", (GuardedH11Protocol,), {"guard": guard})
 
 
@@ -219,7 +229,7 @@ def make_uvicorn_config(sim: SimApp, host: str, port: int, app: Any = None) -> u
         access_log=False,
         proxy_headers=False,  # loopback, no proxy: one ASGI middleware less per request
         lifespan="on",
-        http=guarded_protocol(o.limits, sim.refusals),
+        http=guarded_protocol(o.limits, sim.refusals, lambda: sim.faults),
         ws="websockets-sansio",
         ws_max_size=o.limits.max_ws_message_bytes,
         ws_ping_interval=o.ws_ping_interval_s or None,

@@ -1,0 +1,102 @@
+"""Connection-level faults (``net_*`` in ``paradexctl.sim.faults.FAULTS``, implemented by
+``paradexctl.sim.netfaults``), each observed by a client on a connection opened after the
+fault is set. Waits are deadlines (socket timeouts), never sleeps.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from paradexctl.sim.app import SimOptions
+from paradexctl.sim.server import SimServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    server = SimServer(SimOptions(seed=1, mark_walk_ms=0, warm_tables=None)).start()
+    try:
+        server.admin.state()  # the admin connection is opened before any fault: never cut
+        yield server
+    finally:
+        server.admin.faults(net_latency_ms=0, net_bandwidth_bps=0, net_slice_bytes=0,
+                            net_reset_after_bytes=0, net_half_open_after_bytes=0)  # fmt: skip
+        server.stop()
+
+
+def raw_get(sim: SimServer, path: str, timeout: float = 10.0) -> tuple[bytes, int]:
+    """GET over a new socket, read to EOF: (bytes, number of recv calls that got data)."""
+    with socket.create_connection((sim.host, sim.port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+        out, reads = b"", 0
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out, reads
+            out += chunk
+            reads += 1
+
+
+def test_latency_and_bandwidth_slow_the_answer_down(sim):
+    baseline, _ = raw_get(sim, "/v1/markets")
+    sim.admin.faults(net_latency_ms=400)
+    t0 = time.monotonic()
+    body, _ = raw_get(sim, "/v1/markets")
+    assert time.monotonic() - t0 >= 0.4
+    assert body.split(b"\r\n\r\n", 1)[1] == baseline.split(b"\r\n\r\n", 1)[1]
+    sim.admin.faults(net_latency_ms=0, net_bandwidth_bps=len(baseline) * 2)  # ~0.5 s of data
+    t0 = time.monotonic()
+    body, _ = raw_get(sim, "/v1/markets")
+    assert time.monotonic() - t0 >= 0.4
+    assert body.split(b"\r\n\r\n", 1)[1] == baseline.split(b"\r\n\r\n", 1)[1]
+
+
+def test_slicing_cuts_writes_and_the_answer_is_whole(sim):
+    sim.admin.faults(net_slice_bytes=16, net_bandwidth_bps=16_000)  # one slice per ms
+    body, reads = raw_get(sim, "/v1/markets")
+    assert body.startswith(b"HTTP/1.1 200")
+    assert reads > 10  # the client saw the answer in pieces
+    assert sim.admin.state() is not None
+    got = httpx.get(sim.admin.base_url + "/_sim/faults", timeout=10).json()
+    assert got["injected"]["net_sliced_writes"] >= len(body) // 16
+
+
+def test_reset_after_n_bytes_cuts_the_answer(sim):
+    sim.admin.faults(net_reset_after_bytes=20)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(sim.http_url + "/markets", timeout=10)
+    with socket.create_connection((sim.host, sim.port), timeout=10) as s:
+        s.sendall(b"GET /v1/markets HTTP/1.1\r\nhost: x\r\n\r\n")
+        got = [b""]
+        with pytest.raises(ConnectionResetError):
+            while True:
+                chunk = s.recv(65536)
+                assert chunk, "closed without a reset"
+                got.append(chunk)
+        assert len(b"".join(got)) <= 20
+
+
+def test_half_open_stops_answering_without_closing(sim):
+    sim.admin.faults(net_half_open_after_bytes=20)
+    with socket.create_connection((sim.host, sim.port), timeout=10) as s:
+        s.sendall(b"GET /v1/markets HTTP/1.1\r\nhost: x\r\n\r\n")
+        got = s.recv(65536)
+        assert 0 < len(got) <= 20
+        s.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # neither data nor EOF: the socket is open and mute
+            s.recv(65536)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(sim.http_url + "/markets", timeout=httpx.Timeout(10, read=0.5))
+
+
+def test_faults_apply_to_new_connections_only_and_switch_off(sim):
+    sim.admin.faults(net_reset_after_bytes=20)
+    assert sim.admin.state() is not None  # the admin's connection predates the fault
+    sim.admin.faults(net_reset_after_bytes=0)
+    assert httpx.get(sim.http_url + "/markets", timeout=10).status_code == 200
