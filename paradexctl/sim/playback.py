@@ -4,6 +4,9 @@ back to any client.
 The recording (``docs/recording.md``) holds the WS notifications and REST answers one client
 received. Playback serves them again over the ordinary wire protocol:
 
+* **Order**: a frame recorded after N REST answers is sent once N REST answers have been
+  served (at most :data:`REST_WAIT_S` later), so the client sees REST and WS in the recorded
+  order at any speed.
 * **WebSocket** (any path): JSON-RPC ``auth`` accepts any valid-looking JWT (three
   dot-separated parts; nothing is verified: a recording holds no secrets, so there is no key
   to check against); ``subscribe`` accepts any channel. A connection is sent the recorded
@@ -71,6 +74,8 @@ PATHS: dict[str, str] = {
     "transfers": "/transfers",
     "funding_payments": "/funding/payments",
 }
+#: longest a frame waits for the REST answers recorded before it (seconds)
+REST_WAIT_S = 2.0
 _BY_PATH = {path: endpoint for endpoint, path in PATHS.items()}
 #: query parameters that do not select an answer (times differ between runs; paging is one page)
 _IGNORED_PARAMS = frozenset({"start_at", "end_at", "cursor", "page_size", "limit", "order_id"})
@@ -93,6 +98,8 @@ class Recording:
     """A parsed recording indexed for playback, and the playback's counters."""
 
     frames: list[WsFrame]
+    #: per frame: how many REST answers precede it in the recording
+    rest_before: list[int]
     answers: dict[tuple[str, tuple[tuple[str, str], ...]], list[RestSnapshot]]
     unavailable: dict[str, int]
     channels: frozenset[str]
@@ -102,6 +109,8 @@ class Recording:
     @classmethod
     def from_lines(cls, lines: Iterable[str | bytes]) -> Recording:
         frames: list[WsFrame] = []
+        rest_before: list[int] = []
+        rest_seen = 0
         answers: dict[tuple[str, tuple[tuple[str, str], ...]], list[RestSnapshot]] = {}
         unavailable: dict[str, int] = {}
         meta_channels: list[str] = []
@@ -110,7 +119,9 @@ class Recording:
         for rec in read_records(lines):
             if isinstance(rec, WsFrame):
                 frames.append(rec)
+                rest_before.append(rest_seen)
             elif isinstance(rec, RestSnapshot):
+                rest_seen += 1
                 answers.setdefault(_key(rec.endpoint, rec.params), []).append(rec)
             elif isinstance(rec, Meta):
                 chans = rec.fields.get("channels")
@@ -132,7 +143,7 @@ class Recording:
         if start is None:
             start = frames[0].received_at if frames else (started or 0)
         channels = frozenset(meta_channels) or frozenset(f.channel for f in frames)
-        return cls(frames, answers, unavailable, channels, start)
+        return cls(frames, rest_before, answers, unavailable, channels, start)
 
     @classmethod
     def load(cls, path: str | Path) -> Recording:
@@ -189,6 +200,9 @@ class PlaybackApp:
         self.monotonic = monotonic
         self.started: float | None = None
         self.frames_sent = 0
+        #: REST answers served (a frame recorded after N of them waits for N: :meth:`_after_rest`)
+        self.rest_served = 0
+        self._rest_event = asyncio.Event()
         #: recording time of the last frame sent (a later connection starts after it)
         self.last_sent_ms: int | None = None
 
@@ -208,6 +222,16 @@ class PlaybackApp:
             left = (rec_ms - self.rec_now()) / 1000 / self.speed
             await asyncio.sleep(max(left, 0.001))
 
+    async def _after_rest(self, n: int) -> None:
+        """Until ``n`` REST answers have been served (at most :data:`REST_WAIT_S`, for a
+        client that makes no such request), so a frame recorded after a REST answer reaches
+        the client after it, as it did when recorded."""
+        deadline = self.monotonic() + REST_WAIT_S
+        while self.rest_served < n and self.monotonic() < deadline:
+            self._rest_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rest_event.wait(), deadline - self.monotonic())
+
     # -- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -218,6 +242,8 @@ class PlaybackApp:
             response = self._rest(Request(scope, receive))
             if response is not None:
                 await response(scope, receive, send)
+                self.rest_served += 1
+                self._rest_event.set()
                 return
         await self.fallback(scope, receive, send)
 
@@ -272,10 +298,13 @@ class PlaybackApp:
         async def play(from_ms: int) -> None:
             if self.speed == 0:
                 await ready.wait()
-            for frame in self.recording.frames:
+            for frame, rest_before in zip(
+                self.recording.frames, self.recording.rest_before, strict=True
+            ):
                 if frame.received_at < from_ms:
                     continue
                 await self._until(frame.received_at)
+                await self._after_rest(rest_before)
                 if frame.channel in subs:
                     await send({"jsonrpc": "2.0", "method": "subscription",
                                 "params": {"channel": frame.channel, "data": frame.data}})  # fmt: skip
