@@ -163,6 +163,23 @@ def sim(
             "background once the sim is ready (in each verify worker).",
         ),
     ] = "large",
+    playback: Annotated[
+        Path | None,
+        typer.Option(
+            "--playback",
+            metavar="RECORDING",
+            help="Serve a recording made by stream/reconcile --record back to any client "
+            "(docs/sim.md, Playback).",
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            metavar="X",
+            help="With --playback: recorded time runs X times faster; 0 as fast as possible.",
+        ),
+    ] = 1.0,
     output: OutputOpt = None,
     **fault_values: Any,
 ) -> None:
@@ -228,6 +245,13 @@ def sim(
             loaded = load(scenario)
         except ScenarioError as err:
             raise UsageError(f"--scenario {scenario.name}: {err}") from None
+    recording = None
+    if playback is not None:
+        from paradexctl.sim.playback import Recording
+
+        if not speed >= 0:
+            raise UsageError("--speed must be 0 (as fast as possible) or positive")
+        recording = Recording.load(playback)
     options = SimOptions(
         seed=seed,
         markets=symbols,
@@ -278,7 +302,11 @@ def sim(
     from paradexctl.sim.app import StateFileError
 
     try:
-        serve(options, host, LOCAL_PORT if port is None else port, on_ready=ready)
+        bound = LOCAL_PORT if port is None else port
+        if recording is None:
+            serve(options, host, bound, on_ready=ready)
+        else:
+            serve(options, host, bound, on_ready=ready, playback=recording, speed=speed)
     except StateFileError as err:
         raise ConfigError(str(err)) from None
     except OSError as err:

@@ -166,6 +166,56 @@ FAULTS: tuple[FaultSpec, ...] = (
         help="the next N WebSocket order notifications carry a price 1 above the order's, "
         "timestamps unchanged (two contents for one exchange time: a reconcile ``conflict``)",
     ),
+    FaultSpec(
+        name="net_latency_ms",
+        type=int,
+        default=0,
+        help="connection level: delay added to every TCP write of connections opened from now "
+        "(REST and WebSocket; order kept)",
+        flag="--net-latency-ms",
+        metavar="MS",
+        flag_help="Fault: delay every TCP write by MS.",
+    ),
+    FaultSpec(
+        name="net_bandwidth_bps",
+        type=int,
+        default=0,
+        help="connection level: connections opened from now send at most N bytes per second "
+        "(0 = unlimited)",
+        flag="--net-bandwidth",
+        metavar="BYTES_PER_S",
+        flag_help="Fault: limit each connection to N bytes/s.",
+    ),
+    FaultSpec(
+        name="net_slice_bytes",
+        type=int,
+        default=0,
+        help="connection level: every write of connections opened from now is cut into TCP "
+        "writes of at most N bytes",
+        flag="--net-slice-bytes",
+        metavar="N",
+        flag_help="Fault: cut every TCP write into N-byte writes.",
+    ),
+    FaultSpec(
+        name="net_reset_after_bytes",
+        type=int,
+        default=0,
+        help="connection level: connections opened from now are reset (RST) once the sim has "
+        "sent N bytes on them",
+        flag="--net-reset-after",
+        metavar="BYTES",
+        flag_help="Fault: reset each connection after N bytes sent.",
+    ),
+    FaultSpec(
+        name="net_half_open_after_bytes",
+        type=int,
+        default=0,
+        help="connection level: connections opened from now go half-open once the sim has "
+        "sent N bytes on them: nothing more is sent or read, and the socket stays open",
+        flag="--net-half-open-after",
+        metavar="BYTES",
+        flag_help="Fault: each connection stops answering after N bytes sent.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in FAULTS}
@@ -195,6 +245,11 @@ class FaultConfig:
     accept_then_timeout: int = 0
     timeout_hold_s: float = 30.0
     ws_mutate_orders: int = 0
+    net_latency_ms: int = 0
+    net_bandwidth_bps: int = 0
+    net_slice_bytes: int = 0
+    net_reset_after_bytes: int = 0
+    net_half_open_after_bytes: int = 0
 
     def validate(self) -> None:
         for name in _RATE_FIELDS:
@@ -244,6 +299,9 @@ class Faults:
             "ws_silence_dropped": 0,
             "ws_mutated": 0,
             "position_adjusted": 0,
+            "net_sliced_writes": 0,
+            "net_resets": 0,
+            "net_half_open": 0,
         }
         if config is not None:
             self.update(asdict(config), now_ms)

@@ -24,8 +24,11 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from . import netfaults
 from .app import SimApp, SimOptions, StateSaveError
+from .faults import Faults
 from .limits import Limits, RefusalLog
+from .playback import PlaybackApp, Recording
 
 if TYPE_CHECKING:  # httpx is imported on first use: ``paradexctl sim`` itself never needs it
     import httpx
@@ -65,9 +68,14 @@ class _RefusalLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 class ConnectionGuard:
     """One server's connection limit and header timeout, shared by its connections."""
 
-    def __init__(self, limits: Limits, refusals: RefusalLog) -> None:
+    def __init__(
+        self, limits: Limits, refusals: RefusalLog, faults: Callable[[], Faults] | None = None
+    ) -> None:
         self.limits = limits
         self.refusals = refusals
+        #: the sim's faults now (a reset replaces them): connection-level ones wrap each
+        #: transport (:mod:`.netfaults`)
+        self.faults = faults
         self.max_connections = _connection_cap(limits.max_connections)
         #: connections that have not yet sent their first complete request headers, oldest
         #: first: the ones closed to make room at the limit; those that sent part of one
@@ -120,7 +128,8 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        faults = self.guard.faults
+        super().connection_made(netfaults.wrap(transport, None if faults is None else faults()))
         g = self.guard
         if len(self.connections) > g.max_connections:
             oldest = g.evictable()
@@ -200,23 +209,27 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def guarded_protocol(limits: Limits, refusals: RefusalLog) -> type[GuardedH11Protocol]:
+def guarded_protocol(
+    limits: Limits, refusals: RefusalLog, faults: Callable[[], Faults] | None = None
+) -> type[GuardedH11Protocol]:
     """A :class:`GuardedH11Protocol` class bound to one server's own guard."""
-    guard = ConnectionGuard(limits, refusals)
+    guard = ConnectionGuard(limits, refusals, faults)
     return type("SimH11Protocol", (GuardedH11Protocol,), {"guard": guard})
 
 
-def make_uvicorn_config(sim: SimApp, host: str, port: int) -> uvicorn.Config:
+def make_uvicorn_config(sim: SimApp, host: str, port: int, app: Any = None) -> uvicorn.Config:
+    """uvicorn's config for ``sim`` (``app``: an ASGI app in front of ``sim.app``, such as a
+    :class:`~paradexctl.sim.playback.PlaybackApp`)."""
     o = sim.options
     return uvicorn.Config(
-        sim.app,
+        sim.app if app is None else app,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
         proxy_headers=False,  # loopback, no proxy: one ASGI middleware less per request
         lifespan="on",
-        http=guarded_protocol(o.limits, sim.refusals),
+        http=guarded_protocol(o.limits, sim.refusals, lambda: sim.faults),
         ws="websockets-sansio",
         ws_max_size=o.limits.max_ws_message_bytes,
         ws_ping_interval=o.ws_ping_interval_s or None,
@@ -311,12 +324,21 @@ class SimServer:
     """The simulator on a loopback port (0 = any free port) in a background thread."""
 
     def __init__(
-        self, options: SimOptions | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        options: SimOptions | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        playback: Recording | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.sim = SimApp(options)
         self.host = host
         self.port: int = port  # the real port once started, if 0 was asked for
-        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port))
+        #: ``--playback``: the recording served in front of the sim (None: the live sim)
+        self.playback = None if playback is None else PlaybackApp(playback, self.sim.app,
+                                                                  speed=speed)  # fmt: skip
+        self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port, self.playback))
         self._thread: threading.Thread | None = None
         self._admin: SimAdmin | None = None
         self._http: httpx.Client | None = None
@@ -384,6 +406,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     on_ready: Callable[[SimApp, str, int], None] | None = None,
+    *,
+    playback: Recording | None = None,
+    speed: float = 1.0,
 ) -> None:
     """Run the simulator in the foreground until SIGINT or SIGTERM, then return normally
     (:class:`StateSaveError` if the final save of ``--state`` failed).
@@ -393,7 +418,8 @@ def serve(
     import socket
 
     sim = SimApp(options)
-    server = uvicorn.Server(make_uvicorn_config(sim, host, port))
+    front = None if playback is None else PlaybackApp(playback, sim.app, speed=speed)
+    server = uvicorn.Server(make_uvicorn_config(sim, host, port, front))
     # Bind here, not in uvicorn: a busy port or a bad address is then one OSError (uvicorn
     # would log it, exit, and leave a task's traceback behind).
     try:
