@@ -177,7 +177,10 @@ class HostileWs:
         oid: str | None = None
         for frame in script.frames:
             if frame == CLOSE:
-                await conn.close(1006 if len(script.frames) % 2 else 1000)
+                if len(script.frames) % 2:  # abrupt: no close frame (1006 cannot be sent)
+                    conn.transport.abort()
+                else:
+                    await conn.close(1000)
                 return
             if isinstance(frame, str) and OID in frame:
                 if oid is None:
@@ -244,7 +247,8 @@ def live(sim_server: SimServer) -> Iterator[Live]:
         for var in ("PARADEXCTL_PROFILE", "PARADEX_SUBKEY", "PARADEX_KEY_COMMAND"):
             mp.delenv(var, raising=False)
         write_profile(work / "config", retry_base_ms=5, retry_attempts=2, ws_backoff_base_ms=5,
-                      ws_backoff_cap_ms=20, ws_stable_after_s=0, ws_open_timeout_s=1)  # fmt: skip
+                      ws_backoff_cap_ms=20, ws_stable_after_s=0, ws_open_timeout_s=0.5,
+                      ws_subscribe_timeout_s=0.5)  # fmt: skip
         yield Live(ws, work, acct.address)
 
 
@@ -450,6 +454,54 @@ def test_stream_under_hostile_frames(
         from paradexctl.core.recording import read_records
 
         read_records(rec.read_text().splitlines())
+
+
+def _ws_side_supported(row: dict[str, Any], sent: list[Any]) -> bool:
+    """A report row's WebSocket side is a frame's: an order row's WS value is (fields of) a
+    payload sent on an orders channel, field by field, for that order id (an unreadable
+    row's key may not be one)."""
+    ws = row.get("ws")
+    if ws is None or ws.get("value") is None or row["entity"] != "orders":
+        return True
+    value = ws["value"]
+    if not isinstance(value, dict):  # an unreadable payload, shown as it came
+        return any(_same(value, d) for d in sent)
+    return any(
+        isinstance(d, dict) and (row["kind"] == "unreadable" or str(d.get("id")) == row["key"])
+        and all(_same(d[k], v) or str(d[k]) == str(v) for k, v in value.items() if k in d)
+        for d in sent
+    )  # fmt: skip
+
+
+@FUZZ
+@given(script=scripts(), entities=st.sampled_from(["orders", "orders,positions,balances,fills"]))
+def test_reconcile_under_hostile_frames(live: Live, script: Script, entities: str) -> None:
+    code, out, err = live(script, "-o", "json", "reconcile", "--entities", entities,
+                          "--window", "0.2", "--grace", "0.05")  # fmt: skip
+    _check_exit(code, err)
+    # consistent, a mismatch, the feed failed, or the WebSocket refused auth/subscribe
+    refused = bool({"error", "nonsense"} & {script.auth, script.subscribe})
+    assert code in (0, 1, 5) or (code == 4 and refused), (code, err)
+    if code in (4, 5):
+        assert out == "", out  # no report: nothing claimed
+        return
+    report = _strict(out)
+    assert report["exit_status"] == code, report
+    sent = [d for frame in script.sent for d in _sent_orders(frame)]
+    for row in report["rows"]:
+        assert _ws_side_supported(row, sent), (row, sent)
+
+
+def _sent_orders(frame: str | bytes) -> list[Any]:
+    try:
+        msg = _strict(frame)
+    except (ValueError, RecursionError):
+        return []
+    params = msg.get("params") if isinstance(msg, dict) else None
+    channel = params.get("channel") if isinstance(params, dict) else None
+    if isinstance(channel, str) and channel.startswith("orders"):
+        return [params.get("data")]
+    return []
 
 
 def _wait_frames(draw: st.DrawFn) -> list[str | bytes]:

@@ -631,8 +631,6 @@ def order_modify(
     output: OutputOpt = None,
 ) -> None:
     """Change an open limit order's price and/or size (PUT /orders/{id})."""
-    from urllib.parse import quote
-
     from paradexctl.cli._session import open_session
     from paradexctl.paradex.orders import (
         OrderSpec,
@@ -641,7 +639,7 @@ def order_modify(
         parse_decimal,
         validate,
     )
-    from paradexctl.paradex.rest import OutcomeUncertain
+    from paradexctl.paradex.rest import OutcomeUncertain, path_segment
 
     ctx = get_ctx()
     out = ctx.output(output)
@@ -694,7 +692,7 @@ def order_modify(
             timestamp_ms=_now_ms(),
         )
         try:
-            order = sess.client.put(f"/orders/{quote(order_id, safe='')}", body)
+            order = sess.client.put(f"/orders/{path_segment(order_id)}", body)
         except OutcomeUncertain as err:
             err.message += f"; check the order with 'paradexctl order get {order_id}'"
             raise

@@ -201,6 +201,16 @@ def _parse_json(text: str) -> Any:
     return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
 
 
+def path_segment(text: str) -> str:
+    """``text`` (an order id, a client_id) as one URL path segment: ``/``, ``?``, ``#``, ``..``
+    and spaces cannot change the path, and a lone surrogate (an id from a JSON frame may hold
+    ``"\\ud800"``) is percent-encoded as its WTF-8 bytes instead of raising UnicodeEncodeError
+    (exit 70). Every id interpolated into a path goes through here."""
+    from urllib.parse import quote
+
+    return quote(text, safe="", errors="surrogatepass")
+
+
 # -- answer shapes ----------------------------------------------------------------------------
 
 
