@@ -92,6 +92,7 @@ PROFILE_KEYS: dict[str, str] = {
     "ws_backoff_cap_ms": "cap of the WebSocket reconnect backoff in ms (30000)",
     "ws_stable_after_s": "seconds a WebSocket connection must stay open to be stable (10)",
     "ws_open_timeout_s": "WebSocket upgrade and reply timeout in seconds (10)",
+    "ws_subscribe_timeout_s": "seconds reconcile waits for its first subscription (15)",
     "wait_ws": "0: order place --wait follows the order over REST only (1)",
 }
 

@@ -77,6 +77,26 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (JSON ``"\\ud800"`` from the exchange decodes to a
+    str that UTF-8 cannot encode) replaced by its ``\\uXXXX`` escape. In JSON text a
+    surrogate can only sit inside a string, so the escape is exact: the line parses back to
+    the same value. The one fallback of every writer of exchange text (stdout, recordings)."""
+    import re
+
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _write_text(stdout: TextIO, text: str) -> None:
+    """Write and flush; text UTF-8 cannot encode (a lone surrogate) is written escaped (the
+    encoding fails before anything is written, so nothing is written twice)."""
+    try:
+        stdout.write(text)
+    except UnicodeEncodeError:
+        stdout.write(escape_surrogates(text))
+    stdout.flush()
+
+
 def render_json(data: Any) -> str:
     """One JSON document, indented, with a trailing newline."""
     import json
@@ -174,7 +194,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    return escape_surrogates(str(value))
 
 
 class Output:
@@ -244,10 +264,14 @@ class Output:
         for line in render_ndjson([obj]):
             self._write(line)
 
+    def write(self, text: str) -> None:
+        """Text as it is (a verdict line, a canonical report), flushed; a lone surrogate is
+        written escaped, a closed pipe is :class:`OutputClosed`, as for :meth:`emit`."""
+        self._write(text)
+
     def _write(self, text: str) -> None:
         try:
-            self.stdout.write(text)
-            self.stdout.flush()
+            _write_text(self.stdout, text)
         except BrokenPipeError:
             silence_stdout()
             raise OutputClosed() from None
@@ -276,7 +300,7 @@ class Output:
             table.add_column("field")
             table.add_column("value", overflow="fold")
             for key, value in jsonable(data).items():
-                table.add_row(escape(str(key)), escape(_cell(value)))
+                table.add_row(escape(escape_surrogates(str(key))), escape(_cell(value)))
             console.print(table)
             return
         rows = [jsonable(r) for r in (data if isinstance(data, list) else [data])]
@@ -288,7 +312,7 @@ class Output:
             columns = list(seen)
         table = Table(title=title, show_header=True, header_style="bold")
         for c in columns:
-            table.add_column(escape(c), overflow="fold")
+            table.add_column(escape(escape_surrogates(c)), overflow="fold")
         for r in rows:
             table.add_row(*(escape(_cell(r.get(c))) for c in columns))
         console.print(table)
@@ -327,8 +351,7 @@ class Output:
 
 def _write_or_close(stdout: TextIO, data: str) -> None:
     try:
-        stdout.write(data)
-        stdout.flush()
+        _write_text(stdout, data)
     except BrokenPipeError:
         silence_stdout()
         raise OutputClosed() from None

@@ -244,7 +244,8 @@ def live(sim_server: SimServer) -> Iterator[Live]:
         for var in ("PARADEXCTL_PROFILE", "PARADEX_SUBKEY", "PARADEX_KEY_COMMAND"):
             mp.delenv(var, raising=False)
         write_profile(work / "config", retry_base_ms=5, retry_attempts=2, ws_backoff_base_ms=5,
-                      ws_backoff_cap_ms=20, ws_stable_after_s=0, ws_open_timeout_s=1)  # fmt: skip
+                      ws_backoff_cap_ms=20, ws_stable_after_s=0, ws_open_timeout_s=0.5,
+                      ws_subscribe_timeout_s=0.5)  # fmt: skip
         yield Live(ws, work, acct.address)
 
 
@@ -450,6 +451,35 @@ def test_stream_under_hostile_frames(
         from paradexctl.core.recording import read_records
 
         read_records(rec.read_text().splitlines())
+
+
+def _ws_side_supported(row: dict[str, Any], sent: list[Any]) -> bool:
+    """A report row's WebSocket side is a frame's: an order row's WS value is (fields of) a
+    payload sent on an orders channel, field by field, for that order id (an unreadable
+    row's key may not be one)."""
+    ws = row.get("ws")
+    if ws is None or ws.get("value") is None or row["entity"] != "orders":
+        return True
+    value = ws["value"]
+    if not isinstance(value, dict):  # an unreadable payload, shown as it came
+        return any(_same(value, d) for d in sent)
+    return any(
+        isinstance(d, dict) and (row["kind"] == "unreadable" or str(d.get("id")) == row["key"])
+        and all(_same(d[k], v) or str(d[k]) == str(v) for k, v in value.items() if k in d)
+        for d in sent
+    )  # fmt: skip
+
+
+def _sent_orders(frame: str | bytes) -> list[Any]:
+    try:
+        msg = _strict(frame)
+    except (ValueError, RecursionError):
+        return []
+    params = msg.get("params") if isinstance(msg, dict) else None
+    channel = params.get("channel") if isinstance(params, dict) else None
+    if isinstance(channel, str) and channel.startswith("orders"):
+        return [params.get("data")]
+    return []
 
 
 def _wait_frames(draw: st.DrawFn) -> list[str | bytes]:

@@ -305,3 +305,35 @@ def test_expect_rows_names_request_expected_shape_and_what_came(body, got):
     )
     assert ei.value.exit_code == 5 and ei.value.kind == "unexpected_answer"
     assert expect_rows({"results": [{"a": 1}]}, "GET /x") == [{"a": 1}]
+
+
+# -- NaN / Infinity in a REST body ---------------------------------------------------------------
+
+NAN_BODIES = ['{"results": [{"symbol": "BTC-USD-PERP", "mark_price": NaN}]}',
+              '{"results": [{"symbol": "BTC-USD-PERP", "size": Infinity}]}',
+              '{"results": [{"symbol": "BTC-USD-PERP", "size": -Infinity}]}']  # fmt: skip
+
+
+@pytest.mark.parametrize("body", NAN_BODIES)
+@pytest.mark.parametrize(("args", "path"), [(("markets",), "/markets"),
+                                            (("positions",), "/positions"),
+                                            (("fills",), "/fills")])  # fmt: skip
+def test_nan_or_infinity_in_a_rest_body_is_an_unexpected_answer_exit_5(cli, args, path, body):
+    """Python's json reads NaN/Infinity (not JSON); the REST client took them as values and
+    printed them (``markets`` showed a mark price of NaN, exit 0). Like a WS frame holding
+    one, the body is not JSON: an unexpected answer naming the endpoint, exit 5."""
+    cli.exchange.script("GET", path, 200, body)
+    code, out, err = cli("-o", "json", *args)
+    assert code == 5, (code, out, err)
+    assert f"unexpected answer to GET {path}" in err and "not valid JSON" in err, err
+    assert out == ""
+
+
+def test_nan_in_an_order_201_is_looked_up_not_trusted(cli):
+    """A POST answered with a non-JSON body (NaN) has an unknown outcome: looked up by
+    client_id, never re-sent, never read as the order."""
+    cli.exchange.script("POST", "/orders", 201, '{"id": "1", "status": "NEW", "size": NaN}')
+    code, out, err = cli("-o", "json", *PLACE)
+    assert code == 0, err
+    assert json.loads(out)["outcome"] == "recovered"
+    assert cli.exchange.count("POST", "/orders") == 1

@@ -42,3 +42,36 @@ def test_a_rest_body_nested_50000_deep_is_unavailable_not_a_crash() -> None:
     )
     with pytest.raises(ExchangeUnavailable, match="not JSON"):
         client.get("/markets")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_both_rest_clients_refuse_nan_and_infinity(constant: str) -> None:
+    """A body holding a JavaScript constant is not JSON: UnexpectedAnswer (exit 5) naming the
+    endpoint, from the sync and the async client alike (the WS side refuses it too)."""
+    import asyncio
+
+    from paradexctl.errors import UnexpectedAnswer
+    from paradexctl.paradex.rest import AsyncRestClient
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f'{{"results": [{{"size": {constant}}}]}}')
+
+    client = RestClient(
+        "https://api.test.invalid/v1",
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1, sleep=lambda s: None),
+    )
+    with pytest.raises(UnexpectedAnswer, match=f"GET /fills.*{constant} is not valid JSON"):
+        client.get("/fills")
+
+    async def run() -> None:
+        rest = AsyncRestClient("https://api.test.invalid/v1",
+                               transport=httpx.MockTransport(handler),
+                               retry=RetryPolicy(attempts=1, sleep=lambda s: None))  # fmt: skip
+        try:
+            with pytest.raises(UnexpectedAnswer, match=f"{constant} is not valid JSON"):
+                await rest.get("/fills")
+        finally:
+            await rest.aclose()
+
+    asyncio.run(run())

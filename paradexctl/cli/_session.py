@@ -33,6 +33,7 @@ TUNABLES: dict[str, tuple[float, str]] = {
     "ws_backoff_cap_ms": (30_000, "cap of the WebSocket reconnect backoff (ms)"),
     "ws_stable_after_s": (10.0, "a WebSocket connection open this long is stable (s)"),
     "ws_open_timeout_s": (10.0, "WebSocket upgrade and auth/subscribe reply timeout (s)"),
+    "ws_subscribe_timeout_s": (15.0, "reconcile (and smoke's reconcile): first subscription (s)"),
     "wait_ws": (1, "0: order place --wait follows the order over REST only"),
 }
 

@@ -638,8 +638,6 @@ def order_modify(
 
     With --dry-run the order is read and the modification checked and signed; the signed
     PUT is printed and nothing is sent."""
-    from urllib.parse import quote
-
     from paradexctl.cli._session import open_session
     from paradexctl.paradex.orders import (
         OrderSpec,
@@ -648,7 +646,7 @@ def order_modify(
         parse_decimal,
         validate,
     )
-    from paradexctl.paradex.rest import OutcomeUncertain
+    from paradexctl.paradex.rest import OutcomeUncertain, path_segment
 
     ctx = get_ctx()
     out = ctx.output(output)
@@ -700,7 +698,7 @@ def order_modify(
             private_key=sess.private_key(),
             timestamp_ms=_now_ms(),
         )
-        path = f"/orders/{quote(order_id, safe='')}"
+        path = f"/orders/{path_segment(order_id)}"
         if dry_run:
             out.emit(
                 {

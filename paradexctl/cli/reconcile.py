@@ -182,6 +182,7 @@ def collect_options(
 ) -> Any:
     """The :class:`~paradexctl.paradex.collect.CollectOptions` of a live reconcile."""
     from paradexctl import __version__
+    from paradexctl.cli._session import tunable
     from paradexctl.paradex.collect import CollectOptions
 
     settings = get_ctx().settings()
@@ -191,6 +192,7 @@ def collect_options(
         window_s=window,
         grace_s=grace,
         since_ms=since_ms,
+        subscribe_timeout=tunable("ws_subscribe_timeout_s", settings),
         meta={"version": __version__, "env": settings.env, "api_url": settings.api_url,
               "ws_url": settings.ws_url},
     )  # fmt: skip
@@ -400,11 +402,9 @@ def reconcile_cmd(
         rows = _table_rows(report)
         if rows:
             out.emit(rows, columns=REPORT_COLUMNS)
-        out.stdout.write(report.verdict_line() + "\n")
-        out.stdout.flush()
+        out.write(report.verdict_line() + "\n")
     else:
-        out.stdout.write(report.to_canonical_json() + "\n")
-        out.stdout.flush()
+        out.write(report.to_canonical_json() + "\n")
     if prometheus is not None:
         write_prometheus(prometheus, prometheus_file_text(report, time.time()))
     if report.exit_status != 0:

@@ -117,8 +117,7 @@ def smoke(
             out.warn(f"--junit {junit}: {err.strerror or err}")
     if out.fmt == "table":
         out.emit([s.to_dict() for s in steps], columns=STEP_COLUMNS)
-        out.stdout.write(verdict + "\n")
-        out.stdout.flush()
+        out.write(verdict + "\n")
     else:
         out.emit(
             {

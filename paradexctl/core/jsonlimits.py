@@ -5,13 +5,18 @@ deep raises :class:`RecursionError` (not :class:`ValueError`) from the parser, a
 a few hundred levels deep can still exhaust the stack of any later recursive code (an
 encoder, a printer). Nothing the exchange sends is nested more than a handful of levels, so
 text nested deeper than :data:`MAX_JSON_DEPTH` is refused as invalid before it is parsed.
+
+Python's decoder also reads the JavaScript constants ``NaN``, ``Infinity`` and ``-Infinity``,
+which are not JSON (RFC 8259) and no amount of money: every parser of text from outside (REST
+bodies, WS frames, recording lines) passes :func:`reject_constant` as ``parse_constant``, so a
+text holding one is invalid JSON (a ``ValueError``, like any other syntax error).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_JSON_DEPTH", "json_depth", "too_deep"]
+__all__ = ["MAX_JSON_DEPTH", "json_depth", "reject_constant", "too_deep"]
 
 #: The deepest nesting of arrays and objects accepted (a Paradex notification is about 6 deep).
 MAX_JSON_DEPTH = 64
@@ -50,3 +55,9 @@ def too_deep(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when the JSON ``text`` nests arrays/objects more than ``limit`` levels deep
     (brackets inside strings do not count)."""
     return json_depth(text, limit) > limit
+
+
+def reject_constant(name: str) -> object:
+    """``parse_constant`` for :func:`json.loads`: ``NaN``, ``Infinity`` and ``-Infinity`` are
+    not JSON; raises ``ValueError`` (the text is invalid JSON)."""
+    raise ValueError(f"{name} is not valid JSON")

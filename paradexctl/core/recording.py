@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, reject_constant, too_deep
 from paradexctl.core.models import ModelError
 from paradexctl.core.state import Decision, Kind, Source, StateManager, Update
 
@@ -122,10 +122,6 @@ Record = Meta | WsFrame | RestSnapshot | Mark
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _int_field(obj: Mapping[str, Any], key: str, where: str) -> int:
     value = obj.get(key)
     if type(value) is not int:
@@ -152,7 +148,7 @@ def parse_line(line: str | bytes, lineno: int | None = None) -> Record:
     if too_deep(line):
         raise RecordingError(f"{where}: invalid JSON (nested deeper than {MAX_JSON_DEPTH} levels)")
     try:
-        obj = json.loads(line, parse_float=Decimal, parse_constant=_reject_constant)
+        obj = json.loads(line, parse_float=Decimal, parse_constant=reject_constant)
     except (ValueError, RecursionError) as err:
         raise RecordingError(f"{where}: invalid JSON ({err})") from None
     if not isinstance(obj, dict):

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from paradexctl.core.recording import Mark, Record, RestSnapshot, WsFrame
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError
 from paradexctl.paradex import ws as wsmod
-from paradexctl.paradex.rest import expect_object, expect_rows
+from paradexctl.paradex.rest import expect_object, expect_rows, path_segment
 
 __all__ = [
     "CHANNELS",
@@ -426,7 +426,9 @@ class LiveFeed:
 
     async def lookup(self, order_id: str) -> RestSnapshot:
         """Look one order up by id now (the stream gets the snapshot too)."""
-        return await self.fetch("order", f"/orders/{order_id}", {"order_id": order_id})
+        return await self.fetch(
+            "order", f"/orders/{path_segment(order_id)}", {"order_id": order_id}
+        )
 
     def _fills_since(self) -> int:
         """Where a resync's fills listing starts: the previous successful listing's boundary
@@ -464,7 +466,8 @@ class LiveFeed:
         todo = sorted(set(self.pending_orders()))[: self.max_lookups]
         for order_id in todo:
             try:
-                await self.fetch("order", f"/orders/{order_id}", {"order_id": order_id}, boundary)
+                path = f"/orders/{path_segment(order_id)}"
+                await self.fetch("order", path, {"order_id": order_id}, boundary)
             except ParadexctlError as err:
                 failed["GET /orders/{id}"] = err.message
         if failed:

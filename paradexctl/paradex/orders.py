@@ -47,6 +47,7 @@ from paradexctl.paradex.rest import (
     describe_json,
     expect_object,
     expect_rows,
+    path_segment,
 )
 
 __all__ = [
@@ -499,17 +500,12 @@ def _is_not_found(err: ExchangeRejected) -> bool:
     return err.code in NOT_FOUND_CODES or err.status == 404
 
 
-def _seg(text: str) -> str:
-    """One URL path segment: ``/``, ``?``, ``#`` and spaces in ids cannot change the path."""
-    from urllib.parse import quote
-
-    return quote(text, safe="")
-
-
 def get_order(client: RestClient, order_id: str) -> dict[str, Any]:
     """``GET /orders/{id}``: the order object; UnexpectedAnswer (exit 5) when the answer is
     not an order (an object with the id)."""
-    body = expect_object(client.get(f"/orders/{_seg(order_id)}", private=True), "GET /orders/{id}")
+    body = expect_object(
+        client.get(f"/orders/{path_segment(order_id)}", private=True), "GET /orders/{id}"
+    )
     if not _is_id(body.get("id")):
         raise UnexpectedAnswer(
             "GET /orders/{id}", "an order object with a string 'id'", "an object without one"
@@ -530,7 +526,7 @@ def _candidates(
     accepts one. ExchangeUnavailable when the exchange cannot be asked."""
     out: list[dict[str, Any]] = []
     try:
-        body = client.get(f"/orders/by_client_id/{_seg(client_id)}", private=True)
+        body = client.get(f"/orders/by_client_id/{path_segment(client_id)}", private=True)
         # an object without an id is "nothing open under this client_id"; anything else
         # (a list, a string) is an unreadable answer: the lookup failed, it did not say "none"
         body = expect_object(body, "GET /orders/by_client_id/{client_id}")
@@ -1090,9 +1086,9 @@ def cancel_order(
         order_id = str(current["id"])
         market = market or current.get("market")
     if order_id is not None:
-        path, params = f"/orders/{_seg(order_id)}", None
+        path, params = f"/orders/{path_segment(order_id)}", None
     else:
-        path, params = f"/orders/by_client_id/{_seg(str(client_id))}", {"market": market}
+        path, params = f"/orders/by_client_id/{path_segment(str(client_id))}", {"market": market}
     if dry_run:
         return {
             "dry_run": True,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from collections.abc import Iterable
 from types import TracebackType
@@ -38,13 +37,12 @@ from typing import Any, Protocol
 
 from paradexctl.core.recording import Meta, Record, RecordingError, read_records, to_line
 from paradexctl.errors import LocalFileError, UsageError
+from paradexctl.output import escape_surrogates
 
 __all__ = ["BUFFER_BYTES", "RecordingWriter", "load_recording", "recording_meta"]
 
 #: Lines are written once this many bytes are buffered (and on flush/close).
 BUFFER_BYTES = 8 * 1024
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BinaryFile(Protocol):
@@ -55,17 +53,13 @@ class BinaryFile(Protocol):
     def close(self) -> None: ...
 
 
-def _escape_surrogate(m: re.Match[str]) -> str:
-    return f"\\u{ord(m.group()):04x}"
-
-
 def _encode(line: str) -> bytes:
     """UTF-8 for one JSON line. A lone surrogate (the exchange may send ``"\\ud800"``) cannot
     be UTF-8; it can only sit inside a JSON string, so its ``\\uXXXX`` escape is exact."""
     try:
         return line.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub(_escape_surrogate, line).encode("utf-8")
+        return escape_surrogates(line).encode("utf-8")
 
 
 class RecordingWriter:

@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from paradexctl.core.backoff import Backoff
-from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, reject_constant, too_deep
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, UnexpectedAnswer
 
 if TYPE_CHECKING:
@@ -196,10 +196,23 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _parse_json(text: str) -> Any:
-    # parse_float=Decimal: a stray JSON number is never turned into a binary float
+    """A body as JSON (RFC 8259): a ``ValueError`` for anything else.
+
+    ``parse_float=Decimal``: a stray JSON number is never turned into a binary float;
+    ``NaN``/``Infinity``/``-Infinity`` are refused, as in WS frames (``reject_constant``)."""
     if too_deep(text):  # the parser would raise RecursionError (exit 70), not ValueError
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(text, parse_float=Decimal)
+    return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
+
+
+def path_segment(text: str) -> str:
+    """``text`` (an order id, a client_id) as one URL path segment: ``/``, ``?``, ``#``, ``..``
+    and spaces cannot change the path, and a lone surrogate (an id from a JSON frame may hold
+    ``"\\ud800"``) is percent-encoded as its WTF-8 bytes instead of raising UnicodeEncodeError
+    (exit 70). Every id interpolated into a path goes through here."""
+    from urllib.parse import quote
+
+    return quote(text, safe="", errors="surrogatepass")
 
 
 # -- answer shapes ----------------------------------------------------------------------------
@@ -448,10 +461,11 @@ class _Tries:
                 return _Done(None)
             try:
                 return _Done(_parse_json(resp.text))
-            except ValueError:
+            except ValueError as err:
                 if self.idempotent:
+                    why = str(err).split(":", 1)[0][:80]  # no body text: the parser's words
                     raise UnexpectedAnswer(
-                        f"{method} {path}", "a JSON body", f"HTTP {status}, not JSON"
+                        f"{method} {path}", "a JSON body", f"HTTP {status}, not JSON ({why})"
                     ) from None
                 raise OutcomeUncertain(
                     f"{method} {path}: the exchange sent a body that is not JSON (HTTP {status})"

@@ -28,7 +28,7 @@ from paradexctl.core.recording import WsFrame, apply_record
 from paradexctl.core.state import StateManager
 from paradexctl.errors import ExchangeRejected, ParadexctlError
 from paradexctl.paradex import orders
-from paradexctl.paradex.rest import expect_rows
+from paradexctl.paradex.rest import expect_rows, path_segment
 
 __all__ = ["STEPS", "SmokeOptions", "SmokeRun", "Step"]
 
@@ -365,7 +365,7 @@ class SmokeRun:
             private_key=self.session.private_key(),
             timestamp_ms=self.wall_ms(),
         )
-        await self._blocking(self.client.put, f"/orders/{self.order_id}", body)
+        await self._blocking(self.client.put, f"/orders/{path_segment(str(self.order_id))}", body)
 
         def moved(o: Mapping[str, Any]) -> bool:
             return _dec(o.get("price")) == new_price or o.get("status") == "CLOSED"

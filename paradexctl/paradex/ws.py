@@ -56,7 +56,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from paradexctl.core.backoff import Backoff
-from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, too_deep
+from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, reject_constant, too_deep
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -229,10 +229,6 @@ _HEAD_LEN = len(_HEAD)
 _DATA = '","data":'
 
 
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 class RpcProtocol:
     """JSON-RPC 2.0 framing for one connection: requests out, events in.
 
@@ -244,7 +240,7 @@ class RpcProtocol:
         self._floats = False
         # Money never becomes a float: a non-integer JSON number is read as a Decimal; NaN,
         # Infinity and -Infinity are not JSON (a frame holding one is invalid, never printed).
-        self._decoder = json.JSONDecoder(parse_float=self._float, parse_constant=_not_json)
+        self._decoder = json.JSONDecoder(parse_float=self._float, parse_constant=reject_constant)
         self.pending: dict[int, str] = {}
         self.notifications = 0
         self.replies = 0
