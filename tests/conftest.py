@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -88,6 +89,16 @@ def sim_cli_env(
     for var in ("PARADEX_ACCOUNT_ADDRESS", "PARADEXCTL_PROFILE", "PARADEX_SUBKEY"):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the test interrupts with SIGINT.
+
+    A test run started in the background by a non-interactive shell (``cmd &``, nohup, some CI
+    runners) ignores SIGINT, every child inherits that, and Python then installs no
+    KeyboardInterrupt handler: the child would never see the SIGINT the test sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_profile(config_home: Path, profile: str = "default", **keys: object) -> Path:

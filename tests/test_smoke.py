@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from conftest import write_profile
+from conftest import default_sigint, write_profile
 
 from paradexctl.cli.main import main
 from paradexctl.cli.smoke import junit_xml
@@ -217,6 +217,7 @@ def test_sigint_mid_run_exits_130_and_leaves_no_open_order(env):
     proc = subprocess.Popen(
         [sys.executable, "-m", "paradexctl", "-o", "json", "smoke", "--timeout", "120"],
         env=proc_env,
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import write_profile
+from conftest import default_sigint, write_profile
 from live_pump import Pump, SyncRest, delays_from, session_jwt
 from ndjson_lines import Lines
 
@@ -609,7 +609,8 @@ def _env(sim: SimServer, acct: SimAccount, tmp: Path) -> dict[str, str]:
 def _spawn(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "paradexctl", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint, **kw,
     )  # fmt: skip
 
 

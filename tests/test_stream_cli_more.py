@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_profile
+from conftest import default_sigint, write_profile
 from ndjson_lines import Lines
 
 from paradexctl.sim.server import SimServer
@@ -248,7 +248,7 @@ def test_cli_stream_reconnects_with_a_fresh_jwt_after_the_old_one_expired(
         proc = subprocess.Popen(
             [sys.executable, "-m", "paradexctl", "-v", "stream", "orders", "-o", "ndjson",
              "--stale-after", "30"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
         )  # fmt: skip
         out = Lines(proc)
         try:
