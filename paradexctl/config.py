@@ -559,8 +559,10 @@ def set_profile_value(
         )
     if key == "env":
         value = value.strip().lower()
-    if key == "env" and value not in ENVIRONMENTS:
-        raise UsageError(f"unknown environment {value!r}; choose one of {', '.join(ENVIRONMENTS)}")
+        if value not in ENVIRONMENTS:
+            raise UsageError(
+                f"unknown environment {value!r}; choose one of {', '.join(ENVIRONMENTS)}"
+            )
     if key in _BOOL_KEYS and value.strip().lower() not in _BOOL_WORDS:
         raise UsageError(f"{key} must be true or false, not {value!r}")
     if key == "account_address" and not _ADDRESS_RE.fullmatch(value.strip()):

@@ -132,16 +132,22 @@ def _rows(data: Any) -> list[Any]:
     return list(data) if isinstance(data, list) else [data]
 
 
+def _keys(rows: Sequence[Any]) -> list[str]:
+    """Every key of the mapping rows, in first-seen order."""
+    seen: dict[str, None] = {}
+    for r in rows:
+        if isinstance(r, Mapping):
+            seen.update(dict.fromkeys(str(k) for k in r))
+    return list(seen)
+
+
 def select_fields(data: Any, fields: Sequence[str]) -> Any:
     """``data`` (a mapping or a list of mappings) with only ``fields``, in that order
     (``--fields a,b,c``). A field no row has is a usage error naming the valid ones."""
     from paradexctl.errors import UsageError
 
     rows = [jsonable(r) for r in _rows(data)]
-    valid: dict[str, None] = {}
-    for r in rows:
-        if isinstance(r, Mapping):
-            valid.update(dict.fromkeys(str(k) for k in r))
+    valid = _keys(rows)
     unknown = [f for f in fields if rows and f not in valid]
     if unknown:
         raise UsageError(
@@ -160,11 +166,7 @@ def render_csv(data: Any, columns: Sequence[str] | None = None) -> str:
 
     rows = [jsonable(r) for r in _rows(data)]
     if not columns:
-        seen: dict[str, None] = {}
-        for r in rows:
-            if isinstance(r, Mapping):
-                seen.update(dict.fromkeys(str(k) for k in r))
-        columns = list(seen)
+        columns = _keys(rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -249,8 +251,7 @@ class Output:
         elif self.fmt == "json":
             self._write(render_json(data))
         elif self.fmt == "ndjson":
-            rows = data if isinstance(data, list) else [data]
-            for line in render_ndjson(rows):
+            for line in render_ndjson(_rows(data)):
                 self._write(line)
         else:
             try:
@@ -270,11 +271,7 @@ class Output:
         self._write(text)
 
     def _write(self, text: str) -> None:
-        try:
-            _write_text(self.stdout, text)
-        except BrokenPipeError:
-            silence_stdout()
-            raise OutputClosed() from None
+        _write_or_close(self.stdout, text)
 
     def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
         from rich.console import Console
@@ -303,13 +300,9 @@ class Output:
                 table.add_row(escape(escape_surrogates(str(key))), escape(_cell(value)))
             console.print(table)
             return
-        rows = [jsonable(r) for r in (data if isinstance(data, list) else [data])]
+        rows = [jsonable(r) for r in _rows(data)]
         if not columns:
-            seen: dict[str, None] = {}
-            for r in rows:
-                for k in r:
-                    seen.setdefault(k, None)
-            columns = list(seen)
+            columns = _keys(rows)
         table = Table(title=title, show_header=True, header_style="bold")
         for c in columns:
             table.add_column(escape(escape_surrogates(c)), overflow="fold")

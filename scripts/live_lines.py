@@ -126,8 +126,10 @@ def wiring_files(rev: str | None) -> dict[Path, str]:
         if text is not None:
             files[path] = text
     for other in _listing(rev):
+        if other in files:
+            continue
         text = _read(other, rev)
-        if other in files or text is None:
+        if text is None:
             continue
         if "paradexctl.paradex.feed" in text or "from paradexctl.paradex import feed" in text:
             files[other] = text  # it wires a live session too

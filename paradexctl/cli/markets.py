@@ -55,13 +55,11 @@ def bbo(
     output: OutputOpt = None,
 ) -> None:
     """Best bid and offer of one market."""
-    from urllib.parse import quote
-
     from paradexctl.cli._session import open_session
 
     out = get_ctx().output(output)
-    from paradexctl.paradex.rest import expect_object
+    from paradexctl.paradex.rest import expect_object, path_segment
 
     with open_session() as sess:
-        body = expect_object(sess.client.get(f"/bbo/{quote(market, safe='')}"), "GET /bbo/{market}")
+        body = expect_object(sess.client.get(f"/bbo/{path_segment(market)}"), "GET /bbo/{market}")
     out.emit(body)

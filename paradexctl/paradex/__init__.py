@@ -6,7 +6,7 @@ public names below are loaded lazily, so httpx is imported only when one of them
 * :class:`RestClient`, :class:`RetryPolicy`, :class:`OutcomeUncertain` (``rest``)
 * :class:`Session`, :class:`Authenticator`, :class:`JwtCache`, :class:`MetaCache` (``auth``)
 * :class:`OrderSpec`, :func:`validate`, :func:`build_order_request`, :func:`submit_order`,
-  :func:`find_by_client_id`, :func:`wait_for`, :func:`cancel_order` (``orders``)
+  :func:`find_by_client_id`, :func:`cancel_order` (``orders``)
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ __all__ = [
     "find_by_client_id",
     "submit_order",
     "validate",
-    "wait_for",
 ]
 
 _HOME = {
@@ -44,7 +43,6 @@ _HOME = {
     "build_order_request": "orders",
     "submit_order": "orders",
     "find_by_client_id": "orders",
-    "wait_for": "orders",
     "cancel_order": "orders",
 }
 

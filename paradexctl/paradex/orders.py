@@ -18,7 +18,6 @@ Money is ``Decimal`` throughout; excess precision is refused, never truncated.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
@@ -29,9 +28,6 @@ from itertools import islice
 from typing import Any
 
 from paradexctl.core.backoff import Backoff
-from paradexctl.core.models import ModelError
-from paradexctl.core.recording import apply_record
-from paradexctl.core.state import StateManager, Update
 from paradexctl.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
@@ -48,6 +44,7 @@ from paradexctl.paradex.rest import (
     expect_object,
     expect_rows,
     path_segment,
+    without_none,
 )
 
 __all__ = [
@@ -678,7 +675,7 @@ def _lookup(
 class PlaceResult:
     """What ``order place`` learned. ``outcome``: ``acknowledged`` (201, not yet confirmed
     open or filled), ``recovered`` (the POST failed but the order was found by client_id),
-    or, after :func:`wait_for`, the target reached."""
+    or, after :class:`OrderWatch`, the target reached."""
 
     client_id: str
     outcome: str
@@ -907,8 +904,11 @@ class OrderWatch:
         *,
         rest_fast: float = 0.25,
         rest_slow: float = 1.0,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
+        # the live layer's imports stay off the path of one-shot order commands
+        from paradexctl.core.state import StateManager
+
         self.feed = feed
         self.rest_fast = rest_fast
         self.rest_slow = rest_slow
@@ -920,6 +920,8 @@ class OrderWatch:
         self._consumer: Any = None
 
     async def __aenter__(self) -> OrderWatch:
+        import asyncio
+
         self._done = asyncio.get_running_loop().create_future()
         self._consumer = asyncio.ensure_future(self._consume())
         return self
@@ -936,6 +938,8 @@ class OrderWatch:
 
     async def ready(self, timeout: float) -> bool:
         """Wait until the WebSocket has subscribed (True), at most ``timeout`` seconds."""
+        import asyncio
+
         if self.feed.url is None:
             return False
         try:
@@ -946,6 +950,9 @@ class OrderWatch:
         return True
 
     async def _consume(self) -> None:
+        from paradexctl.core.models import ModelError
+        from paradexctl.core.recording import apply_record
+
         try:
             async with contextlib.aclosing(self.feed.records()) as records:
                 async for rec in records:
@@ -973,11 +980,14 @@ class OrderWatch:
             self._done.set_exception(err)
 
     async def _poll(self) -> None:
+        import asyncio
+
         assert self.order_id is not None
+        sleep = self.sleep or asyncio.sleep
         while True:
             with contextlib.suppress(ExchangeUnavailable):
                 await self.feed.lookup(self.order_id)
-            await self.sleep(self.rest_slow if self.feed.live else self.rest_fast)
+            await sleep(self.rest_slow if self.feed.live else self.rest_fast)
 
     async def wait(
         self,
@@ -997,6 +1007,10 @@ class OrderWatch:
             ExchangeUnavailable: ``timeout`` passed; the message names the last known state
                 (exit 5).
         """
+        import asyncio
+
+        from paradexctl.core.state import Update
+
         if target not in WAIT_TARGETS:
             raise UsageError(f"--wait takes one of {', '.join(WAIT_TARGETS)}")
         order_id = str(initial["id"])
@@ -1027,6 +1041,8 @@ class OrderWatch:
 
 
 def _refuse_if_closed(order: Mapping[str, Any], wall_ms: int) -> None:
+    from paradexctl.core.state import StateManager, Update
+
     state = StateManager()
     state.apply(Update.order(dict(order), "rest", wall_ms))
     check = state.check_cancellable(str(order["id"]))
@@ -1089,23 +1105,17 @@ def cancel_order(
         path, params = f"/orders/{path_segment(order_id)}", None
     else:
         path, params = f"/orders/by_client_id/{path_segment(str(client_id))}", {"market": market}
-    if dry_run:
-        return {
-            "dry_run": True,
-            "method": "DELETE",
-            "url": f"{client.base_url}{path}",
-            "params": {k: v for k, v in (params or {}).items() if v is not None},
-            "id": order_id,
-            "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
-            "market": market,
-        }
-    client.delete(path, params=params)
-    return {
+    which = {
         "id": order_id,
         "client_id": client_id if client_id is not None else (current or {}).get("client_id"),
         "market": market,
-        "status": "QUEUED_FOR_CANCELLATION",
     }
+    if dry_run:
+        url = f"{client.base_url}{path}"
+        return {"dry_run": True, "method": "DELETE", "url": url,
+                "params": without_none(params), **which}  # fmt: skip
+    client.delete(path, params=params)
+    return {**which, "status": "QUEUED_FOR_CANCELLATION"}
 
 
 @dataclass

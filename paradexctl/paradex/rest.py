@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 USER_AGENT = "paradexctl"
+#: the headers every REST request carries (both transports)
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
 def _httpx() -> Any:
@@ -260,6 +262,11 @@ def expect_rows(body: Any, request: str, field: str = "results") -> list[dict[st
     return rows
 
 
+def without_none(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Query parameters as sent: a ``None`` value means the parameter is left out."""
+    return {k: v for k, v in (params or {}).items() if v is not None}
+
+
 def _client_options(base_url: str, timeout: float) -> dict[str, Any]:
     """The httpx client settings both REST clients share."""
     hx = _httpx()
@@ -268,7 +275,7 @@ def _client_options(base_url: str, timeout: float) -> dict[str, Any]:
         # skip loading the CA bundle (~50-150 ms); https verifies.
         "verify": not base_url.startswith("http://"),
         "timeout": hx.Timeout(timeout, connect=min(timeout, 5.0)),
-        "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+        "headers": _HEADERS,
     }
 
 
@@ -347,27 +354,11 @@ class _HttpxWire:
 
     def __init__(self, base_url: str, transport: Any, timeout: float) -> None:
         hx = _httpx()
-        self.client = hx.Client(transport=transport, **_client_options(base_url, timeout))
+        self.client = client = hx.Client(transport=transport, **_client_options(base_url, timeout))
         self.errors: tuple[type[Exception], ...] = (hx.TransportError,)
-
-    def build(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any],
-        content: bytes | None,
-        headers: Mapping[str, str],
-    ) -> Any:
-        return self.client.build_request(
-            method, url, params=params, content=content, headers=headers
-        )
-
-    def send(self, request: Any) -> Any:
-        return self.client.send(request)
-
-    def close(self) -> None:
-        self.client.close()
+        self.build = client.build_request
+        self.send = client.send
+        self.close = client.close
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -538,9 +529,7 @@ class RestClient:
             from paradexctl.paradex import wire
 
             if self._transport is None and not wire.environment_needs_httpx(self.base_url):
-                self._client = wire.StdlibWire(
-                    self._timeout, {"User-Agent": USER_AGENT, "Accept": "application/json"}
-                )
+                self._client = wire.StdlibWire(self._timeout, _HEADERS)
             else:
                 self._client = _HttpxWire(self.base_url, self._transport, self._timeout)
         return self._client
@@ -614,7 +603,7 @@ class RestClient:
         if idempotent is None:
             idempotent = method == "GET"
         url = self.base_url + path
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        clean_params = without_none(params)
         content: bytes | None = None
         req_headers: dict[str, str] = dict(headers or {})
         if json_body is not None:
@@ -779,7 +768,7 @@ class AsyncRestClient:
     ) -> Any:
         """One GET with the retry rules of :class:`RestClient`; the decoded JSON (or None)."""
         url = self.base_url + path
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        clean_params = without_none(params)
         headers: dict[str, str] = {}
         http = self._http()
         tries = _Tries(

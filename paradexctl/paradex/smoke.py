@@ -172,6 +172,7 @@ class SmokeRun:
         return [d for d in self.ws_frames if oid is not None and str(d.get("id")) == oid]
 
     def _current(self) -> dict[str, Any] | None:
+        """The order as the feed's state manager has it (REST and WS merged), or None."""
         if self.order_id is None:
             return None
         ks = self.state.get("order", self.order_id)
@@ -377,15 +378,10 @@ class SmokeRun:
         self.price = new_price
         return f"price {new_price} on WS and REST"
 
-    def _known(self) -> dict[str, Any] | None:
-        """The order as the feed's state manager has it (REST and WS merged), or None."""
-        ks = self.state.get("order", self.order_id or "")
-        return None if ks is None else dict(ks.payload)
-
     async def _cancel(self) -> str:
         # the live feed knows the order's state: no GET before the DELETE
         await self._blocking(
-            orders.cancel_order, self.client, order_id=self.order_id, known=self._known()
+            orders.cancel_order, self.client, order_id=self.order_id, known=self._current()
         )
         return "cancel accepted"
 
@@ -431,7 +427,7 @@ class SmokeRun:
             self.order_id = str(found["id"])
         try:
             await self._blocking(
-                orders.cancel_order, self.client, order_id=self.order_id, known=self._known()
+                orders.cancel_order, self.client, order_id=self.order_id, known=self._current()
             )
         except ExchangeRejected as err:
             if err.code not in ("ORDER_IS_CLOSED", "ORDER_ID_NOT_FOUND", "NOT_FOUND"):

@@ -32,6 +32,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -124,8 +125,9 @@ class Response:
     content: bytes
     request: Request
 
-    @property
+    @cached_property
     def text(self) -> str:
+        """The body as text (decoded once: error paths and ``-v`` traces read it again)."""
         charset = "utf-8"
         for part in self.headers.get("content-type", "").split(";")[1:]:
             k, _, v = part.strip().partition("=")
