@@ -233,8 +233,10 @@ def sim(
         faults.validate()
     except ValueError as err:
         raise UsageError(f"fault options: {err}") from None
-    if clock is not None and clock not in ("wall", "manual"):
-        raise UsageError("--clock must be wall or manual")
+    from paradexctl.sim.clock import CLOCK_MODES
+
+    if clock is not None and clock not in CLOCK_MODES:
+        raise UsageError(f"--clock must be {' or '.join(CLOCK_MODES)}")
     loaded = None
     if scenario is not None:
         from paradexctl.sim.scenario import ScenarioError, load
@@ -301,8 +303,8 @@ def sim(
 
     from paradexctl.sim.app import StateFileError
 
+    bound = LOCAL_PORT if port is None else port
     try:
-        bound = LOCAL_PORT if port is None else port
         if recording is None:
             serve(options, host, bound, on_ready=ready)
         else:
@@ -310,8 +312,7 @@ def sim(
     except StateFileError as err:
         raise ConfigError(str(err)) from None
     except OSError as err:
-        shown = LOCAL_PORT if port is None else port
-        raise ConfigError(f"cannot listen on {host}:{shown}: {err.strerror or err}") from None
+        raise ConfigError(f"cannot listen on {host}:{bound}: {err.strerror or err}") from None
     out.info("paradexctl sim: stopped")
 
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from paradexctl.signing.tables import key_point
 
 from .auth import norm_hex
+from .clock import MAX_CLOCK_OFFSET_MS
 from .common import (
     Handler,
     RouteSpec,
@@ -29,8 +30,6 @@ from .exchange import (
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost")
 #: the most updates one ``POST /_sim/ws/emit`` publishes
 MAX_EMIT = 10_000_000
-#: how far ``POST /_sim/time/advance`` may move the clock ahead of the wall clock in total
-MAX_CLOCK_OFFSET_MS = 7 * 86_400_000
 
 
 class AdminRoutes(SimCore):
@@ -102,9 +101,7 @@ class AdminRoutes(SimCore):
         disconnect = body.pop("disconnect_now", False)
         if not isinstance(disconnect, bool):
             raise ValueError("disconnect_now must be true or false")
-        self.faults.update(body, now)
-        if "ws_silence_s" in body:
-            self.hub.silence_all(self.faults.config.ws_silence_s)
+        self.update_faults(body, now)
         if disconnect:
             await self.hub.disconnect_all()
         return _json(self.faults.to_json(now))

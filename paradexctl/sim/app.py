@@ -21,9 +21,9 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from . import admin, rest_account, rest_private, rest_public, snapshot, ws
-from .admin import LOOPBACK_HOSTS, MAX_CLOCK_OFFSET_MS, AdminRoutes
+from .admin import LOOPBACK_HOSTS, AdminRoutes
 from .auth import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, Jwt, JwtError, norm_hex
-from .clock import SimClock
+from .clock import MAX_CLOCK_OFFSET_MS, SimClock
 from .common import (
     MAX_BATCH,
     MAX_PAGE,

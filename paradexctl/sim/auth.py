@@ -15,6 +15,7 @@ from .common import (
     _b64url,
     _b64url_dec,
 )
+from .exchange import Rejected
 from .limits import decode_json
 
 CHAIN_NAME = "PRIVATE_SN_POTC_SEPOLIA"
@@ -28,6 +29,15 @@ def norm_hex(value: str | int) -> str:
     if n < 0:
         raise ValueError("negative")
     return hex(n)
+
+
+def public_key_param(value: str) -> str:
+    """:func:`norm_hex` of a request's ``public_key``: 400 ``PUBLIC_KEY_INVALID`` when it is
+    not hex."""
+    try:
+        return norm_hex(value)
+    except ValueError:
+        raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
 
 
 class JwtError(Exception):

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 
 CLOCK_MODES = ("wall", "manual")
+#: how far the sim clock may run ahead of its start (advance, restore, a timeline event)
+MAX_CLOCK_OFFSET_MS = 7 * 86_400_000
 
 
 class SimClock:

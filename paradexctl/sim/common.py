@@ -146,6 +146,16 @@ class AuthFailed(Exception):
 SUBKEY_FORBIDDEN = "INVALID_TOKEN_SCOPE"
 
 
+def subkey_forbidden(what: str) -> Rejected:
+    """403 :data:`SUBKEY_FORBIDDEN`: a subkey's JWT (or key) on a main-key-only call."""
+    return Rejected(
+        SUBKEY_FORBIDDEN,
+        f"a subkey cannot {what}: subkeys may only trade, cancel and read; "
+        "use the account's main key",
+        status=403,
+    )
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 

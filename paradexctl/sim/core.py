@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -53,8 +53,10 @@ from .exchange import (
 from .faults import FaultConfig, Faults
 from .hub import Hub
 from .limits import JsonTooDeep, Limits, RefusalLog, decode_json, read_body
-from .scenario import Scenario, fire
 from .verify import Verifier
+
+if TYPE_CHECKING:  # scenario files (tomllib, the parser) load only with --scenario
+    from .scenario import Scenario
 
 #: REST read endpoints whose staleness can be set separately (``default`` covers the rest).
 STALENESS_KEYS = (
@@ -304,15 +306,31 @@ class SimCore:
         self.view = RestView()
         self.view.apply(self._apply_marks())
         self.view.apply(self._setup_scenario())
-        self.set_staleness(self.options.rest_staleness_ms, replace=True)
-        self.faults = Faults(
-            self.options.faults, seed=self.options.seed, now_ms=self.clock.now_ms()
-        )
-        self.hub.faults = self.faults
+        faults = Faults(self.options.faults, seed=self.options.seed, now_ms=self.clock.now_ms())
+        self.install(self.engine, self.view, faults, self.options.rest_staleness_ms)
+
+    def install(
+        self, engine: Exchange, view: RestView, faults: Faults, staleness: dict[str, int]
+    ) -> None:
+        """Put a whole state in place (reset, restore): the engine, its REST view, the
+        faults (and the hub's), the staleness; rate counters start over."""
+        self.engine = engine
+        self.view = view
+        self.set_staleness(staleness, replace=True)
+        self.faults = faults
+        self.hub.faults = faults
         self.rate.clear()
         self.dirty = True
 
-    def set_staleness(self, values: dict[str, int], replace: bool = False) -> None:
+    def update_faults(self, changes: dict[str, Any], now_ms: int) -> None:
+        """Switch faults (the admin API, a scenario event): ``ws_silence_s`` also silences
+        every open connection at once."""
+        self.faults.update(changes, now_ms)
+        if "ws_silence_s" in changes:
+            self.hub.silence_all(self.faults.config.ws_silence_s)
+
+    def checked_staleness(self, values: dict[str, int], replace: bool = False) -> dict[str, int]:
+        """The staleness settings ``values`` make (``ValueError`` if one is not valid)."""
         new = {"default": 0} if replace else dict(self.staleness)
         for k, v in values.items():
             if k not in STALENESS_KEYS:
@@ -320,7 +338,10 @@ class SimCore:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError("staleness must be a non-negative integer (ms)")
             new[k] = v
-        self.staleness = new
+        return new
+
+    def set_staleness(self, values: dict[str, int], replace: bool = False) -> None:
+        self.staleness = new = self.checked_staleness(values, replace)
         if hasattr(self, "view"):
             self.view.retain_ms = max(60_000, 2 * max(new.values()))
 
@@ -360,6 +381,8 @@ class SimCore:
                 self.clock.offset_ms += at - now
             now = self.clock.now_ms()
             self.commit(self.engine.advance(now))
+            from .scenario import fire  # loaded only when a scenario has events
+
             try:
                 await fire(self, ev, now)
             except (Rejected, ValueError) as err:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FAULTS", "FaultConfig", "FaultSpec", "Faults", "fault_spec"]
+__all__ = ["FAULTS", "NET_FAULTS", "FaultConfig", "FaultSpec", "Faults"]
 
 _RATE_FIELDS = ("ws_duplicate_rate", "ws_drop_rate")
 
@@ -219,11 +219,8 @@ FAULTS: tuple[FaultSpec, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in FAULTS}
-
-
-def fault_spec(name: str) -> FaultSpec:
-    """The :class:`FaultSpec` called ``name`` (``KeyError`` if there is none)."""
-    return _BY_NAME[name]
+#: the connection-level faults (:mod:`.netfaults` applies them)
+NET_FAULTS = tuple(s.name for s in FAULTS if s.name.startswith("net_"))
 
 
 @dataclass(slots=True)

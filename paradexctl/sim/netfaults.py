@@ -25,20 +25,14 @@ import socket
 import struct
 from typing import Any
 
-from .faults import FaultConfig, Faults
+from .faults import NET_FAULTS, FaultConfig, Faults
 
 __all__ = ["FaultyTransport", "active", "wrap"]
 
 
 def active(c: FaultConfig) -> bool:
     """Whether any connection-level fault is on."""
-    return bool(
-        c.net_latency_ms
-        or c.net_bandwidth_bps
-        or c.net_slice_bytes
-        or c.net_reset_after_bytes
-        or c.net_half_open_after_bytes
-    )
+    return any(getattr(c, name) for name in NET_FAULTS)
 
 
 def wrap(transport: asyncio.Transport, faults: Faults | None) -> asyncio.Transport:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
@@ -57,7 +56,13 @@ from paradexctl.core.recording import (  # the recording's own encoder: Decimals
 )
 from paradexctl.errors import UsageError
 
+from .common import _err
+from .limits import Limits, decode_json
+
 __all__ = ["PATHS", "PlaybackApp", "Recording"]
+
+#: the nesting a client frame may have (the sim's own limit)
+_MAX_DEPTH = Limits().max_json_depth
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -262,17 +267,15 @@ class PlaybackApp:
             return None
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not _valid_looking_jwt(auth[7:]):
-            return _json({"error": "INVALID_TOKEN", "message": "invalid bearer jwt",
-                          "data": None}, 401)  # fmt: skip
+            return _err("INVALID_TOKEN", "invalid bearer jwt", 401)
         if endpoint in self.recording.unavailable:
             status = self.recording.unavailable[endpoint]
-            return _json({"error": "NOT_FOUND", "message": "not recorded", "data": None}, status)
+            return _err("NOT_FOUND", "not recorded", status)
         snap = self.recording.answer(endpoint, params, self.rec_now())
         if snap is None:
             return None  # never recorded: the ordinary sim answers
         if endpoint == "order" and snap.data is None:
-            return _json({"error": "ORDER_ID_NOT_FOUND", "message": "order not found",
-                          "data": None}, 404)  # fmt: skip
+            return _err("ORDER_ID_NOT_FOUND", "order not found", 404)
         data = snap.data
         if (
             isinstance(data, dict)
@@ -315,7 +318,7 @@ class PlaybackApp:
             while True:
                 text = await ws.receive_text()
                 try:
-                    req = json.loads(text)
+                    req = decode_json(text, _MAX_DEPTH)
                 except ValueError:
                     await send({"jsonrpc": "2.0", "id": None,
                                 "error": {"code": -32700, "message": "parse error"}})  # fmt: skip

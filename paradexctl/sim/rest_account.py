@@ -12,8 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .auth import norm_hex
-from .common import SUBKEY_FORBIDDEN, RouteSpec, _json
+from .auth import public_key_param
+from .common import RouteSpec, _json, subkey_forbidden
 from .core import SimCore
 from .exchange import Rejected, Subkey, fmt
 
@@ -33,12 +33,7 @@ class AccountRoutes(SimCore):
     def _main_key_only(self, request: Request, what: str) -> None:
         """403 :data:`SUBKEY_FORBIDDEN` for a subkey's JWT on an account-management call."""
         if request.state.subkey is not None:
-            raise Rejected(
-                SUBKEY_FORBIDDEN,
-                f"a subkey cannot {what}: subkeys may only trade, cancel and read; "
-                "use the account's main key",
-                status=403,
-            )
+            raise subkey_forbidden(what)
 
     async def r_account_profile(self, request: Request) -> Response:
         return _json(
@@ -91,10 +86,7 @@ class AccountRoutes(SimCore):
 
     @staticmethod
     def _path_key(request: Request) -> str:
-        try:
-            return norm_hex(request.path_params["public_key"])
-        except ValueError:
-            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        return public_key_param(request.path_params["public_key"])
 
     def _own_subkey(self, request: Request) -> Subkey:
         pk = self._path_key(request)
@@ -115,10 +107,7 @@ class AccountRoutes(SimCore):
         body = await self._body(request)
         if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
             raise Rejected("VALIDATION_ERROR", "public_key is required")
-        try:
-            pk = norm_hex(body["public_key"])
-        except ValueError:
-            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        pk = public_key_param(body["public_key"])
         name = self._name(body)
         state = body.get("state", "active")
         if state != "active":

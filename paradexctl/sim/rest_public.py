@@ -10,14 +10,21 @@ from starlette.responses import Response
 
 from paradexctl import signing
 
-from .auth import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, JwtError, norm_hex
+from .auth import (
+    ACCOUNT_CLASS_HASH,
+    CHAIN_NAME,
+    PROXY_CLASS_HASH,
+    JwtError,
+    norm_hex,
+    public_key_param,
+)
 from .common import (
     JSON_TYPE,
-    SUBKEY_FORBIDDEN,
     RouteSpec,
     _json,
     _time_filter,
     paginate,
+    subkey_forbidden,
 )
 from .core import SimCore
 from .exchange import (
@@ -126,10 +133,7 @@ class PublicRoutes(SimCore):
         q = request.query_params
         if q.get("account_signer_type") != "starknet":
             raise Rejected("VALIDATION_ERROR", "account_signer_type must be starknet")
-        try:
-            pub = norm_hex(q.get("public_key", ""))
-        except ValueError:
-            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        pub = public_key_param(q.get("public_key", ""))
         addr = self._derive(pub)
         return _json(
             {
@@ -165,21 +169,13 @@ class PublicRoutes(SimCore):
                 ident = None
             via_token = ident is not None and ident[1] is not None
         if via_token or (public_key is not None and public_key in self.engine.subkeys):
-            raise Rejected(
-                SUBKEY_FORBIDDEN,
-                f"a subkey cannot {what}: subkeys may only trade, cancel and read; "
-                "use the account's main key",
-                status=403,
-            )
+            raise subkey_forbidden(what)
 
     async def r_onboarding_post(self, request: Request) -> Response:
         body = await self._body(request)
         if not isinstance(body, dict) or not isinstance(body.get("public_key"), str):
             raise Rejected("VALIDATION_ERROR", "public_key is required")
-        try:
-            pub = norm_hex(body["public_key"])
-        except ValueError:
-            raise Rejected("PUBLIC_KEY_INVALID", "public_key must be a hex string") from None
+        pub = public_key_param(body["public_key"])
         self._refuse_subkey(request, pub, "onboard an account")
         address = self._header_account(request)
         if self._derive(pub) != address:

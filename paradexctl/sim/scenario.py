@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from paradexctl import signing
 
 from .auth import ACCOUNT_CLASS_HASH, PROXY_CLASS_HASH, norm_hex
-from .clock import CLOCK_MODES
+from .clock import CLOCK_MODES, MAX_CLOCK_OFFSET_MS
+from .core import STALENESS_KEYS
 from .exchange import DEFAULT_MARKETS, Event, Exchange, OrderRequest, Rejected, parse_decimal
 from .faults import FaultConfig, Faults
 
@@ -67,10 +68,8 @@ _SIM = (
 _ACCOUNT = ("name", "private_key", "public_key", "balance", "positions", "orders")
 _POSITION = ("market", "size", "entry_price")
 _ORDER = ("market", "side", "type", "size", "price", "instruction", "client_id", "flags")
-_EC_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
-#: most events one timeline may hold, and the latest time one may be at (7 days, as the clock)
+#: most events one timeline may hold (the latest time one may be at is the clock's limit)
 MAX_EVENTS = 100_000
-MAX_AT_MS = 7 * 86_400_000
 
 
 class ScenarioError(ValueError):
@@ -243,7 +242,7 @@ def _key(value: Any, where: str) -> int:
         n = int(text, 16)
     except ValueError:
         raise ScenarioError(f"{where}: must be a hex string") from None
-    if not 0 < n < _EC_ORDER:
+    if not 0 < n < signing.EC_ORDER:
         raise ScenarioError(f"{where}: is not a valid Stark private key")
     return n
 
@@ -315,8 +314,6 @@ def _account(name: str, d: dict[str, Any], where: str, markets: dict[str, Any]) 
 
 
 def _staleness(value: Any, where: str) -> dict[str, int]:
-    from .core import STALENESS_KEYS
-
     d = _table(value, where, STALENESS_KEYS)
     return {k: _int(v, f"{where}.{k}") for k, v in d.items()}
 
@@ -342,7 +339,7 @@ def _event(i: int, d: Any, sc: Scenario) -> TimelineEvent:
     _table(d, where, ("at_ms", "event", *required, *optional))
     if "at_ms" not in d:
         raise ScenarioError(f"{where}.at_ms: is required")
-    at = _int(d["at_ms"], f"{where}.at_ms", 0, MAX_AT_MS)
+    at = _int(d["at_ms"], f"{where}.at_ms", 0, MAX_CLOCK_OFFSET_MS)
     for k in required:
         if k not in d:
             raise ScenarioError(f"{where}.{k}: is required for a {kind} event")
@@ -472,9 +469,7 @@ async def fire(sim: SimCore, ev: TimelineEvent, now_ms: int) -> None:
     elif k == "maintenance":
         sim.system_status = "maintenance" if d["on"] else "ok"
     elif k == "faults":
-        sim.faults.update(d["set"], now_ms)
-        if "ws_silence_s" in d["set"]:
-            sim.hub.silence_all(sim.faults.config.ws_silence_s)
+        sim.update_faults(d["set"], now_ms)
     elif k == "staleness":
         sim.set_staleness(d["set"])
     elif k == "disconnect":

@@ -28,12 +28,21 @@ from . import netfaults
 from .app import SimApp, SimOptions, StateSaveError
 from .faults import Faults
 from .limits import Limits, RefusalLog
-from .playback import PlaybackApp, Recording
 
 if TYPE_CHECKING:  # httpx is imported on first use: ``paradexctl sim`` itself never needs it
     import httpx
 
+    from .playback import Recording  # loaded only with --playback
+
 __all__ = ["SimAdmin", "SimServer", "make_uvicorn_config", "serve"]
+
+
+def _front(playback: Recording, sim: SimApp, speed: float) -> Any:
+    """``--playback``: the app that serves the recording in front of ``sim``."""
+    from .playback import PlaybackApp
+
+    return PlaybackApp(playback, sim.app, speed=speed)
+
 
 #: connections the kernel may queue before they are accepted
 BACKLOG = 256
@@ -336,8 +345,7 @@ class SimServer:
         self.host = host
         self.port: int = port  # the real port once started, if 0 was asked for
         #: ``--playback``: the recording served in front of the sim (None: the live sim)
-        self.playback = None if playback is None else PlaybackApp(playback, self.sim.app,
-                                                                  speed=speed)  # fmt: skip
+        self.playback = None if playback is None else _front(playback, self.sim, speed)
         self._server = uvicorn.Server(make_uvicorn_config(self.sim, host, port, self.playback))
         self._thread: threading.Thread | None = None
         self._admin: SimAdmin | None = None
@@ -418,7 +426,7 @@ def serve(
     import socket
 
     sim = SimApp(options)
-    front = None if playback is None else PlaybackApp(playback, sim.app, speed=speed)
+    front = None if playback is None else _front(playback, sim, speed)
     server = uvicorn.Server(make_uvicorn_config(sim, host, port, front))
     # Bind here, not in uvicorn: a busy port or a bad address is then one OSError (uvicorn
     # would log it, exit, and leave a task's traceback behind).

@@ -17,14 +17,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .clock import MAX_CLOCK_OFFSET_MS
 from .common import RouteSpec, _json
 from .core import RestView, SimCore
 from .exchange import Exchange
 from .faults import Faults
 
 SNAPSHOT_VERSION = 1
-#: how far a restored manual clock may sit from its start (as ``/_sim/time/advance``)
-MAX_RESTORE_OFFSET_MS = 7 * 86_400_000
 
 
 class SnapshotRoutes(SimCore):
@@ -74,26 +73,20 @@ class SnapshotRoutes(SimCore):
             raise ValueError("snapshot: timeline_next is beyond this sim's scenario timeline")
         if self.clock.start_ms is not None:
             offset = now - self.clock.start_ms
-            if not 0 <= offset <= MAX_RESTORE_OFFSET_MS:
+            if not 0 <= offset <= MAX_CLOCK_OFFSET_MS:
                 raise ValueError(
                     "snapshot: its time is not within 7 days after this manual clock's start"
                 )
-        staleness = snap.get("staleness_ms", {"default": 0})
-        self.set_staleness(staleness, replace=True)  # validates before anything changes
+        staleness = self.checked_staleness(snap.get("staleness_ms", {"default": 0}), True)
         if self.clock.start_ms is not None:
             self.clock.offset_ms = now - self.clock.start_ms
-        self.engine = engine
-        self.view = RestView()
-        self.view.seed(engine)
-        self.set_staleness(staleness, replace=True)
+        view = RestView()
+        view.seed(engine)
         faults.injected = self.faults.injected
-        self.faults = faults
-        self.hub.faults = faults
+        self.install(engine, view, faults, staleness)
         self.system_status = status
         self.scenario_t0 = t0
         self.timeline_next = nxt
-        self.rate.clear()
-        self.dirty = True
 
     async def a_snapshot(self, request: Request) -> Response:
         return _json(self.snapshot())
