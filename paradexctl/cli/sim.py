@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.cli.grammar import METAVARS
 from paradexctl.errors import ConfigError, UsageError
 from paradexctl.sim.faults import FAULTS
 
@@ -23,6 +24,10 @@ STALENESS_HELP = (
 
 def register(app: typer.Typer) -> None:
     app.command("sim")(sim)
+
+
+# the fault options' metavars are the fault table's (one place declares a fault)
+METAVARS.update({spec.flag: spec.metavar for spec in FAULTS if spec.flag and spec.metavar})
 
 
 def _fault_options() -> list[inspect.Parameter]:

@@ -51,6 +51,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0,
         help="delay added to every WebSocket notification",
         flag="--ws-latency-ms",
+        metavar="MS",
         flag_help="Fault: delay every WS notification.",
     ),
     FaultSpec(
@@ -59,6 +60,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0,
         help="extra uniform random delay in ``[0, jitter]`` (order is kept)",
         flag="--ws-jitter-ms",
+        metavar="MS",
         flag_help="Fault: extra random WS delay (order kept).",
     ),
     FaultSpec(
@@ -67,6 +69,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0.0,
         help="probability that a notification is sent twice",
         flag="--ws-duplicate-rate",
+        metavar="RATE",
         flag_help="Fault: share of WS messages sent twice.",
     ),
     FaultSpec(
@@ -75,6 +78,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0.0,
         help="probability that a notification is never sent (a real gap)",
         flag="--ws-drop-rate",
+        metavar="RATE",
         flag_help="Fault: share of WS messages never sent.",
     ),
     FaultSpec(
@@ -83,8 +87,8 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0.0,
         help="close every WebSocket connection every N seconds (0 = off)",
         flag="--ws-disconnect-every",
-        metavar="S",
-        flag_help="Fault: drop every WS each S s.",
+        metavar="SECONDS",
+        flag_help="Fault: drop every WS every SECONDS s.",
     ),
     FaultSpec(
         name="refuse_connections_s",
@@ -92,8 +96,8 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=0.0,
         help="refuse new WebSocket upgrades (HTTP 503) for N seconds from now",
         flag="--refuse-connections",
-        metavar="S",
-        flag_help="Fault: refuse WS for S s.",
+        metavar="SECONDS",
+        flag_help="Fault: refuse WS for SECONDS s.",
     ),
     FaultSpec(
         name="ws_silence_s",
@@ -136,7 +140,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=1,
         help="the ``retry-after`` of the ``rest_429`` answers",
         flag="--retry-after",
-        metavar="S",
+        metavar="SECONDS",
         flag_help="retry-after of the --rest-429 answers.",
     ),
     FaultSpec(
@@ -156,7 +160,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         default=30.0,
         help="how long ``accept_then_timeout`` holds a response",
         flag="--timeout-hold",
-        metavar="S",
+        metavar="SECONDS",
         flag_help="How long --accept-then-timeout holds a response before a 503.",
     ),
     FaultSpec(
