@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from peers import load, spread  # bench/ is this script's own directory: one set of helpers
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKET = "BTC-USD-PERP"
 ORDER = ["order", "place", MARKET, "buy", "0.001", "--price", "90000"]
@@ -95,16 +97,6 @@ print(json.dumps({"place": place, "cancel": cancel, "place_cpu": place_cpu,
 """
 
 
-def spread(samples: list[float]) -> dict[str, float]:
-    s = sorted(samples)
-
-    def rank(q: float) -> float:
-        return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-    return {"median": statistics.median(s), "p10": rank(0.1), "p90": rank(0.9),
-            "p99": rank(0.99), "max": s[-1], "n": len(s)}  # fmt: skip
-
-
 def fmt(samples: list[float]) -> str:
     d = spread(samples)
     cpu = statistics.median(CPU.get(id(samples)) or [0.0])
@@ -139,13 +131,6 @@ def timed(cmd: list[str], env: dict[str, str], into: list[float] | None = None) 
         cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1e3
         CPU.setdefault(id(into), []).append(cpu)
     return ms
-
-
-def load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "?"
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ TS = 1735689600123
 
 
 def spread(samples: Sequence[float]) -> dict[str, float]:
-    """Median, p10, p90, min and max of some samples (p10/p90 by nearest rank)."""
+    """Median, p10, p90, p99, min and max of some samples (percentiles by nearest rank)."""
     if not samples:
         raise ValueError("no samples")
     s = sorted(samples)
@@ -74,6 +74,7 @@ def spread(samples: Sequence[float]) -> dict[str, float]:
         "median": statistics.median(s),
         "p10": rank(0.1),
         "p90": rank(0.9),
+        "p99": rank(0.99),
         "min": s[0],
         "max": s[-1],
         "n": len(s),

@@ -33,6 +33,7 @@ __all__ = [
     "render_ndjson",
     "select_fields",
     "silence_stdout",
+    "stderr_message",
 ]
 
 FORMATS = ("table", "json", "ndjson", "csv")
@@ -329,17 +330,22 @@ class Output:
             self.message("trace", message)
 
     def message(self, kind: str, message: str) -> None:
-        """One stderr line of ``kind`` (info, warning, trace): ``{"type": kind, "message":
-        ...}`` with ``json_messages``, else the text (``warning: `` before a warning)."""
-        if self.json_messages:
-            line = ndjson_line({"type": kind, "message": message}) + "\n"
-        else:
-            line = (f"warning: {message}" if kind == "warning" else message) + "\n"
-        self.stderr.write(line)
-        self.stderr.flush()
+        """One stderr line of ``kind`` (info, warning, trace); see :func:`stderr_message`."""
+        stderr_message(self.stderr, kind, message, as_json=self.json_messages)
 
 
 # -- live output: the NDJSON line writer, the terminal view, the stream's lines -----------------
+
+
+def stderr_message(stream: TextIO, kind: str, message: str, *, as_json: bool) -> None:
+    """One stderr line of ``kind`` (info, warning, trace), flushed: ``{"type": kind,
+    "message": ...}`` when ``as_json``, else the text (``warning: `` before a warning)."""
+    if as_json:
+        line = ndjson_line({"type": kind, "message": message}) + "\n"
+    else:
+        line = (f"warning: {message}" if kind == "warning" else message) + "\n"
+    stream.write(line)
+    stream.flush()
 
 
 def _write_or_close(stdout: TextIO, data: str) -> None:

@@ -21,7 +21,7 @@ from ndjson_lines import Lines
 
 from paradexctl.sim.app import SimOptions
 from paradexctl.sim.server import SimServer
-from paradexctl.sim.testing import SimAccount, login, new_account, order_body
+from paradexctl.sim.testing import login, new_account, order_body
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def test_faults_apply_to_new_connections_only_and_switch_off(sim):
 
 @pytest.fixture
 def streamer(sim: SimServer, tmp_path: Path) -> Iterator[Any]:
-    acct = SimAccount(*_account(sim))
+    acct = new_account(sim.http_url)
     jwt = login(sim.http_url, acct)
     http = httpx.Client(base_url=sim.http_url, timeout=10,
                         headers={"Authorization": f"Bearer {jwt}"})  # fmt: skip
@@ -157,11 +157,6 @@ def streamer(sim: SimServer, tmp_path: Path) -> Iterator[Any]:
             if f is not None:
                 f.close()
         http.close()
-
-
-def _account(sim: SimServer) -> tuple[int, str, str]:
-    a = new_account(sim.http_url)
-    return a.private_key, a.public_key, a.address
 
 
 def _reconnect_under(sim: SimServer, out: Lines, **fault: int) -> None:

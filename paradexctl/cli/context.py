@@ -105,13 +105,9 @@ class AppContext:
     def trace(self, line: str) -> None:
         """A traffic trace line (``-v``) on stderr: a JSON object ``{"type": "trace"}`` when
         errors are JSON (``-o json``/``ndjson``), else the text."""
-        if self.error_format in ("json", "ndjson"):
-            from paradexctl.output import ndjson_line
+        from paradexctl.output import stderr_message
 
-            sys.stderr.write(ndjson_line({"type": "trace", "message": line}) + "\n")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        stderr_message(sys.stderr, "trace", line, as_json=self.error_format in ("json", "ndjson"))
 
     def settings(self, **overrides: Any) -> Settings:
         """Resolved settings; ``overrides`` are command-level flags (they win)."""

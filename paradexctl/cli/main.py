@@ -228,11 +228,6 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
 COMMANDS: dict[str, str] = {name: module for name, (module, _) in COMMAND_TABLE.items()}
 
 
-#: Root options that take a value (skipped when looking for the command name).
-_VALUE_OPTIONS = frozenset(
-    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
-)
-
 _loaded: set[str] = set()
 
 
@@ -247,6 +242,8 @@ def load_commands(modules: Sequence[str] | None = None) -> typer.Typer:
 
 def _command_name(argv: Sequence[str]) -> str | None:
     """The first positional word of ``argv`` after the root options, if any."""
+    from paradexctl.cli.grammar import GLOBAL_VALUE_OPTIONS
+
     skip = False
     for arg in argv:
         if skip:
@@ -255,7 +252,7 @@ def _command_name(argv: Sequence[str]) -> str | None:
         if arg == "--":
             return None
         if arg.startswith("-"):
-            skip = arg in _VALUE_OPTIONS
+            skip = arg in GLOBAL_VALUE_OPTIONS
             continue
         return arg
     return None
@@ -298,31 +295,24 @@ def _usage_error(err: Any) -> ParadexctlError:
 
 
 def _explain(err: ParadexctlError) -> ParadexctlError:
-    """``err`` with the hint a user needs: a request that could not connect names its full
-    URL (and, on ``--env local``, the simulator); a 404 from an API URL without ``/v1``
-    says so."""
+    """``err`` in the words a user needs (the REST client's message and details already name
+    the full URL): a refused connection says so, and on ``--env local`` points at the
+    simulator; a 404 from an API URL without ``/v1`` says so."""
     from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
 
     s = get_ctx().resolved_settings()
     request = err.details.get("request")
     if s is None or not isinstance(request, str) or " /" not in request:
         return err
-    method, path = request.split(" ", 1)
-    url = f"{method} {s.api_url}{path}"
     if isinstance(err, ExchangeRejected) and err.status == 404:
         if not s.api_url.rstrip("/").endswith("/v1"):
             err.message += f" (the REST URL {s.api_url} has no /v1: did you mean {s.api_url}/v1?)"
-        return err
-    if type(err) is ExchangeUnavailable and "last" in err.details:
-        last = str(err.details["last"])
-        attempts = err.details.get("attempts")
-        if "refused" in last.lower():
-            err.message = f"{url}: connection refused ({attempts} attempts)"
-            if s.env == "local" and s.origins.get("api_url") == "default":
-                err.message += "; is the simulator running? start it with 'paradexctl sim'"
-        else:
-            err.message = f"{url}: exchange unavailable after {attempts} attempts (last: {last})"
-        err.details["url"] = f"{s.api_url}{path}"
+    elif type(err) is ExchangeUnavailable and "refused" in str(err.details.get("last", "")).lower():
+        method = request.split(" ", 1)[0]
+        err.message = f"{method} {err.details['url']}: connection refused "
+        err.message += f"({err.details['attempts']} attempts)"
+        if s.env == "local" and s.origins.get("api_url") == "default":
+            err.message += "; is the simulator running? start it with 'paradexctl sim'"
     return err
 
 

@@ -413,9 +413,12 @@ class _Tries:
         idempotent: bool,
         can_reauth: bool,
         invalidate: Callable[[], None] | None = None,
+        base_url: str = "",
     ) -> None:
-        """``invalidate`` drops the JWT on a 401 (before a try again or a RefusedAfterSend)."""
+        """``invalidate`` drops the JWT on a 401 (before a try again or a RefusedAfterSend);
+        ``base_url`` makes the out-of-tries message name the full URL."""
         self.invalidate = invalidate
+        self.base_url = base_url
         self.retry = retry
         self.method = method
         self.path = path
@@ -426,11 +429,11 @@ class _Tries:
 
     def _again(self, wait: float, *, rate_limited: bool = False) -> _Again:
         if self.attempt + 1 >= self.retry.attempts:
-            what = f"{self.method} {self.path}"
+            what, url, n = f"{self.method} {self.path}", self.base_url + self.path, self.attempt + 1
             raise ExchangeUnavailable(
-                f"{what}: exchange unavailable after {self.attempt + 1} attempts "
+                f"{self.method} {url}: exchange unavailable after {n} attempts "
                 f"(last: {self.last_problem})",
-                details={"request": what, "attempts": self.attempt + 1, "last": self.last_problem},
+                details={"request": what, "attempts": n, "last": self.last_problem, "url": url},
             )
         self.attempt += 1
         return _Again(wait, rate_limited=rate_limited)
@@ -613,6 +616,7 @@ class RestClient:
             self.retry, method, path, idempotent=idempotent,
             can_reauth=private and self.auth is not None,
             invalidate=self.auth.invalidate if self.auth is not None else None,
+            base_url=self.base_url,
         )  # fmt: skip
         wire = self._wire()
         while True:
@@ -773,7 +777,7 @@ class AsyncRestClient:
         http = self._http()
         tries = _Tries(
             self.retry, "GET", path, idempotent=True,
-            can_reauth=private and self.authorize is not None,
+            can_reauth=private and self.authorize is not None, base_url=self.base_url,
         )  # fmt: skip
         refresh = False
         while True:
