@@ -228,3 +228,40 @@ def test_a_subkey_name_survives_a_saved_state_and_old_states_load() -> None:
     for d in state["subkeys"]:
         del d["name"]  # a state written before names
     assert Exchange.from_state(state, cfg).subkeys["0x5678"].name == ""
+
+
+def test_subkey_changes_over_rest_are_saved_with_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Registering, renaming and revoking a subkey over REST marks the state for saving, as
+    the admin API does: ``--state`` holds the change soon after, not only at shutdown."""
+    import json
+
+    from paradexctl.sim.app import SimOptions
+
+    path = tmp_path / "state.json"
+
+    def saved_subkeys() -> dict[str, str]:
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {d["public_key"]: d.get("name", "") for d in state.get("subkeys", [])}
+
+    def until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 20
+        while not cond():
+            assert time.monotonic() < deadline, f"the state file never showed {what}"
+            time.sleep(0.05)
+
+    opts = SimOptions(seed=5, mark_walk_ms=0, warm_tables=None, state_file=path)
+    with SimServer(opts) as sim:
+        acct = new_account(sim.http_url)
+        sub = new_subkey(sim.http_url, acct.address, register=False)
+        with client(sim, login(sim.http_url, acct)) as http:
+            r = http.post("/account/keys/subkeys", json={"public_key": sub.public_key, "name": "a"})
+            assert r.status_code == 204
+            until(lambda: saved_subkeys().get(sub.public_key) == "a", "the registered subkey")
+            r = http.put(f"/account/keys/subkeys/{sub.public_key}", json={"name": "b"})
+            assert r.status_code == 200
+            until(lambda: saved_subkeys().get(sub.public_key) == "b", "the renamed subkey")
+            assert http.delete(f"/account/keys/subkeys/{sub.public_key}").status_code == 200
+            until(lambda: sub.public_key not in saved_subkeys(), "the revoked subkey gone")

@@ -113,6 +113,7 @@ class AccountRoutes(SimCore):
         if state != "active":
             raise Rejected("VALIDATION_ERROR", "state must be active (pending is not emulated)")
         self.engine.register_subkey(request.state.account, pk, self.clock.now_ms(), name)
+        self.dirty = True  # no engine event: --state saves it all the same
         return Response(status_code=204)
 
     @staticmethod
@@ -132,12 +133,14 @@ class AccountRoutes(SimCore):
             raise Rejected("VALIDATION_ERROR", "body must be {name}")
         name = self._name(body)
         sk = self.engine.register_subkey(sk.account, sk.public_key, self.clock.now_ms(), name)
+        self.dirty = True  # no engine event: --state saves it all the same
         return _json(self._subkey_json(sk))
 
     async def r_subkey_delete(self, request: Request) -> Response:
         self._main_key_only(request, "revoke a subkey")
         sk = self._own_subkey(request)
         self.engine.remove_subkey(sk.public_key)
+        self.dirty = True  # no engine event: --state saves it all the same
         return _json({"public_key": sk.public_key})
 
     async def r_klines(self, request: Request) -> Response:
