@@ -462,6 +462,10 @@ def test_reset_returns_to_the_scenario_start() -> None:
         ({"accounts": [{"name": "a"}]}, "accounts.a: needs private_key"),
         ({"accounts": [{"name": "a", "private_key": "zz"}]}, "accounts.a.private_key: must be"),
         (
+            {"accounts": [{"name": "a", "public_key": hex(2**252)}]},
+            "accounts.a.public_key: is not a valid Stark public key",
+        ),
+        (
             {"accounts": [{"name": "a", "private_key": "0x1", "balance": 1.5}]},
             "accounts.a.balance: must be a decimal string",
         ),

@@ -31,6 +31,18 @@ def norm_hex(value: str | int) -> str:
     return hex(n)
 
 
+def derive_address(public_key: str | int) -> str:
+    """The account address Paradex derives from a Stark public key (its account and proxy
+    class hashes); ``ValueError`` (a :class:`~paradexctl.signing.SigningError`) when the key
+    is not a valid one."""
+    from paradexctl import signing
+
+    pub = public_key if isinstance(public_key, int) else int(public_key, 16)
+    return norm_hex(
+        signing.derive_account_address(pub, int(ACCOUNT_CLASS_HASH, 16), int(PROXY_CLASS_HASH, 16))
+    )
+
+
 def public_key_param(value: str) -> str:
     """:func:`norm_hex` of a request's ``public_key``: 400 ``PUBLIC_KEY_INVALID`` when it is
     not hex."""

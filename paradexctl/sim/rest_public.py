@@ -15,6 +15,7 @@ from .auth import (
     CHAIN_NAME,
     PROXY_CLASS_HASH,
     JwtError,
+    derive_address,
     norm_hex,
     public_key_param,
 )
@@ -122,12 +123,9 @@ class PublicRoutes(SimCore):
 
     def _derive(self, public_key: str) -> str:
         try:
-            addr = signing.derive_account_address(
-                int(public_key, 16), int(ACCOUNT_CLASS_HASH, 16), int(PROXY_CLASS_HASH, 16)
-            )
+            return derive_address(public_key)
         except ValueError:
             raise Rejected("PUBLIC_KEY_INVALID", "public_key is not a valid Stark key") from None
-        return norm_hex(addr)
 
     async def r_onboarding_get(self, request: Request) -> Response:
         q = request.query_params

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from paradexctl import signing
 
-from .auth import ACCOUNT_CLASS_HASH, PROXY_CLASS_HASH, norm_hex
+from .auth import derive_address, norm_hex
 from .clock import CLOCK_MODES, MAX_CLOCK_OFFSET_MS
 from .core import STALENESS_KEYS
 from .exchange import DEFAULT_MARKETS, Event, Exchange, OrderRequest, Rejected, parse_decimal
@@ -262,11 +262,10 @@ def _account(name: str, d: dict[str, Any], where: str, markets: dict[str, Any]) 
             raise ScenarioError(f"{where}.public_key: must be a hex string") from None
     else:
         raise ScenarioError(f"{where}: needs private_key (or public_key)")
-    address = norm_hex(
-        signing.derive_account_address(
-            int(pub, 16), int(ACCOUNT_CLASS_HASH, 16), int(PROXY_CLASS_HASH, 16)
-        )
-    )
+    try:
+        address = derive_address(pub)
+    except ValueError:
+        raise ScenarioError(f"{where}.public_key: is not a valid Stark public key") from None
     acct = ScenarioAccount(name, pub, address, priv)
     if "balance" in d:
         acct.balance = _dec(d["balance"], f"{where}.balance", nonneg=True)

@@ -16,7 +16,8 @@ import httpx
 
 from paradexctl import signing
 
-from .app import ACCOUNT_CLASS_HASH, CHAIN_NAME, PROXY_CLASS_HASH, norm_hex
+from .app import CHAIN_NAME, norm_hex
+from .auth import derive_address
 
 _shared: httpx.Client | None = None
 
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 _CHAIN = signing.chain_id_felt(CHAIN_NAME)
-_EC_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 
 
 @dataclass(slots=True)
@@ -61,11 +61,9 @@ def new_account(
 ) -> SimAccount:
     """Create a key pair, derive the address, and onboard it (signed) on the simulator."""
     r = rng or random.SystemRandom()
-    priv = r.randrange(1, _EC_ORDER)
+    priv = r.randrange(1, signing.EC_ORDER)
     pub = signing.private_to_public(priv)
-    address = norm_hex(
-        signing.derive_account_address(pub, int(ACCOUNT_CLASS_HASH, 16), int(PROXY_CLASS_HASH, 16))
-    )
+    address = derive_address(pub)
     acct = SimAccount(priv, norm_hex(pub), address)
     if onboard:
         h = signing.onboarding_message_hash(_CHAIN, int(address, 16))
@@ -97,7 +95,7 @@ def new_subkey(
     as a subkey client does. With ``register`` the key is registered through the admin API
     (``POST /_sim/subkeys``; ``http_url`` is the REST URL, ``…/v1``)."""
     r = rng or random.SystemRandom()
-    priv = r.randrange(1, _EC_ORDER)
+    priv = r.randrange(1, signing.EC_ORDER)
     sub = SimAccount(priv, norm_hex(signing.private_to_public(priv)), norm_hex(account))
     if register:
         base = http_url.removesuffix("/").removesuffix("/v1")
