@@ -653,7 +653,9 @@ def test_batch_chunk_unavailable_after_retries_keeps_earlier_rows_and_marks_the_
     assert posts == [["b0", "b1"]] + [["b2", "b3"]] * 3
     assert [r["outcome"] for r in rows] == ["acknowledged"] * 2 + ["not_sent"] * 3
     assert [r["client_id"] for r in rows] == ["b0", "b1", "b2", "b3", "b4"]
-    assert rows[2]["error"].startswith("not sent: POST /orders/batch: exchange unavailable")
+    assert rows[2]["error"].startswith(
+        "not sent: POST https://x.invalid/v1/orders/batch: exchange unavailable after 3 attempts"
+    )
     assert "the batch stopped at line 3" in rows[4]["error"]
 
 
