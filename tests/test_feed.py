@@ -23,6 +23,7 @@ from live_pump import IdleWs, Pump, SyncRest, delays_from, session_jwt
 
 from paradexctl.config import resolve_settings
 from paradexctl.core.recording import Mark, Meta, Record, RestSnapshot, read_records
+from paradexctl.errors import ExchangeUnavailable
 from paradexctl.paradex.auth import Session
 from paradexctl.paradex.feed import LiveFeed
 from paradexctl.paradex.orders import OrderWatch
@@ -241,3 +242,57 @@ def test_order_wait_decides_the_same_live_and_on_its_recorded_records(
 
     assert asyncio.run(replay()) == (opened, closed)
     assert json.dumps(closed[0], sort_keys=True)  # plain JSON
+
+
+# --- the end of the iteration: a REST answer nobody takes ----------------------------------------
+
+
+class _ClosingWs(IdleWs):
+    """A WebSocket that closes for good at once (as after its last reconnect)."""
+
+    async def run(self) -> None:
+        from paradexctl.paradex import ws as wsmod
+
+        self.queue.put_nowait(wsmod.Closed(None, 1))
+
+
+class _SlowRest(TableRest):
+    async def get(self, path: str, params: Any = None, *, private: bool = False) -> Any:
+        await asyncio.sleep(0.05)  # the WebSocket closes while this call is in flight
+        return await super().get(path, params, private=private)
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_a_rest_answer_after_the_iteration_ended_fails_instead_of_waiting_for_ever(
+    started: bool,
+) -> None:
+    """The WebSocket closed for good (the iteration returns) while reconcile's snapshot was
+    in flight: its answer was handed to a queue nobody reads any more and ``fetch`` waited on
+    it for ever (reconcile hung). It fails now: in flight, or called after the end."""
+    rest = _SlowRest({"/orders": {"results": []}}, lambda: 0)
+    feed = LiveFeed("ws://unused", rest=rest, jwt=None, channels=("orders",),
+                    ws_factory=_ClosingWs)  # fmt: skip
+
+    async def main() -> tuple[list[Record], BaseException | None]:
+        got: list[Record] = []
+
+        async def consume() -> None:
+            async for rec in feed.records():
+                got.append(rec)
+
+        task = asyncio.ensure_future(consume())
+        if not started:
+            await asyncio.wait_for(task, 5)
+        try:
+            await asyncio.wait_for(feed.fetch("orders", "/orders", {}), 5)
+        except Exception as exc:  # the error is what is asserted
+            error: BaseException | None = exc
+        else:
+            error = None
+        await asyncio.wait_for(task, 5)
+        return got, error
+
+    got, error = asyncio.run(main())
+    assert isinstance(error, ExchangeUnavailable), repr(error)
+    assert "the live feed ended (closed) before a REST answer was taken" in error.message
+    assert not any(type(r) is RestSnapshot for r in got)

@@ -8,7 +8,8 @@ huge or deeply nested ``params``/``data``, unknown channels, payloads with wrong
 control characters and lone surrogates, duplicated and out-of-order orders, frames over the
 1 MiB limit, binary frames), then an abrupt close or silence. Each example runs one command
 in process: ``stream`` (channel mixes, ``--merged``, ``--explain``, ``--record``) and
-``order place --wait open|filled`` (``reconcile`` and ``smoke`` are not fuzzed here yet).
+``order place --wait open|filled``, ``reconcile`` (orders alone and every entity) and
+``smoke``.
 Asserted for every example:
 
 * the exit code is a documented one (``EXIT_CODES``), never 70, and no traceback is printed;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import io
 import json
 import tempfile
@@ -65,6 +67,9 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
+#: one command run in an example never takes this long unless it hangs
+RUN_DEADLINE_S = 120
+
 MARKET = "BTC-USD-PERP"
 OID = "$OID"  # in a frame: the id of the order `order place` placed (the server looks it up)
 CLOSE = "$CLOSE"  # in a frame list: close the connection abruptly here
@@ -84,7 +89,10 @@ class Script:
     sent: list[str | bytes] = field(default_factory=list)  # what was sent, $OID replaced
 
     def __repr__(self) -> str:  # short: a frame may be megabytes
-        shown = [f[:80] + (f"...<{len(f)} chars>" if len(f) > 80 else "") for f in self.frames]
+        shown = [
+            f[:80] + (f"...<{len(f)} chars>" if len(f) > 80 else "")  # type: ignore[operator]
+            for f in self.frames
+        ]
         return (f"Script(auth={self.auth!r}, subscribe={self.subscribe!r}, end={self.end!r}, "
                 f"frames={shown!r})")  # fmt: skip
 
@@ -214,8 +222,14 @@ class Live:
         raw = io.BytesIO()
         out = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
         err = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
+        # a command that never returns fails the run loudly (tracebacks of every thread, exit
+        # 1) instead of hanging the suite
+        faulthandler.dump_traceback_later(RUN_DEADLINE_S, exit=True)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         out.flush()
         self.runs += 1
         return code, raw.getvalue().decode("utf-8"), err.getvalue()
@@ -470,6 +484,25 @@ def _ws_side_supported(row: dict[str, Any], sent: list[Any]) -> bool:
     )  # fmt: skip
 
 
+@FUZZ
+@given(script=scripts(), entities=st.sampled_from(["orders", "orders,positions,balances,fills"]))
+def test_reconcile_under_hostile_frames(live: Live, script: Script, entities: str) -> None:
+    code, out, err = live(script, "-o", "json", "reconcile", "--entities", entities,
+                          "--window", "0.2", "--grace", "0.05")  # fmt: skip
+    _check_exit(code, err)
+    # consistent, a mismatch, the feed failed, or the WebSocket refused auth/subscribe
+    refused = bool({"error", "nonsense"} & {script.auth, script.subscribe})
+    assert code in (0, 1, 5) or (code == 4 and refused), (code, err)
+    if code in (4, 5):
+        assert out == "", out  # no report: nothing claimed
+        return
+    report = _strict(out)
+    assert report["exit_status"] == code, report
+    sent = [d for frame in script.sent for d in _sent_orders(frame)]
+    for row in report["rows"]:
+        assert _ws_side_supported(row, sent), (row, sent)
+
+
 def _sent_orders(frame: str | bytes) -> list[Any]:
     try:
         msg = _strict(frame)
@@ -546,3 +579,54 @@ def test_stream_never_prints_nan_or_infinity_from_a_frame(live: Live) -> None:
     assert code == 0, err
     lines = [_strict(ln) for ln in out.splitlines()]
     assert [ln for ln in lines if ln["type"] == "update"] == []
+
+
+SMOKE_CHANNEL = f"orders.{MARKET}"  # the one orders channel smoke subscribes to
+
+
+def _smoke_frames(draw: st.DrawFn) -> list[str | bytes]:
+    """Frames about the order smoke places ($OID): OPEN and CLOSED ones among hostile ones."""
+    about: list[str | bytes] = [
+        _note(draw(st.sampled_from([SMOKE_CHANNEL, SMOKE_CHANNEL, "orders.ALL"])),
+              draw(good_orders.map(lambda o: {**o, "id": OID}) | near_orders()))
+        for _ in range(draw(st.integers(0, 3)))
+    ]  # fmt: skip
+    mixed = about + draw(frames())
+    return draw(st.permutations(mixed)) if mixed else mixed
+
+
+@st.composite
+def smoke_scripts(draw: st.DrawFn) -> Script:
+    script = draw(scripts())
+    script.frames, script.places = _smoke_frames(draw), True
+    return script
+
+
+@FUZZ
+@given(script=smoke_scripts())
+def test_smoke_under_hostile_frames(live: Live, script: Script) -> None:
+    """``smoke``: a passed run only when frames for its very order said it was open and then
+    closed; its WebSocket step passes only on an OPEN frame for that order on the channel it
+    subscribed; whatever the frames, the order it placed is cancelled at the end (nothing of
+    it rests on the exchange) and the cleanup step says so."""
+    code, out, err = live(script, "-o", "json", "smoke", "--timeout", "0.6", "--window", "0.2",
+                          "--grace", "0.05")  # fmt: skip
+    _check_exit(code, err)
+    assert code in (0, 1), (code, err)
+    report = _strict(out)
+    steps = {step["step"]: step["status"] for step in report["steps"]}
+    assert steps["cleanup"] == "passed", report
+    engine = live.ws.sim.sim.engine
+    placed = [o for o in list(engine.orders.values())
+              if o.account == live.address and o.id not in script.known]  # fmt: skip
+    assert all(o.status == "CLOSED" for o in placed), [(o.id, o.status) for o in placed]
+    if steps["ws_ack"] == "passed":  # only a frame on its channel for its order said OPEN
+        (order,) = placed
+        said = [d for d in _sent_payloads(script, SMOKE_CHANNEL)
+                if isinstance(d, dict) and d.get("id") == str(order.id)]  # fmt: skip
+        assert any(d.get("status") == "OPEN" for d in said), (report, said)
+    if code == 0:
+        (order,) = placed
+        claims = _claims(script, str(order.id))
+        assert any(c.get("status") == "CLOSED" for c in claims), (report, claims)
+        assert any(c.get("status") in ("NEW", "OPEN") for c in claims), (report, claims)

@@ -697,11 +697,31 @@ def test_a_ws_payload_with_an_unreadable_required_field_is_unreadable(
     json.dumps(report.to_json())
 
 
+@pytest.mark.parametrize("payload", [Decimal("1E+999"), [1, 2], None, "x"])
+def test_a_ws_payload_that_is_no_object_is_shown_as_it_came(payload: Any) -> None:
+    """A notification whose ``data`` is a number, a list, null or a string: the row's WS value
+    is that data (it was ``{}``: a value no frame carried), the error names it as JSON has it."""
+    recs = [_listing(B1, _o()), WsFrame(B1 + 20, "orders.ALL", payload), _listing(B2, _o()),
+            Mark("end", {"at": END})]  # fmt: skip
+    report = reconcile(recs, ORDERS_ONLY)
+    (row,) = [r for r in report.rows if r.failing]
+    assert row.kind == "unreadable" and row.ws is not None and row.ws.value == payload
+    shown = "1E+999" if isinstance(payload, Decimal) else repr(payload)
+    assert row.extra["unreadable"][0]["error"] == f"order: expected a JSON object, got {shown}"
+    json.dumps(report.to_json())
+
+
 def test_an_unreadable_row_without_a_key_is_keyed_by_its_record() -> None:
     recs = [_listing(B1, _o()), _listing(B2, _o(), "not an object"), Mark("end", {"at": END})]
     report = reconcile(recs, ORDERS_ONLY)
     (row,) = [r for r in report.rows if r.failing]
     assert row.kind == "unreadable" and row.key == "#1"
+    # shown as it came, and the error says what is wrong with it (it showed {} and "field 'id'
+    # must be a non-empty string")
+    assert row.rest is not None and row.rest.value == "not an object"
+    assert row.extra["unreadable"][0]["error"] == (
+        "order: expected a JSON object, got 'not an object'"
+    )
     # fail-on excludes it like any other kind of its entity
     quiet = reconcile(recs, ReconcileOptions(entities=frozenset({"orders"}),
                                              fail_on=frozenset({"positions"})))  # fmt: skip

@@ -44,18 +44,20 @@ class ModelError(ValueError):
 # --- field readers -------------------------------------------------------------------------
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+def show_value(value: Any) -> str:
+    """A received value for an error message: a number as JSON writes it, anything else as
+    its repr, cut to 60 characters."""
+    text = str(value) if type(value) is Decimal else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _fail(obj: str, key: str, expected: str, value: Any) -> ModelError:
-    return ModelError(f"{obj}: field {key!r} must be {expected}, got {_show(value)}")
+    return ModelError(f"{obj}: field {key!r} must be {expected}, got {show_value(value)}")
 
 
 def _mapping(obj: str, raw: Any) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise ModelError(f"{obj}: expected a JSON object, got {_show(raw)}")
+        raise ModelError(f"{obj}: expected a JSON object, got {show_value(raw)}")
     return raw
 
 

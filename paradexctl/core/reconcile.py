@@ -179,7 +179,7 @@ class Side:
     """One source's view of a key in a row."""
 
     source: str
-    value: Mapping[str, Any] | None
+    value: Any  # the value fields read; an unreadable payload that is no object, as it came
     exchange_ts: int | None = None
     received_at: int | None = None
     seq_no: int | None = None
@@ -453,7 +453,7 @@ def _reconcile(records: Iterable[Record], options: ReconcileOptions | None) -> R
         decisions = apply_record(sm, rec)
         for d in decisions:
             if d.reason is _MALFORMED:
-                unreadable.append(_Unreadable(d, index, malformed_reason(d.kind, d.payload)))
+                unreadable.append(_Unreadable(d, index, malformed_reason(d.kind, d.raw)))
         entity = _ENDPOINT_ENTITY.get(rec.endpoint)
         if rec.endpoint == "order":
             _record_lookup(rec, decisions, index, lookups)
@@ -881,8 +881,9 @@ def _unreadable_rows(ctx: _Ctx) -> list[Row]:
         sides: dict[str, Side] = {}
         for item in items:  # the last unreadable payload of each source
             d = item.decision
-            sides[d.source.value] = Side(d.source.value, _value(entity, d.payload), None,
-                                         d.received_at)  # fmt: skip
+            # a payload that is no JSON object is shown as it came (nothing was read from it)
+            value = _value(entity, d.raw) if isinstance(d.raw, Mapping) else d.raw
+            sides[d.source.value] = Side(d.source.value, value, None, d.received_at)
         extra = {"unreadable": [
             {"source": i.decision.source.value, "received_at": i.decision.received_at,
              "record": i.at, "error": i.error} for i in items

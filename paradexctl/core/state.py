@@ -122,6 +122,7 @@ from paradexctl.core.models import (
     parse_fill,
     parse_order,
     parse_position,
+    show_value,
 )
 
 __all__ = [
@@ -324,7 +325,7 @@ def _as_source(source: Source | str) -> Source:
 def _payload(kind: Kind, payload: Any) -> Mapping[str, Any]:
     if type(payload) is dict or isinstance(payload, Mapping):
         return payload
-    raise ModelError(f"{kind.value}: expected a JSON object, got {type(payload).__name__}")
+    raise ModelError(f"{kind.value}: expected a JSON object, got {show_value(payload)}")
 
 
 def _key(kind: Kind, payload: Mapping[str, Any], field: str) -> str:
@@ -635,6 +636,9 @@ class Decision(NamedTuple):
     prior_source: Source | None = None
     prior_exchange_ts: int | None = None
     prior_received_at: int | None = None
+    #: a ``malformed`` decision's payload exactly as received (``update.payload`` is ``{}``
+    #: when that was not a JSON object); ``None`` otherwise
+    raw: Any = None
 
     @property
     def kind(self) -> Kind:
@@ -1160,9 +1164,9 @@ class StateManager:
         u = Update(k, _as_source(source), key, p, received_at, None, None, replayed)
         e = self._tables[k].get(key) if k in self._tables else None
         if e is None:
-            return Decision(False, Reason.MALFORMED, u)
+            return Decision(False, Reason.MALFORMED, u, raw=payload)
         return Decision(
-            False, Reason.MALFORMED, u, e.payload, e.source, e.exchange_ts, e.received_at
+            False, Reason.MALFORMED, u, e.payload, e.source, e.exchange_ts, e.received_at, payload
         )
 
     @property

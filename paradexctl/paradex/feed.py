@@ -243,6 +243,9 @@ class LiveFeed:
         self._subscribed = asyncio.Event()
         self._resync_lock = asyncio.Lock()  # one resync at a time: its records stay together
         self._tasks: list[asyncio.Task[Any]] = []
+        #: set when the iteration has ended: nothing takes a handed REST record any more
+        self._ended = False
+        self._end_error: ParadexctlError | None = None
 
     # -- control --------------------------------------------------------------------------
 
@@ -338,7 +341,11 @@ class LiveFeed:
                     mark = self._lifecycle(ev)
                     if mark is not None:
                         yield mark
+        except ParadexctlError as err:
+            self._end_error = err
+            raise
         finally:
+            self._end_handover()
             await self._shutdown()
 
     def _lifecycle(self, ev: Any) -> Mark | None:
@@ -385,10 +392,33 @@ class LiveFeed:
     # -- REST -------------------------------------------------------------------------------
 
     async def _hand(self, record: Record) -> None:
-        """Put a REST record in the stream; return once the consumer has taken it."""
+        """Put a REST record in the stream; return once the consumer has taken it.
+
+        Raises:
+            ParadexctlError: the iteration has ended (or ends before taking it): the error
+                that ended it, or :class:`ExchangeUnavailable` when it was stopped. A REST
+                answer nobody takes is never waited on for ever.
+        """
+        if self._ended:
+            raise self._ended_error()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Handed(record, fut))
         await fut
+
+    def _ended_error(self) -> ParadexctlError:
+        if self._end_error is not None:
+            return self._end_error
+        return ExchangeUnavailable(
+            f"the live feed ended ({self.stop_reason or 'closed'}) before a REST answer was taken"
+        )
+
+    def _end_handover(self) -> None:
+        """The iteration ends: every REST record still waiting to be taken fails."""
+        self._ended = True
+        while not self.queue.empty():
+            ev = self.queue.get_nowait()
+            if type(ev) is _Handed and not ev.fut.done():
+                ev.fut.set_exception(self._ended_error())
 
     async def fetch(
         self, endpoint: str, path: str, params: Mapping[str, Any], boundary: int | None = None
