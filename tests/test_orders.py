@@ -712,3 +712,17 @@ def test_ids_cannot_escape_their_path_segment():
     with pytest.raises(ExchangeRejected):
         O.get_order(make_client(handler), "../account")
     assert paths[0] == b"/v1/orders/..%2Faccount"
+
+
+def test_an_id_holding_a_lone_surrogate_is_percent_encoded_not_an_internal_error():
+    """An order id from a frame may hold ``"\\ud800"``; building its path raised
+    UnicodeEncodeError (exit 70). It is its WTF-8 bytes, percent-encoded, in one segment."""
+    paths = []
+
+    def handler(req):
+        paths.append(req.url.raw_path)
+        return httpx.Response(404, json={"error": "ORDER_ID_NOT_FOUND", "message": ""})
+
+    with pytest.raises(ExchangeRejected):
+        O.get_order(make_client(handler), json.loads('"a\\ud800/b"'))
+    assert paths == [b"/v1/orders/a%ED%A0%80%2Fb"]

@@ -58,3 +58,23 @@ def test_messages_go_to_stderr_and_quiet_suppresses_them() -> None:
     se2 = io.StringIO()
     Output("json", stdout=io.StringIO(), stderr=se2, quiet=True).info("hidden")
     assert se2.getvalue() == ""
+
+
+def _strict_utf8() -> tuple[io.BytesIO, io.TextIOWrapper]:
+    raw = io.BytesIO()  # stdout as a real one is: UTF-8, strict
+    return raw, io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+
+
+def test_a_lone_surrogate_from_the_exchange_is_written_as_its_escape_in_every_format() -> None:
+    """``json.loads('"\\ud800"')`` is a str UTF-8 cannot encode; printing it raised
+    UnicodeEncodeError (exit 70). Each format writes it escaped, and JSON parses back to the
+    same value; the other characters are written as they are."""
+    value = json.loads('"a\\ud800b\\u00e9"')
+    for fmt in ("json", "ndjson", "table", "csv"):
+        raw, stream = _strict_utf8()
+        Output(fmt, stdout=stream, color=False).emit([{"client_id": value}], columns=["client_id"])
+        text = raw.getvalue().decode("utf-8")
+        assert "\\ud800" in text and "é" in text, (fmt, text)
+        if fmt in ("json", "ndjson"):
+            (row,) = json.loads(text) if fmt == "json" else [json.loads(text)]
+            assert row == {"client_id": value}, fmt
