@@ -787,3 +787,46 @@ def test_data_before_the_subscriptions_are_confirmed_does_not_reset_the_backoff(
             assert [e.delay for e in events if type(e) is Reconnecting] == [0.001, 0.002, 0.004]
 
     run(main())
+
+
+def test_close_quietly_releases_the_socket_of_a_transport_that_is_only_closing() -> None:
+    """A transport whose close waits to flush (the peer reads nothing) still owns its socket;
+    the close must abort it and let the loop release the socket before returning, or the
+    socket is left to the garbage collector (a ResourceWarning in some later test)."""
+
+    class _Stalled:
+        def __init__(self, transport: asyncio.Transport) -> None:
+            self.transport = transport
+
+        async def close(self) -> None:  # a close handshake the peer never answers
+            await asyncio.Event().wait()
+
+    async def main() -> tuple[int, int]:
+        accepted: list[asyncio.Transport] = []
+
+        class _Deaf(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                assert isinstance(transport, asyncio.Transport)
+                transport.pause_reading()
+                accepted.append(transport)
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Deaf, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+            sock = transport.get_extra_info("socket")
+            transport.write(b"x" * (32 << 20))  # more than both kernels' buffers take
+            transport.close()  # now closing, with bytes still to flush
+            assert transport.is_closing() and transport.get_write_buffer_size() > 0
+            before = sock.fileno()
+            await wsmod._close_quietly(_Stalled(transport), abort=True)
+            return before, sock.fileno()
+        finally:
+            for t in accepted:
+                t.abort()
+            server.close()
+            await server.wait_closed()
+
+    before, after = asyncio.run(main())
+    assert before >= 0 and after == -1

@@ -549,6 +549,10 @@ class WsClient:
                 self._put(Reconnecting(attempt, delay, reason, self.wall_ms()))
                 await self.sleep(delay)
         finally:
+            closer = self._closer
+            if closer is not None:  # the close that stop() started: the socket is released
+                with contextlib.suppress(BaseException):
+                    await closer
             self._put(Closed(error, self.wall_ms()))
 
     def stop(self) -> None:
@@ -621,6 +625,9 @@ class WsClient:
         self._trace(f"ws> connect {self.url} (attempt {attempt})")
         ws = await self._open()
         opened_at = self.clock()
+        if self._stopping:  # stop() came while connecting: nothing else to do on it
+            await _close_quietly(ws)
+            return opened_at
         self._ws = ws
         self._proto = proto = RpcProtocol()
         self._last_activity = opened_at
@@ -825,15 +832,23 @@ class _GaveUp(WsError):
 
 async def _close_quietly(ws: Any, *, abort: bool = False) -> None:
     """Close ``ws`` (handshake, at most 2 s) or abort it; the socket is released either way,
-    also when this is cancelled half-way."""
+    also when this is cancelled half-way.
+
+    A transport that is only *closing* (a close that waits to flush, or a handshake cut
+    short) is aborted too, and the loop is given one turn to run the connection-lost
+    callback that closes the socket: a socket left to the garbage collector is a leak
+    (and a ``ResourceWarning`` in whatever runs when it is collected).
+    """
     try:
         if not abort:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)
     finally:
         transport = getattr(ws, "transport", None)
-        if transport is not None and not transport.is_closing():
-            transport.abort()
+        if transport is not None:
+            transport.abort()  # a no-op once the connection is lost
+            with contextlib.suppress(BaseException):
+                await asyncio.sleep(0)
 
 
 def _ws_close_code(ws: Any, *, sent: bool = False) -> int | None:
