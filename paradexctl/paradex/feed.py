@@ -277,6 +277,8 @@ class LiveFeed:
                 or a resync failed unexpectedly.
         """
         loop = asyncio.get_running_loop()
+        self._ended = False  # this iteration takes handed records until it ends
+        self._end_error = None
         if self.url is not None:
             self.client = self.ws_factory(
                 self.url,
