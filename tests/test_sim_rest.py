@@ -512,3 +512,46 @@ def test_receive_window_can_be_switched_off() -> None:
         old = int(time.time() * 1000) - 30 * 86_400_000
         body = order_body(acct, BTC, "BUY", "0.01", "96000", ts=old)
         assert s.http.post("/orders", headers=h, json=body).status_code == 201
+
+
+# ----------------------------------------------------------------------------- system state
+
+
+def test_the_system_state_decides_which_order_writes_are_taken(
+    sim: SimServer, trader: Trader
+) -> None:
+    resting = trader.place_ok(BTC, "BUY", "0.01", "90000", client_id="rest-1")
+    sim.admin.system("cancel_only")
+    assert sim.http.get("/system/state").json() == {"status": "cancel_only"}
+    r = trader.place(BTC, "BUY", "0.01", "90000", client_id="c-refused")
+    assert (r.status_code, r.json()["error"]) == (400, "SYSTEM_STATUS_CANCEL_ONLY")
+    r = trader.http.post(
+        "/orders/batch", json=[order_body(trader.acct, BTC, "BUY", "0.01", "90000")]
+    )
+    assert (r.status_code, r.json()["error"]) == (400, "SYSTEM_STATUS_CANCEL_ONLY")
+    assert trader.http.delete(f"/orders/{resting['id']}").status_code == 204  # cancels pass
+
+    sim.admin.system("post_only")
+    r = trader.place(BTC, "BUY", "0.01", "90000", client_id="c-gtc")
+    assert (r.status_code, r.json()["error"]) == (400, "SYSTEM_STATUS_POST_ONLY")
+    bodies = [
+        order_body(trader.acct, BTC, "BUY", "0.01", "90000", instruction="POST_ONLY"),
+        order_body(trader.acct, BTC, "BUY", "0.01", "90000"),
+    ]
+    r = trader.http.post("/orders/batch", json=bodies)
+    assert (r.status_code, r.json()["error"], r.json()["data"]) == (
+        400, "SYSTEM_STATUS_POST_ONLY", {"index": 1},
+    )  # fmt: skip
+    trader.place_ok(BTC, "BUY", "0.01", "90000", client_id="c-po", instruction="POST_ONLY")
+
+    sim.admin.system("maintenance")
+    r = trader.http.delete("/orders", params={"market": BTC})
+    assert (r.status_code, r.json()["error"]) == (503, "SERVICE_UNAVAILABLE")
+    # nothing the refusals touched changed: one order rests (the post-only one)
+    sim.admin.system("ok")
+    assert [o["client_id"] for o in trader.http.get("/orders").json()["results"]] == ["c-po"]
+    r = sim.admin.client.post("/system", json={"status": "closed"})
+    assert r.status_code == 400 and "status must be one of" in r.json()["message"]
+    sim.admin.system("cancel_only")
+    sim.admin.reset()
+    assert sim.http.get("/system/state").json() == {"status": "ok"}

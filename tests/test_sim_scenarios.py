@@ -374,6 +374,9 @@ def test_maintenance_window_and_faults_follow_the_timeline() -> None:
             {"at_ms": 1000, "event": "maintenance", "on": True},
             {"at_ms": 2000, "event": "faults", "set": {"rest_5xx": 1}},
             {"at_ms": 3000, "event": "maintenance", "on": False},
+            {"at_ms": 4000, "event": "maintenance", "on": True, "status": "cancel_only"},
+            {"at_ms": 5000, "event": "maintenance", "on": True, "status": "post_only"},
+            {"at_ms": 6000, "event": "maintenance", "on": False},
         ],
     }
     opts = parse(doc).configured(SimOptions(warm_tables=None, verify_workers=0))
@@ -386,6 +389,11 @@ def test_maintenance_window_and_faults_follow_the_timeline() -> None:
         assert state().status_code == 503  # the fault switched on at t=2000
         advance(server, 1000)
         assert state().json() == {"status": "ok"}
+        # a release window: cancel_only, then post_only, then ok
+        for expected in ("cancel_only", "post_only", "ok"):
+            advance(server, 1000)
+            assert state().json() == {"status": expected}
+            assert server.admin.state()["system_status"] == expected
 
 
 # ----------------------------------------------------------------------------- snapshots
@@ -471,6 +479,10 @@ def test_reset_returns_to_the_scenario_start() -> None:
         ),
         ({"timeline": [{"at_ms": 1, "event": "quake"}]}, "timeline[0].event: must be one of"),
         ({"timeline": [{"event": "maintenance", "on": True}]}, "timeline[0].at_ms: is required"),
+        (
+            {"timeline": [{"at_ms": 1, "event": "maintenance", "on": True, "status": "ok"}]},
+            "timeline[0].status: must be one of maintenance, cancel_only, post_only",
+        ),
         (
             {"timeline": [{"at_ms": 1, "event": "mark", "market": "BTC-USD-PERP"}]},
             "timeline[0].price: is required for a mark event",

@@ -13,6 +13,7 @@ from paradexctl.signing.tables import key_point
 from .auth import norm_hex
 from .clock import MAX_CLOCK_OFFSET_MS
 from .common import (
+    SYSTEM_STATES,
     Handler,
     RouteSpec,
     _err,
@@ -105,6 +106,14 @@ class AdminRoutes(SimCore):
         if disconnect:
             await self.hub.disconnect_all()
         return _json(self.faults.to_json(now))
+
+    async def a_system(self, request: Request) -> Response:
+        body = await self._admin_body(request)
+        status = body.get("status")
+        if status not in SYSTEM_STATES:
+            raise ValueError("status must be one of " + ", ".join(SYSTEM_STATES))
+        self.system_status = status
+        return _json({"status": status})
 
     async def a_staleness(self, request: Request) -> Response:
         body = await self._admin_body(request)
@@ -255,6 +264,7 @@ ROUTES: list[RouteSpec] = [
     ("/_sim/faults", ("GET",), AdminRoutes.a_faults_get, "admin"),
     ("/_sim/faults", ("POST",), AdminRoutes.a_faults_post, "admin"),
     ("/_sim/staleness", ("POST",), AdminRoutes.a_staleness, "admin"),
+    ("/_sim/system", ("POST",), AdminRoutes.a_system, "admin"),
     ("/_sim/reset", ("POST",), AdminRoutes.a_reset, "admin"),
     ("/_sim/force-fill", ("POST",), AdminRoutes.a_force_fill, "admin"),
     ("/_sim/mark-price", ("POST",), AdminRoutes.a_mark_price, "admin"),

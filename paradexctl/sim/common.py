@@ -25,6 +25,31 @@ MAX_BATCH = 50
 MAX_PAGE = 5000
 #: nesting allowed in the sim's own flat JSON that clients hand back (JWT parts, cursors)
 FLAT_JSON_DEPTH = 2
+#: ``GET /system/state``'s values (``paradex-api.md`` §1.4)
+SYSTEM_STATES = ("ok", "maintenance", "cancel_only", "post_only")
+
+
+def system_refusal(status: str, instructions: list[str]) -> Rejected | None:
+    """Why an order write is refused in system state ``status`` (None: allowed).
+
+    ``instructions`` are the orders' instructions (one per order; empty for a cancel).
+    ``cancel_only`` refuses every new or modified order (400 ``SYSTEM_STATUS_CANCEL_ONLY``),
+    ``post_only`` every one that is not ``POST_ONLY`` (400 ``SYSTEM_STATUS_POST_ONLY``, with
+    the index of the first), ``maintenance`` every order write, cancels included (503
+    ``SERVICE_UNAVAILABLE``: the sim's choice, the API reference is silent)."""
+    if status == "maintenance":
+        return Rejected("SERVICE_UNAVAILABLE", "the exchange is in maintenance", status=503)
+    if status == "cancel_only" and instructions:
+        return Rejected("SYSTEM_STATUS_CANCEL_ONLY", "the exchange accepts cancels only")
+    if status == "post_only":
+        for i, ins in enumerate(instructions):
+            if ins != "POST_ONLY":
+                return Rejected(
+                    "SYSTEM_STATUS_POST_ONLY",
+                    "the exchange accepts POST_ONLY orders only",
+                    data={"index": i} if len(instructions) > 1 else None,
+                )
+    return None
 
 
 def _b64url(data: bytes) -> str:

@@ -244,7 +244,8 @@ class SimCore:
         self.last_saved_ms: int | None = None
         o = self.options
         self.clock = SimClock(o.clock, start_ms=o.clock_start_ms)
-        #: ``GET /system/state``'s status (a scenario's maintenance window sets it)
+        #: ``GET /system/state``'s status, one of ``SYSTEM_STATES`` (``POST /_sim/system``, a
+        #: scenario's maintenance window); order writes it does not allow are refused
         self.system_status = "ok"
         #: the scenario's start on the sim clock, and the index of its next timeline event
         self.scenario_t0 = self.clock.now_ms()
@@ -492,7 +493,7 @@ class SimCore:
         async def wrapped(request: Request) -> Response:
             ident = request.client.host if request.client else "?"
             try:
-                fault = self.faults.take_rest_fault()
+                fault = self.faults.take_rest_fault(cat)
                 if fault == "5xx":
                     st = self.faults.config.rest_5xx_status
                     code = "SERVICE_UNAVAILABLE" if st == 503 else "INTERNAL_ERROR"

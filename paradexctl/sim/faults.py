@@ -117,6 +117,16 @@ FAULTS: tuple[FaultSpec, ...] = (
         flag_help="Fault: next N REST calls get 503.",
     ),
     FaultSpec(
+        name="rest_5xx_order_writes",
+        type=int,
+        default=0,
+        help="the next N order writes (POST, PUT, DELETE under ``/orders``) answer "
+        "``rest_5xx_status``; reads and other calls are not affected",
+        flag="--rest-5xx-order-writes",
+        metavar="N",
+        flag_help="Fault: next N order writes get 503.",
+    ),
+    FaultSpec(
         name="rest_5xx_status",
         type=int,
         default=503,
@@ -240,6 +250,7 @@ class FaultConfig:
     refuse_connections_s: float = 0.0
     ws_silence_s: float = 0.0
     rest_5xx: int = 0
+    rest_5xx_order_writes: int = 0
     rest_5xx_status: int = 503
     rest_429: int = 0
     retry_after_s: int = 1
@@ -345,8 +356,11 @@ class Faults:
 
     # ------------------------------------------------------------------ REST
 
-    def take_rest_fault(self) -> str | None:
-        """Consume one REST fault, if any is pending: ``"5xx"``, ``"429"`` or None."""
+    def take_rest_fault(self, category: str = "") -> str | None:
+        """Consume one REST fault, if any is pending, for a call of route ``category``
+        (``orders``: an order write): ``"5xx"``, ``"429"`` or None."""
+        if category == "orders" and self._take("rest_5xx_order_writes", "rest_5xx"):
+            return "5xx"
         if self._take("rest_5xx", "rest_5xx"):
             return "5xx"
         if self._take("rest_429", "rest_429"):

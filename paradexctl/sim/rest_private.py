@@ -16,6 +16,7 @@ from .common import (
     _json,
     _time_filter,
     paginate,
+    system_refusal,
 )
 from .core import SimCore
 from .exchange import (
@@ -27,6 +28,12 @@ from .exchange import (
 
 class PrivateRoutes(SimCore):
     """The private REST handlers (a :class:`SimApp` mixin)."""
+
+    def _check_system(self, instructions: list[str]) -> None:
+        """Refuse an order write the system state does not allow (:func:`system_refusal`)."""
+        refusal = system_refusal(self.system_status, instructions)
+        if refusal is not None:
+            raise refusal
 
     async def r_account(self, request: Request) -> Response:
         a = request.state.account
@@ -151,6 +158,7 @@ class PrivateRoutes(SimCore):
     async def r_order_post(self, request: Request) -> Response:
         a = request.state.account
         req, sig, _ = self._parse_order(await self._body(request))
+        self._check_system([req.instruction])
         self.engine.validate(a, req, self.clock.now_ms())
         await self._check_order_signature(a, req, sig, subkey=request.state.subkey)
         accepted, events = self.engine.place_order(a, req, self.clock.now_ms())
@@ -189,6 +197,7 @@ class PrivateRoutes(SimCore):
             if isinstance(outcome, BaseException):
                 raise outcome
         reqs = [req for req, _, _ in parsed]
+        self._check_system([req.instruction for req in reqs])
         accepted, events = self.engine.place_batch(a, reqs, self.clock.now_ms())
         self.commit(events)
         if self.faults.take_accept_then_timeout():
@@ -200,6 +209,7 @@ class PrivateRoutes(SimCore):
         oid = request.path_params["order_id"]
         body = await self._body(request)
         req, sig, _ = self._parse_order(body, modify=True)
+        self._check_system([req.instruction])
         if isinstance(body, dict) and "id" in body and str(body["id"]) != oid:
             raise Rejected("VALIDATION_ERROR", "body id does not match the path")
         if not oid.isdigit():
@@ -211,6 +221,7 @@ class PrivateRoutes(SimCore):
         return _json(order)
 
     async def r_order_delete(self, request: Request) -> Response:
+        self._check_system([])
         self.commit(
             self.engine.cancel_order(
                 request.state.account, request.path_params["order_id"], self.clock.now_ms()
@@ -219,6 +230,7 @@ class PrivateRoutes(SimCore):
         return Response(status_code=204)
 
     async def r_order_by_cid_delete(self, request: Request) -> Response:
+        self._check_system([])
         market = request.query_params.get("market") or None
         self.commit(
             self.engine.cancel_by_client_id(
@@ -231,11 +243,13 @@ class PrivateRoutes(SimCore):
         return Response(status_code=204)
 
     async def r_orders_delete_all(self, request: Request) -> Response:
+        self._check_system([])
         market = request.query_params.get("market") or None
         self.commit(self.engine.cancel_all(request.state.account, market, self.clock.now_ms()))
         return _json({})
 
     async def r_orders_batch_delete(self, request: Request) -> Response:
+        self._check_system([])
         body = await self._body(request)
         if not isinstance(body, dict):
             raise Rejected("BINDING_ERROR", "body must be {order_ids, client_order_ids}")

@@ -25,6 +25,7 @@ from paradexctl import signing
 
 from .auth import derive_address, norm_hex
 from .clock import CLOCK_MODES, MAX_CLOCK_OFFSET_MS
+from .common import SYSTEM_STATES
 from .core import STALENESS_KEYS
 from .exchange import DEFAULT_MARKETS, Event, Exchange, OrderRequest, Rejected, parse_decimal
 from .faults import FaultConfig, Faults
@@ -49,7 +50,7 @@ EVENT_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fill": (("account", "client_id"), ("size", "price")),
     "funding": (("market", "rate"), ()),
     "deposit": (("account", "amount"), ()),
-    "maintenance": (("on",), ()),
+    "maintenance": (("on",), ("status",)),
     "faults": (("set",), ()),
     "staleness": (("set",), ()),
     "disconnect": ((), ("code",)),
@@ -372,6 +373,12 @@ def _event(i: int, d: Any, sc: Scenario) -> TimelineEvent:
         if not isinstance(d["on"], bool):
             raise ScenarioError(f"{where}.on: must be true or false")
         data["on"] = d["on"]
+        status = d.get("status", "maintenance")
+        if status not in SYSTEM_STATES or status == "ok":
+            raise ScenarioError(
+                f"{where}.status: must be one of maintenance, cancel_only, post_only"
+            )
+        data["status"] = status
     elif kind == "faults":
         data["set"] = _faults(d["set"], f"{where}.set")
     elif kind == "staleness":
@@ -466,7 +473,7 @@ async def fire(sim: SimCore, ev: TimelineEvent, now_ms: int) -> None:
     elif k == "deposit":
         sim.commit(eng.deposit(sc.accounts[d["account"]].address, d["amount"], now_ms))
     elif k == "maintenance":
-        sim.system_status = "maintenance" if d["on"] else "ok"
+        sim.system_status = d["status"] if d["on"] else "ok"
     elif k == "faults":
         sim.update_faults(d["set"], now_ms)
     elif k == "staleness":

@@ -278,6 +278,10 @@ class SimAdmin:
         """Set REST staleness per endpoint key (``default``, ``orders``, ``order``, ...)."""
         return self._post("/staleness", ms)  # type: ignore[no-any-return]
 
+    def system(self, status: str) -> dict[str, Any]:
+        """Set ``GET /system/state``'s status (ok, maintenance, cancel_only, post_only)."""
+        return self._post("/system", {"status": status})  # type: ignore[no-any-return]
+
     def reset(self) -> None:
         """Fresh engine, faults and staleness back to their start values; closes WebSockets."""
         self._post("/reset")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .clock import MAX_CLOCK_OFFSET_MS
-from .common import RouteSpec, _json
+from .common import SYSTEM_STATES, RouteSpec, _json
 from .core import RestView, SimCore
 from .exchange import Exchange
 from .faults import Faults
@@ -60,8 +60,10 @@ class SnapshotRoutes(SimCore):
             for name, v in (("now_ms", now), ("scenario_t0", t0), ("timeline_next", nxt)):
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     raise ValueError(f"snapshot: {name} must be a non-negative integer")
-            if status not in ("ok", "maintenance"):
-                raise ValueError("snapshot: system_status must be ok or maintenance")
+            if status not in SYSTEM_STATES:
+                raise ValueError(
+                    "snapshot: system_status must be one of " + ", ".join(SYSTEM_STATES)
+                )
             faults = Faults(seed=self.options.seed, now_ms=now)
             faults.update(dict(snap["faults"]), now)
         except KeyError as err:
