@@ -13,6 +13,9 @@ The exit-code contract is public API (``docs/exit-codes.md`` is generated from t
      │    └── UnexpectedAnswer           the exchange's answer has not the shape the command
      │                                   needs (names the request and the expected shape)
      ├── OutcomeUnknown         exit 6   an order may or may not exist (names its client_id)
+     ├── ExchangeRestricted     exit 7   the exchange's system state is not ``ok``
+     │                                   (maintenance, cancel_only, post_only): it answers,
+     │                                   but does not trade normally
      ├── LocalFileError         exit 74  a local file could not be written (a full disk, an
      │                                   I/O error); a recording stays valid up to its last
      │                                   complete line
@@ -32,6 +35,7 @@ __all__ = [
     "CheckFailed",
     "ConfigError",
     "ExchangeRejected",
+    "ExchangeRestricted",
     "ExchangeUnavailable",
     "Interrupted",
     "LocalFileError",
@@ -153,6 +157,23 @@ class OutcomeUnknown(ParadexctlError):
         d["client_id"] = client_id
         super().__init__(message, details=d)
         self.client_id = client_id
+
+
+class ExchangeRestricted(ParadexctlError):
+    """The exchange is up but its system state (``GET /system/state``) is not ``ok``: a
+    release window (``maintenance``, ``cancel_only``, ``post_only``). A cron job tells it from
+    "exchange down" (5) and "check failed" (1). ``details["system_state"]`` is the state."""
+
+    exit_code = 7
+    kind = "system_state"
+    summary = (
+        "the exchange is in maintenance or a restricted mode (system state maintenance, "
+        "cancel_only or post_only); the command did not run its check or send its order"
+    )
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message, details={"system_state": state})
+        self.state = state
 
 
 class LocalFileError(ParadexctlError):

@@ -40,6 +40,8 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def router(env):
     with respx.mock(base_url=PROD, assert_all_called=False) as r:
+        # order entry reads the system state before signing (test_cli_status_e2e.py)
+        r.get("/system/state").respond(200, json={"status": "ok"})
         _TRANSPORT[:] = [httpx.MockTransport(r.handler)]
         try:
             yield r

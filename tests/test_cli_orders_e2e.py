@@ -489,7 +489,7 @@ def test_truly_lost_exits_6_naming_client_id(cli):
     cli.json("markets")
     cli.json("account")
     # the POST gets a 503 and is not executed; lookups then find nothing
-    cli.sim.admin.faults(rest_5xx=1, rest_5xx_status=503)
+    cli.sim.admin.faults(rest_5xx_order_writes=1, rest_5xx_status=503)
     code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000",
                        "--client-id", "lost-1")  # fmt: skip
     assert code == 6
@@ -503,7 +503,7 @@ def test_reused_client_id_with_lost_post_is_exit_6_not_a_false_recovery(cli):
     cli.json("order", "cancel", old["order_id"])
     assert cli.json("order", "get", old["order_id"])["status"] == "CLOSED"
     # the POST of a different order with the same client_id gets a 503 and is not executed
-    cli.sim.admin.faults(rest_5xx=1, rest_5xx_status=503)
+    cli.sim.admin.faults(rest_5xx_order_writes=1, rest_5xx_status=503)
     code, out, err = cli("order", "place", BTC, "sell", "0.02", "--price", "99000",
                          "--client-id", "reuse-1")  # fmt: skip
     assert code == 6, (out, err)
@@ -546,14 +546,17 @@ def test_429_on_place_is_retried_and_places_exactly_once(cli):
     assert len(cli.orders_with_client_id("rl-1")) == 1
 
 
-def test_5xx_burst_on_place_then_lookup_finds_nothing_and_nothing_is_resent(cli):
+def test_5xx_burst_on_the_state_read_and_the_place_then_lookup_finds_nothing_not_resent(cli):
     cli.json("markets")
     cli.json("account")
-    cli.sim.admin.faults(rest_5xx=3)  # the POST and the first lookup round fail
+    # the system state read needs its retries (2 x 503), the POST gets a 503 (not executed)
+    cli.sim.admin.faults(rest_5xx=2, rest_5xx_order_writes=1)
     code, _, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000",
                        "--client-id", "burst-1")  # fmt: skip
     assert code == 6 and "burst-1" in err
+    assert "system state could not be read" not in err  # its retries got an answer
     assert cli.orders_with_client_id("burst-1") == []
+    assert cli.sim.admin.state()["faults"]["injected"]["rest_5xx"] == 3
 
 
 def test_exceeded_budget_exit_5(cli):

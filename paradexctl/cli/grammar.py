@@ -83,6 +83,7 @@ METAVARS: dict[str, str] = {
     # durations and files
     "--timeout": "SECONDS",
     "--duration": "SECONDS",
+    "--wait-ok": "SECONDS",
     "--grace": "SECONDS",
     "--window": "SECONDS",
     "--stale-after": "SECONDS",
@@ -135,6 +136,7 @@ EXAMPLES: dict[str, str] = {
     "stream": "paradexctl stream orders fills --market BTC-USD-PERP --count 10",
     "reconcile": "paradexctl reconcile --window 5 --grace 2 -o json",
     "smoke": "paradexctl --env local smoke --junit smoke.xml",
+    "status": "paradexctl -o json status --wait-ok 900",
     "sim": "paradexctl sim --port 8787 --seed 1",
     "completion": "paradexctl completion bash > ~/.local/share/bash-completion/completions/paradexctl",
     "account": "paradexctl account -o json",

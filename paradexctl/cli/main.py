@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stream",
     "reconcile",
     "smoke",
+    "status",
     "sim",
     "config",
     "completion",
@@ -210,6 +211,10 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
         "difference.",
     ),
     "smoke": ("smoke", "Run a self-checking round trip against the exchange and report each step."),
+    "status": (
+        "status",
+        "Exchange status (system state, clock skew) and whether the account authenticates.",
+    ),
     "sim": ("sim", "Run a local Paradex-compatible exchange (REST + WebSocket) until interrupted."),
     "completion": ("completion", "Print the completion script for SHELL."),
     "account": (

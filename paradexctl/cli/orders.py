@@ -385,6 +385,8 @@ def _place_one(
 
     with open_session() as sess:
         sess.private_key()  # no key: exit 3 before any request
+        if not dry_run:
+            _system_gate(sess, [spec.instruction], out)
         spec = check_against_market(
             spec, sess.market(spec.market), lambda symbol: mark_price(sess.client, symbol)
         )
@@ -421,6 +423,25 @@ def _place_one(
     else:
         out.emit(data)
     out.info(_place_summary(result, wait))
+
+
+def _system_gate(sess: Any, instructions: list[str], out: Any) -> None:
+    """Read the exchange's system state before anything is signed: ``cancel_only`` and
+    ``maintenance`` refuse (exit 7), ``post_only`` warns about an order that is not
+    POST_ONLY (:func:`paradexctl.paradex.system.order_gate`). A state that cannot be read
+    is a warning, not a refusal: the exchange enforces its state itself, and an order is
+    never held back by a failed read of an advisory endpoint."""
+    from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+    from paradexctl.paradex.system import order_gate, read_state
+
+    try:
+        state = read_state(sess.client)
+    except (ExchangeRejected, ExchangeUnavailable) as err:
+        out.warn(f"the system state could not be read ({err.message}); sending anyway")
+        return
+    warning = order_gate(state, instructions)
+    if warning is not None:
+        out.warn(warning)
 
 
 def _place_summary(result: Any, wait: str | None) -> str:
@@ -551,6 +572,8 @@ def _place_batch(
             return marks[symbol]
 
         sess.private_key()  # no key: exit 3 before any request
+        if not dry_run:
+            _system_gate(sess, [item.spec.instruction for item in items], out)
         for item in items:
             try:
                 item.spec = check_against_market(
@@ -687,6 +710,8 @@ def order_modify(
                 f"order {order_id} is a {spec.type} order; only limit orders can be modified"
             )
         validate(spec, sess.market(spec.market))
+        if not dry_run:
+            _system_gate(sess, [spec.instruction], out)
         if question is not None:
             ctx.confirm(f"modify order {order_id} to {spec.describe()}", yes=False)
         body = build_modify_request(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.cli.status import WaitOkOpt
 from paradexctl.errors import CheckFailed, ExchangeRejected, ParadexctlError, UsageError
 
 if TYPE_CHECKING:
@@ -233,8 +234,11 @@ def run_live(
     since_ms: int | None,
     record: Path | None,
     trace: Any = None,
+    wait_ok: float | None = None,
+    out: Any = None,
 ) -> list[Any]:
-    """Collect a recording from the configured exchange (``reconcile``)."""
+    """Collect a recording from the configured exchange (``reconcile``); with ``wait_ok``,
+    once the system state is ok (``--wait-ok``)."""
     import asyncio
 
     from paradexctl.cli._session import open_session
@@ -247,6 +251,10 @@ def run_live(
     writer = RecordingWriter.open(record) if record is not None else None
     try:
         with open_session(get_ctx().settings()) as session:
+            if wait_ok is not None:
+                from paradexctl.cli.status import wait_until_ok
+
+                wait_until_ok(session.client, wait_ok, out)
             records: list[Any] = asyncio.run(
                 collect_live(
                     session,
@@ -337,6 +345,7 @@ def reconcile_cmd(
             help="Also write the counts in Prometheus text format to FILE (atomically).",
         ),
     ] = None,
+    wait_ok: WaitOkOpt = None,
     output: OutputOpt = None,
 ) -> None:
     from paradexctl.core.reconcile import ENTITIES, FAIL_ON
@@ -348,6 +357,8 @@ def reconcile_cmd(
     fail = _parse_list(fail_on, "--fail-on", FAIL_ON)
     if replay is not None and record is not None:
         raise UsageError("--record and --replay cannot be combined")
+    if replay is not None and wait_ok is not None:
+        raise UsageError("--wait-ok and --replay cannot be combined (a replay reads no exchange)")
     if replay is not None:
         try:
             lines = replay.read_text(encoding="utf-8").splitlines()
@@ -372,6 +383,8 @@ def reconcile_cmd(
                 since_ms=since_ms,
                 record=record,
                 trace=trace,
+                wait_ok=wait_ok,
+                out=out,
             )
         except ParadexctlError as err:
             if prometheus is not None and not isinstance(err, UsageError):

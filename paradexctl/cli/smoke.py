@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.cli.status import WaitOkOpt
 from paradexctl.errors import CheckFailed, Interrupted, UsageError
 
 __all__ = ["junit_xml", "register"]
@@ -24,6 +25,10 @@ HELP = """Run a self-checking round trip against the exchange and report each st
 Steps: auth; markets; WebSocket subscription; place a minimum-size post-only BUY far below the
 mark; see it OPEN on the WebSocket; verify it over REST through the state manager; modify its
 price; cancel it; see it CLOSED on the WebSocket and over REST; reconcile the market.
+
+The exchange's system state is read first: in a release window (maintenance, cancel_only,
+post_only) nothing is placed and the exit is 7; an exchange that cannot be reached is 5.
+--wait-ok S waits up to S seconds for the state to become ok.
 
 Exit 0 only when every step passed; 1 otherwise (the table shows the failed step and why);
 130 when interrupted. The order it placed is always cancelled, also on failure and on SIGINT.
@@ -60,13 +65,16 @@ def smoke(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on prod.")
     ] = False,
+    wait_ok: WaitOkOpt = None,
     output: OutputOpt = None,
 ) -> None:
     from paradexctl.cli._session import live_feed, open_session
     from paradexctl.cli.reconcile import collect_live, collect_options
+    from paradexctl.cli.status import wait_until_ok
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
     from paradexctl.core.reconcile import reconcile as reconcile_records
     from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
+    from paradexctl.paradex.system import read_state, restricted
 
     ctx = get_ctx()
     out = ctx.report_output(output, "smoke")
@@ -90,6 +98,12 @@ def smoke(
     try:
         with open_session(settings) as session:
             session.private_key()  # no credentials: exit 3 before anything is sent
+            # the system state first: a release window is exit 7 (not a failed check), an
+            # exchange that cannot be reached exit 5; nothing is placed in either case
+            wait_until_ok(session.client, wait_ok, out)
+            state = read_state(session.client)
+            if state != "ok":
+                raise restricted(state, "the smoke test did not run (nothing was placed)")
             run = SmokeRun(
                 session,
                 feed=functools.partial(live_feed, session, settings),

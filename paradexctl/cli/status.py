@@ -1,0 +1,121 @@
+"""``paradexctl status``: is the exchange trading, is our clock right, do we authenticate.
+
+Thin: the reads and the rules are :mod:`paradexctl.paradex.system`'s.
+"""
+
+# No ``from __future__ import annotations``: typer would have to evaluate every string
+# annotation of the commands below at start-up.
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from paradexctl.cli.context import OutputOpt, get_ctx
+
+HELP = """Exchange status (system state, clock skew) and whether the account authenticates.
+
+Shows the system state, the server's time and the local clock's skew, the environment and
+its URLs, and, when credentials are configured, whether the account authenticates, the
+JWT's expiry and the key source in use (never the key).
+
+Exit 0 when the system state is ok; 7 when the exchange answers but is in maintenance,
+cancel_only or post_only; 5 when it cannot be reached; 3 or 4 when credentials are
+configured but do not authenticate. --wait-ok S waits up to S seconds for the state to
+become ok first.
+"""
+
+#: a clock this far off the exchange's gets a warning (timestamps in signatures drift)
+SKEW_WARN_MS = 5_000
+
+WaitOkOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-ok",
+        metavar="SECONDS",
+        min=0.0,
+        help="Wait up to SECONDS for the system state to be ok before starting.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status", help=HELP)(status)
+
+
+def wait_until_ok(client: Any, seconds: float | None, out: Any) -> None:
+    """``--wait-ok``: read the system state until ok (progress lines on stderr), or exit 7 at
+    the deadline. No-op when ``seconds`` is None."""
+    if seconds is None:
+        return
+    from paradexctl.paradex.system import read_state, wait_ok
+
+    def progress(state: str, left: float) -> None:
+        out.info(f"system state {state}: waiting for ok ({left:.0f} s left of --wait-ok)")
+
+    wait_ok(
+        lambda: read_state(client),
+        timeout_s=seconds,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        on_wait=progress,
+    )
+
+
+def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
+    from paradexctl.cli._session import open_session
+    from paradexctl.errors import ConfigError, ExchangeRejected
+    from paradexctl.paradex.auth import jwt_expiry
+    from paradexctl.paradex.rest import expect_object
+    from paradexctl.paradex.system import read_clock, read_state, restricted
+
+    ctx = get_ctx()
+    out = ctx.report_output(output, "status")
+    s = ctx.settings()
+    report: dict[str, Any] = {"env": s.env, "api_url": s.api_url, "ws_url": s.ws_url}
+    auth_failure: ConfigError | ExchangeRejected | None = None
+    with open_session(s) as sess:
+        wait_until_ok(sess.client, wait_ok, out)
+        state = read_state(sess.client)
+        clock = read_clock(sess.client, lambda: int(time.time() * 1000))
+        report.update(
+            system_state=state,
+            server_time=clock.server_ms,
+            local_time=clock.local_ms,
+            clock_skew_ms=clock.skew_ms,
+            round_trip_ms=clock.round_trip_ms,
+            key_source=s.key_source.describe() if s.key_source else None,
+            credential=None if s.key_source is None else ("subkey" if s.subkey else "full key"),
+            account=s.account_address,
+            authenticated=None,
+            jwt_expires_at=None,
+        )
+        if s.key_source is not None:
+            try:
+                auth = sess.authenticator
+                assert auth is not None
+                token = auth.authorization(sess.client).split(" ", 1)[1]
+                # a private read proves the token is accepted (a cached one may not be)
+                expect_object(sess.client.get("/account", private=True), "GET /account")
+                token = (auth.authorization(sess.client)).split(" ", 1)[1]
+                exp = jwt_expiry(token)
+                report.update(
+                    account=sess.account_address(),
+                    authenticated=True,
+                    jwt_expires_at=None if exp is None else exp * 1000,
+                    jwt_from="login" if auth.logins else "cache",
+                )
+            except (ConfigError, ExchangeRejected) as err:
+                auth_failure = err
+                report.update(authenticated=False, auth_error=err.message)
+    out.emit(report)
+    if abs(clock.skew_ms) > SKEW_WARN_MS:
+        way = "behind" if clock.skew_ms > 0 else "ahead of"
+        out.warn(
+            f"the local clock is {abs(clock.skew_ms)} ms {way} the exchange's: signed "
+            "timestamps may be refused; synchronise it (NTP)"
+        )
+    if state != "ok":
+        raise restricted(state, "orders and checks would not run normally")
+    if auth_failure is not None:
+        raise auth_failure
