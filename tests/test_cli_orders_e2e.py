@@ -619,3 +619,40 @@ def test_help_does_not_import_httpx():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        cwd=Path(__file__).parent.parent)  # fmt: skip
     assert p.returncode == 0, p.stderr
+
+
+# -- self-trade prevention ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "maker_closed", "taker_closed"),
+    [
+        (None, False, True),  # the exchange's default: EXPIRE_TAKER, not sent
+        ("expire-maker", True, False),
+        ("EXPIRE_BOTH", True, True),
+    ],
+)
+def test_stp_decides_which_side_of_a_self_trade_is_cancelled(cli, flag, maker_closed, taker_closed):
+    ask = Decimal(cli.json("bbo", BTC)["ask"])
+    inside = str(ask - Decimal("0.1"))
+    maker = place(cli, BTC, "sell", "0.01", "--price", inside, "--tif", "post-only")
+    args = ["--stp", flag] if flag else []
+    body = cli.json("order", "place", BTC, "buy", "0.01", "--price", str(ask), *args,
+                    "--dry-run")["body"]  # fmt: skip
+    assert body.get("stp") == (None if flag is None else flag.upper().replace("-", "_"))
+    taker = place(cli, BTC, "buy", "0.01", "--price", str(ask), *args)
+    # the sim matches within the POST: both orders are final once it answered
+    orders = {o.id: o for o in cli.sim.sim.engine.orders.values()}
+    m, t = orders[maker["order_id"]], orders[taker["order_id"]]
+    assert (m.status == "CLOSED", m.cancel_reason) == (
+        maker_closed, "SELF_TRADE" if maker_closed else "",
+    )  # fmt: skip
+    assert (t.status == "CLOSED" and t.cancel_reason == "SELF_TRADE") == taker_closed
+    assert m.remaining == Decimal("0.01")  # the maker never traded with its own account
+
+
+def test_an_unknown_stp_mode_is_refused_before_any_request(cli):
+    code, out, err = cli("order", "place", BTC, "buy", "0.01", "--price", "90000",
+                         "--stp", "expire-nobody")  # fmt: skip
+    assert code == 2 and out == ""
+    assert "--stp 'expire-nobody': choose expire-maker, expire-taker, expire-both" in err

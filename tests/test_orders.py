@@ -726,3 +726,43 @@ def test_an_id_holding_a_lone_surrogate_is_percent_encoded_not_an_internal_error
     with pytest.raises(ExchangeRejected):
         O.get_order(make_client(handler), json.loads('"a\\ud800/b"'))
     assert paths == [b"/v1/orders/a%ED%A0%80%2Fb"]
+
+
+# --- self-trade prevention -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "mode"),
+    [("expire_maker", "EXPIRE_MAKER"), ("Expire-Taker", "EXPIRE_TAKER"),
+     ("EXPIRE_BOTH", "EXPIRE_BOTH"), (None, None), ("", None)],
+)  # fmt: skip
+def test_a_batch_line_s_stp_is_read_in_any_spelling_and_sent_unsigned(
+    given: str | None, mode: str | None
+) -> None:
+    row = {"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "90000"}
+    if given is not None:
+        row["stp"] = given
+    spec = O.spec_from_mapping(row, "line 1")
+    assert spec.stp == mode
+    O.validate(spec, {})
+    body = O.build_order_request(spec, chain_id="PRIVATE_SN_POTC_SEPOLIA", account="0x1",
+                                 private_key=0x123, timestamp_ms=1)  # fmt: skip
+    assert body.get("stp") == mode
+    plain = O.build_order_request(
+        O.OrderSpec(spec.market, spec.side, spec.size, price=spec.price, client_id=spec.client_id),
+        chain_id="PRIVATE_SN_POTC_SEPOLIA", account="0x1", private_key=0x123, timestamp_ms=1,
+    )  # fmt: skip
+    assert body["signature"] == plain["signature"]  # stp is not part of what is signed
+    assert (f" stp {mode} " in spec.describe()) == (mode is not None)
+
+
+def test_an_unknown_stp_on_a_batch_line_is_refused_with_the_modes() -> None:
+    spec = O.spec_from_mapping(
+        {"market": "BTC-USD-PERP", "side": "buy", "size": "0.01", "price": "1", "stp": "nope"},
+        "line 3",
+    )
+    with pytest.raises(ValidationError) as info:
+        O.validate(spec, {})
+    assert "'NOPE' is not supported; choose expire-maker, expire-taker, expire-both" in str(
+        info.value
+    )

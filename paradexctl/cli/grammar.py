@@ -60,6 +60,7 @@ METAVARS: dict[str, str] = {
     "--trigger-price": "PRICE",
     "--type": "TYPE",
     "--tif": "TIF",
+    "--stp": "MODE",
     "--instruction": "TIF",
     "--client-id": "ID",
     "--order-id": "ID",

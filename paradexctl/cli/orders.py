@@ -223,6 +223,15 @@ def order_place(
             "--client-id", metavar="X", help="Your id for the order (generated if not given)."
         ),
     ] = None,
+    stp: Annotated[
+        str | None,
+        typer.Option(
+            "--stp",
+            metavar="MODE",
+            help="Self-trade prevention: expire-maker, expire-taker (the exchange's default) "
+            "or expire-both.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and sign, print the request, send nothing.")
     ] = False,
@@ -254,11 +263,13 @@ def order_place(
     from paradexctl.paradex.orders import (
         ORDER_TYPES,
         SIDES,
+        STP_MODES,
         TIFS,
         WAIT_TARGETS,
         OrderSpec,
         new_client_id,
         parse_decimal,
+        stp_mode,
         validate,
     )
 
@@ -277,12 +288,12 @@ def order_place(
         given = _explicit_options(
             ("price", "--price"), ("type_", "--type"), ("trigger_price", "--trigger-price"),
             ("tif", "--tif"), ("reduce_only", "--reduce-only"), ("client_id", "--client-id"),
-            ("wait", "--wait"), ("timeout", "--timeout"),
+            ("stp", "--stp"), ("wait", "--wait"), ("timeout", "--timeout"),
         )  # fmt: skip
         if given:
             raise UsageError(
                 f"{', '.join(given)} cannot be used with --batch: each line of the file "
-                "carries its own price, type, trigger_price, tif, reduce_only and client_id "
+                "carries its own price, type, trigger_price, tif, reduce_only, stp and client_id "
                 "(see 'paradexctl order place --help'); --wait is not supported for batches"
             )
         _place_batch(batch, chunk_size=chunk_size, dry_run=dry_run, yes=yes, output=output)
@@ -295,6 +306,9 @@ def order_place(
         raise UsageError(f"--type {type_!r}: choose {', '.join(ORDER_TYPES)}")
     if tif.lower() not in TIFS:
         raise UsageError(f"--tif {tif!r}: choose {', '.join(TIFS)}")
+    stp_x = None if stp is None else stp_mode(stp)
+    if stp_x is not None and stp_x not in STP_MODES.values():
+        raise UsageError(f"--stp {stp!r}: choose {', '.join(STP_MODES)}")
     spec = OrderSpec(
         market=market,
         side=SIDES[side.lower()],
@@ -307,6 +321,7 @@ def order_place(
         instruction=TIFS[tif.lower()],
         reduce_only=reduce_only,
         client_id=new_client_id() if client_id is None else client_id,
+        stp=stp_x,
     )
     validate(spec, {})  # everything that needs no market metadata, before any request
     question = None if dry_run else _pending_confirmation(f"place {spec.describe()}", yes)

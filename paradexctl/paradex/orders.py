@@ -86,6 +86,12 @@ ORDER_TYPES: dict[str, str] = {
 }
 TIFS: dict[str, str] = {"gtc": "GTC", "ioc": "IOC", "post-only": "POST_ONLY"}
 SIDES: dict[str, str] = {"buy": "BUY", "sell": "SELL"}
+#: self-trade prevention modes (``--stp``); unset, the exchange applies EXPIRE_TAKER
+STP_MODES: dict[str, str] = {
+    "expire-maker": "EXPIRE_MAKER",
+    "expire-taker": "EXPIRE_TAKER",
+    "expire-both": "EXPIRE_BOTH",
+}
 LIMIT_TYPES = frozenset({"LIMIT", "STOP_LIMIT"})
 STOP_TYPES = frozenset({"STOP_LIMIT", "STOP_MARKET"})
 #: ``--wait`` targets, in the order an order passes them
@@ -199,14 +205,17 @@ class OrderSpec:
     instruction: str = "GTC"
     reduce_only: bool = False
     client_id: str = field(default_factory=new_client_id)
+    #: self-trade prevention (``EXPIRE_MAKER``...); None: not sent, the exchange's default
+    stp: str | None = None
 
     def describe(self) -> str:
         price = f" @ {_plain(self.price)}" if self.price is not None else ""
         trig = f" trigger {_plain(self.trigger_price)}" if self.trigger_price is not None else ""
         ro = " reduce-only" if self.reduce_only else ""
+        stp = f" stp {self.stp}" if self.stp is not None else ""
         return (
             f"{self.side} {_plain(self.size)} {self.market} {self.type}{price}{trig} "
-            f"{self.instruction}{ro} (client_id {self.client_id})"
+            f"{self.instruction}{ro}{stp} (client_id {self.client_id})"
         )
 
 
@@ -235,6 +244,10 @@ def validate(
     if spec.instruction not in TIFS.values():
         raise ValidationError(
             f"time in force {spec.instruction!r} is not supported; choose {', '.join(TIFS)}"
+        )
+    if spec.stp is not None and spec.stp not in STP_MODES.values():
+        raise ValidationError(
+            f"self-trade prevention {spec.stp!r} is not supported; choose {', '.join(STP_MODES)}"
         )
     check_client_id(spec.client_id)
     if spec.size <= 0:
@@ -421,6 +434,8 @@ def build_order_request(
         body["trigger_price"] = _plain(spec.trigger_price)
     if spec.reduce_only:
         body["flags"] = ["REDUCE_ONLY"]
+    if spec.stp is not None:
+        body["stp"] = spec.stp  # not signed (``paradex-api.md`` §3.2)
     return body
 
 
@@ -1190,7 +1205,7 @@ def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
     """An OrderSpec from a batch line (CLI or exchange spelling: ``buy``/``BUY``,
     ``limit``/``LIMIT``, ``tif``/``instruction``, ``reduce_only``/``flags``)."""
     known = {"market", "side", "size", "price", "type", "tif", "instruction", "trigger_price",
-             "reduce_only", "flags", "client_id"}  # fmt: skip
+             "reduce_only", "flags", "client_id", "stp"}  # fmt: skip
     extra = set(row) - known
     if extra:
         raise ValidationError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
@@ -1207,6 +1222,7 @@ def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
     trig = _pick(row, "trigger_price")
     flags = row.get("flags") or []
     reduce_only = bool(row.get("reduce_only")) or "REDUCE_ONLY" in flags
+    stp = _pick(row, "stp")
     return OrderSpec(
         market=str(market),
         side=SIDES.get(side.lower(), side.upper()),
@@ -1217,7 +1233,16 @@ def spec_from_mapping(row: Mapping[str, Any], where: str) -> OrderSpec:
         instruction=tif_x,
         reduce_only=reduce_only,
         client_id=new_client_id() if row.get("client_id") is None else str(row["client_id"]),
+        stp=None if stp in (None, "") else stp_mode(str(stp)),
     )
+
+
+def stp_mode(text: str) -> str:
+    """``--stp`` / a batch line's ``stp`` in any spelling (``expire_maker``, ``expire-maker``,
+    ``EXPIRE_MAKER``) as the exchange's; an unknown mode is passed on for :func:`validate`
+    to refuse with the list."""
+    key = text.strip().lower().replace("_", "-")
+    return STP_MODES.get(key, text.strip().upper())
 
 
 def parse_batch(lines: Sequence[str], source: str) -> list[BatchLine]:
