@@ -49,6 +49,7 @@ __all__ = [
     "derive_ws_url",
     "load_config",
     "load_private_key_text",
+    "load_token_text",
     "mask",
     "redact",
     "resolve_settings",
@@ -68,6 +69,9 @@ ENV_VARS: dict[str, str] = {
     "PARADEX_L2_KEY_FILE": "path of a file holding the private key (mode 0600)",
     "PARADEX_KEY_COMMAND": "command whose stdout is the private key",
     "PARADEX_SUBKEY": "1 when the key is a trade-only subkey",
+    "PARADEX_API_TOKEN": "a read-only API token (used when no private key is configured)",
+    "PARADEX_API_TOKEN_FILE": "path of a file holding a read-only API token (mode 0600)",
+    "PARADEX_TOKEN_COMMAND": "command whose stdout is a read-only API token",
     "XDG_CONFIG_HOME": "base of the config directory",
     "XDG_CACHE_HOME": "base of the cache directory",
     "NO_COLOR": "disable colour",
@@ -81,6 +85,8 @@ PROFILE_KEYS: dict[str, str] = {
     "key_command": "command printing the private key (e.g. a password manager)",
     "private_key": "the key itself: discouraged, needs --allow-plaintext-key",
     "subkey": "true when the key is a trade-only subkey",
+    "token_file": "path of a read-only API token file (mode 0600), for a profile without a key",
+    "token_command": "command printing a read-only API token, for a profile without a key",
     "api_url": "REST base URL override",
     "ws_url": "WebSocket URL override",
     # network tunables (paradexctl.cli._session.TUNABLES; docs/configuration.md)
@@ -101,6 +107,8 @@ _BOOL_KEYS = frozenset({"subkey"})
 #: The words ``config set`` accepts for a boolean setting.
 _BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
 _ADDRESS_RE = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
+#: 16 or more characters of a JWT's alphabet (base64url and dots): what a token's piece looks like
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-.=]{16,}")
 #: A run of 32 or more hex digits: long enough to be (part of) a private key.
 _LONG_HEX_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{32,}")
 #: hex-digit tokens (an optional ``0x`` first, not inside a word) joined by at most three
@@ -229,15 +237,17 @@ class KeySource:
 
     kind: str  # "env", "file", "command", "config"
     ref: str
+    #: what it holds: ``key`` (the private key) or ``token`` (a read-only API token)
+    secret: str = "key"
 
     def describe(self) -> str:
         """A human description; long hex runs (a key embedded in a command) are redacted."""
         if self.kind == "env":
             return f"environment variable {self.ref}"
         if self.kind == "file":
-            return redact(f"key file {self.ref}")
+            return redact(f"{self.secret} file {self.ref}")
         if self.kind == "command":
-            return redact(f"key_command {self.ref!r}")
+            return redact(f"{self.secret}_command {self.ref!r}")
         return f"config.toml profile ({self.ref})"
 
 
@@ -254,6 +264,16 @@ class Settings:
     real_money: bool
     #: where each value came from: "flag", "env", "profile" or "default"
     origins: dict[str, str] = field(default_factory=dict)
+    #: a read-only API token's source; used only when no key is configured (:attr:`credential`)
+    token_source: KeySource | None = None
+
+    @property
+    def credential(self) -> str | None:
+        """What authenticates: ``full key``, ``subkey``, ``read-only token`` or None. A key
+        wins over a token (it can do everything the token can)."""
+        if self.key_source is not None:
+            return "subkey" if self.subkey else "full key"
+        return "read-only token" if self.token_source is not None else None
 
     def public_view(self) -> dict[str, Any]:
         """What ``config show`` prints: no secret values."""
@@ -266,6 +286,8 @@ class Settings:
             "account_address": self.account_address,
             "key_source": self.key_source.describe() if self.key_source else None,
             "subkey": self.subkey,
+            "token_source": self.token_source.describe() if self.token_source else None,
+            "credential": self.credential,
             "origins": dict(self.origins),
         }
 
@@ -424,6 +446,18 @@ def resolve_settings(
         source = None
         origins["key"] = "default"
 
+    token: KeySource | None = None
+    if envv.get("PARADEX_API_TOKEN"):
+        token = KeySource("env", "PARADEX_API_TOKEN", "token")
+    elif envv.get("PARADEX_API_TOKEN_FILE"):
+        token = KeySource("file", envv["PARADEX_API_TOKEN_FILE"], "token")
+    elif envv.get("PARADEX_TOKEN_COMMAND"):
+        token = KeySource("command", envv["PARADEX_TOKEN_COMMAND"], "token")
+    elif prof.get("token_file"):
+        token = KeySource("file", str(prof["token_file"]), "token")
+    elif prof.get("token_command"):
+        token = KeySource("command", str(prof["token_command"]), "token")
+
     return Settings(
         profile=str(prof_name),
         env=env_name,
@@ -435,6 +469,7 @@ def resolve_settings(
         subkey=subkey,
         real_money=environment.real_money,
         origins=origins,
+        token_source=token,
     )
 
 
@@ -471,6 +506,24 @@ def load_private_key_text(
     return text
 
 
+def load_token_text(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Fetch the read-only API token from its source. Raises ConfigError; never echoes it."""
+    envv = os.environ if environ is None else environ
+    src = settings.token_source
+    if src is None:
+        raise ConfigError("no API token configured")
+    if src.kind == "env":
+        text = envv.get(src.ref, "")
+    elif src.kind == "file":
+        text = _read_key_file(Path(os.path.expanduser(src.ref)), "token")
+    else:
+        text = _run_key_command(src.ref, "token")
+    text = text.strip()
+    if not text or any(c.isspace() for c in text):
+        raise ConfigError(f"the API token from {src.describe()} is empty or not one word")
+    return text
+
+
 def _check_config_mode(path: Path) -> None:
     """Refuse a config.toml holding the key in plain text when group or others can read it."""
     import shlex
@@ -487,7 +540,7 @@ def _check_config_mode(path: Path) -> None:
         )
 
 
-def _read_key_file(path: Path) -> str:
+def _read_key_file(path: Path, what: str = "key") -> str:
     import shlex
     import stat
 
@@ -495,27 +548,27 @@ def _read_key_file(path: Path) -> str:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise ConfigError(f"key file {shown} does not exist") from None
+        raise ConfigError(f"{what} file {shown} does not exist") from None
     except OSError as err:
-        raise ConfigError(f"cannot read key file {shown}: {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} file {shown}: {err.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise ConfigError(f"key file {shown} is a directory; give the path of the key file")
+        raise ConfigError(f"{what} file {shown} is a directory; give the path of the {what} file")
     if not stat.S_ISREG(st.st_mode):
-        raise ConfigError(f"key file {shown} is not a regular file")
+        raise ConfigError(f"{what} file {shown} is not a regular file")
     if st.st_mode & 0o077:
         raise ConfigError(
-            f"key file {shown} is readable by group or others "
+            f"{what} file {shown} is readable by group or others "
             f"(mode {stat.filemode(st.st_mode)}); fix it with: chmod 600 {shlex.quote(shown)}"
         )
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"key file {shown} is not UTF-8 text") from None
+        raise ConfigError(f"{what} file {shown} is not UTF-8 text") from None
     except OSError as err:
-        raise ConfigError(f"cannot read key file {shown}: {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} file {shown}: {err.strerror}") from None
 
 
-def _run_key_command(command: str) -> str:
+def _run_key_command(command: str, what: str = "key") -> str:
     import shlex
     import subprocess
 
@@ -530,17 +583,20 @@ def _run_key_command(command: str) -> str:
             stdin=subprocess.DEVNULL,
         )
     except (OSError, ValueError) as err:
-        raise ConfigError(f"key_command {shown} could not run: {redact(str(err))}") from None
+        raise ConfigError(f"{what}_command {shown} could not run: {redact(str(err))}") from None
     except subprocess.TimeoutExpired:
-        raise ConfigError(f"key_command {shown} timed out after 30 s") from None
+        raise ConfigError(f"{what}_command {shown} timed out after 30 s") from None
     if proc.returncode != 0:
         # stdout (which could hold the key) is never shown; the last stderr line is, with
         # long hex runs and any piece of what stdout held redacted (before cutting, so no
         # partial key survives).
-        err_line = redact((proc.stderr.strip().splitlines() or [""])[-1], proc.stdout)[:200]
+        err_line = redact((proc.stderr.strip().splitlines() or [""])[-1], proc.stdout)
+        if what == "token":  # a token is no hex run: hide anything token-like too
+            err_line = _TOKEN_LIKE.sub("<redacted>", err_line)
+        err_line = err_line[:200]
         shown = redact(repr(command), proc.stdout)
         raise ConfigError(
-            f"key_command {shown} exited with status {proc.returncode}"
+            f"{what}_command {shown} exited with status {proc.returncode}"
             + (f": {err_line}" if err_line else "")
         )
     return proc.stdout

@@ -349,3 +349,13 @@ def test_unwritable_cache_dir_is_not_fatal(router, tmp_path):
     assert s.client.get("/account", private=True) == {"ok": 1}
     assert s.client.get("/account", private=True) == {"ok": 1}
     assert auth.call_count == 1  # the in-process token is still reused
+
+
+@pytest.mark.parametrize("exp", ["1e999", '"soon"', "true", "null", "[1]"])
+def test_an_unreadable_exp_claim_is_no_expiry_not_a_crash(exp: str) -> None:
+    import base64
+
+    from paradexctl.paradex.auth import jwt_expiry
+
+    payload = base64.urlsafe_b64encode(f'{{"exp": {exp}}}'.encode()).decode().rstrip("=")
+    assert jwt_expiry(f"e30.{payload}.sig") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,10 @@ def test_wait_ok_gives_up_at_its_deadline_with_exit_7(cli: Cli) -> None:
     cli.sim.admin.system("cancel_only")
     started = time.monotonic()
     code, out, err = cli("status", "--wait-ok", "0.3")
-    assert code == 7 and out == ""
+    assert code == 7
+    assert "system state cancel_only: waiting for ok" in err  # it did wait
     assert "still so after waiting 0.3 s" in err
+    assert json.loads(out)["system_state"] == "cancel_only"  # the report, all the same
     assert time.monotonic() - started < 5
 
 
@@ -195,20 +198,49 @@ def test_order_place_in_post_only_warns_about_a_gtc_order_and_sends_a_post_only_
 # ----------------------------------------------------------------------------- smoke, reconcile
 
 
-def test_smoke_in_maintenance_exits_7_and_places_nothing(cli: Cli) -> None:
+def test_smoke_in_maintenance_exits_7_places_nothing_and_writes_a_skipped_case(
+    cli: Cli, tmp_path: Path
+) -> None:
     acct = cli.login_key()
     cli.sim.admin.system("maintenance")
-    code, _, err = cli("-o", "json", "smoke", "--timeout", "2")
+    junit = tmp_path / "smoke.xml"
+    code, _, err = cli("-o", "json", "smoke", "--timeout", "2", "--junit", str(junit))
     assert code == 7, err
     assert "the smoke test did not run" in err
     assert cli.orders(acct.address) == []
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("skipped")) == ("1", "1")
+    (case,) = suite.findall("testcase")
+    skipped = case.find("skipped")
+    assert case.get("name") == "system_state" and skipped is not None
+    assert "system state maintenance" in (skipped.get("message") or "")
 
 
-def test_smoke_against_an_unreachable_exchange_exits_5(cli: Cli) -> None:
+def test_smoke_against_an_unreachable_exchange_exits_5_with_a_failed_case(
+    cli: Cli, tmp_path: Path
+) -> None:
     cli.login_key()
     cli.monkeypatch.setenv("PARADEX_API_URL", f"http://127.0.0.1:{_closed_port()}/v1")
-    code, _, err = cli("smoke", "--timeout", "2")
+    junit = tmp_path / "smoke.xml"
+    code, _, err = cli("smoke", "--timeout", "2", "--junit", str(junit))
     assert code == 5, err
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == "system_state" and case.find("failure") is not None
+
+
+def test_modifying_a_post_only_order_in_post_only_is_taken(cli: Cli) -> None:
+    acct = cli.login_key()
+    code, out, err = cli("-o", "json", "order", "place", BTC, "buy", "0.01", "--price", "50000",
+                         "--tif", "post-only")  # fmt: skip
+    assert code == 0, err
+    oid = json.loads(out)["order_id"]
+    cli.sim.admin.system("post_only")
+    code, _, err = cli("order", "modify", oid, "--price", "50100")
+    assert code == 0, err
+    assert "will likely be rejected" not in err
+    assert [str(o.price) for o in cli.orders(acct.address)] == ["50100"]
 
 
 def test_reconcile_wait_ok_waits_for_the_state_and_refuses_a_replay(

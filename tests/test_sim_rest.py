@@ -530,6 +530,14 @@ def test_the_system_state_decides_which_order_writes_are_taken(
     )
     assert (r.status_code, r.json()["error"]) == (400, "SYSTEM_STATUS_CANCEL_ONLY")
     assert trader.http.delete(f"/orders/{resting['id']}").status_code == 204  # cancels pass
+    for cid in ("rest-2", "rest-3"):
+        sim.admin.system("ok")
+        trader.place_ok(BTC, "BUY", "0.01", "90000", client_id=cid)
+        sim.admin.system("cancel_only")
+    assert trader.http.delete("/orders/by_client_id/rest-2").status_code == 204
+    r = trader.http.request("DELETE", "/orders/batch", json={"client_order_ids": ["rest-3"]})
+    assert r.status_code == 200, r.text
+    assert trader.http.get("/orders").json()["results"] == []
 
     sim.admin.system("post_only")
     r = trader.place(BTC, "BUY", "0.01", "90000", client_id="c-gtc")

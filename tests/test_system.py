@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from paradexctl.errors import ExchangeRestricted, UnexpectedAnswer
+from paradexctl.errors import ExchangeRestricted, ExchangeUnavailable, UnexpectedAnswer
 from paradexctl.paradex.rest import RestClient, RetryPolicy
 from paradexctl.paradex.system import POLL_BACKOFF, order_gate, read_clock, read_state, wait_ok
 
@@ -130,3 +130,50 @@ def test_a_server_time_that_is_no_whole_ms_is_exit_5(raw: Any) -> None:
 def test_an_integer_server_time_is_taken() -> None:
     reading = read_clock(client({"/system/time": {"server_time": 5}}), lambda: 0)
     assert reading.server_ms == 5
+
+
+def test_wait_ok_waits_out_an_exchange_that_does_not_answer_for_a_moment() -> None:
+    t = FakeTime()
+    answers: list[str | Exception] = [ExchangeUnavailable("GET /system/state: 503"),
+                                      "cancel_only", ExchangeUnavailable("reset"), "ok"]  # fmt: skip
+
+    def read() -> str:
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    seen: list[str] = []
+    assert wait_ok(read, timeout_s=60, clock=t.clock, sleep=t.sleep,
+                   on_wait=lambda s, _: seen.append(s)) == "ok"  # fmt: skip
+    assert seen == ["unreachable", "cancel_only", "unreachable"]
+
+
+def test_wait_ok_ends_with_the_last_failure_when_the_exchange_never_answered() -> None:
+    t = FakeTime()
+
+    def read() -> str:
+        raise ExchangeUnavailable("GET /system/state: connection refused")
+
+    with pytest.raises(ExchangeUnavailable) as info:
+        wait_ok(read, timeout_s=5, clock=t.clock, sleep=t.sleep)
+    assert info.value.exit_code == 5 and "connection refused" in info.value.message
+    assert t.now == 1005.0
+
+
+def test_wait_ok_does_not_wait_out_an_answer_of_the_wrong_shape() -> None:
+    t = FakeTime()
+
+    def read() -> str:
+        raise UnexpectedAnswer("GET /system/state", "an object", "a list")
+
+    with pytest.raises(UnexpectedAnswer):
+        wait_ok(read, timeout_s=60, clock=t.clock, sleep=t.sleep)
+    assert t.slept == []
+
+
+def test_wait_ok_jitters_its_delays_with_the_rng_it_is_given() -> None:
+    t = FakeTime()
+    states = iter(["post_only", "post_only", "ok"])
+    wait_ok(lambda: next(states), timeout_s=60, clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)
+    assert t.slept == [0.5, 1.0]

@@ -92,6 +92,8 @@ def open_session(settings: Settings | None = None) -> Session:
         attempts=max(1, int(tunable("retry_attempts", s))),
         base=tunable("retry_base_ms", s) / 1000,
     )
+    from paradexctl.config import load_token_text
+
     return Session.open(
         s,
         lambda: ctx.private_key(s),
@@ -99,6 +101,7 @@ def open_session(settings: Settings | None = None) -> Session:
         trace=_trace if ctx.verbose else None,
         retry=retry,
         timeout=tunable("timeout_s", s),
+        token_loader=lambda: load_token_text(s),
     )
 
 

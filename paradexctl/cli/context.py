@@ -135,6 +135,12 @@ class AppContext:
         from paradexctl.signing import InvalidKeyError, parse_private_key
 
         s = settings or self.settings()
+        if s.key_source is None and s.token_source is not None:
+            raise ConfigError(
+                "this needs the account's private key or a subkey: the configured credential "
+                f"is a read-only API token ({s.token_source.describe()}), which can only read "
+                "(nothing was sent)"
+            )
         try:
             text = load_private_key_text(s)
         except ConfigError as err:

@@ -77,6 +77,9 @@ METAVARS: dict[str, str] = {
     "--ethereum-account": "ADDR",
     "--key-file": "FILE",
     "--key-command": "COMMAND",
+    "--save-to": "FILE",
+    "--name": "NAME",
+    "--expires-in": "SECONDS",
     "--chain-id": "CHAIN",
     "--timestamp": "TIME",
     "--expiration": "TIME",
@@ -118,6 +121,7 @@ METAVARS: dict[str, str] = {
     "side": "SIDE",
     "size": "SIZE",
     "order_id": "ID",
+    "token_id": "ID",
     "channels": "CHANNEL",
     "shell": "SHELL",
     "key": "KEY",
@@ -164,6 +168,14 @@ EXAMPLES: dict[str, str] = {
     "config set": "paradexctl config set subkey true --profile trading",
     "config profiles": "paradexctl config profiles",
     "config use": "paradexctl config use local",
+    "auth": "paradexctl auth tokens create --read-only --save-to ~/.config/paradexctl/cron.token",
+    "auth tokens": "paradexctl auth tokens list -o json",
+    "auth tokens list": "paradexctl auth tokens list -o json",
+    "auth tokens create": (
+        "paradexctl auth tokens create --read-only --name cron --save-to "
+        "~/.config/paradexctl/cron.token"
+    ),
+    "auth tokens revoke": "paradexctl auth tokens revoke lk-1-1796400000000",
 }
 
 

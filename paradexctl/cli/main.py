@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "sim",
     "config",
+    "auth",
     "completion",
 )
 
@@ -229,6 +230,7 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
         "typed data, hash, signature and the exact body or headers.",
     ),
     "config": ("config", "Manage profiles and credentials (config.toml, mode 0600)."),
+    "auth": ("auth", "Read-only API tokens for automation (create, list, revoke)."),
 }
 COMMANDS: dict[str, str] = {name: module for name, (module, _) in COMMAND_TABLE.items()}
 

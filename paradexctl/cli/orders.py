@@ -400,11 +400,11 @@ def _place_one(
 
     with open_session() as sess:
         sess.private_key()  # no key: exit 3 before any request
-        if not dry_run:
-            _system_gate(sess, [spec.instruction], out)
         spec = check_against_market(
             spec, sess.market(spec.market), lambda symbol: mark_price(sess.client, symbol)
         )
+        if not dry_run:  # a valid order, not signed yet
+            _system_gate(sess, [spec.instruction], out)
         if confirm:  # on prod, once the order passed every check; nothing sent yet
             get_ctx().confirm(f"place {spec.describe()}", yes=False)
         body = build_order_request(
@@ -447,10 +447,11 @@ def _system_gate(sess: Any, instructions: list[str], out: Any) -> None:
     is a warning, not a refusal: the exchange enforces its state itself, and an order is
     never held back by a failed read of an advisory endpoint."""
     from paradexctl.errors import ExchangeRejected, ExchangeUnavailable
+    from paradexctl.paradex.rest import RetryPolicy
     from paradexctl.paradex.system import order_gate, read_state
 
-    try:
-        state = read_state(sess.client)
+    try:  # one try, no retries: an advisory read never holds the order back for long
+        state = read_state(sess.client, RetryPolicy(attempts=1))
     except (ExchangeRejected, ExchangeUnavailable) as err:
         out.warn(f"the system state could not be read ({err.message}); sending anyway")
         return

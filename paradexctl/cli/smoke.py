@@ -73,7 +73,8 @@ def smoke(
     from paradexctl.cli.status import wait_until_ok
     from paradexctl.core.reconcile import ENTITIES, ReconcileOptions
     from paradexctl.core.reconcile import reconcile as reconcile_records
-    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun
+    from paradexctl.errors import ExchangeRestricted, ExchangeUnavailable
+    from paradexctl.paradex.smoke import SmokeOptions, SmokeRun, Step
     from paradexctl.paradex.system import read_state, restricted
 
     ctx = get_ctx()
@@ -99,11 +100,20 @@ def smoke(
         with open_session(settings) as session:
             session.private_key()  # no credentials: exit 3 before anything is sent
             # the system state first: a release window is exit 7 (not a failed check), an
-            # exchange that cannot be reached exit 5; nothing is placed in either case
-            wait_until_ok(session.client, wait_ok, out)
-            state = read_state(session.client)
-            if state != "ok":
-                raise restricted(state, "the smoke test did not run (nothing was placed)")
+            # exchange that cannot be reached exit 5; nothing is placed in either case, and
+            # the JUnit file says so (a skipped or a failed system_state case)
+            try:
+                wait_until_ok(session.client, wait_ok, out)
+                state = read_state(session.client)
+                if state != "ok":
+                    raise restricted(state, "the smoke test did not run (nothing was placed)")
+            except (ExchangeRestricted, ExchangeUnavailable) as err:
+                if junit is not None:
+                    verdict = "skipped" if isinstance(err, ExchangeRestricted) else "failed"
+                    took = round((time.time() - started) * 1000)
+                    step = Step("system_state", SYSTEM_STATE_CHECK, verdict, took, err.message)
+                    _write_junit(junit, [step], started, out)
+                raise
             run = SmokeRun(
                 session,
                 feed=functools.partial(live_feed, session, settings),
@@ -124,11 +134,7 @@ def smoke(
         assert failed is not None
         verdict = f"SMOKE FAILED at {failed.name}: {failed.detail}"
     if junit is not None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started))
-        try:
-            junit.write_text(junit_xml(steps, timestamp=stamp), encoding="utf-8")
-        except OSError as err:
-            out.warn(f"--junit {junit}: {err.strerror or err}")
+        _write_junit(junit, steps, started, out)
     if out.fmt == "table":
         out.emit([s.to_dict() for s in steps], columns=STEP_COLUMNS)
         out.write(verdict + "\n")
@@ -153,6 +159,18 @@ def smoke(
         raise Interrupted("smoke interrupted; " + (cleanup.detail or "nothing to clean up"))
     if not run.ok:
         raise CheckFailed(verdict)
+
+
+#: the check of the ``system_state`` case a run that did not start writes to its JUnit file
+SYSTEM_STATE_CHECK = "the exchange's system state is ok (GET /system/state)"
+
+
+def _write_junit(path: Path, steps: list[Any], started: float, out: Any) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started))
+    try:
+        path.write_text(junit_xml(steps, timestamp=stamp), encoding="utf-8")
+    except OSError as err:
+        out.warn(f"--junit {path}: {err.strerror or err}")
 
 
 def junit_xml(steps: list[Any], *, name: str = "paradexctl smoke", timestamp: str = "") -> str:
@@ -189,7 +207,9 @@ def junit_xml(steps: list[Any], *, name: str = "paradexctl smoke", timestamp: st
             fail = ET.SubElement(case, "failure", {"message": s.detail or "failed"})
             fail.text = f"{s.title}: {s.detail}"
         elif s.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": "not run: an earlier step failed"})
+            ET.SubElement(
+                case, "skipped", {"message": s.detail or "not run: an earlier step failed"}
+            )
         else:
             out = ET.SubElement(case, "system-out")
             out.text = s.detail

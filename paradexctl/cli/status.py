@@ -19,10 +19,11 @@ Shows the system state, the server's time and the local clock's skew, the enviro
 its URLs, and, when credentials are configured, whether the account authenticates, the
 JWT's expiry and the key source in use (never the key).
 
-Exit 0 when the system state is ok; 7 when the exchange answers but is in maintenance,
-cancel_only or post_only; 5 when it cannot be reached; 3 or 4 when credentials are
-configured but do not authenticate. --wait-ok S waits up to S seconds for the state to
-become ok first.
+Exit 0 when the system state is ok; 7 when the exchange answers but is in
+maintenance, cancel_only or post_only; 5 when it cannot be reached; when credentials are
+configured but do not authenticate, the error's own code (3 configuration, 4 refused, 5
+unavailable) after the report. --wait-ok S waits up to S seconds for the state to become
+ok first (the report is printed either way).
 """
 
 #: a clock this far off the exchange's gets a warning (timestamps in signatures drift)
@@ -44,10 +45,13 @@ def register(app: typer.Typer) -> None:
 
 
 def wait_until_ok(client: Any, seconds: float | None, out: Any) -> None:
-    """``--wait-ok``: read the system state until ok (progress lines on stderr), or exit 7 at
-    the deadline. No-op when ``seconds`` is None."""
+    """``--wait-ok``: read the system state until ok (progress lines on stderr), or exit 7
+    at the deadline (5 if the exchange could not be reached by then). No-op when ``seconds``
+    is None."""
     if seconds is None:
         return
+    import random
+
     from paradexctl.paradex.system import read_state, wait_ok
 
     def progress(state: str, left: float) -> None:
@@ -59,12 +63,13 @@ def wait_until_ok(client: Any, seconds: float | None, out: Any) -> None:
         clock=time.monotonic,
         sleep=time.sleep,
         on_wait=progress,
+        rng=random.random,
     )
 
 
 def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
-    from paradexctl.errors import ConfigError, ExchangeRejected
+    from paradexctl.errors import ExchangeRestricted, ParadexctlError
     from paradexctl.paradex.auth import jwt_expiry
     from paradexctl.paradex.rest import expect_object
     from paradexctl.paradex.system import read_clock, read_state, restricted
@@ -72,10 +77,15 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
     ctx = get_ctx()
     out = ctx.report_output(output, "status")
     s = ctx.settings()
+    source = s.key_source if s.key_source is not None else s.token_source
     report: dict[str, Any] = {"env": s.env, "api_url": s.api_url, "ws_url": s.ws_url}
-    auth_failure: ConfigError | ExchangeRejected | None = None
+    waited_out: ExchangeRestricted | None = None
+    auth_failure: ParadexctlError | None = None
     with open_session(s) as sess:
-        wait_until_ok(sess.client, wait_ok, out)
+        try:
+            wait_until_ok(sess.client, wait_ok, out)
+        except ExchangeRestricted as err:
+            waited_out = err  # the report is still printed, then exit 7
         state = read_state(sess.client)
         clock = read_clock(sess.client, lambda: int(time.time() * 1000))
         report.update(
@@ -84,28 +94,29 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
             local_time=clock.local_ms,
             clock_skew_ms=clock.skew_ms,
             round_trip_ms=clock.round_trip_ms,
-            key_source=s.key_source.describe() if s.key_source else None,
-            credential=None if s.key_source is None else ("subkey" if s.subkey else "full key"),
+            key_source=source.describe() if source is not None else None,
+            credential=s.credential,
             account=s.account_address,
             authenticated=None,
             jwt_expires_at=None,
+            jwt_from=None,
+            auth_error=None,
         )
-        if s.key_source is not None:
+        if s.credential is not None:
             try:
                 auth = sess.authenticator
                 assert auth is not None
-                token = auth.authorization(sess.client).split(" ", 1)[1]
-                # a private read proves the token is accepted (a cached one may not be)
+                # a private read proves the credential is accepted (a cached JWT may not be)
                 expect_object(sess.client.get("/account", private=True), "GET /account")
-                token = (auth.authorization(sess.client)).split(" ", 1)[1]
+                token = auth.authorization(sess.client).split(" ", 1)[1]
                 exp = jwt_expiry(token)
                 report.update(
                     account=sess.account_address(),
                     authenticated=True,
                     jwt_expires_at=None if exp is None else exp * 1000,
-                    jwt_from="login" if auth.logins else "cache",
+                    jwt_from="token" if auth.read_only else ("login" if auth.logins else "cache"),
                 )
-            except (ConfigError, ExchangeRejected) as err:
+            except ParadexctlError as err:
                 auth_failure = err
                 report.update(authenticated=False, auth_error=err.message)
     out.emit(report)
@@ -115,6 +126,8 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
             f"the local clock is {abs(clock.skew_ms)} ms {way} the exchange's: signed "
             "timestamps may be refused; synchronise it (NTP)"
         )
+    if waited_out is not None and state != "ok":
+        raise waited_out
     if state != "ok":
         raise restricted(state, "orders and checks would not run normally")
     if auth_failure is not None:

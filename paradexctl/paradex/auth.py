@@ -62,15 +62,25 @@ def normalize_address(address: str) -> str:
         raise ConfigError(f"account address {address!r} is not a hex number") from None
 
 
-def jwt_expiry(token: str) -> int | None:
-    """The ``exp`` claim of a JWT (unverified), or None when absent or unreadable."""
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT (unverified); ``{}`` when unreadable."""
     try:
         payload = token.split(".")[1]
         payload += "=" * (-len(payload) % 4)
         claims = json.loads(base64.urlsafe_b64decode(payload))
-        exp = claims.get("exp")
-        return int(exp) if exp is not None else None
-    except (IndexError, ValueError, TypeError, AttributeError):
+    except (IndexError, ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token: str) -> int | None:
+    """The ``exp`` claim of a JWT (unverified), or None when absent or unreadable."""
+    exp = jwt_claims(token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float, str)):
+        return None
+    try:
+        return int(exp)
+    except (ValueError, OverflowError):  # "x", inf, nan
         return None
 
 
@@ -157,8 +167,50 @@ def _sig_header(r: int, s: int) -> str:
     return format_signature(r, s)
 
 
+class TokenAuth:
+    """A read-only API token as the REST client's ``Auth``: sent as it is, never renewed.
+
+    :attr:`read_only` makes the REST client refuse every private write before sending it
+    (:class:`~paradexctl.errors.ConfigError`, exit 3)."""
+
+    read_only = True
+
+    def __init__(self, load: Callable[[], str]) -> None:
+        self._load = load
+        self._token: str | None = None
+        #: always 0: a token is not obtained by a login
+        self.logins = 0
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = self._load()
+        return self._token
+
+    def authorization(self, client: RestClient) -> str:
+        return f"Bearer {self.token()}"
+
+    def invalidate(self) -> None:
+        """Nothing to renew: a token the exchange refuses stays refused (revoked, expired)."""
+
+    def subject(self) -> str:
+        """The account the token names (its ``sub`` claim, unverified).
+
+        Raises:
+            ConfigError: the token is no JWT naming an account; set account_address.
+        """
+        sub = jwt_claims(self.token()).get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise ConfigError(
+                "the API token names no account: set PARADEX_ACCOUNT_ADDRESS or "
+                "'paradexctl config set account_address 0x...'"
+            )
+        return normalize_address(sub)
+
+
 class Authenticator:
     """Obtains and caches JWTs for one account; implements the REST client's ``Auth``."""
+
+    read_only = False
 
     def __init__(
         self,
@@ -253,7 +305,7 @@ class Session:
     meta: MetaCache
     key_loader: Callable[[], int]
     clock: Callable[[], float] = time.time
-    authenticator: Authenticator | None = None
+    authenticator: Authenticator | TokenAuth | None = None
     _key: int | None = field(default=None, repr=False)
     _account: str | None = None
     _markets: dict[str, dict[str, Any]] | None = None
@@ -270,7 +322,10 @@ class Session:
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
         cache_root: Path | None = None,
+        token_loader: Callable[[], str] | None = None,
     ) -> Session:
+        """A session for ``settings``. With no key configured and a token source, the
+        token (``token_loader``) authenticates: reads only (:class:`TokenAuth`)."""
         root = cache_root if cache_root is not None else cache_dir()
         client = RestClient(
             settings.api_url, transport=transport, timeout=timeout, retry=retry, trace=trace
@@ -282,6 +337,9 @@ class Session:
             key_loader=key_loader,
             clock=clock,
         )
+        if settings.credential == "read-only token" and token_loader is not None:
+            session.authenticator = client.auth = TokenAuth(token_loader)
+            return session
         session.authenticator = Authenticator(
             cache=JwtCache(lambda: root / session._jwt_file_name()),
             account=session.account_address,
@@ -332,6 +390,8 @@ class Session:
         if self._account is None:
             if self.settings.account_address:
                 self._account = normalize_address(self.settings.account_address)
+            elif isinstance(self.authenticator, TokenAuth):
+                self._account = self.authenticator.subject()
             elif self.settings.subkey:
                 raise ConfigError(
                     "a subkey cannot derive its account address: set the main account's "
@@ -354,9 +414,14 @@ class Session:
                 "cannot derive the account address: /system/config has no account class "
                 "hashes; set account_address in the profile"
             )
-        address = derive_account_address(
-            public_key, int(str(account_hash), 16), int(str(proxy_hash), 16)
-        )
+        try:
+            hashes = int(str(account_hash), 16), int(str(proxy_hash), 16)
+        except ValueError:
+            raise ConfigError(
+                "cannot derive the account address: /system/config's account class hashes "
+                "are not hex; set account_address in the profile"
+            ) from None
+        address = derive_account_address(public_key, *hashes)
         return hex(int(address)) if not isinstance(address, str) else normalize_address(address)
 
     def chain_id(self) -> str:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from paradexctl.core.backoff import Backoff
 from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, reject_constant, too_deep
-from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, UnexpectedAnswer
+from paradexctl.errors import ConfigError, ExchangeRejected, ExchangeUnavailable, UnexpectedAnswer
 
 if TYPE_CHECKING:
     import httpx
@@ -594,8 +594,12 @@ class RestClient:
         headers: Mapping[str, str] | None = None,
         private: bool = False,
         idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Any:
         """Send one request with the retry rules above; return the decoded JSON (or None).
+
+        ``retry`` replaces the client's policy for this request (an advisory read that
+        must not hold a command back takes ``attempts=1``).
 
         Raises:
             ExchangeRejected: the exchange answered with an error (4xx).
@@ -603,6 +607,12 @@ class RestClient:
             ExchangeUnavailable: network failure or 5xx after the retry budget.
         """
         method = method.upper()
+        if private and method != "GET" and getattr(self.auth, "read_only", False):
+            # a read-only credential: the write is refused here, before anything is sent
+            raise ConfigError(
+                f"{method} {path} needs the account's key or a subkey: the configured "
+                "credential is a read-only API token (nothing was sent)"
+            )
         if idempotent is None:
             idempotent = method == "GET"
         url = self.base_url + path
@@ -612,8 +622,9 @@ class RestClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
             req_headers["Content-Type"] = "application/json"
+        policy = retry if retry is not None else self.retry
         tries = _Tries(
-            self.retry, method, path, idempotent=idempotent,
+            policy, method, path, idempotent=idempotent,
             can_reauth=private and self.auth is not None,
             invalidate=self.auth.invalidate if self.auth is not None else None,
             base_url=self.base_url,
@@ -643,7 +654,7 @@ class RestClient:
                 continue
             if step.rate_limited:
                 self._trace(f".. rate limited; waiting {step.wait:.2f} s")
-            self.retry.sleep(step.wait)
+            policy.sleep(step.wait)
 
     # -- pagination -------------------------------------------------------------------------
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from paradexctl.core.backoff import Backoff
-from paradexctl.errors import ExchangeRestricted, UnexpectedAnswer
+from paradexctl.errors import ExchangeRestricted, ExchangeUnavailable, UnexpectedAnswer
 from paradexctl.paradex.rest import describe_json, expect_object
 
 if TYPE_CHECKING:
-    from paradexctl.paradex.rest import RestClient
+    from paradexctl.paradex.rest import RestClient, RetryPolicy
 
 __all__ = [
     "KNOWN_STATES",
@@ -53,13 +53,14 @@ _MEANING = {
 }
 
 
-def read_state(client: RestClient) -> str:
-    """``GET /system/state``'s ``status``, lower-cased.
+def read_state(client: RestClient, retry: RetryPolicy | None = None) -> str:
+    """``GET /system/state``'s ``status``, lower-cased (``retry``: instead of the client's
+    policy, e.g. one try for an advisory read).
 
     Raises:
         UnexpectedAnswer: the answer has no ``status`` string (exit 5).
     """
-    body = expect_object(client.get("/system/state"), "GET /system/state")
+    body = expect_object(client.request("GET", "/system/state", retry=retry), "GET /system/state")
     status = body.get("status")
     if not isinstance(status, str) or not status.strip():
         raise UnexpectedAnswer(
@@ -141,24 +142,37 @@ def wait_ok(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     on_wait: Callable[[str, float], None] | None = None,
+    rng: Callable[[], float] | None = None,
 ) -> str:
     """Read the state until it is ``ok``, for at most ``timeout_s`` seconds of ``clock``.
 
-    ``on_wait(state, seconds_left)`` is called before each sleep (a progress line). Delays
-    come from :data:`POLL_BACKOFF`, never past the deadline. Returns ``"ok"``.
+    ``on_wait(state, seconds_left)`` is called before each sleep (a progress line); the
+    state is ``unreachable`` after a read that failed: an exchange in a release window may
+    answer 5xx or not at all for a moment, so that is waited out like a state until the
+    deadline. Delays come from :data:`POLL_BACKOFF` (jittered by ``rng``: many jobs waiting
+    on one window do not poll together), never past the deadline. Returns ``"ok"``.
 
     Raises:
         ExchangeRestricted: still not ok at the deadline (exit 7).
-        ParadexctlError: a read failed (the REST client has retried it already).
+        ExchangeUnavailable: the last read before the deadline failed (exit 5).
+        ParadexctlError: a read was refused (4xx) or had an unexpected shape.
     """
     deadline = clock() + max(0.0, timeout_s)
-    delays = POLL_BACKOFF.delays(None)
+    delays = POLL_BACKOFF.delays(rng)
     while True:
-        state = read()
+        failure: ExchangeUnavailable | None = None
+        try:
+            state = read()
+        except UnexpectedAnswer:
+            raise
+        except ExchangeUnavailable as err:
+            failure, state = err, "unreachable"
         if state == "ok":
             return state
         left = deadline - clock()
         if left <= 0:
+            if failure is not None:
+                raise failure
             raise restricted(state, f"still so after waiting {timeout_s:g} s (--wait-ok)")
         if on_wait is not None:
             on_wait(state, left)

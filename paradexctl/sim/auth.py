@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from .common import (
@@ -41,6 +42,43 @@ def derive_address(public_key: str | int) -> str:
     return norm_hex(
         signing.derive_account_address(pub, int(ACCOUNT_CLASS_HASH, 16), int(PROXY_CLASS_HASH, 16))
     )
+
+
+#: an API token's lifetime bounds (``CreateToken.expiry_duration``: 1 min to 1 year)
+API_TOKEN_MIN_S = 60
+API_TOKEN_MAX_S = 365 * 86_400
+#: the ``token_type`` values taken (``ApiToken.kind``); every one is read-only in the sim
+API_TOKEN_KINDS = ("api_key", "jwt")
+
+
+@dataclass(slots=True)
+class ApiToken:
+    """A long-lived API token (``POST /account/tokens``): a JWT with scope ``read`` and this
+    ``lookup_id``, good for GET calls and WebSocket subscriptions of ``account``. Times are
+    ns since the epoch, as the published ``ApiToken`` model has them."""
+
+    lookup_id: str
+    token_id: str
+    account: str
+    name: str
+    kind: str
+    created_at: int  # ns
+    expiry_at: int  # ns
+    revoked_at: int = 0  # ns; 0: not revoked
+
+    def to_json(self) -> dict[str, Any]:
+        """The published ``ApiToken`` fields: never the token itself."""
+        return {
+            "allowed_cidrs": [],
+            "created_at": self.created_at,
+            "expiry_at": self.expiry_at,
+            "kind": self.kind,
+            "last_updated_at": self.revoked_at or self.created_at,
+            "lookup_id": self.lookup_id,
+            "name": self.name,
+            "revoked_at": self.revoked_at,
+            "token_id": self.token_id,
+        }
 
 
 def public_key_param(value: str) -> str:

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute
 from paradexctl import signing
 from paradexctl.config import write_private_file
 
-from .auth import CHAIN_NAME, Jwt, JwtError
+from .auth import CHAIN_NAME, ApiToken, Jwt, JwtError
 from .clock import SimClock
 from .common import (
     AuthFailed,
@@ -251,6 +251,9 @@ class SimCore:
         self.scenario_t0 = self.clock.now_ms()
         self.timeline_next = 0
         self.jwt = Jwt()
+        #: API tokens by lookup_id (``POST /account/tokens``); they live as long as the
+        #: process's JWT secret, so a reset, a restore or a restart forgets them
+        self.tokens: dict[str, ApiToken] = {}
         self.chain_id = signing.chain_id_felt(CHAIN_NAME)
         self.staleness: dict[str, int] = {"default": 0}
         self.set_staleness(o.rest_staleness_ms)
@@ -321,6 +324,7 @@ class SimCore:
         self.faults = faults
         self.hub.faults = faults
         self.rate.clear()
+        self.tokens.clear()
         self.dirty = True
 
     def update_faults(self, changes: dict[str, Any], now_ms: int) -> None:
@@ -460,6 +464,11 @@ class SimCore:
         sub = claims.get("sub")
         if not isinstance(sub, str) or sub not in self.engine.accounts:
             return None
+        if "token_id" in claims:  # an API token: known, not revoked, of this account
+            tok = self.tokens.get(str(claims["token_id"]))
+            if tok is None or tok.revoked_at or tok.account != sub:
+                return None
+            return sub, None
         subkey = claims.get("subkey")
         if subkey is None:
             return sub, None
@@ -468,8 +477,14 @@ class SimCore:
             return None
         return sub, sk.public_key
 
-    def _bearer(self, request: Request) -> tuple[str, str | None]:
-        """The account (and subkey, for a subkey's JWT) of the request's bearer token."""
+    @staticmethod
+    def read_only(claims: dict[str, Any]) -> bool:
+        """True for a read-only API token's claims (scope ``read``)."""
+        return claims.get("scope") == "read"
+
+    def _bearer(self, request: Request) -> tuple[str, str | None, bool]:
+        """The account, the subkey (for a subkey's JWT) and whether the token is read-only,
+        of the request's bearer token."""
         auth = request.headers.get("authorization", "")
         if not auth:
             raise AuthFailed("missing or malformed jwt: missing value in request header")
@@ -484,8 +499,10 @@ class SimCore:
         if ident is None:
             if "subkey" in claims:
                 raise AuthFailed("missing or malformed jwt: the subkey is not registered")
+            if "token_id" in claims:
+                raise AuthFailed("missing or malformed jwt: the token was revoked")
             raise AuthFailed("missing or malformed jwt: unknown subject")
-        return ident
+        return ident[0], ident[1], self.read_only(claims)
 
     def endpoint(self, fn: Handler, *, private: bool, category: str = "") -> Handler:
         cat = category or ("private" if private else "public")
@@ -512,8 +529,16 @@ class SimCore:
                     resp.headers.update(headers)
                     return resp
                 if private:
-                    request.state.account, request.state.subkey = self._bearer(request)
-                    ident = request.state.account
+                    account, subkey, read_only = self._bearer(request)
+                    request.state.account, request.state.subkey = account, subkey
+                    request.state.read_only = read_only
+                    ident = account
+                    if read_only and request.method != "GET":
+                        raise Rejected(
+                            "INVALID_TOKEN_SCOPE",
+                            "a read-only token can only read (GET); use the account's key",
+                            status=403,
+                        )
                 resp = await fn(request)
             except AuthFailed as err:
                 resp = _json({"message": str(err)}, 401)

@@ -11,7 +11,6 @@ _BLOCK = "out of scope: block trades (docs/sim.md, Not emulated)"
 _EVM = "out of scope: EVM (`/v2`) onboarding (docs/sim.md, Not emulated)"
 _LEDGER = "not yet: issue 15 (ledger)"
 _ALGO = "not yet: issue 16 (algo orders)"
-_TOKENS = "not yet: read-only API tokens (issue 13, follow-up)"
 _SUBKEY_MORE = "not yet: pending subkeys and CIDR allow-lists (issue 13, follow-up)"
 
 #: ``(method, path, why)`` for every endpoint of the SDK's REST client the sim does not serve;
@@ -19,9 +18,6 @@ _SUBKEY_MORE = "not yet: pending subkeys and CIDR allow-lists (issue 13, follow-
 NOT_SERVED: list[tuple[str, str, str]] = [
     ("POST", "/v1/account/keys/subkeys/activate", _SUBKEY_MORE),
     ("PUT", "/v1/account/keys/subkeys/{public_key}/allowed-cidrs", _SUBKEY_MORE),
-    ("GET", "/v1/account/tokens", _TOKENS),
-    ("POST", "/v1/account/tokens", _TOKENS),
-    ("DELETE", "/v1/account/tokens/{lookup_id}", _TOKENS),
     ("GET", "/v1/account/mmp", _MMP),
     ("POST", "/v1/account/mmp/reset", _MMP),
     ("POST", "/v1/account/mmp/{base_asset}", _MMP),

@@ -82,6 +82,8 @@ class Conn:
         self.account: str | None = None
         #: the subkey whose JWT authenticated the connection (None: the account's own key)
         self.subkey: str | None = None
+        #: authenticated with a read-only API token: subscriptions only, no order.*
+        self.read_only = False
         self.subs: set[str] = set()
         self.queue: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
         self.last_due = 0.0

@@ -12,7 +12,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .auth import public_key_param
+from .auth import (
+    API_TOKEN_KINDS,
+    API_TOKEN_MAX_S,
+    API_TOKEN_MIN_S,
+    ApiToken,
+    public_key_param,
+)
 from .common import RouteSpec, _json, subkey_forbidden
 from .core import SimCore
 from .exchange import Rejected, Subkey, fmt
@@ -65,6 +71,70 @@ class AccountRoutes(SimCore):
                 "xp_share_rate": None,
             }
         )
+
+    # -- API tokens (``CreateToken`` -> ``CreateTokenResponse``; all read-only here) ------
+
+    async def r_tokens_post(self, request: Request) -> Response:
+        """``POST /account/tokens {"name", "token_type", "expiry_duration"}``: a new token,
+        ``{"api_token": ApiToken, "token": JWT}`` (the only time the token is shown)."""
+        self._main_key_only(request, "create API tokens")
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise Rejected("VALIDATION_ERROR", "body must be {name, token_type, expiry_duration}")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_SUBKEY_NAME:
+            raise Rejected("VALIDATION_ERROR", "name is required (a string of 1 to "
+                           f"{MAX_SUBKEY_NAME} characters)")  # fmt: skip
+        kind = body.get("token_type")
+        if kind not in API_TOKEN_KINDS:
+            raise Rejected("VALIDATION_ERROR", "token_type must be one of "
+                           + ", ".join(API_TOKEN_KINDS))  # fmt: skip
+        life = body.get("expiry_duration")
+        if isinstance(life, bool) or not isinstance(life, int):
+            raise Rejected("VALIDATION_ERROR", "expiry_duration must be an integer (seconds)")
+        if not API_TOKEN_MIN_S <= life <= API_TOKEN_MAX_S:
+            raise Rejected(
+                "VALIDATION_ERROR",
+                f"expiry_duration must be in [{API_TOKEN_MIN_S}, {API_TOKEN_MAX_S}] seconds",
+            )
+        now_ms = self.clock.now_ms()
+        n = len(self.tokens) + 1
+        tok = ApiToken(
+            lookup_id=f"lk-{n}-{now_ms}",
+            token_id=f"tok-{n}-{now_ms}",
+            account=request.state.account,
+            name=name,
+            kind=str(kind),
+            created_at=now_ms * 1_000_000,
+            expiry_at=(now_ms + life * 1000) * 1_000_000,
+        )
+        self.tokens[tok.lookup_id] = tok
+        token = self.jwt.issue(
+            tok.account, now_ms // 1000, life, scope="read", token_id=tok.lookup_id,
+            token_usage="api",
+        )  # fmt: skip
+        return _json({"api_token": tok.to_json(), "token": token})
+
+    async def r_tokens_list(self, request: Request) -> Response:
+        kind = request.query_params.get("kind") or None
+        rows = [
+            t.to_json()
+            for t in self.tokens.values()
+            if t.account == request.state.account and kind in (None, t.kind)
+        ]
+        return _json({"results": rows})
+
+    async def r_token_delete(self, request: Request) -> Response:
+        self._main_key_only(request, "revoke API tokens")
+        lookup_id = request.path_params["lookup_id"]
+        tok = self.tokens.get(lookup_id)
+        if tok is None or tok.account != request.state.account:
+            raise Rejected(
+                "NOT_FOUND", f"token {lookup_id} is not a token of this account", status=404
+            )
+        if not tok.revoked_at:
+            tok.revoked_at = self.clock.now_ms() * 1_000_000
+        return _json({"lookup_id": lookup_id})
 
     async def r_subaccounts(self, request: Request) -> Response:
         # the sim's accounts are all main accounts: none has sub-accounts
@@ -219,6 +289,9 @@ ROUTES: list[RouteSpec] = [
         AccountRoutes.r_subkey_delete,
         "private",
     ),
+    ("/v1/account/tokens", ("GET",), AccountRoutes.r_tokens_list, "private"),
+    ("/v1/account/tokens", ("POST",), AccountRoutes.r_tokens_post, "private"),
+    ("/v1/account/tokens/{lookup_id}", ("DELETE",), AccountRoutes.r_token_delete, "private"),
     ("/v1/markets/klines", ("GET",), AccountRoutes.r_klines, "public"),
     ("/v1/insurance", ("GET",), AccountRoutes.r_insurance, "public"),
     (

@@ -209,12 +209,13 @@ class PrivateRoutes(SimCore):
         oid = request.path_params["order_id"]
         body = await self._body(request)
         req, sig, _ = self._parse_order(body, modify=True)
-        self._check_system([req.instruction])
         if isinstance(body, dict) and "id" in body and str(body["id"]) != oid:
             raise Rejected("VALIDATION_ERROR", "body id does not match the path")
         if not oid.isdigit():
             raise Rejected("ORDER_ID_NOT_FOUND", f"order {oid} not found")
-        self.engine.get_order(a, oid)
+        current = self.engine.get_order(a, oid)
+        # a modification keeps the order's instruction (the body carries none)
+        self._check_system([current.instruction])
         await self._check_order_signature(a, req, sig, order_id=oid, subkey=request.state.subkey)
         order, events = self.engine.modify_order(a, oid, req, self.clock.now_ms())
         self.commit(events)

@@ -160,6 +160,7 @@ class WsRoutes(SimCore):
                 )
                 return
             sub, conn.subkey = ident
+            conn.read_only = self.read_only(claims)
             if conn.account is not None and conn.account != sub:
                 for ch in list(conn.subs):  # private subscriptions belonged to the old account
                     if self._channel_ok(ch)[1]:
@@ -242,6 +243,12 @@ class WsRoutes(SimCore):
             await self._ws_reply(
                 conn, rid,
                 error={"code": 40300, "message": "permission denied, authentication required"},
+            )  # fmt: skip
+            return
+        if conn.read_only:
+            await self._ws_reply(
+                conn, rid,
+                error={"code": 40300, "message": "permission denied, a read-only token cannot trade"},
             )  # fmt: skip
             return
         sk = None if conn.subkey is None else self.engine.subkeys.get(conn.subkey)
