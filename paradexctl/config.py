@@ -52,6 +52,7 @@ __all__ = [
     "load_token_text",
     "mask",
     "redact",
+    "redact_token",
     "resolve_settings",
     "save_config",
     "unknown_profile",
@@ -109,6 +110,7 @@ _BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
 _ADDRESS_RE = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
 #: 16 or more characters of a JWT's alphabet (base64url and dots): what a token's piece looks like
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-.=]{16,}")
+_TOKEN_PIECE = re.compile(r"[A-Za-z0-9_\-.=]{8,}")
 #: A run of 32 or more hex digits: long enough to be (part of) a private key.
 _LONG_HEX_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{32,}")
 #: hex-digit tokens (an optional ``0x`` first, not inside a word) joined by at most three
@@ -247,8 +249,13 @@ class KeySource:
         if self.kind == "file":
             return redact(f"{self.secret} file {self.ref}")
         if self.kind == "command":
-            return redact(f"{self.secret}_command {self.ref!r}")
+            return self._hide(f"{self.secret}_command {self.ref!r}")
         return f"config.toml profile ({self.ref})"
+
+    def _hide(self, text: str) -> str:
+        """:func:`redact`, and for a token command :func:`redact_token` too (a token
+        embedded in a command line is no hex run)."""
+        return redact_token(redact(text)) if self.secret == "token" else redact(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,11 +276,30 @@ class Settings:
 
     @property
     def credential(self) -> str | None:
-        """What authenticates: ``full key``, ``subkey``, ``read-only token`` or None. A key
-        wins over a token (it can do everything the token can)."""
-        if self.key_source is not None:
-            return "subkey" if self.subkey else "full key"
-        return "read-only token" if self.token_source is not None else None
+        """What authenticates: ``full key``, ``subkey``, ``read-only token`` or None.
+
+        When both a key and a token are configured, the token wins unless the key was given
+        on the command line (``--key-file``): naming a read-only token, in the environment or
+        in a profile, means "read only", so a key exported in the shell never gives a
+        read-only job trading rights (:attr:`credential_note` says which is used)."""
+        if self.key_source is None:
+            return "read-only token" if self.token_source is not None else None
+        key = "subkey" if self.subkey else "full key"
+        if self.token_source is None or self.origins.get("key") == "flag":
+            return key
+        return "read-only token"
+
+    @property
+    def credential_note(self) -> str | None:
+        """A warning when both a key and a token are configured (which one is used, why)."""
+        if self.key_source is None or self.token_source is None:
+            return None
+        key, token = self.key_source.describe(), self.token_source.describe()
+        if self.credential == "read-only token":
+            return f"both {key} and a read-only token ({token}) are configured: using the token"
+        return (
+            f"both {key} (--key-file) and a read-only token ({token}) are configured: using the key"
+        )
 
     def public_view(self) -> dict[str, Any]:
         """What ``config show`` prints: no secret values."""
@@ -447,6 +473,7 @@ def resolve_settings(
         origins["key"] = "default"
 
     token: KeySource | None = None
+    origins["token"] = "env"
     if envv.get("PARADEX_API_TOKEN"):
         token = KeySource("env", "PARADEX_API_TOKEN", "token")
     elif envv.get("PARADEX_API_TOKEN_FILE"):
@@ -455,8 +482,12 @@ def resolve_settings(
         token = KeySource("command", envv["PARADEX_TOKEN_COMMAND"], "token")
     elif prof.get("token_file"):
         token = KeySource("file", str(prof["token_file"]), "token")
+        origins["token"] = "profile"
     elif prof.get("token_command"):
         token = KeySource("command", str(prof["token_command"]), "token")
+        origins["token"] = "profile"
+    else:
+        origins["token"] = "default"
 
     return Settings(
         profile=str(prof_name),
@@ -521,6 +552,23 @@ def load_token_text(settings: Settings, environ: Mapping[str, str] | None = None
     text = text.strip()
     if not text or any(c.isspace() for c in text):
         raise ConfigError(f"the API token from {src.describe()} is empty or not one word")
+    if not (text.isascii() and text.isprintable()):
+        raise ConfigError(
+            f"the API token from {src.describe()} holds characters no token has "
+            "(only printable ASCII)"
+        )
+    return text
+
+
+def redact_token(text: str, pieces_of: str = "") -> str:
+    """``text`` with what could be (part of) an API token replaced by ``<redacted>``: runs of
+    16 or more characters of a JWT's alphabet, and any run of 8 or more that occurs in
+    ``pieces_of`` (what a token command printed)."""
+    text = _TOKEN_LIKE.sub("<redacted>", text)
+    if pieces_of:
+        text = _TOKEN_PIECE.sub(
+            lambda m: "<redacted>" if m.group(0) in pieces_of else m.group(0), text
+        )
     return text
 
 
@@ -573,6 +621,8 @@ def _run_key_command(command: str, what: str = "key") -> str:
     import subprocess
 
     shown = redact(repr(command))
+    if what == "token":
+        shown = redact_token(shown)
     try:
         proc = subprocess.run(
             shlex.split(command),
@@ -592,9 +642,11 @@ def _run_key_command(command: str, what: str = "key") -> str:
         # partial key survives).
         err_line = redact((proc.stderr.strip().splitlines() or [""])[-1], proc.stdout)
         if what == "token":  # a token is no hex run: hide anything token-like too
-            err_line = _TOKEN_LIKE.sub("<redacted>", err_line)
+            err_line = redact_token(err_line, proc.stdout)
         err_line = err_line[:200]
         shown = redact(repr(command), proc.stdout)
+        if what == "token":
+            shown = redact_token(shown, proc.stdout)
         raise ConfigError(
             f"{what}_command {shown} exited with status {proc.returncode}"
             + (f": {err_line}" if err_line else "")
@@ -635,6 +687,8 @@ def _shown(key: str, value: Any) -> Any:
         return mask(str(value))
     if key in ("key_command", "key_file") and isinstance(value, str):
         return redact(value)
+    if key == "token_command" and isinstance(value, str):
+        return redact_token(redact(value))
     return value
 
 

@@ -361,3 +361,9 @@ def test_429_x_ratelimit_reset_in_milliseconds_and_garbage_are_sane():
     # non-finite values fall back to the exponential backoff
     assert p.rate_limit_wait({"x-ratelimit-reset": "nan"}, 2) == pytest.approx(p.base * 4)
     assert p.rate_limit_wait({"retry-after": "inf"}, 1) == pytest.approx(p.base * 2)
+
+
+def test_redaction_masks_an_opaque_api_token_but_not_a_token_name():
+    text = '{"api_token": {"name": "cron"}, "token": "opaque0123456789abcdef", "x": 1}'
+    assert redact_text(text) == '{"api_token": {"name": "cron"}, "token": "***", "x": 1}'
+    assert redact_text('{"token": "USDC"}') == '{"token": "USDC"}'

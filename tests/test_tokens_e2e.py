@@ -172,22 +172,29 @@ def test_with_a_token_reads_work_and_the_account_comes_from_the_token(token_cli:
     "args",
     [
         ["order", "place", BTC, "buy", "0.01", "--price", "90000"],
+        ["order", "modify", "1", "--price", "90010"],
         ["order", "cancel", "--client-id", "ro-1"],
+        ["order", "cancel", "--client-id", "ro-1", "--dry-run"],
         ["order", "cancel-all", "--market", BTC],
         ["smoke", "--timeout", "1"],
-        ["auth", "tokens", "create", "--read-only", "--save-to", "/tmp/never-written.token"],
+        ["account", "onboard"],
+        ["auth", "tokens", "create", "--read-only", "--save-to", "{tmp}/never.token"],
+        ["auth", "tokens", "revoke", "lk-1"],
     ],
-    ids=["place", "cancel", "cancel-all", "smoke", "tokens-create"],
-)
-def test_with_a_token_every_write_is_refused_locally_with_exit_3(
-    token_cli: Any, args: list[str]
+    ids=["place", "modify", "cancel", "cancel-dry-run", "cancel-all", "smoke", "onboard",
+         "tokens-create", "tokens-revoke"],
+)  # fmt: skip
+def test_with_a_token_every_write_is_refused_locally_with_exit_3_sending_nothing(
+    token_cli: Any, args: list[str], tmp_path: Path
 ) -> None:
     cli, trader, token = token_cli
-    code, out, err = cli(*args)
+    code, out, err = cli("-v", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert code == 3, err
     assert "read-only API token" in err and "nothing was sent" in err
     assert token not in out + err
-    assert not Path("/tmp/never-written.token").exists()
+    # -v traces every request as "> METHOD URL": none was made
+    assert not [ln for ln in err.splitlines() if ln.lstrip().startswith("> ")], err
+    assert not (tmp_path / "never.token").exists()
     open_orders = trader.http.get("/orders").json()["results"]
     assert [o["client_id"] for o in open_orders] == ["ro-1"]  # nothing cancelled or placed
 
@@ -264,3 +271,92 @@ def test_a_token_file_readable_by_others_is_refused(
     sim_cli_env.setenv("PARADEX_API_TOKEN_FILE", str(target))
     code, _, err = Cli(capsys)("orders", "list")
     assert code == 3 and "token file" in err and "readable by group or others" in err
+
+
+def test_a_token_beats_a_key_from_the_environment_but_not_a_key_file_flag(
+    token_cli: Any, sim_account: Any, sim: Any, tmp_path: Path
+) -> None:
+    cli, trader, _ = token_cli
+    priv, _, address = sim_account(sim)
+    cli_env = os.environ
+    assert "PARADEX_API_TOKEN" in cli_env
+    os.environ["PARADEX_L2_PRIVATE_KEY"] = hex(priv)
+    try:
+        code, out, err = cli("-o", "json", "status")
+        assert code == 0, err
+        assert json.loads(out)["credential"] == "read-only token"
+        assert json.loads(out)["account"] == trader.acct.address
+        assert "using the token" in err
+        code, _, err = cli("order", "cancel-all", "--market", BTC)
+        assert code == 3 and "read-only API token" in err
+    finally:
+        del os.environ["PARADEX_L2_PRIVATE_KEY"]
+    key_file = tmp_path / "k.key"
+    key_file.write_text(hex(priv))
+    key_file.chmod(0o600)
+    # --key-file (a flag: more specific than any token) signs
+    code, out, err = cli("-o", "json", "sign", "auth", "--key-file", str(key_file),
+                         "--account", address)  # fmt: skip
+    assert code == 0, err
+    assert hex(priv)[2:] not in out + err
+
+
+def test_a_token_for_another_account_than_account_address_is_exit_3(
+    token_cli: Any, sim_cli_env: pytest.MonkeyPatch
+) -> None:
+    cli, _, _ = token_cli
+    sim_cli_env.setenv("PARADEX_ACCOUNT_ADDRESS", "0x1234")
+    code, _, err = cli("orders", "list")
+    assert code == 3 and "the API token is for account" in err and "0x1234" in err
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [("tök€n", "only printable ASCII"), ("two words", "not one word"), ("\x07bell", "ASCII")],
+)
+def test_a_token_no_token_could_be_is_exit_3(
+    sim: Any, capsys: Any, sim_cli_env: pytest.MonkeyPatch, token: str, message: str
+) -> None:
+    sim_cli_env.delenv("PARADEX_L2_PRIVATE_KEY", raising=False)
+    sim_cli_env.setenv("PARADEX_API_TOKEN", token)
+    code, _, err = Cli(capsys)("balances")
+    assert code == 3 and message in err and "Traceback" not in err
+
+
+def test_an_expired_token_is_exit_3_before_any_request(
+    sim: Any, capsys: Any, sim_cli_env: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    claims = base64.urlsafe_b64encode(b'{"sub": "0x1", "exp": 1000}').decode().rstrip("=")
+    sim_cli_env.delenv("PARADEX_L2_PRIVATE_KEY", raising=False)
+    sim_cli_env.setenv("PARADEX_API_TOKEN", f"e30.{claims}.sig")
+    code, _, err = Cli(capsys)("-v", "positions")
+    assert code == 3 and "the API token expired at 1970-01-01 00:16:40 UTC" in err
+    assert not [ln for ln in err.splitlines() if ln.lstrip().startswith("> ")]
+
+
+def test_a_token_command_is_run_and_never_shown_even_in_pieces(
+    token_cli: Any, sim_cli_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cli, _, token = token_cli
+    sim_cli_env.delenv("PARADEX_API_TOKEN")
+    script = tmp_path / "tok.sh"
+    script.write_text(f"#!/bin/sh\necho {token}\n")
+    script.chmod(0o700)
+    sim_cli_env.setenv("PARADEX_TOKEN_COMMAND", str(script))
+    code, out, err = cli("-o", "json", "orders", "list")
+    assert code == 0 and [o["client_id"] for o in json.loads(out)] == ["ro-1"], err
+    # a failing command whose stderr holds the token in 12-character pieces
+    half = len(token) // 2
+    bad = tmp_path / "bad.sh"
+    bad.write_text(
+        f"#!/bin/sh\necho {token}\necho 'no luck: {token[:12]} {token[12:24]}' >&2\nexit 3\n"
+    )
+    bad.chmod(0o700)
+    sim_cli_env.setenv("PARADEX_TOKEN_COMMAND", f"{bad} --token {token[:half]}")
+    code, out, err = cli("-o", "json", "config", "show")
+    code2, _, err2 = cli("orders", "list")
+    assert code2 == 3 and "exited with status 3" in err2 and "no luck" in err2
+    for piece in (token[:12], token[12:24], token[:half]):
+        assert piece not in out + err + err2, piece

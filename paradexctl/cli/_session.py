@@ -9,6 +9,7 @@ retries, backoffs) are profile keys of ``config.toml`` (:data:`TUNABLES`,
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,11 @@ def open_session(settings: Settings | None = None) -> Session:
 
     ctx = get_ctx()
     s = settings or ctx.settings()
+    note = s.credential_note
+    if note is not None:
+        from paradexctl.output import stderr_message
+
+        stderr_message(sys.stderr, "warning", note, as_json=ctx.error_format in ("json", "ndjson"))
     retry = RetryPolicy(
         attempts=max(1, int(tunable("retry_attempts", s))),
         base=tunable("retry_base_ms", s) / 1000,

@@ -63,7 +63,11 @@ def tokens_create(
     expires_in: Annotated[
         int,
         typer.Option(
-            "--expires-in", metavar="SECONDS", min=60, help="Lifetime in seconds (30 days)."
+            "--expires-in",
+            metavar="SECONDS",
+            min=60,
+            max=365 * 86_400,
+            help="Lifetime in seconds, 60 to 31536000 (30 days).",
         ),
     ] = 30 * 86_400,
     output: OutputOpt = None,
@@ -76,7 +80,6 @@ def tokens_create(
     exchange would allow it.
     """
     from paradexctl.cli._session import open_session
-    from paradexctl.config import write_private_file
     from paradexctl.errors import LocalFileError, UnexpectedAnswer
     from paradexctl.paradex.rest import describe_json, expect_object
 
@@ -106,7 +109,13 @@ def tokens_create(
     meta = meta if isinstance(meta, dict) else {}
     lookup = meta.get("lookup_id")
     try:
-        write_private_file(target, token + "\n")
+        _create_private(target, token + "\n")
+    except FileExistsError:
+        raise LocalFileError(
+            f"--save-to {save_to}: the file appeared meanwhile and was left alone; the token "
+            f"{lookup} was created but not saved: revoke it with 'paradexctl auth tokens "
+            "revoke ID'"
+        ) from None
     except OSError as err:
         raise LocalFileError(
             f"--save-to {save_to}: {err.strerror or err}; the token {lookup} was created but "
@@ -115,6 +124,22 @@ def tokens_create(
     shown = {k: meta.get(k) for k in TOKEN_COLUMNS}
     out.emit({**shown, "saved_to": str(target)})
     out.info(f"token {lookup} saved to {target} (mode 0600); it is not shown anywhere")
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file ``path``, mode 0600 from its creation; never replaces an
+    existing file (``FileExistsError``). A failed write removes the file."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 @tokens_app.command("revoke")

@@ -135,12 +135,7 @@ class AppContext:
         from paradexctl.signing import InvalidKeyError, parse_private_key
 
         s = settings or self.settings()
-        if s.key_source is None and s.token_source is not None:
-            raise ConfigError(
-                "this needs the account's private key or a subkey: the configured credential "
-                f"is a read-only API token ({s.token_source.describe()}), which can only read "
-                "(nothing was sent)"
-            )
+        self.require_writer(s)
         try:
             text = load_private_key_text(s)
         except ConfigError as err:
@@ -152,6 +147,16 @@ class AppContext:
         except InvalidKeyError as err:
             src = s.key_source.describe() if s.key_source else "the configured source"
             raise ConfigError(f"invalid private key from {src}: {err}") from None
+
+    def require_writer(self, settings: Settings | None = None) -> None:
+        """ConfigError (exit 3) when the credential in use is a read-only API token: called
+        by every command that writes (or signs), before any request and any question."""
+        s = settings or self.settings()
+        if s.credential == "read-only token" and s.token_source is not None:
+            raise ConfigError(
+                "this needs a private key: the configured credential is a read-only API "
+                f"token ({s.token_source.describe()}), which can only read (nothing was sent)"
+            )
 
     def account_address(self, settings: Settings | None = None) -> str:
         s = settings or self.settings()

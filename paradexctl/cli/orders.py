@@ -689,6 +689,7 @@ def order_modify(
 
     ctx = get_ctx()
     out = ctx.output(output)
+    ctx.require_writer()  # a read-only token: exit 3 before any request
     if price is None and size is None:
         raise UsageError("order modify needs --price and/or --size")
     new_price = None if price is None else parse_decimal(price, "price")
@@ -785,6 +786,7 @@ def order_cancel(
 
     ctx = get_ctx()
     out = ctx.output(output)
+    ctx.require_writer()  # a read-only token: exit 3 before any request
     if (order_id is None) == (client_id is None):
         raise UsageError("give an order ID or --client-id (exactly one)")
     if client_id is not None:
@@ -818,6 +820,7 @@ def order_cancel_all(
 
     ctx = get_ctx()
     out = ctx.output(output)
+    ctx.require_writer()  # a read-only token: exit 3 before any request
     if dry_run:
         from paradexctl.paradex.rest import expect_rows
 

@@ -77,7 +77,7 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
     ctx = get_ctx()
     out = ctx.report_output(output, "status")
     s = ctx.settings()
-    source = s.key_source if s.key_source is not None else s.token_source
+    source = s.token_source if s.credential == "read-only token" else s.key_source
     report: dict[str, Any] = {"env": s.env, "api_url": s.api_url, "ws_url": s.ws_url}
     waited_out: ExchangeRestricted | None = None
     auth_failure: ParadexctlError | None = None

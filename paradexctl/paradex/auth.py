@@ -175,15 +175,37 @@ class TokenAuth:
 
     read_only = True
 
-    def __init__(self, load: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        load: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+        expected_account: str | None = None,
+    ) -> None:
         self._load = load
+        self._clock = clock
+        #: the configured account_address: a token naming another account is refused
+        self._expected = expected_account
         self._token: str | None = None
         #: always 0: a token is not obtained by a login
         self.logins = 0
 
     def token(self) -> str:
+        """The token; ConfigError (exit 3) when its own ``exp`` says it has expired (the
+        exchange would refuse it: nothing is sent)."""
         if self._token is None:
-            self._token = self._load()
+            token = self._load()
+            if self._expected is not None:
+                self._check_account(token, normalize_address(self._expected))
+            self._token = token
+        exp = jwt_expiry(self._token)
+        if exp is not None and self._clock() >= exp:
+            import datetime as _dt
+
+            when = _dt.datetime.fromtimestamp(exp, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise ConfigError(
+                f"the API token expired at {when}: create a new one with 'paradexctl auth "
+                "tokens create --read-only --save-to FILE' (nothing was sent)"
+            )
         return self._token
 
     def authorization(self, client: RestClient) -> str:
@@ -191,6 +213,23 @@ class TokenAuth:
 
     def invalidate(self) -> None:
         """Nothing to renew: a token the exchange refuses stays refused (revoked, expired)."""
+
+    @staticmethod
+    def _check_account(token: str, account: str) -> None:
+        """ConfigError when the token names another account than the configured one: every
+        read would be the token's account's, whatever the configuration says."""
+        sub = jwt_claims(token).get("sub")
+        if not isinstance(sub, str) or not sub:
+            return  # an opaque token: the exchange knows its account
+        try:
+            named = normalize_address(sub)
+        except ConfigError:
+            return
+        if named != account:
+            raise ConfigError(
+                f"the API token is for account {named}, but account_address is {account}: "
+                "remove account_address or use that account's token"
+            )
 
     def subject(self) -> str:
         """The account the token names (its ``sub`` claim, unverified).
@@ -338,7 +377,9 @@ class Session:
             clock=clock,
         )
         if settings.credential == "read-only token" and token_loader is not None:
-            session.authenticator = client.auth = TokenAuth(token_loader)
+            session.authenticator = client.auth = TokenAuth(
+                token_loader, clock, expected_account=settings.account_address
+            )
             return session
         session.authenticator = Authenticator(
             cache=JwtCache(lambda: root / session._jwt_file_name()),

@@ -178,9 +178,16 @@ _FIELD_RE = re.compile(
 )
 
 
+#: ``"token"`` is a balance's token name (``"USDC"``) as often as an API token (``POST
+#: /account/tokens``): its value is masked when it is long enough to be a credential
+_TOKEN_FIELD_RE = re.compile(r'("token"\s*:\s*)"[A-Za-z0-9_\-.=+/]{16,}"')
+
+
 def redact_text(text: str) -> str:
-    """Mask JWTs and the values of secret JSON fields in ``text``."""
+    """Mask JWTs, the values of secret JSON fields and API tokens (even opaque ones) in
+    ``text``."""
     text = _FIELD_RE.sub(r'\1"***"', text)
+    text = _TOKEN_FIELD_RE.sub(r'\1"***"', text)
     return _JWT_RE.sub("***JWT***", text)
 
 
@@ -610,8 +617,8 @@ class RestClient:
         if private and method != "GET" and getattr(self.auth, "read_only", False):
             # a read-only credential: the write is refused here, before anything is sent
             raise ConfigError(
-                f"{method} {path} needs the account's key or a subkey: the configured "
-                "credential is a read-only API token (nothing was sent)"
+                f"{method} {path} needs a private key: the configured credential is a "
+                "read-only API token (nothing was sent)"
             )
         if idempotent is None:
             idempotent = method == "GET"
@@ -625,7 +632,9 @@ class RestClient:
         policy = retry if retry is not None else self.retry
         tries = _Tries(
             policy, method, path, idempotent=idempotent,
-            can_reauth=private and self.auth is not None,
+            # a token is not renewed: a 401 is final, not re-sent with the same token
+            can_reauth=private and self.auth is not None
+            and not getattr(self.auth, "read_only", False),
             invalidate=self.auth.invalidate if self.auth is not None else None,
             base_url=self.base_url,
         )  # fmt: skip

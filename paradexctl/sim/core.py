@@ -464,8 +464,8 @@ class SimCore:
         sub = claims.get("sub")
         if not isinstance(sub, str) or sub not in self.engine.accounts:
             return None
-        if "token_id" in claims:  # an API token: known, not revoked, of this account
-            tok = self.tokens.get(str(claims["token_id"]))
+        if "lookup_id" in claims:  # an API token: known, not revoked, of this account
+            tok = self.tokens.get(str(claims["lookup_id"]))
             if tok is None or tok.revoked_at or tok.account != sub:
                 return None
             return sub, None
@@ -499,7 +499,7 @@ class SimCore:
         if ident is None:
             if "subkey" in claims:
                 raise AuthFailed("missing or malformed jwt: the subkey is not registered")
-            if "token_id" in claims:
+            if "lookup_id" in claims:
                 raise AuthFailed("missing or malformed jwt: the token was revoked")
             raise AuthFailed("missing or malformed jwt: unknown subject")
         return ident[0], ident[1], self.read_only(claims)

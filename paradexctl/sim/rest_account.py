@@ -6,6 +6,7 @@ portfolio-margin config. Shapes are the published models' (``AccountProfileResp`
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -98,10 +99,9 @@ class AccountRoutes(SimCore):
                 f"expiry_duration must be in [{API_TOKEN_MIN_S}, {API_TOKEN_MAX_S}] seconds",
             )
         now_ms = self.clock.now_ms()
-        n = len(self.tokens) + 1
-        tok = ApiToken(
-            lookup_id=f"lk-{n}-{now_ms}",
-            token_id=f"tok-{n}-{now_ms}",
+        tok = ApiToken(  # random ids: a reset never hands out a revoked token's id again
+            lookup_id=f"lk-{secrets.token_hex(8)}",
+            token_id=f"tok-{secrets.token_hex(8)}",
             account=request.state.account,
             name=name,
             kind=str(kind),
@@ -110,7 +110,7 @@ class AccountRoutes(SimCore):
         )
         self.tokens[tok.lookup_id] = tok
         token = self.jwt.issue(
-            tok.account, now_ms // 1000, life, scope="read", token_id=tok.lookup_id,
+            tok.account, now_ms // 1000, life, scope="read", lookup_id=tok.lookup_id,
             token_usage="api",
         )  # fmt: skip
         return _json({"api_token": tok.to_json(), "token": token})
