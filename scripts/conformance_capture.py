@@ -224,6 +224,15 @@ def run(out: Path) -> int:
         cap.rest(skr, h.put(f"/account/keys/subkeys/{sub}", json={"name": "conf 2"}))
         cap.rest(skr, h.delete(f"/account/keys/subkeys/{sub}"))
         cap.rest(skr, h.get(f"/account/keys/subkeys/{sub}"))
+        # API tokens
+        made = h.post(
+            "/account/tokens",
+            json={"name": "conf", "token_type": "api_key", "expiry_duration": 3600},
+        )
+        cap.rest("/account/tokens", made)
+        cap.rest("/account/tokens", h.get("/account/tokens"))
+        lookup = made.json()["api_token"]["lookup_id"]
+        cap.rest("/account/tokens/{lookup_id}", h.delete(f"/account/tokens/{lookup}"))
         now = int(pub.get("/system/time").json()["server_time"])
         kl = {"symbol": MARKET, "resolution": "1", "start_at": now - 600_000, "end_at": now}
         cap.rest("/markets/klines", pub.get("/markets/klines", params=kl))

@@ -68,6 +68,9 @@ REST: dict[tuple[str, str], tuple[type[BaseModel], str]] = {
     ("GET", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
     ("PUT", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
     ("DELETE", "/account/keys/subkeys/{public_key}"): (r.RevokeSubkeyResponse, "object"),
+    ("POST", "/account/tokens"): (r.CreateTokenResponse, "object"),
+    ("GET", "/account/tokens"): (r.ApiToken, "results"),
+    ("DELETE", "/account/tokens/{lookup_id}"): (r.RevokeTokenResponse, "object"),
     ("GET", "/system/portfolio-margin-config"): (r.PortfolioMarginParamsResp, "results"),
 }
 #: bodies the spec gives no model: Paradex's ``DELETE /orders`` and ``/orders/{id}`` (an empty
