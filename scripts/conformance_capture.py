@@ -224,6 +224,12 @@ def run(out: Path) -> int:
         cap.rest(skr, h.put(f"/account/keys/subkeys/{sub}", json={"name": "conf 2"}))
         cap.rest(skr, h.delete(f"/account/keys/subkeys/{sub}"))
         cap.rest(skr, h.get(f"/account/keys/subkeys/{sub}"))
+        # leverage and margin type
+        cap.rest("/account/margin", h.get("/account/margin", params={"market": MARKET}))
+        cap.rest(
+            "/account/margin/{market}",
+            h.post(f"/account/margin/{MARKET}", json={"leverage": 5, "margin_type": "CROSS"}),
+        )
         # API tokens
         made = h.post(
             "/account/tokens",

@@ -68,6 +68,8 @@ REST: dict[tuple[str, str], tuple[type[BaseModel], str]] = {
     ("GET", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
     ("PUT", "/account/keys/subkeys/{public_key}"): (r.Subkey, "object"),
     ("DELETE", "/account/keys/subkeys/{public_key}"): (r.RevokeSubkeyResponse, "object"),
+    ("GET", "/account/margin"): (r.GetAccountMarginConfigsResp, "object"),
+    ("POST", "/account/margin/{market}"): (r.UpdateAccountMarginConfigResp, "object"),
     ("POST", "/account/tokens"): (r.CreateTokenResponse, "object"),
     ("GET", "/account/tokens"): (r.ApiToken, "results"),
     ("DELETE", "/account/tokens/{lookup_id}"): (r.RevokeTokenResponse, "object"),

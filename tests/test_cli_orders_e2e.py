@@ -659,3 +659,30 @@ def test_an_unknown_stp_mode_is_refused_before_any_request(cli):
                          "--stp", "expire-nobody")  # fmt: skip
     assert code == 2 and out == ""
     assert "--stp 'expire-nobody': choose expire-maker, expire-taker, expire-both" in err
+
+
+# -- leverage and margin type ---------------------------------------------------------------
+
+
+def test_account_margin_shows_and_sets_leverage_checked_against_the_market(cli):
+    code, out, err = cli("-o", "json", "account", "margin")
+    assert code == 0 and json.loads(out) == [] and "no open positions" in err
+    rows = cli.json("account", "margin", "--market", BTC)
+    assert rows == [{"market": BTC, "leverage": 10, "isolated_margin_leverage": 10,
+                     "margin_type": "CROSS"}]  # fmt: skip
+    # above the market's maximum (1 / imf_base = 10): exit 2, nothing sent
+    code, out, err = cli("account", "margin", "set", BTC, "--leverage", "11")
+    assert code == 2 and "allows at most 10x" in err and out == ""
+    assert cli.json("account", "margin", "--market", BTC)[0]["leverage"] == 10
+    dry = cli.json("account", "margin", "set", BTC, "--leverage", "4", "--dry-run")
+    assert dry["body"] == {"leverage": 4, "margin_type": "CROSS"}  # the mode kept as it is
+    assert cli.sim.sim.engine.margin == {}
+    done = cli.json("account", "margin", "set", BTC, "--leverage", "4", "--mode", "isolated")
+    assert (done["leverage"], done["margin_type"]) == (4, "ISOLATED")
+    assert cli.sim.sim.engine.margin[(cli.address, BTC)] == (4, "ISOLATED")
+    code, _, err = cli("account", "margin", "set", BTC, "--leverage", "2", "--mode", "hedge")
+    assert code == 2 and "choose cross or isolated" in err
+    # a position's market is listed without --market
+    place(cli, BTC, "buy", "0.01", "--type", "market", "--wait", "filled")
+    assert [r["market"] for r in cli.json("account", "margin")] == [BTC]
+    # (that the leverage drives the sim's margin is tests/test_sim_engine.py's)

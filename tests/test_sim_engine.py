@@ -571,3 +571,55 @@ def test_random_order_flow_keeps_the_invariants(flow: list[tuple[Any, ...]]) -> 
     check_ws_seq(published(calls), events)
     # and the state survives a round trip unchanged
     assert Exchange.from_state(ex.to_state(), ex.config).to_state() == ex.to_state()
+
+
+# ----------------------------------------------------------------- leverage
+
+
+def test_less_leverage_needs_more_margin_and_refuses_what_10x_would_take() -> None:
+    ex = make()
+    bid = D(ex.bbo(BTC)["bid"])
+    price = str((bid * D("0.9")).quantize(D("0.1")))
+    assert ex.margin_config(A, BTC) == {"market": BTC, "leverage": 10,
+                                        "isolated_margin_leverage": 10, "margin_type": "CROSS"}  # fmt: skip
+    ok, _ = ex.place_order(A, req("BUY", "1.5", price), 2_000)
+    assert ex.orders[ok["id"]].status == OPEN  # 1.5 x ~87k at 10x: ~13k of 100k
+    imr_10x = D(ex.account_summary(A)["initial_margin_requirement"])
+    ex.set_margin(A, BTC, 2, "CROSS")
+    assert D(ex.account_summary(A)["initial_margin_requirement"]) == imr_10x * 5
+    ex.set_margin(A, BTC, 1, "ISOLATED")
+    other, _ = ex.place_order(B, req("BUY", "1.5", price), 2_001)  # B keeps 10x
+    assert ex.orders[other["id"]].status == OPEN
+    late, _ = ex.place_order(A, req("BUY", "0.1", price), 2_002)  # at 1x: 130k + 8.7k > 100k
+    assert (ex.orders[late["id"]].status, ex.orders[late["id"]].cancel_reason) == (
+        CLOSED, "NOT_ENOUGH_MARGIN",
+    )  # fmt: skip
+    assert ex.margin_config(A, BTC)["margin_type"] == "ISOLATED"
+
+
+@pytest.mark.parametrize(
+    ("leverage", "margin_type", "message"),
+    [(0, "CROSS", "leverage must be in [1, 10]"), (11, "CROSS", "leverage must be in [1, 10]"),
+     (True, "CROSS", "leverage must be an integer"), ("5", "CROSS", "must be an integer"),
+     (5, "cross", "margin_type must be CROSS or ISOLATED")],
+)  # fmt: skip
+def test_a_margin_setting_out_of_bounds_is_refused_and_changes_nothing(
+    leverage: Any, margin_type: str, message: str
+) -> None:
+    ex = make()
+    with pytest.raises(Rejected) as info:
+        ex.set_margin(A, BTC, leverage, margin_type)
+    assert message in info.value.message
+    assert ex.margin == {}
+    with pytest.raises(Rejected) as info:
+        ex.set_margin(A, "NOPE-USD-PERP", 5, "CROSS")
+    assert info.value.code == "MARKET_NOT_FOUND"
+
+
+def test_margin_settings_survive_the_state_file() -> None:
+    ex = make()
+    ex.set_margin(A, BTC, 3, "ISOLATED")
+    back = Exchange.from_state(json.loads(json.dumps(ex.to_state())), ex.config)
+    assert back.margin_config(A, BTC)["leverage"] == 3
+    assert back.imf_for(A, BTC) == D(1) / D(3)
+    assert back.imf_for(B, BTC) == ex.config.imf

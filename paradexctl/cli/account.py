@@ -4,7 +4,7 @@
 # annotation of the commands below at start-up.
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,6 +49,15 @@ SinceOpt = Annotated[
         "--since", metavar="WHEN", help="Only since WHEN: unix ms/s, ISO time, or 30m, 2h, 7d."
     ),
 ]
+
+
+margin_app = typer.Typer(
+    help="Leverage and margin type per market; 'account margin set' changes them.",
+    invoke_without_command=True,
+)
+account_app.add_typer(margin_app, name="margin")
+
+MARGIN_COLUMNS = ["market", "leverage", "margin_type", "isolated_margin_leverage"]
 
 
 def register(app: typer.Typer) -> None:
@@ -136,3 +145,123 @@ def fills(
             "/fills", {"market": market, "start_at": start}, limit=limit
         )
     out.emit(rows, columns=FILL_COLUMNS)
+
+
+@margin_app.callback()
+def margin(
+    typer_ctx: typer.Context,
+    market: Annotated[
+        str | None,
+        typer.Option(
+            "--market", help="Only this market; without it, the markets of open positions."
+        ),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Leverage and margin type per market (GET /account/margin, one call per market)."""
+    if typer_ctx.invoked_subcommand is not None:
+        return
+    from paradexctl.cli._session import open_session
+    from paradexctl.paradex.rest import expect_object, expect_rows
+
+    out = get_ctx().output(output)
+    with open_session() as sess:
+        if market is not None:
+            markets = [market]
+        else:
+            positions = expect_rows(sess.client.get("/positions", private=True), "GET /positions")
+            markets = sorted({str(p.get("market")) for p in positions if p.get("market")})
+        rows = []
+        for m in markets:
+            body = expect_object(
+                sess.client.get("/account/margin", {"market": m}, private=True),
+                "GET /account/margin",
+            )
+            rows += expect_rows(body, "GET /account/margin", "configs")
+    if not rows and market is None:
+        out.info("no open positions: pass --market M for a market's leverage")
+    out.emit(rows, columns=MARGIN_COLUMNS)
+
+
+def max_leverage(market: dict[str, Any]) -> int | None:
+    """The most leverage ``market`` allows: 1 / its ``delta1_cross_margin_params.imf_base``
+    (rounded down); None when the metadata does not say."""
+    from decimal import Decimal, InvalidOperation
+
+    params = market.get("delta1_cross_margin_params")
+    raw = params.get("imf_base") if isinstance(params, dict) else None
+    try:
+        imf = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        return None
+    if not imf.is_finite() or imf <= 0 or imf > 1:
+        return None
+    return int(Decimal(1) / imf)
+
+
+@margin_app.command("set")
+def margin_set(
+    market: Annotated[str, typer.Argument(help="Market symbol, e.g. BTC-USD-PERP.")],
+    leverage: Annotated[
+        int,
+        typer.Option("--leverage", metavar="N", min=1, help="Leverage, 1 to the market's maximum."),
+    ],
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", metavar="MODE", help="cross or isolated; without it, unchanged."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and print the request, send nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask on prod.")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Set a market's leverage and margin type (POST /account/margin/{market}).
+
+    The leverage is checked against the market's maximum (1 / imf_base of its metadata)
+    before anything is sent.
+    """
+    from paradexctl.cli._session import open_session
+    from paradexctl.errors import ValidationError
+    from paradexctl.paradex.rest import expect_object, path_segment
+
+    ctx = get_ctx()
+    out = ctx.output(output)
+    ctx.require_writer()
+    if mode is not None and mode.lower() not in ("cross", "isolated"):
+        raise UsageError(f"--mode {mode!r}: choose cross or isolated")
+    with open_session() as sess:
+        meta = sess.market(market)
+        top = max_leverage(meta)
+        if top is None:
+            out.warn(f"{market}'s metadata gives no imf_base: the exchange checks the leverage")
+        elif leverage > top:
+            raise ValidationError(
+                f"--leverage {leverage}: {market} allows at most {top}x "
+                "(1 / imf_base of its metadata); nothing was sent"
+            )
+        if mode is None:
+            current = expect_object(
+                sess.client.get("/account/margin", {"market": market}, private=True),
+                "GET /account/margin",
+            )
+            configs = current.get("configs")
+            first = configs[0] if isinstance(configs, list) and configs else {}
+            margin_type = (
+                str(first.get("margin_type") or "CROSS") if isinstance(first, dict) else "CROSS"
+            )
+        else:
+            margin_type = mode.upper()
+        body = {"leverage": leverage, "margin_type": margin_type}
+        path = f"/account/margin/{path_segment(market)}"
+        if dry_run:
+            out.emit({"dry_run": True, "method": "POST", "url": sess.client.base_url + path,
+                      "body": body})  # fmt: skip
+            out.info(f"dry run: {market} {leverage}x {margin_type} checked; nothing was sent")
+            return
+        ctx.confirm(f"set {market} to {leverage}x {margin_type}", yes=yes)
+        answer = expect_object(
+            sess.client.post(path, body, idempotent=True), "POST /account/margin/{market}"
+        )
+    out.emit(answer)
+    out.info(f"{market}: {answer.get('leverage')}x {answer.get('margin_type')}")

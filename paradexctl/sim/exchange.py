@@ -613,6 +613,9 @@ class Exchange:
         self.by_public_key: dict[str, str] = {}
         #: registered trade-only subkeys, by public key
         self.subkeys: dict[str, Subkey] = {}
+        #: ``POST /account/margin/{market}``: (leverage, margin_type) per (account, market);
+        #: absent, the market's maximum leverage and CROSS
+        self.margin: dict[tuple[str, str], tuple[int, str]] = {}
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, list[Fill]] = {}  # account -> fills, oldest first
         self.positions: dict[tuple[str, str], Position] = {}
@@ -843,10 +846,9 @@ class Exchange:
                 mark = self.markets[sym].mark
                 upnl += (mark - pos.average_entry_price) * pos.size
                 notional += abs(pos.size) * mark
-        open_notional = self._open_order_notional(address)
+        imr = self._initial_margin(address)
         imf = self.config.imf
         value = acct.balance + upnl
-        imr = (notional + open_notional) * imf
         mmr = notional * imf / 2
         return {
             "account": address,
@@ -877,13 +879,55 @@ class Exchange:
             "last_updated_at": acct.balance_updated_at,
         }
 
-    def _open_order_notional(self, address: str, exclude: str | None = None) -> Decimal:
+    # ----------------------------------------------------------------- leverage
+
+    @property
+    def max_leverage(self) -> int:
+        """The most leverage a market allows: 1 / its initial margin fraction (``imf_base``)."""
+        return int(1 / self.config.imf)
+
+    def imf_for(self, address: str, market: str) -> Decimal:
+        """The initial margin fraction of ``address`` in ``market``: the market's, or more
+        when the account chose less leverage (``1 / leverage``)."""
+        lev, _ = self.margin.get((address, market), (self.max_leverage, "CROSS"))
+        return max(self.config.imf, Decimal(1) / Decimal(lev))
+
+    def margin_config(self, address: str, market: str) -> dict[str, Any]:
+        """``AccountMarginEntry`` of ``address`` in ``market``."""
+        self._account(address)
+        if market not in self.markets:
+            raise Rejected("MARKET_NOT_FOUND", f"market {market} not found", status=404)
+        lev, mtype = self.margin.get((address, market), (self.max_leverage, "CROSS"))
+        return {"market": market, "leverage": lev, "isolated_margin_leverage": lev,
+                "margin_type": mtype}  # fmt: skip
+
+    def set_margin(self, address: str, market: str, leverage: Any, margin_type: Any) -> None:
+        """Set the account's leverage and margin type in ``market`` (validated)."""
+        self._account(address)
+        if market not in self.markets:
+            raise Rejected("MARKET_NOT_FOUND", f"market {market} not found", status=404)
+        if isinstance(leverage, bool) or not isinstance(leverage, int):
+            raise Rejected("VALIDATION_ERROR", "leverage must be an integer")
+        if not 1 <= leverage <= self.max_leverage:
+            raise Rejected(
+                "VALIDATION_ERROR", f"leverage must be in [1, {self.max_leverage}] for {market}"
+            )
+        if margin_type not in ("CROSS", "ISOLATED"):
+            raise Rejected("VALIDATION_ERROR", "margin_type must be CROSS or ISOLATED")
+        self.margin[(address, market)] = (leverage, margin_type)
+
+    def _initial_margin(self, address: str, exclude: str | None = None) -> Decimal:
+        """Positions' and open orders' notional, each times the account's initial margin
+        fraction in its market (reduce-only orders need none)."""
         total = ZERO
+        for (addr, sym), pos in self.positions.items():
+            if addr == address and pos.size:
+                total += abs(pos.size) * self.markets[sym].mark * self.imf_for(address, sym)
         for o in self.open_orders(address):
             if o.id == exclude or o.reduce_only:
                 continue
             px = o.price if o.price > 0 else self.markets[o.market].mark
-            total += o.remaining * px
+            total += o.remaining * px * self.imf_for(address, o.market)
         return total
 
     def open_orders(self, address: str, market: str | None = None) -> list[Order]:
@@ -1310,7 +1354,7 @@ class Exchange:
         summary = self.account_summary(o.account)
         value = D(summary["account_value"])
         imr = D(summary["initial_margin_requirement"])
-        if imr + increase * px * self.config.imf > value:
+        if imr + increase * px * self.imf_for(o.account, o.market) > value:
             return NOT_ENOUGH_MARGIN
         return ""
 
@@ -1723,6 +1767,10 @@ class Exchange:
             "fills": [f.to_json() for fs in self.fills.values() for f in fs],
             "positions": [p.to_state() for p in self.positions.values()],
             "subkeys": [sk.to_json() for sk in self.subkeys.values()],
+            "margin": [
+                {"account": a, "market": m, "leverage": lev, "margin_type": t}
+                for (a, m), (lev, t) in self.margin.items()
+            ],
         }
 
     @classmethod
@@ -1745,6 +1793,11 @@ class Exchange:
                 str(d.get("name", "")),  # absent in states written before names
             )
             ex.subkeys[sk.public_key] = sk
+        for d in state.get("margin", []):  # absent in states written before leverage
+            ex.margin[(str(d["account"]), str(d["market"]))] = (
+                int(d["leverage"]),
+                str(d["margin_type"]),
+            )
         for f in state["fills"]:
             ex.fills.setdefault(f["account"], []).append(Fill.from_json(f))
         for p in state["positions"]:

@@ -82,6 +82,33 @@ class PrivateRoutes(SimCore):
             }
         )
 
+    async def r_margin_get(self, request: Request) -> Response:
+        """``GET /account/margin?market=`` (required): ``GetAccountMarginConfigsResp``."""
+        market = request.query_params.get("market")
+        if not market:
+            raise Rejected("VALIDATION_ERROR", "market is required")
+        entry = self.engine.margin_config(request.state.account, market)
+        return _json({"account": request.state.account, "margin_methodology": "cross_margin",
+                      "configs": [entry]})  # fmt: skip
+
+    async def r_margin_post(self, request: Request) -> Response:
+        """``POST /account/margin/{market} {leverage, margin_type}``:
+        ``UpdateAccountMarginConfigResp``. The margin is then computed with the chosen
+        leverage (cross margin in any case: isolated margin is not emulated)."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise Rejected("VALIDATION_ERROR", "body must be {leverage, margin_type}")
+        if body.get("on_behalf_of_account"):
+            raise Rejected(
+                "VALIDATION_ERROR", "on_behalf_of_account: sub-accounts are not emulated"
+            )
+        a, market = request.state.account, request.path_params["market"]
+        self.engine.set_margin(a, market, body.get("leverage"), body.get("margin_type"))
+        self.dirty = True  # no engine event: --state saves it all the same
+        entry = self.engine.margin_config(a, market)
+        return _json({"account": a, "market": market, "leverage": entry["leverage"],
+                      "margin_type": entry["margin_type"]})  # fmt: skip
+
     async def r_balance(self, request: Request) -> Response:
         d = self.view.latest(self.view.balances, request.state.account, self.cutoff("balance"))
         return _json({"results": [d] if d else []})
@@ -290,6 +317,8 @@ ROUTES: list[RouteSpec] = [
     ("/v1/account", ("GET",), PrivateRoutes.r_account, "private"),
     ("/v1/account/summary", ("GET",), PrivateRoutes.r_account_summary, "private"),
     ("/v1/account/info", ("GET",), PrivateRoutes.r_account_info, "private"),
+    ("/v1/account/margin", ("GET",), PrivateRoutes.r_margin_get, "private"),
+    ("/v1/account/margin/{market}", ("POST",), PrivateRoutes.r_margin_post, "private"),
     ("/v1/balance", ("GET",), PrivateRoutes.r_balance, "private"),
     ("/v1/positions", ("GET",), PrivateRoutes.r_positions, "private"),
     ("/v1/fills", ("GET",), PrivateRoutes.r_fills, "private"),
