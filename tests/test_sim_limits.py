@@ -359,3 +359,28 @@ def test_ws_order_create_refuses_a_numeric_size(sim: SimServer, trader: Trader) 
             assert reply["error"]["code"] == 100 and reply["error"]["data"] == "VALIDATION_ERROR"
 
     asyncio.run(go())
+
+
+def test_a_connection_accepted_from_create_server_gets_tcp_nodelay() -> None:
+    """``paradexctl sim`` binds with ``socket.create_server`` (protocol 0), so asyncio does not
+    set TCP_NODELAY on its connections; without it every keep-alive request after the first
+    waited ~40 ms (Nagle's algorithm against the client's delayed ACK)."""
+    import socket
+
+    from paradexctl.sim.server import _no_delay
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(srv.getsockname()[:2])
+    conn, _ = srv.accept()
+    try:
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0  # as accepted
+
+        class Transport:
+            def get_extra_info(self, name: str) -> object:
+                return conn if name == "socket" else None
+
+        _no_delay(Transport())  # type: ignore[arg-type]
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        for s in (conn, client, srv):
+            s.close()
