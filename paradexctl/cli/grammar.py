@@ -144,6 +144,7 @@ EXAMPLES: dict[str, str] = {
     "reconcile": "paradexctl reconcile --window 5 --grace 2 -o json",
     "smoke": "paradexctl --env local smoke --junit smoke.xml",
     "status": "paradexctl -o json status --wait-ok 900",
+    "doctor": "paradexctl --profile live-readonly doctor",
     "sim": "paradexctl sim --port 8787 --seed 1",
     "completion": "paradexctl completion bash > ~/.local/share/bash-completion/completions/paradexctl",
     "account": "paradexctl account -o json",

@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reconcile",
     "smoke",
     "status",
+    "doctor",
     "sim",
     "config",
     "auth",
@@ -215,6 +216,10 @@ COMMAND_TABLE: dict[str, tuple[str, str]] = {
     "status": (
         "status",
         "Exchange status (system state, clock skew) and whether the account authenticates.",
+    ),
+    "doctor": (
+        "doctor",
+        "Check the setup: config and key permissions, credential, REST, system state, clock, auth.",
     ),
     "sim": ("sim", "Run a local Paradex-compatible exchange (REST + WebSocket) until interrupted."),
     "completion": ("completion", "Print the completion script for SHELL."),
