@@ -142,6 +142,64 @@ def _keys(rows: Sequence[Any]) -> list[str]:
     return list(seen)
 
 
+#: the largest integer a jq number (an IEEE double) holds exactly
+_JQ_EXACT = 2**53
+
+
+def compile_jq(expr: str) -> Any:
+    """``--jq EXPR`` compiled (the ``jq`` package is imported only then).
+
+    Raises:
+        UsageError: the expression does not compile (exit 2, before any request).
+    """
+    from paradexctl.errors import UsageError
+
+    try:
+        import jq
+    except ImportError:  # pragma: no cover - a runtime dependency
+        raise UsageError("--jq needs the 'jq' package (pip install jq)") from None
+    try:
+        return jq.compile(expr)
+    except ValueError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid expression"
+        raise UsageError(f"--jq {expr!r}: {first.removeprefix('jq: error: ')}") from None
+
+
+def _jq_safe(obj: Any) -> Any:
+    """``obj`` (plain JSON types) with every integer a double cannot hold exactly as its
+    decimal string: jq computes in doubles, and a sequence number or a nanosecond time must
+    not come out rounded. Decimal values are already strings (:func:`jsonable`)."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj if -_JQ_EXACT <= obj <= _JQ_EXACT else str(obj)
+    if isinstance(obj, dict):
+        return {k: _jq_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jq_safe(v) for v in obj]
+    return obj
+
+
+def jq_lines(program: Any, data: Any) -> Iterator[str]:
+    """``data`` through the compiled jq ``program``: one line per result, a string raw (as
+    ``gh --jq`` prints it), anything else as compact JSON.
+
+    Raises:
+        UsageError: the program failed on this data (exit 2).
+    """
+    import json
+
+    from paradexctl.errors import UsageError
+
+    try:
+        results = program.input_value(_jq_safe(jsonable(data))).all()
+    except ValueError as err:
+        raise UsageError(f"--jq: {str(err).strip().splitlines()[0]}") from None
+    for r in results:
+        text = r if isinstance(r, str) else json.dumps(r, separators=(",", ":"), ensure_ascii=False)
+        yield escape_surrogates(text) + "\n"
+
+
 def select_fields(data: Any, fields: Sequence[str]) -> Any:
     """``data`` (a mapping or a list of mappings) with only ``fields``, in that order
     (``--fields a,b,c``). A field no row has is a usage error naming the valid ones."""
@@ -217,6 +275,7 @@ class Output:
         verbose: bool = False,
         json_messages: bool = False,
         fields: Sequence[str] | None = None,
+        jq: Any = None,
     ) -> None:
         """``json_messages``: every stderr line (message, warning, trace) is a JSON object
         with a ``type`` (``-o json``/``-o ndjson`` given explicitly: both streams are
@@ -232,6 +291,8 @@ class Output:
         self.json_messages = json_messages
         #: ``--fields``: only these fields of every emitted object, in this order
         self.fields = list(fields) if fields else None
+        #: ``--jq``: a compiled jq program every emitted value goes through (:func:`jq_lines`)
+        self.jq = jq
 
     # -- data -----------------------------------------------------------------------------
 
@@ -247,6 +308,10 @@ class Output:
         if self.fields:
             data = select_fields(data, self.fields)
             columns = self.fields if isinstance(data, list) or self.fmt == "csv" else None
+        if self.jq is not None:
+            for line in jq_lines(self.jq, data):
+                self._write(line)
+            return
         if self.fmt == "csv":
             self._write(render_csv(data, columns))
         elif self.fmt == "json":

@@ -257,3 +257,23 @@ def test_reconcile_wait_ok_waits_for_the_state_and_refuses_a_replay(
     replay.write_text("")
     code, _, err = cli("reconcile", "--replay", str(replay), "--wait-ok", "1")
     assert code == 2 and "--wait-ok and --replay cannot be combined" in err
+
+
+# ----------------------------------------------------------------------------- --jq
+
+
+def test_jq_shapes_a_list_and_a_report_and_fails_early(cli: Cli) -> None:
+    cli.login_key()
+    code, out, err = cli("order", "place", BTC, "buy", "0.01", "--price", "50000",
+                         "--client-id", "jq-1")  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("orders", "list", "--jq", ".[] | .client_id")
+    assert (code, out) == (0, "jq-1\n"), err
+    code, out, err = cli("--jq", "[.[] | .seq_no | type]", "orders", "list")
+    assert (code, out) == (0, '["string"]\n'), err  # a sequence number is beyond 2**53
+    code, out, _ = cli("status", "--jq", ".system_state")
+    assert (code, out) == (0, "ok\n")
+    code, out, err = cli("orders", "list", "--jq", ".[")
+    assert code == 2 and out == "" and "--jq '.['" in err and "syntax error" in err
+    code, _, err = cli("reconcile", "--jq", ".", "--window", "0.1")
+    assert code == 2 and "--jq filters a command's result" in err

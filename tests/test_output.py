@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,3 +79,38 @@ def test_a_lone_surrogate_from_the_exchange_is_written_as_its_escape_in_every_fo
         if fmt in ("json", "ndjson"):
             (row,) = json.loads(text) if fmt == "json" else [json.loads(text)]
             assert row == {"client_id": value}, fmt
+
+
+# --- --jq ----------------------------------------------------------------------------------
+
+
+def test_jq_prints_strings_raw_and_the_rest_compact() -> None:
+    from paradexctl.output import compile_jq, jq_lines
+
+    rows = [
+        {"id": "1", "price": Decimal("0.1"), "n": 3},
+        {"id": "2", "price": Decimal("2"), "n": 4},
+    ]
+    assert list(jq_lines(compile_jq(".[].id"), rows)) == ["1\n", "2\n"]
+    assert list(jq_lines(compile_jq(".[0] | {price, n}"), rows)) == ['{"price":"0.1","n":3}\n']
+    assert list(jq_lines(compile_jq("map(.n) | add"), rows)) == ["7\n"]
+
+
+def test_jq_never_rounds_an_integer_a_double_cannot_hold() -> None:
+    from paradexctl.output import compile_jq, jq_lines
+
+    seq = 1_796_411_390_421_000_000_002  # a sequence number, far beyond 2**53
+    assert list(jq_lines(compile_jq(".seq_no"), {"seq_no": seq})) == [f"{seq}\n"]
+    assert list(jq_lines(compile_jq(".t"), {"t": 2**53})) == [f"{2**53}\n"]  # still a number
+
+
+def test_jq_errors_are_usage_errors() -> None:
+    from paradexctl.errors import UsageError
+    from paradexctl.output import compile_jq, jq_lines
+
+    with pytest.raises(UsageError) as info:
+        compile_jq(".[")
+    assert "syntax error" in info.value.message and info.value.exit_code == 2
+    with pytest.raises(UsageError) as info:
+        list(jq_lines(compile_jq(".foo"), [1]))
+    assert "Cannot index array" in info.value.message

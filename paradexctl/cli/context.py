@@ -59,6 +59,8 @@ class AppContext:
     output_format: str | None = None
     #: ``--fields a,b,c``: only these fields in json, ndjson, csv and table output
     fields: tuple[str, ...] = ()
+    #: ``--jq EXPR``: the compiled program every emitted value goes through
+    jq: Any = None
     verbose: bool = False
     #: ``-vv``: an error's traceback is printed too
     debug: bool = False
@@ -89,6 +91,7 @@ class AppContext:
                 verbose=self.verbose,
                 json_messages=json_messages,
                 fields=self.fields,
+                jq=self.jq,
             )
             self._outputs[key] = out
         return out
@@ -97,6 +100,11 @@ class AppContext:
         """:meth:`output` for a command whose output is a report or a stream, not a list:
         ``-o csv`` (for lists) and ``--fields`` are usage errors (exit 2)."""
         out = self.output(override)
+        if self.jq is not None and command not in ("status", "doctor"):
+            raise UsageError(
+                f"--jq filters a command's result; {command} prints a report or a stream "
+                "(use -o json | jq)"
+            )
         if out.fmt == "csv" or self.fields:
             what = "-o csv" if out.fmt == "csv" else "--fields"
             raise UsageError(f"{what} is for lists; {command} prints a table, json or ndjson")

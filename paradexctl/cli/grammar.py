@@ -34,7 +34,7 @@ __all__ = [
 
 #: Global options that take a value, and their aliases.
 GLOBAL_VALUE_OPTIONS = frozenset(
-    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields"}
+    {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields", "--jq"}
 )
 #: Global flags (``-v`` counts: ``-vv`` adds tracebacks).
 GLOBAL_FLAGS = frozenset({"--verbose", "-v", "--quiet", "-q", "--no-color"})
@@ -51,6 +51,7 @@ METAVARS: dict[str, str] = {
     "--ws-url": "URL",
     "--output": "FORMAT",
     "--fields": "FIELDS",
+    "--jq": "EXPR",
     # markets and orders
     "--market": "MARKET",
     "--markets": "MARKETS",

@@ -27,7 +27,7 @@ from paradexctl import __version__
 from paradexctl.cli.completion import COMPLETE_VAR
 from paradexctl.cli.context import AppContext, _check_format, get_ctx, set_ctx
 from paradexctl.errors import ParadexctlError
-from paradexctl.output import OutputClosed, silence_stdout
+from paradexctl.output import OutputClosed, compile_jq, silence_stdout
 
 __all__ = ["COMMANDS", "COMMAND_MODULES", "app", "load_commands", "main", "run"]
 
@@ -148,6 +148,15 @@ def root(
             "(an unknown one lists the valid ones).",
         ),
     ] = None,
+    jq: Annotated[
+        str | None,
+        typer.Option(
+            "--jq",
+            metavar="EXPR",
+            help="Filter the output through a jq expression (strings printed raw, other "
+            "results as compact JSON, one per line).",
+        ),
+    ] = None,
     verbose: Annotated[
         int,
         typer.Option(
@@ -177,6 +186,7 @@ def root(
             ws_url=ws_url,
             output_format=output,
             fields=tuple(f.strip() for f in (fields or "").split(",") if f.strip()),
+            jq=None if jq is None else compile_jq(jq),
             verbose=verbose >= 1,
             debug=verbose >= 2,
             quiet=quiet,
