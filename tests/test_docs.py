@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.main import get_command
 
 from paradexctl.cli.main import load_commands
@@ -97,3 +98,29 @@ def test_completion_command_prints_the_shipped_script() -> None:
         assert proc.returncode == 0
         assert proc.stdout == (ROOT / "completions" / f"paradexctl.{shell}").read_text()
         assert "_PARADEXCTL_COMPLETE" in proc.stdout
+
+
+def test_the_man_page_renders_without_warnings_and_has_every_command() -> None:
+    import shutil
+    import subprocess
+
+    from paradexctl.cli.main import COMMAND_TABLE
+
+    page = (ROOT / "docs" / "man" / "paradexctl.1").read_text()
+    for name in COMMAND_TABLE:
+        assert f"\n.SS paradexctl {name}\n" in page, name
+    assert "\n.SH EXIT STATUS\n" in page and "\n.B 7\n" in page
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff is not installed")
+    done = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(ROOT / "docs/man/paradexctl.1")],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_wheel_installs_the_man_page() -> None:
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shared = meta["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    assert shared == {"docs/man/paradexctl.1": "share/man/man1/paradexctl.1"}
