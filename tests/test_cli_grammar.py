@@ -539,3 +539,49 @@ def test_csv_and_fields_are_refused_where_the_output_is_not_a_list(
     assert code == 2 and "-o csv is for lists" in err
     code, _, err = run(capsys, "stream", "--fields", "type")
     assert code == 2 and "--fields is for lists" in err
+
+
+# --- value completion -----------------------------------------------------------------------
+
+
+def _complete(words: str, env: dict[str, str]) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    cword = len(words.split()) if words.endswith(" ") else len(words.split()) - 1
+    done = subprocess.run(
+        [sys.executable, "-m", "paradexctl"],
+        env={**os.environ, **env, "_PARADEXCTL_COMPLETE": "complete_bash",
+             "COMP_WORDS": words, "COMP_CWORD": str(cword)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout.split()
+
+
+def test_the_shell_completes_values_not_only_commands(tmp_path: Path) -> None:
+    import time
+
+    from conftest import write_profile
+
+    from paradexctl.paradex.auth import MetaCache
+
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "PARADEX_ENV": "local"}  # fmt: skip
+    write_profile(tmp_path / "cfg", "cron-readonly", env="testnet")
+    api = "http://127.0.0.1:8787/v1"  # --env local's REST URL
+    MetaCache(tmp_path / "cache" / "paradexctl", api, time.time).put(
+        "markets", [{"symbol": "BTC-USD-PERP"}, {"symbol": "ETH-USD-PERP"}]
+    )
+    assert _complete("paradexctl --env ", env) == ["prod", "testnet", "nightly", "local"]
+    assert _complete("paradexctl --profile c", env) == ["cron-readonly"]
+    assert _complete("paradexctl stream orders f", env) == ["fills"]
+    assert _complete("paradexctl bbo E", env) == ["ETH-USD-PERP"]
+    assert _complete("paradexctl fills --market ", env) == ["BTC-USD-PERP", "ETH-USD-PERP"]
+    assert _complete("paradexctl order place BTC-USD-PERP ", env) == ["buy", "sell"]
+    assert _complete("paradexctl order place BTC-USD-PERP buy 1 --stp expire-m", env) == [
+        "expire-maker"
+    ]
+    # no cache yet for another environment: nothing, and no error
+    assert _complete("paradexctl --env testnet bbo ", env) == []

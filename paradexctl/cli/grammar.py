@@ -18,7 +18,7 @@ Cheap to import: typer only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from typer.core import TyperArgument
@@ -201,6 +201,87 @@ def _long_name(param: Any) -> str:
     return next((n for n in names if n.startswith("--")), names[0])
 
 
+# -- value completion (the shell asks through _PARADEXCTL_COMPLETE) -----------------------------
+
+
+def _words(*words: str) -> Callable[[Any, Any, str], list[str]]:
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        return [w for w in words if w.startswith(incomplete.lower())]
+
+    return complete
+
+
+def _from(load: Callable[[Any], Sequence[str]]) -> Callable[[Any, Any, str], list[str]]:
+    """Words from ``load(ctx)`` (lazily: imports and files only when the shell asks);
+    nothing when it fails: a completion never prints an error."""
+
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        try:
+            words = load(ctx)
+        except Exception:
+            return []
+        low = incomplete.lower()
+        return [w for w in words if w.lower().startswith(low)]
+
+    return complete
+
+
+def _environments(ctx: Any) -> list[str]:
+    from paradexctl.paradex.env import ENVIRONMENTS
+
+    return list(ENVIRONMENTS)
+
+
+def _profiles(ctx: Any) -> list[str]:
+    from paradexctl.config import load_config
+
+    return sorted(load_config().get("profiles") or {})
+
+
+def _cached_markets(ctx: Any) -> list[str]:
+    """The market symbols of the metadata cache of the environment the command line names so
+    far (``--env``, ``--profile``, ``--api-url``, else the configured one): no request is
+    made (an empty list until a command fetched the markets once)."""
+    import time
+
+    from paradexctl.config import cache_dir, resolve_settings
+    from paradexctl.paradex.auth import MetaCache
+
+    given = ctx.find_root().params if ctx is not None else {}
+    settings = resolve_settings(
+        profile=given.get("profile"), env=given.get("env"), api_url=given.get("api_url"),
+        ws_url=given.get("ws_url"),
+    )  # fmt: skip
+    rows = MetaCache(cache_dir(), settings.api_url, time.time).get("markets", float("inf"))
+    return sorted(str(m["symbol"]) for m in rows or [] if isinstance(m, dict) and m.get("symbol"))
+
+
+def _channels(ctx: Any) -> list[str]:
+    from paradexctl.cli.stream import CHANNEL_CHOICES
+
+    return list(CHANNEL_CHOICES)
+
+
+#: Value completion by option long name or argument name: what the shell offers after
+#: ``--env ``, ``stream ``, ``--market `` ... (applied by :func:`normalize`).
+COMPLETERS: dict[str, Callable[[Any, Any, str], list[str]]] = {
+    "--env": _from(_environments),
+    "--profile": _from(_profiles),
+    "--output": _words("table", "json", "ndjson", "csv"),
+    "--market": _from(_cached_markets),
+    "market": _from(_cached_markets),
+    "channels": _from(_channels),
+    "side": _words("buy", "sell"),
+    "--side": _words("buy", "sell"),
+    "--type": _words("limit", "market", "stop-limit", "stop-market"),
+    "--tif": _words("gtc", "ioc", "post-only"),
+    "--stp": _words("expire-maker", "expire-taker", "expire-both"),
+    "--wait": _words("accepted", "open", "filled", "closed"),
+    "--mode": _words("cross", "isolated"),
+    "--status": _words("new", "open", "closed", "untriggered"),
+}
+
+
 def normalize(cmd: Any, path: str = "") -> Any:
     """Apply :data:`METAVARS` and :data:`EXAMPLES` to ``cmd`` (the command at ``path``) and
     every command below it (once; returns ``cmd``). A name missing from a table keeps what it
@@ -215,8 +296,14 @@ def normalize(cmd: Any, path: str = "") -> Any:
             param.metavar = METAVARS.get(param.name or "", param.metavar)
             if isinstance(param, TyperArgument) and not isinstance(param, Argument):
                 param.__class__ = Argument
+            key = param.name or ""
         elif not (param.is_flag or param.count):
             param.metavar = METAVARS.get(_long_name(param), param.metavar)
+            key = _long_name(param)
+        else:
+            continue
+        if key in COMPLETERS and getattr(param, "_custom_shell_complete", None) is None:
+            param._custom_shell_complete = COMPLETERS[key]
     cmd._paradexctl_normalized = True
     for name, sub in (getattr(cmd, "commands", None) or {}).items():
         normalize(sub, f"{path} {name}".strip())
