@@ -191,3 +191,43 @@ def test_verbose_websocket_trace_hides_the_jwt(
         assert part not in trace and part not in proc.stdout
     assert "eyJ" not in trace
     assert hex(priv)[2:] not in trace
+
+
+def test_waits_and_retries_show_progress_on_a_terminal_and_nowhere_else(
+    sim: SimServer,
+    sim_account: Callable[[SimServer], tuple[int, str, str]],
+    tmp_path: Path,
+) -> None:
+    from conftest import write_profile
+
+    priv, _pub, _address = sim_account(sim)
+    env = _env(tmp_path, PARADEX_ENV="local", PARADEX_API_URL=sim.http_url,
+               PARADEX_WS_URL=sim.ws_url, PARADEX_L2_PRIVATE_KEY=hex(priv))  # fmt: skip
+    write_profile(tmp_path / "cfg", retry_base_ms=5)
+    # a retry: the first GET /markets answers 503
+    sim.admin.faults(rest_5xx=1)
+    code, out = run_in_pty(["markets", "--refresh"], env)
+    assert code == 0, out
+    assert re.search(rb"retrying GET /markets in \d+\.\d s \(2/4; HTTP 503", out), out
+    sim.admin.faults(rest_5xx=1)
+    piped = subprocess.run([sys.executable, "-m", "paradexctl", "markets", "--refresh"],
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert piped.returncode == 0 and "retrying" not in piped.stderr, piped.stderr
+    sim.admin.faults(rest_5xx=1)
+    code, out = run_in_pty(["-q", "markets", "--refresh"], env)
+    assert code == 0 and b"retrying" not in out
+    # smoke's steps as they end, and reconcile's phases
+    code, out = run_in_pty(["smoke", "--timeout", "5", "--window", "0.3", "--grace", "0.3"], env)
+    assert code == 0, out
+    text = out.decode(errors="replace")
+    ended = re.findall(r"smoke: (\w+) passed in \d+ ms", text)
+    assert ended[:3] == ["auth", "markets", "ws"] and "cleanup" in ended, text
+    assert text.index("smoke: auth passed") < text.index("SMOKE PASSED")  # before the table
+    code, out = run_in_pty(["reconcile", "--window", "0.3", "--grace", "0.2"], env)
+    assert code == 0, out
+    for phase in (b"collecting for 0.3 s", b"window over, grace 0.2 s", b"grace over"):
+        assert phase in out, out
+    code, out = run_in_pty(["order", "place", "BTC-USD-PERP", "buy", "0.01", "--price", "50000",
+                            "--wait", "open", "--timeout", "10"], env)  # fmt: skip
+    assert code == 0, out
+    assert re.search(rb"order \d+ is NEW: waiting up to 10 s for it to be open", out), out

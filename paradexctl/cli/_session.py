@@ -108,6 +108,7 @@ def open_session(settings: Settings | None = None) -> Session:
         retry=retry,
         timeout=tunable("timeout_s", s),
         token_loader=lambda: load_token_text(s),
+        progress=ctx.progress_sink(),
     )
 
 
@@ -184,6 +185,7 @@ async def live_clients(
         timeout=sync._timeout,
         retry=sync.retry,
         trace=sync.trace,
+        progress=sync.progress,
     )
     try:
         yield rest, jwt

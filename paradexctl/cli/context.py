@@ -110,6 +110,20 @@ class AppContext:
             raise UsageError(f"{what} is for lists; {command} prints a table, json or ndjson")
         return out
 
+    def progress_sink(self) -> Any:
+        """``progress(line)`` for waits and retries when stderr is a terminal and not
+        ``-q`` (None otherwise: nothing of it in a pipe or a log)."""
+        if self.quiet or not sys.stderr.isatty():
+            return None
+        from paradexctl.output import stderr_message
+
+        as_json = self.error_format in ("json", "ndjson")
+
+        def progress(line: str) -> None:
+            stderr_message(sys.stderr, "progress", line, as_json=as_json)
+
+        return progress
+
     def trace(self, line: str) -> None:
         """A traffic trace line (``-v``) on stderr: a JSON object ``{"type": "trace"}`` when
         errors are JSON (``-o json``/``ndjson``), else the text."""

@@ -523,6 +523,11 @@ def _place_and_wait(sess: Any, spec: Any, body: Any, wait: str, timeout: float, 
                     f"--client-id {result.client_id}'",
                     client_id=result.client_id,
                 )
+            progress = ctx.progress_sink()
+            if progress is not None:
+                status = (result.order or {}).get("status") or "sent"
+                progress(f"order {result.order.get('id')} is {status}: waiting up to "  # type: ignore[union-attr]
+                         f"{timeout:g} s for it to be {wait}")  # fmt: skip
             order, via = await watch.wait(result.order or {}, wait, timeout)
             result.order = order
             result.outcome = wait

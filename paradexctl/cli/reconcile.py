@@ -225,6 +225,28 @@ async def collect_live(
         )
 
 
+def _phase_marks(window: float, grace: float) -> Any:
+    """``on_mark`` for the live collection: the context's (tests) and, on a terminal, one
+    progress line per phase of the window and the grace."""
+    ctx = get_ctx()
+    sink, test_mark = ctx.progress_sink(), ctx.on_mark
+    phases = {
+        "window_start": f"reconcile: subscribed, collecting for {window:g} s",
+        "window_end": f"reconcile: window over, grace {grace:g} s",
+        "grace_end": "reconcile: grace over, taking the final snapshot",
+    }
+    if sink is None:
+        return test_mark
+
+    def on_mark(name: str) -> None:
+        if test_mark is not None:
+            test_mark(name)
+        if name in phases:
+            sink(phases[name])
+
+    return on_mark
+
+
 def run_live(
     *,
     entities: frozenset[str],
@@ -261,7 +283,7 @@ def run_live(
                     opts,
                     sink=writer.write_line if writer is not None else None,
                     trace=trace,
-                    on_mark=get_ctx().on_mark,
+                    on_mark=_phase_marks(window, grace),
                 )
             )
         if writer is not None:

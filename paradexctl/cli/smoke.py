@@ -120,6 +120,7 @@ def smoke(
                 options=opts,
                 reconcile=reconcile,
                 trace=trace,
+                progress=ctx.progress_sink(),
             )
             steps = run.run()
     finally:

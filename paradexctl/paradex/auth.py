@@ -362,12 +362,18 @@ class Session:
         clock: Callable[[], float] = time.time,
         cache_root: Path | None = None,
         token_loader: Callable[[], str] | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> Session:
         """A session for ``settings``. With no key configured and a token source, the
         token (``token_loader``) authenticates: reads only (:class:`TokenAuth`)."""
         root = cache_root if cache_root is not None else cache_dir()
         client = RestClient(
-            settings.api_url, transport=transport, timeout=timeout, retry=retry, trace=trace
+            settings.api_url,
+            transport=transport,
+            timeout=timeout,
+            retry=retry,
+            trace=trace,
+            progress=progress,
         )
         session = cls(
             settings=settings,

@@ -125,7 +125,10 @@ class SmokeRun:
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        #: told of each step as it ends (``smoke: place passed in 12 ms``): a TTY's progress
+        self.progress = progress
         self.session = session
         self.client = session.client
         self.make_feed = feed
@@ -460,6 +463,9 @@ class SmokeRun:
             step.status, step.detail = "failed", f"{type(err).__name__}: {err}"
         finally:
             step.duration_ms = round((self.clock() - t0) * 1000)
+            if self.progress is not None:
+                why = f": {step.detail}" if step.status == "failed" else ""
+                self.progress(f"smoke: {step.name} {step.status} in {step.duration_ms} ms{why}")
 
     def run(self) -> list[Step]:
         """Run every step until one fails, then always the cleanup. Returns the steps.
