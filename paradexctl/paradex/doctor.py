@@ -91,9 +91,7 @@ async def probe_ws(
                     subs = ", ".join(ev.channels)
                     return Check("websocket", "ok", f"{url}: {what}, subscribed {subs}", took)
                 if isinstance(ev, wsmod.Closed) and ev.error is not None:
-                    from paradexctl.paradex.feed import to_cli_error
-
-                    reason = to_cli_error(ev.error).message
+                    reason = wsmod.to_cli_error(ev.error).message
                     return Check("websocket", "fail", f"{url}: {reason}", took)
                 if isinstance(ev, wsmod.Disconnected):
                     return Check("websocket", "fail", f"{url}: {ev.reason}", took)

@@ -36,6 +36,7 @@ from paradexctl.core.recording import Mark, Record, RestSnapshot, WsFrame
 from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError
 from paradexctl.paradex import ws as wsmod
 from paradexctl.paradex.rest import expect_object, expect_rows, path_segment
+from paradexctl.paradex.ws import to_cli_error
 
 __all__ = [
     "CHANNELS",
@@ -106,22 +107,6 @@ SINGLE = frozenset({"order", "account"})
 def is_not_found(err: ExchangeRejected) -> bool:
     """The exchange says an order does not exist (a lookup's answer, not a failure)."""
     return err.status == 404 or (err.code or "").endswith("NOT_FOUND")
-
-
-def to_cli_error(exc: BaseException) -> ParadexctlError:
-    """Map a fatal WebSocket error to the CLI's exception (and so its exit code)."""
-    if isinstance(exc, ParadexctlError):
-        return exc
-    if isinstance(exc, wsmod.RpcFailure):
-        return ExchangeRejected(
-            f"WebSocket {exc}", code=str(exc.code) if exc.code is not None else None
-        )
-    from websockets.exceptions import InvalidStatus  # imported when the WebSocket is used
-
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        return ExchangeRejected(f"WebSocket upgrade refused: HTTP {status}", status=status)
-    return ExchangeUnavailable(str(exc) or type(exc).__name__)
 
 
 def now_ms() -> int:

@@ -57,6 +57,7 @@ from typing import Any, NamedTuple
 
 from paradexctl.core.backoff import Backoff
 from paradexctl.core.jsonlimits import MAX_JSON_DEPTH, reject_constant, too_deep
+from paradexctl.errors import ExchangeRejected, ExchangeUnavailable, ParadexctlError
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -878,3 +879,19 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def to_cli_error(exc: BaseException) -> ParadexctlError:
+    """Map a fatal WebSocket error to the CLI's exception (and so its exit code)."""
+    if isinstance(exc, ParadexctlError):
+        return exc
+    if isinstance(exc, RpcFailure):
+        return ExchangeRejected(
+            f"WebSocket {exc}", code=str(exc.code) if exc.code is not None else None
+        )
+    from websockets.exceptions import InvalidStatus  # imported when the WebSocket is used
+
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return ExchangeRejected(f"WebSocket upgrade refused: HTTP {status}", status=status)
+    return ExchangeUnavailable(str(exc) or type(exc).__name__)
