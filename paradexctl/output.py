@@ -339,10 +339,10 @@ class Output:
     def _write(self, text: str) -> None:
         _write_or_close(self.stdout, text)
 
-    def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
+    def console(self) -> Any:
+        """The rich console tables are printed on (stdout; a closed pipe is
+        :class:`OutputClosed`, no colour with ``--no-color``/``NO_COLOR``)."""
         from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
 
         class _Console(Console):
             def on_broken_pipe(self) -> None:
@@ -350,7 +350,7 @@ class Output:
                 # with status 0 (OutputClosed), as for json and ndjson.
                 raise BrokenPipeError()
 
-        console = _Console(
+        return _Console(
             file=self.stdout,
             # --no-color / NO_COLOR: plain text, no colour and no other styling (bold)
             color_system="auto" if self.color else None,
@@ -358,14 +358,22 @@ class Output:
             highlight=False,
             soft_wrap=False,
         )
+
+    def build_table(
+        self, data: Any, *, columns: Sequence[str] | None = None, title: str | None = None
+    ) -> Any:
+        """The rich table of ``data``: a mapping as field/value rows (without ``columns``),
+        else one row per mapping in ``columns`` (default: every key)."""
+        from rich.markup import escape
+        from rich.table import Table
+
         if isinstance(data, Mapping) and not columns:
             table = Table(title=title, show_header=True, header_style="bold")
             table.add_column("field")
             table.add_column("value", overflow="fold")
             for key, value in jsonable(data).items():
                 table.add_row(escape(escape_surrogates(str(key))), escape(_cell(value)))
-            console.print(table)
-            return
+            return table
         rows = [jsonable(r) for r in _rows(data)]
         if not columns:
             columns = _keys(rows)
@@ -374,8 +382,11 @@ class Output:
             table.add_column(escape(escape_surrogates(c)), overflow="fold")
         for r in rows:
             table.add_row(*(escape(_cell(r.get(c))) for c in columns))
-        console.print(table)
-        if not rows:
+        return table
+
+    def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
+        self.console().print(self.build_table(data, columns=columns, title=title))
+        if not (isinstance(data, Mapping) and not columns) and not list(_rows(data)):
             self.info("(no rows)")
 
     # -- messages -------------------------------------------------------------------------

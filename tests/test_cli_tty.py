@@ -231,3 +231,139 @@ def test_waits_and_retries_show_progress_on_a_terminal_and_nowhere_else(
                             "--wait", "open", "--timeout", "10"], env)  # fmt: skip
     assert code == 0, out
     assert re.search(rb"order \d+ is NEW: waiting up to 10 s for it to be open", out), out
+
+
+class PtyProc:
+    """paradexctl on a pseudo-terminal, read until a condition holds (with a deadline)."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        import signal
+
+        master, slave = pty.openpty()
+        self.master = master
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "paradexctl", *argv], stdin=slave, stdout=slave,
+            stderr=slave, env=env, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        os.close(slave)
+        self.buf = b""
+
+    def until(self, pattern: bytes, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        start = len(self.buf)
+        while pattern not in self.buf[start:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} within {timeout} s: {self.buf[-3000:]!r}")
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.buf += os.read(self.master, 65536)
+                except OSError:
+                    raise AssertionError(
+                        f"ended before {pattern!r}: {self.buf[-3000:]!r}"
+                    ) from None
+
+    def interrupt(self) -> int:
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.buf += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return self.proc.wait(timeout=30)
+
+    def close(self) -> None:
+        os.close(self.master)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_watch_redraws_the_table_from_the_stream_and_ends_on_ctrl_c(
+    sim: SimServer,
+    sim_account: Callable[[SimServer], tuple[int, str, str]],
+    tmp_path: Path,
+) -> None:
+    from paradexctl.sim.testing import SimAccount, login, order_body
+
+    priv, pub, address = sim_account(sim)
+    acct = SimAccount(priv, pub, address)
+    http = __import__("httpx").Client(base_url=sim.http_url, timeout=10, headers={
+        "Authorization": f"Bearer {login(sim.http_url, acct)}"})  # fmt: skip
+    assert http.post("/orders", json=order_body(acct, "BTC-USD-PERP", "BUY", "0.01", "50000",
+                                                client_id="watch-1")).status_code == 201  # fmt: skip
+    env = _env(tmp_path, PARADEX_ENV="local", PARADEX_API_URL=sim.http_url,
+               PARADEX_WS_URL=sim.ws_url, PARADEX_L2_PRIVATE_KEY=hex(priv))  # fmt: skip
+    p = PtyProc(["orders", "list", "--watch"], env)
+    try:
+        p.until(b"watch-1")  # the REST snapshot of the subscription
+        assert http.post("/orders", json=order_body(acct, "BTC-USD-PERP", "BUY", "0.01", "50001",
+                                                    client_id="watch-2")).status_code == 201  # fmt: skip
+        p.until(b"watch-2")  # the WebSocket update, redrawn
+        assert http.delete("/orders/by_client_id/watch-1").status_code == 204
+        before = len(p.buf)
+        p.until(b"watch-2")  # redrawn again: watch-1 is no longer open
+        deadline = time.monotonic() + 10
+        while b"watch-1" in p.buf[before:].split(b"watch-2")[-1] and time.monotonic() < deadline:
+            p.until(b"watch-2", timeout=5)
+        last = p.buf[p.buf.rfind(b"client_id") :]
+        assert b"watch-2" in last and b"watch-1" not in last, last
+        assert p.interrupt() == 130
+    finally:
+        p.close()
+        http.close()
+
+
+def test_watch_with_ndjson_prints_each_change(
+    sim: SimServer,
+    sim_account: Callable[[SimServer], tuple[int, str, str]],
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    priv, _pub, _address = sim_account(sim)
+    env = _env(tmp_path, PARADEX_ENV="local", PARADEX_API_URL=sim.http_url,
+               PARADEX_WS_URL=sim.ws_url, PARADEX_L2_PRIVATE_KEY=hex(priv))  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "paradexctl", "balances", "-w"],  # a pipe: NDJSON
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        kinds: list[str] = []
+        deadline = time.monotonic() + 30
+        while "resynced" not in kinds and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            obj = json.loads(line)
+            kinds.append(obj["type"])
+            if obj["type"] == "update":
+                assert obj["channel"] == "balances" and obj["data"]["token"] == "USDC"
+        assert kinds[:2] == ["connected", "subscribed"] and "update" in kinds, kinds
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+
+
+def test_watch_refuses_what_it_cannot_show(tmp_path: Path) -> None:
+    env = _env(tmp_path, PARADEX_ENV="local")
+    for argv, message in (
+        (["orders", "list", "--watch", "--history"], "--history cannot be used"),
+        (["-o", "csv", "positions", "--watch"], "not csv"),
+        (["--jq", ".", "balances", "-w"], "--watch cannot be combined with --jq"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "paradexctl", *argv], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2 and message in done.stderr, (argv, done.stderr)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.cli.context import OutputOpt, WatchOpt, get_ctx
 from paradexctl.errors import UsageError
 
 account_app = typer.Typer(
@@ -68,9 +68,18 @@ def register(app: typer.Typer) -> None:
 
 
 @account_app.callback()
-def account(typer_ctx: typer.Context, output: OutputOpt = None) -> None:
+def account(typer_ctx: typer.Context, watch: WatchOpt = False, output: OutputOpt = None) -> None:
     """Show the account summary (GET /account)."""
     if typer_ctx.invoked_subcommand is not None:
+        return
+    if watch:
+        from paradexctl.cli.watch import watch as run_watch
+
+        def summary(state: Any) -> dict[str, Any]:
+            acct = state.account
+            return dict(acct.raw) if acct is not None else {"account": "(waiting for it)"}
+
+        run_watch("account", rows=summary, columns=None, output=output)
         return
     from paradexctl.cli._session import open_session
 
@@ -103,9 +112,18 @@ def onboard(
     out.info(f"account {result['account']} is onboarded")
 
 
-def balances(output: OutputOpt = None) -> None:
+def balances(watch: WatchOpt = False, output: OutputOpt = None) -> None:
     """Token balances (GET /balance)."""
     from paradexctl.cli._session import open_session
+
+    if watch:
+        from paradexctl.cli.watch import watch as run_watch
+
+        def live_balances(state: Any) -> list[dict[str, Any]]:
+            return [dict(b.raw) for _, b in sorted(state.balances.items())]
+
+        run_watch("balances", rows=live_balances, columns=BALANCE_COLUMNS, output=output)
+        return
 
     out = get_ctx().output(output)
     from paradexctl.paradex.rest import expect_rows
@@ -115,9 +133,18 @@ def balances(output: OutputOpt = None) -> None:
     out.emit(rows, columns=BALANCE_COLUMNS)
 
 
-def positions(output: OutputOpt = None) -> None:
+def positions(watch: WatchOpt = False, output: OutputOpt = None) -> None:
     """Positions (GET /positions), as the exchange reports them."""
     from paradexctl.cli._session import open_session
+
+    if watch:
+        from paradexctl.cli.watch import watch as run_watch
+
+        def live_positions(state: Any) -> list[dict[str, Any]]:
+            return [dict(p.raw) for _, p in sorted(state.positions.items())]
+
+        run_watch("positions", rows=live_positions, columns=POSITION_COLUMNS, output=output)
+        return
 
     out = get_ctx().output(output)
     from paradexctl.paradex.rest import expect_rows

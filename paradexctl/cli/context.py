@@ -48,6 +48,16 @@ OutputOpt = Annotated[
         metavar="FORMAT",
     ),
 ]
+#: ``-w/--watch`` on the list commands that have a stream channel (``cli/watch.py``)
+WatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        "-w",
+        help="Keep the rows live from the merged stream (a table redrawn in place, or each "
+        "change with -o ndjson) until interrupted.",
+    ),
+]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from paradexctl.cli.context import OutputOpt, get_ctx
+from paradexctl.cli.context import OutputOpt, WatchOpt, get_ctx
 from paradexctl.errors import ExchangeRejected, UsageError, ValidationError
 
 orders_app = typer.Typer(help="List orders (open or history).", no_args_is_help=True)
@@ -86,6 +86,7 @@ def orders_list(
         typer.Option("--since", metavar="WHEN", help="Created since WHEN (unix ms/s, ISO, 2h)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 100,
+    watch: WatchOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """List open orders (GET /orders) or the history (GET /orders-history, cursor-paged)."""
@@ -93,6 +94,20 @@ def orders_list(
 
     if open_ and history:
         raise UsageError("--open and --history are exclusive")
+    if watch:
+        given = _explicit_options(("history", "--history"), ("status", "--status"),
+                                  ("since", "--since"), ("limit", "--limit"))  # fmt: skip
+        if given:
+            raise UsageError(f"--watch shows the open orders: {', '.join(given)} cannot be used")
+        from paradexctl.cli.watch import watch as run_watch
+
+        def open_orders(state: Any) -> list[dict[str, Any]]:
+            live = state.open_orders(market).values()
+            return [dict(o.raw) for o in sorted(live, key=lambda o: o.created_at or 0)]
+
+        run_watch("orders", rows=open_orders, columns=ORDER_COLUMNS, market=market,
+                  output=output)  # fmt: skip
+        return
     st = status.upper() if status else None
     if st is not None and st not in ("NEW", "UNTRIGGERED", "OPEN", "CLOSED"):
         raise UsageError(f"--status {status!r}: choose NEW, UNTRIGGERED, OPEN or CLOSED")

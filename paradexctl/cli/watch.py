@@ -1,0 +1,122 @@
+"""``-w/--watch`` on ``orders list``, ``positions``, ``balances`` and ``account``: the rows
+kept live from the merged stream, so the screen is the state manager's view (not polling).
+
+On a terminal (``-o table``, its default there) the table is redrawn in place when the state
+changes (at most five times a second); with ``-o ndjson`` (the default in a pipe) each
+accepted change is one line, as ``stream CHANNEL --merged`` prints it. It runs until
+interrupted (exit 130), like ``stream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from paradexctl.cli.context import get_ctx
+from paradexctl.errors import UsageError
+
+__all__ = ["REDRAW_S", "watch"]
+
+#: the shortest time between two redraws of the table
+REDRAW_S = 0.2
+
+
+def watch(
+    channel: str,
+    *,
+    rows: Callable[[Any], Any],
+    columns: list[str] | None,
+    market: str | None = None,
+    output: str | None = None,
+    duration: float | None = None,
+) -> None:
+    """Watch ``channel`` (``orders``, ``positions``, ``balances``, ``account``); ``rows(state)``
+    gives what the table shows (a list of mappings, or one mapping)."""
+    from paradexctl.cli._session import live_feed, open_session, ws_options
+    from paradexctl.output import LineWriter, StreamLines
+    from paradexctl.paradex.stream import new_state, run_stream
+
+    ctx = get_ctx()
+    if ctx.jq is not None or ctx.fields:
+        raise UsageError("--watch cannot be combined with --jq or --fields")
+    # a terminal gets the table; a pipe the changes (NDJSON), unless -o says otherwise
+    out = ctx.output(output or ctx.output_format or ("table" if _tty() else "ndjson"))
+    if out.fmt not in ("table", "ndjson"):
+        raise UsageError(
+            f"--watch shows a live table (-o table) or prints each change (-o ndjson), not {out.fmt}"
+        )
+    settings = ctx.settings()
+    session = open_session(settings)
+    if market is not None:
+        market = str(session.market(market).get("symbol") or market)
+    state = new_state()
+    view = _Table(out, rows, columns, state) if out.fmt == "table" else None
+    lines = None if view is not None else StreamLines(LineWriter(out.stdout, batch=True))
+
+    async def main() -> None:
+        async with live_feed(
+            session, settings, channels=[channel], market=market, ws_options=ws_options()
+        ) as feed:
+            redraw = asyncio.get_running_loop().create_task(view.run()) if view else None
+            try:
+                await run_stream(
+                    feed, state=state, lines=lines, duration=duration, merged=True,
+                    on_decision=(view.changed if view is not None else None),
+                )  # fmt: skip
+            finally:
+                if redraw is not None:
+                    redraw.cancel()
+                    with _suppress():
+                        await redraw
+                if view is not None:
+                    view.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        session.close()
+
+
+def _tty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(BaseException)
+
+
+class _Table:
+    """The live table: redrawn in place (rich's Live) when the state changed."""
+
+    def __init__(self, out: Any, rows: Callable[[Any], Any], columns: list[str] | None,
+                 state: Any) -> None:  # fmt: skip
+        from rich.live import Live
+
+        self.out, self.rows, self.columns, self.state = out, rows, columns, state
+        self.dirty = True
+        self.live = Live(self._render(), console=out.console(), auto_refresh=False, transient=False)
+        self.live.start(refresh=True)
+
+    def changed(self, decision: Any) -> None:
+        if getattr(decision, "accepted", True):
+            self.dirty = True
+
+    def _render(self) -> Any:
+        return self.out.build_table(self.rows(self.state), columns=self.columns)
+
+    async def run(self) -> None:
+        while True:
+            if self.dirty:
+                self.dirty = False
+                self.live.update(self._render(), refresh=True)
+            await asyncio.sleep(REDRAW_S)
+
+    def close(self) -> None:
+        if self.dirty:
+            self.live.update(self._render(), refresh=True)
+        self.live.stop()
