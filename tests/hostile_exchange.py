@@ -20,6 +20,7 @@ import io
 import json
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,15 @@ class HostileExchange:
 
         if method == "POST" and path.startswith("/auth/"):
             return ok({"jwt_token": JWT})
+        if method == "GET" and path == "/system/state":
+            return ok({"status": "ok"})
+        if method == "GET" and path == "/system/time":
+            return ok({"server_time": str(int(time.time() * 1000))})
+        if method == "GET" and path == "/account/margin":
+            cfg = {"market": "BTC-USD-PERP", "leverage": 10, "margin_type": "CROSS"}
+            return ok({"account": ADDRESS, "margin_methodology": "cross_margin", "configs": [cfg]})
+        if method == "GET" and path == "/account/tokens":
+            return ok({"results": []})
         if method == "GET" and path == "/markets":
             return ok({"results": [MARKET]})
         if method == "GET" and path == "/markets/summary":
