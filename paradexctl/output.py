@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -258,6 +259,78 @@ def _cell(value: Any) -> str:
     return escape_surrogates(str(value))
 
 
+#: a cell that is a number as the exchange writes it (right-aligned in tables)
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+#: columns shortened first when a table is too wide (never below :data:`MIN_ID`)
+ID_COLUMNS = frozenset(
+    {"id", "order_id", "client_id", "account", "lookup_id", "token_id", "fill_id", "busted_fill_id"}
+)
+#: the shortest an id is cut to (``17964151…0002``: its start and end stay readable)
+MIN_ID = 14
+#: free-text columns (a report's ``detail``): never hidden, folded over lines as needed
+FOLD_COLUMNS = frozenset({"detail", "message", "checks"})
+#: the width a fold column is counted at when a table is fitted
+FOLD_MIN = 24
+#: columns hidden first when a table is too wide, after the ids were shortened
+LOW_PRIORITY = ("cancel_reason", "remaining_size", "liquidity", "last_updated_at", "created_at",
+                "timestamp", "type", "client_id")  # fmt: skip
+
+
+def fit_columns(
+    columns: list[str], cells: list[list[str]], width: int
+) -> tuple[list[int], dict[int, int]]:
+    """Which columns a table of ``width`` characters shows, and to what width each id column
+    is cut: every column whole at first; then id columns cut down to :data:`MIN_ID`; then
+    the :data:`LOW_PRIORITY` columns hidden, then others from the right, at least two
+    kept. A rich table takes three characters per column plus one."""
+    natural = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    natural = [min(n, FOLD_MIN) if c in FOLD_COLUMNS else n for n, c in zip(natural, columns)]
+    keep = list(range(len(columns)))
+    cut: dict[int, int] = {}
+
+    def total() -> int:
+        return sum(cut.get(i, natural[i]) for i in keep) + 3 * len(keep) + 1
+
+    for i in keep:
+        if total() <= width:
+            break
+        if columns[i] in ID_COLUMNS and natural[i] > MIN_ID:
+            cut[i] = max(MIN_ID, natural[i] - (total() - width), len(columns[i]))
+    order = [i for c in LOW_PRIORITY for i in keep if columns[i] == c]
+    order += [i for i in reversed(keep) if i not in order and columns[i] not in FOLD_COLUMNS]
+    for i in order:
+        if total() <= width or len(keep) <= 2:
+            break
+        keep.remove(i)
+    return keep, {i: w for i, w in cut.items() if i in keep}
+
+
+def _shorten(text: str, width: int | None) -> str:
+    """``text`` cut to ``width`` with ``…`` in the middle (the start and the end stay)."""
+    if width is None or len(text) <= width:
+        return text
+    head = (width - 1) // 2 + (width - 1) % 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def human_time(value: Any, *, utc: bool, today: Any = None) -> str | None:
+    """``12:03:41`` for a time today, ``2026-11-30 12:03`` otherwise (local, or UTC with
+    ``utc``), for a value in ms or ns since the epoch; None for anything else (shown as is)."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    text = str(value)
+    if not text.isdigit() or len(text) not in (13, 19):
+        return None
+    seconds = int(text) / (1000 if len(text) == 13 else 1_000_000_000)
+    when = datetime.fromtimestamp(seconds, UTC if utc else None)
+    now = today if today is not None else datetime.now(UTC if utc else None)
+    if when.date() == now.date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
 class Output:
     """Writes rendered data to stdout and messages to stderr.
 
@@ -276,6 +349,8 @@ class Output:
         json_messages: bool = False,
         fields: Sequence[str] | None = None,
         jq: Any = None,
+        wide: bool = False,
+        utc: bool = False,
     ) -> None:
         """``json_messages``: every stderr line (message, warning, trace) is a JSON object
         with a ``type`` (``-o json``/``-o ndjson`` given explicitly: both streams are
@@ -293,6 +368,13 @@ class Output:
         self.fields = list(fields) if fields else None
         #: ``--jq``: a compiled jq program every emitted value goes through (:func:`jq_lines`)
         self.jq = jq
+        #: ``-o wide``: a table with every column, cells folded, raw values
+        self.wide = wide
+        #: ``--utc``: times in tables in UTC (else the local zone)
+        self.utc = utc
+        #: "now" for human times (today's times without a date); injectable for tests
+        self.today: Any = None
+        self.hidden_note: str | None = None
 
     # -- data -----------------------------------------------------------------------------
 
@@ -377,17 +459,53 @@ class Output:
         rows = [jsonable(r) for r in _rows(data)]
         if not columns:
             columns = _keys(rows)
+        cells = [[self._shown(c, r.get(c)) for c in columns] for r in rows]
+        keep: list[int] = list(range(len(columns)))
+        cut: dict[int, int] = {}
+        if not self.wide:
+            keep, cut = fit_columns(list(columns), cells, self.console().width)
+            hidden = [c for i, c in enumerate(columns) if i not in keep]
+            if hidden:
+                self.hidden_note = (
+                    f"({len(hidden)} column(s) not shown at this width: {', '.join(hidden)}; "
+                    "-o wide or -o json shows every field)"
+                )
         table = Table(title=title, show_header=True, header_style="bold")
-        for c in columns:
-            table.add_column(escape(escape_surrogates(c)), overflow="fold")
-        for r in rows:
-            table.add_row(*(escape(_cell(r.get(c))) for c in columns))
+        for i in keep:
+            values = [row[i] for row in cells if row[i]]
+            numeric = (
+                columns[i] not in ID_COLUMNS
+                and bool(values)
+                and all(_NUMBER.fullmatch(v) for v in values)
+            )
+            table.add_column(
+                escape(escape_surrogates(columns[i])),
+                justify="right" if numeric else "left",
+                no_wrap=not (self.wide or columns[i] in FOLD_COLUMNS),
+                overflow="fold" if self.wide or columns[i] in FOLD_COLUMNS else "ellipsis",
+            )
+        for row in cells:
+            table.add_row(*(escape(_shorten(row[i], cut.get(i))) for i in keep))
         return table
 
+    def _shown(self, column: str, value: Any) -> str:
+        """A cell as a person reads it: times human (``_at`` columns and ``timestamp``, in
+        ms or ns since the epoch), booleans yes/no; everything else exactly as sent."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if (column.endswith("_at") or column == "timestamp") and not self.wide:
+            shown = human_time(value, utc=self.utc, today=self.today)
+            if shown is not None:
+                return shown
+        return _cell(value)
+
     def _table(self, data: Any, *, columns: Sequence[str] | None, title: str | None) -> None:
+        self.hidden_note = None
         self.console().print(self.build_table(data, columns=columns, title=title))
         if not (isinstance(data, Mapping) and not columns) and not list(_rows(data)):
             self.info("(no rows)")
+        elif self.hidden_note:
+            self.info(self.hidden_note)
 
     # -- messages -------------------------------------------------------------------------
 

@@ -367,3 +367,53 @@ def test_watch_refuses_what_it_cannot_show(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "paradexctl", *argv], env=env,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2 and message in done.stderr, (argv, done.stderr)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_tables_fit_the_terminal_ids_unwrapped_headers_whole_times_human(
+    sim: SimServer,
+    sim_account: Callable[[SimServer], tuple[int, str, str]],
+    tmp_path: Path,
+    width: int,
+) -> None:
+    priv, _pub, _address = sim_account(sim)
+    env = _env(tmp_path, PARADEX_ENV="local", PARADEX_API_URL=sim.http_url,
+               PARADEX_WS_URL=sim.ws_url, PARADEX_L2_PRIVATE_KEY=hex(priv))  # fmt: skip
+    env["COLUMNS"] = str(width)
+    placed = subprocess.run(
+        [sys.executable, "-m", "paradexctl", "-o", "json", "order", "place", "BTC-USD-PERP", "buy",
+         "0.01", "--type", "market", "--wait", "filled"], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+    order_id = json.loads(placed.stdout)["order_id"]
+    subprocess.run([sys.executable, "-m", "paradexctl", "order", "place", "BTC-USD-PERP", "buy",
+                    "0.01", "--price", "50000", "--client-id", "tty-order-1"], env=env,
+                   capture_output=True, timeout=60, check=True)  # fmt: skip
+    known = {"id", "client_id", "market", "side", "type", "size", "remaining_size", "price",
+             "status", "cancel_reason", "created_at", "average_entry_price", "unrealized_pnl",
+             "liquidation_price", "last_updated_at", "liquidity", "fee", "order_id", "step",
+             "duration_ms", "detail"}  # fmt: skip
+    for argv in (["orders", "list"], ["positions"], ["fills"],
+                 ["smoke", "--timeout", "5", "--window", "0.3", "--grace", "0.3"]):  # fmt: skip
+        code, raw = run_in_pty(argv, env)
+        assert code == 0, raw
+        text = re.sub(r"\x1b\[[0-9;]*m", "", raw.decode()).replace("\r", "")
+        table = [ln for ln in text.splitlines() if ln[:1] in "┏┃┡│└"]
+        assert table, text
+        assert all(len(ln) <= width for ln in table), (argv, width, text)
+        header = next(ln for ln in table if ln.startswith("┃"))
+        names = [c.strip() for c in header.strip("┃").split("┃")]
+        assert set(names) <= known, (argv, names)  # every header whole, none split
+        assert len([ln for ln in table if ln.startswith("┃")]) == 1  # on one line
+        cells = [c.strip() for ln in table if ln.startswith("│") for c in ln.strip("│").split("│")]
+        for c in cells:  # an id is whole or cut with its marker, never broken over lines
+            if c.isdigit() and len(c) > 16:
+                assert c == order_id or len(c) == len(order_id), (argv, c)
+        if argv[0] in ("orders", "fills"):
+            times = [c for c in cells if re.fullmatch(r"\d\d:\d\d:\d\d", c)]
+            raw_ms = [c for c in cells if re.fullmatch(r"1\d{12}", c)]
+            if "created_at" in names:
+                assert times and not raw_ms, (argv, cells)
+        if argv[0] == "fills" and width == 80:
+            assert any("…" in c for c in cells) or order_id in cells  # the marker, or room

@@ -114,3 +114,57 @@ def test_jq_errors_are_usage_errors() -> None:
     with pytest.raises(UsageError) as info:
         list(jq_lines(compile_jq(".foo"), [1]))
     assert "Cannot index array" in info.value.message
+
+
+# --- tables that fit --------------------------------------------------------------------------
+
+
+def test_fit_columns_cuts_ids_first_then_hides_low_priority_columns() -> None:
+    from paradexctl.output import MIN_ID, fit_columns
+
+    columns = ["id", "market", "side", "status", "cancel_reason", "created_at"]
+    cells = [["1796415184494000000000000002", "BTC-USD-PERP", "BUY", "OPEN", "", "20:20:33"]]
+    keep, cut = fit_columns(columns, cells, 200)
+    assert (keep, cut) == ([0, 1, 2, 3, 4, 5], {})  # all of it fits
+    keep, cut = fit_columns(columns, cells, 70)
+    assert keep == [0, 1, 2, 3, 5] and MIN_ID <= cut[0] < 28  # cut id, cancel_reason hidden
+    keep, cut = fit_columns(columns, cells, 10)
+    assert len(keep) == 2 and cut == {0: MIN_ID}  # never fewer than two columns
+    wide_detail = [["smoke", "failed", "x" * 300]]
+    keep, _ = fit_columns(["step", "status", "detail"], wide_detail, 60)
+    assert keep == [0, 1, 2]  # a detail folds, it is never hidden
+
+
+def test_a_cut_id_keeps_its_start_and_end_around_the_marker() -> None:
+    from paradexctl.output import _shorten
+
+    assert _shorten("1796415184494000000000000002", 14) == "1796415…000002"
+    assert len(_shorten("1796415184494000000000000002", 14)) == 14
+    assert _shorten("short", 14) == "short" and _shorten("abc", None) == "abc"
+
+
+def test_human_times_today_and_otherwise_in_ms_or_ns() -> None:
+    from datetime import UTC, datetime
+
+    from paradexctl.output import human_time
+
+    today = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
+    ms = int(datetime(2026, 12, 4, 12, 3, 41, tzinfo=UTC).timestamp() * 1000)
+    assert human_time(ms, utc=True, today=today) == "12:03:41"
+    assert human_time(str(ms * 1_000_000), utc=True, today=today) == "12:03:41"  # ns
+    assert human_time(ms - 86_400_000, utc=True, today=today) == "2026-12-03 12:03"
+    for not_a_time in (None, True, 5, "abc", "12345", 1.5, [ms]):
+        assert human_time(not_a_time, utc=True, today=today) is None
+
+
+def test_tables_say_yes_no_and_right_align_numbers_but_not_ids() -> None:
+    buf = io.StringIO()
+    out = Output("table", stdout=buf, stderr=io.StringIO(), color=False)
+    out.emit([{"id": "17", "open": True, "size": "0.01"}, {"id": "18", "open": False, "size": "10"}],
+             columns=["id", "open", "size"])  # fmt: skip
+    lines = buf.getvalue().splitlines()
+    row1 = next(ln for ln in lines if "17" in ln)
+    assert "yes" in row1 and row1.index("17") < row1.index("yes")
+    row2 = next(ln for ln in lines if "18" in ln)
+    assert row2.rstrip().endswith("10 │") and "no" in row2  # right-aligned number
+    assert row2.split("│")[1].startswith(" 18")  # an id stays left-aligned

@@ -31,8 +31,8 @@ __all__ = ["AppContext", "OutputOpt", "get_ctx", "set_ctx"]
 
 
 def _check_format(value: str | None) -> str | None:
-    if value is not None and value not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
+    if value is not None and value not in (*FORMATS, "wide"):
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)} or wide")
     return value
 
 
@@ -42,8 +42,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table, json, ndjson or csv [default: table on a TTY, json when "
-        "piped].",
+        help="Output format: table, wide, json, ndjson or csv [default: table on a TTY, "
+        "json when piped].",
         callback=_check_format,
         metavar="FORMAT",
     ),
@@ -76,6 +76,8 @@ class AppContext:
     debug: bool = False
     quiet: bool = False
     color: bool = True
+    #: ``--utc``: times in tables in UTC
+    utc: bool = False
     #: the format used for error reporting; updated when a command picks its own
     error_format: str = "table"
     #: an httpx transport for every REST client (``main(transport=)``; None: the network)
@@ -88,10 +90,13 @@ class AppContext:
     def output(self, override: str | None = None) -> Output:
         explicit = override or self.output_format
         fmt = explicit or default_format()
+        wide = fmt == "wide"  # a table with every column, cells folded, raw values
+        if wide:
+            fmt = "table"
         # errors are JSON only when JSON was asked for explicitly
         self.error_format = explicit or "table"
         json_messages = explicit in ("json", "ndjson")
-        key = f"{fmt}:{json_messages}"
+        key = f"{fmt}:{json_messages}:{wide}"
         out = self._outputs.get(key)
         if out is None:
             out = Output(
@@ -102,6 +107,8 @@ class AppContext:
                 json_messages=json_messages,
                 fields=self.fields,
                 jq=self.jq,
+                wide=wide,
+                utc=self.utc,
             )
             self._outputs[key] = out
         return out

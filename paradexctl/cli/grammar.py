@@ -37,7 +37,7 @@ GLOBAL_VALUE_OPTIONS = frozenset(
     {"--profile", "--env", "--api-url", "--ws-url", "--output", "-o", "--fields", "--jq"}
 )
 #: Global flags (``-v`` counts: ``-vv`` adds tracebacks).
-GLOBAL_FLAGS = frozenset({"--verbose", "-v", "--quiet", "-q", "--no-color"})
+GLOBAL_FLAGS = frozenset({"--verbose", "-v", "--quiet", "-q", "--no-color", "--utc"})
 #: Global short flags that may be clustered (``-vv``, ``-qv``).
 _GLOBAL_SHORT = frozenset("vq")
 
@@ -267,7 +267,7 @@ def _channels(ctx: Any) -> list[str]:
 COMPLETERS: dict[str, Callable[[Any, Any, str], list[str]]] = {
     "--env": _from(_environments),
     "--profile": _from(_profiles),
-    "--output": _words("table", "json", "ndjson", "csv"),
+    "--output": _words("table", "wide", "json", "ndjson", "csv"),
     "--market": _from(_cached_markets),
     "market": _from(_cached_markets),
     "channels": _from(_channels),

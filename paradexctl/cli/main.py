@@ -133,8 +133,8 @@ def root(
         typer.Option(
             "--output",
             "-o",
-            help="Output format: table, json, ndjson or csv [default: table on a TTY, json "
-            "when piped].",
+            help="Output format: table, wide, json, ndjson or csv [default: table on a TTY, "
+            "json when piped].",
             callback=_check_format,
             metavar="FORMAT",
         ),
@@ -171,6 +171,9 @@ def root(
     no_color: Annotated[
         bool, typer.Option("--no-color", help="Disable colour (also NO_COLOR).")
     ] = False,
+    utc: Annotated[
+        bool, typer.Option("--utc", help="Times in tables in UTC (else the local zone).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -191,6 +194,7 @@ def root(
             debug=verbose >= 2,
             quiet=quiet,
             color=not no_color and "NO_COLOR" not in os.environ,
+            utc=utc,
             error_format=output or get_ctx().error_format,
             transport=ctx.obj.get("transport") if isinstance(ctx.obj, dict) else None,
             on_mark=ctx.obj.get("on_mark") if isinstance(ctx.obj, dict) else None,
