@@ -284,7 +284,9 @@ def fit_columns(
     the :data:`LOW_PRIORITY` columns hidden, then others from the right, at least two
     kept. A rich table takes three characters per column plus one."""
     natural = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    natural = [min(n, FOLD_MIN) if c in FOLD_COLUMNS else n for n, c in zip(natural, columns)]
+    natural = [
+        min(n, FOLD_MIN) if c in FOLD_COLUMNS else n for n, c in zip(natural, columns, strict=True)
+    ]
     keep = list(range(len(columns)))
     cut: dict[int, int] = {}
 
