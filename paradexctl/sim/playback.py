@@ -81,6 +81,11 @@ PATHS: dict[str, str] = {
 }
 #: longest a frame waits for the REST answers recorded before it (seconds)
 REST_WAIT_S = 2.0
+#: after a frame had to wait for a REST answer, this long more before it is sent: the answer
+#: has left the server, but the client may not have taken it in yet (its HTTP client still
+#: reading, its task not yet run), and a frame that overtook it would reach the client's
+#: output first, unlike in the recorded run
+REST_SETTLE_S = 0.2
 _BY_PATH = {path: endpoint for endpoint, path in PATHS.items()}
 #: query parameters that do not select an answer (times differ between runs; paging is one page)
 _IGNORED_PARAMS = frozenset({"start_at", "end_at", "cursor", "page_size", "limit", "order_id"})
@@ -231,11 +236,15 @@ class PlaybackApp:
         """Until ``n`` REST answers have been served (at most :data:`REST_WAIT_S`, for a
         client that makes no such request), so a frame recorded after a REST answer reaches
         the client after it, as it did when recorded."""
+        if self.rest_served >= n:
+            return
         deadline = self.monotonic() + REST_WAIT_S
         while self.rest_served < n and self.monotonic() < deadline:
             self._rest_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._rest_event.wait(), deadline - self.monotonic())
+        if self.rest_served >= n:
+            await asyncio.sleep(REST_SETTLE_S)  # the answer has been sent, not yet taken in
 
     # -- ASGI -----------------------------------------------------------------------------
 
