@@ -80,7 +80,7 @@ class ParadexctlError(Exception):
 class CheckFailed(ParadexctlError):
     exit_code = 1
     kind = "check_failed"
-    summary = "reconcile found a mismatch, or a smoke check failed"
+    summary = "reconcile found a mismatch, or a smoke or doctor check failed"
 
 
 class UsageError(ParadexctlError):

@@ -163,7 +163,9 @@ def compile_jq(expr: str) -> Any:
         return jq.compile(expr)
     except ValueError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "invalid expression"
-        raise UsageError(f"--jq {expr!r}: {first.removeprefix('jq: error: ')}") from None
+        raise UsageError(
+            f"--jq {expr!r}: {first.removeprefix('jq: error: ').rstrip(':')}"
+        ) from None
 
 
 def _jq_safe(obj: Any) -> Any:
@@ -260,15 +262,20 @@ def _cell(value: Any) -> str:
 
 
 #: a cell that is a number as the exchange writes it (right-aligned in tables)
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+#: ms (13 digits) or ns (19) since the epoch, ASCII digits only
+_EPOCH = re.compile(r"[0-9]{13}|[0-9]{19}")
 #: columns shortened first when a table is too wide (never below :data:`MIN_ID`)
 ID_COLUMNS = frozenset(
-    {"id", "order_id", "client_id", "account", "lookup_id", "token_id", "fill_id", "busted_fill_id"}
-)
+    {"id", "order_id", "client_id", "account", "lookup_id", "token_id", "fill_id", "busted_fill_id",
+     "key"}
+)  # fmt: skip
+#: columns a report cannot do without: never left out (they are short)
+KEEP_COLUMNS = frozenset({"status", "failing", "check", "step", "entity", "kind"})
 #: the shortest an id is cut to (``17964151…0002``: its start and end stay readable)
 MIN_ID = 14
 #: free-text columns (a report's ``detail``): never hidden, folded over lines as needed
-FOLD_COLUMNS = frozenset({"detail", "message", "checks"})
+FOLD_COLUMNS = frozenset({"detail", "message", "checks", "ws", "rest", "rule"})
 #: the width a fold column is counted at when a table is fitted
 FOLD_MIN = 24
 #: columns hidden first when a table is too wide, after the ids were shortened
@@ -283,7 +290,11 @@ def fit_columns(
     is cut: every column whole at first; then id columns cut down to :data:`MIN_ID`; then
     the :data:`LOW_PRIORITY` columns hidden, then others from the right, at least two
     kept. A rich table takes three characters per column plus one."""
-    natural = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    from rich.cells import cell_len  # what a character takes on screen (CJK: two)
+
+    natural = [
+        max([cell_len(c), *(cell_len(row[i]) for row in cells)]) for i, c in enumerate(columns)
+    ]
     natural = [
         min(n, FOLD_MIN) if c in FOLD_COLUMNS else n for n, c in zip(natural, columns, strict=True)
     ]
@@ -299,12 +310,24 @@ def fit_columns(
         if columns[i] in ID_COLUMNS and natural[i] > MIN_ID:
             cut[i] = max(MIN_ID, natural[i] - (total() - width), len(columns[i]))
     order = [i for c in LOW_PRIORITY for i in keep if columns[i] == c]
-    order += [i for i in reversed(keep) if i not in order and columns[i] not in FOLD_COLUMNS]
+    order += [
+        i
+        for i in reversed(keep)
+        if i not in order and columns[i] not in FOLD_COLUMNS | KEEP_COLUMNS
+    ]
     for i in order:
         if total() <= width or len(keep) <= 2:
             break
         keep.remove(i)
-    return keep, {i: w for i, w in cut.items() if i in keep}
+    cut = {i: w for i, w in cut.items() if i in keep}
+    for i in sorted(cut):  # what hiding freed goes back to the cut ids first
+        room = width - total()
+        if room <= 0:
+            break
+        cut[i] = min(natural[i], cut[i] + room)
+        if cut[i] == natural[i]:
+            del cut[i]
+    return keep, cut
 
 
 def _shorten(text: str, width: int | None) -> str:
@@ -323,7 +346,7 @@ def human_time(value: Any, *, utc: bool, today: Any = None) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
     text = str(value)
-    if not text.isdigit() or len(text) not in (13, 19):
+    if not _EPOCH.fullmatch(text):
         return None
     seconds = int(text) / (1000 if len(text) == 13 else 1_000_000_000)
     when = datetime.fromtimestamp(seconds, UTC if utc else None)
@@ -456,7 +479,8 @@ class Output:
             table.add_column("field")
             table.add_column("value", overflow="fold")
             for key, value in jsonable(data).items():
-                table.add_row(escape(escape_surrogates(str(key))), escape(_cell(value)))
+                name = escape_surrogates(str(key))
+                table.add_row(escape(name), escape(self._shown(name, value)))
             return table
         rows = [jsonable(r) for r in _rows(data)]
         if not columns:

@@ -158,3 +158,27 @@ def test_the_websocket_probe_gives_up_at_its_deadline() -> None:
     check = asyncio.run(probe_ws("ws://x.invalid/ws", ["account"], jwt=None, timeout=0.05,
                                  ws_factory=Silent))  # fmt: skip
     assert check.status == "fail" and "no answer within" in check.detail
+
+
+def test_a_path_holding_a_key_is_redacted_and_a_keyless_lax_config_only_warns(
+    cli: Cli, sim_cli_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hexkey = "ab" * 32
+    key = tmp_path / f"{hexkey}.key"
+    key.write_text("0x1")
+    key.chmod(0o644)
+    sim_cli_env.setenv("PARADEX_L2_KEY_FILE", str(key))
+    cfg = tmp_path / "config" / "paradexctl" / "config.toml"
+    cfg.chmod(0o644)  # readable by others, but it holds no key
+    code, report, err = cli("doctor")
+    rows = {c["check"]: c for c in report["checks"]}
+    assert hexkey not in json.dumps(report) + err and "<redacted>" in rows["credential"]["detail"]
+    assert rows["config"]["status"] == "warn" and rows["credential"]["status"] == "fail"
+    assert code == 1
+
+
+def test_jq_reads_the_json_shape_on_a_terminal_too(cli: Cli, capsys: Any) -> None:
+    capsys.readouterr()
+    code = main(["--jq", "[.checks[].check] | length", "doctor"])
+    out = capsys.readouterr().out
+    assert (code, out) == (0, "9\n")

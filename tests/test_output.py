@@ -168,3 +168,22 @@ def test_tables_say_yes_no_and_right_align_numbers_but_not_ids() -> None:
     row2 = next(ln for ln in lines if "18" in ln)
     assert row2.rstrip().endswith("10 │") and "no" in row2  # right-aligned number
     assert row2.split("│")[1].startswith(" 18")  # an id stays left-aligned
+
+
+def test_fitting_gives_room_back_to_ids_keeps_report_columns_and_measures_wide_characters() -> None:
+    from paradexctl.output import fit_columns, human_time
+
+    oid = "1796415184494000000000000002"
+    cells = [[oid, "OPEN", "X" * 40]]
+    keep, cut = fit_columns(["id", "status", "cancel_reason"], cells, 41)
+    assert (keep, cut) == ([0, 1], {})  # hiding cancel_reason freed room for the whole id
+    keep, cut = fit_columns(["id", "status", "cancel_reason"], cells, 40)
+    assert cut == {0: 27}  # one character short: cut, by as little as it takes
+    keep, _ = fit_columns(
+        ["check", "status", "ms", "detail"], [["config", "ok", "1", "x" * 90]], 40
+    )
+    assert "status" in [["check", "status", "ms", "detail"][i] for i in keep]
+    wide = [["価格価格価格価格価格", "x", "y"]]  # 10 characters, 20 cells on screen
+    keep, _ = fit_columns(["名前", "b", "c"], wide, 25)
+    assert keep == [0, 1]  # measured in cells (counted in characters all three would fit)
+    assert human_time("¹²³⁴⁵⁶⁷⁸⁹⁰¹²³", utc=True) is None  # not ASCII digits: not a time

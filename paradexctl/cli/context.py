@@ -90,6 +90,8 @@ class AppContext:
     def output(self, override: str | None = None) -> Output:
         explicit = override or self.output_format
         fmt = explicit or default_format()
+        if self.jq is not None:
+            fmt = "json"  # --jq filters the JSON shape of the result, whatever the terminal
         wide = fmt == "wide"  # a table with every column, cells folded, raw values
         if wide:
             fmt = "table"

@@ -40,8 +40,11 @@ def watch(
     ctx = get_ctx()
     if ctx.jq is not None or ctx.fields:
         raise UsageError("--watch cannot be combined with --jq or --fields")
-    # a terminal gets the table; a pipe the changes (NDJSON), unless -o says otherwise
-    out = ctx.output(output or ctx.output_format or ("table" if _tty() else "ndjson"))
+    # a terminal gets the table; a pipe the changes (NDJSON), unless -o says otherwise; errors
+    # stay in the format that was asked for (JSON only when it was, explicitly)
+    explicit = output or ctx.output_format
+    out = ctx.output(explicit or ("table" if _tty() else "ndjson"))
+    ctx.error_format = explicit or "table"
     if out.fmt not in ("table", "ndjson"):
         raise UsageError(
             f"--watch shows a live table (-o table) or prints each change (-o ndjson), not {out.fmt}"
@@ -58,6 +61,8 @@ def watch(
         async with live_feed(
             session, settings, channels=[channel], market=market, ws_options=ws_options()
         ) as feed:
+            if view is not None:
+                view.start()
             redraw = asyncio.get_running_loop().create_task(view.run()) if view else None
             try:
                 await run_stream(
@@ -99,15 +104,22 @@ class _Table:
 
         self.out, self.rows, self.columns, self.state = out, rows, columns, state
         self.dirty = True
-        self.live = Live(self._render(), console=out.console(), auto_refresh=False, transient=False)
-        self.live.start(refresh=True)
+        self.live = Live(console=out.console(), auto_refresh=False, transient=False)
+
+    def start(self) -> None:
+        self.live.start(refresh=False)
+        self.live.update(self._render(), refresh=True)
 
     def changed(self, decision: Any) -> None:
         if getattr(decision, "accepted", True):
             self.dirty = True
 
     def _render(self) -> Any:
-        return self.out.build_table(self.rows(self.state), columns=self.columns)
+        self.out.hidden_note = None
+        table = self.out.build_table(self.rows(self.state), columns=self.columns)
+        if self.out.hidden_note:
+            table.caption = self.out.hidden_note  # under the table: it is redrawn with it
+        return table
 
     async def run(self) -> None:
         while True:
@@ -117,6 +129,8 @@ class _Table:
             await asyncio.sleep(REDRAW_S)
 
     def close(self) -> None:
+        if not self.live.is_started:
+            return
         if self.dirty:
             self.live.update(self._render(), refresh=True)
         self.live.stop()

@@ -41,23 +41,32 @@ class Check:
         return {"check": self.name, "status": self.status, "ms": self.ms, "detail": self.detail}
 
 
-def check_file_mode(name: str, path: Path, what: str, *, required: bool) -> Check:
+def check_file_mode(
+    name: str, path: Path, what: str, *, required: bool, lax: str = "fail"
+) -> Check:
     """A private file (config, key, token, JWT cache): present, a regular file, mode 0600 (no
-    group or other bits). Missing is ``skip`` unless ``required``."""
+    group or other bits; else ``lax``, a failure unless said otherwise). Missing is ``skip``
+    unless ``required``. The path is shown redacted (a key file may be named after its key)."""
+    import shlex
+
+    from paradexctl.config import redact
+
+    shown = redact(str(path))  # a key file may be named after its key
     try:
         st = path.stat()
     except FileNotFoundError:
-        return Check(name, "fail" if required else "skip", f"no {what} at {path}")
+        return Check(name, "fail" if required else "skip", f"no {what} at {shown}")
     except OSError as err:
-        return Check(name, "fail", f"cannot read {what} {path}: {err.strerror}")
+        return Check(name, "fail", f"cannot read {what} {shown}: {err.strerror}")
     if not stat.S_ISREG(st.st_mode):
-        return Check(name, "fail", f"{what} {path} is not a regular file")
+        return Check(name, "fail", f"{what} {shown} is not a regular file")
     if st.st_mode & 0o077:
         return Check(
-            name, "fail",
-            f"{what} {path} is mode {stat.filemode(st.st_mode)}: run chmod 600 {path}",
+            name, lax,
+            f"{what} {shown} is mode {stat.filemode(st.st_mode)}: run chmod 600 "
+            f"{shlex.quote(shown)}",
         )  # fmt: skip
-    return Check(name, "ok", f"{what} {path} (mode 0600)")
+    return Check(name, "ok", f"{what} {shown} (mode 0600)")
 
 
 async def probe_ws(
@@ -104,6 +113,20 @@ async def probe_ws(
             await task
 
 
+def _holds_key(path: Path) -> bool:
+    """True when the config file has a plaintext ``private_key`` in any profile."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    profiles = data.get("profiles")
+    return isinstance(profiles, dict) and any(
+        isinstance(p, dict) and p.get("private_key") for p in profiles.values()
+    )
+
+
 def _suppress() -> Any:
     import contextlib
 
@@ -126,7 +149,10 @@ def run(
 
     checks: list[Check] = []
     add = checks.append
-    cfg = check_file_mode("config", config_file, "config file", required=False)
+    # a config readable by others is refused only when it holds a key (config.py): a warning
+    holds_key = _holds_key(config_file)
+    cfg = check_file_mode("config", config_file, "config file", required=False,
+                          lax="fail" if holds_key else "warn")  # fmt: skip
     add(cfg if cfg.status != "skip" else Check("config", "ok", f"no config file ({config_file}): environment and defaults"))  # fmt: skip
     add(Check("environment", "ok", f"{settings.env}: {settings.api_url} and {settings.ws_url}"))
     credential = settings.credential

@@ -81,10 +81,10 @@ PATHS: dict[str, str] = {
 }
 #: longest a frame waits for the REST answers recorded before it (seconds)
 REST_WAIT_S = 2.0
-#: after a frame had to wait for a REST answer, this long more before it is sent: the answer
-#: has left the server, but the client may not have taken it in yet (its HTTP client still
-#: reading, its task not yet run), and a frame that overtook it would reach the client's
-#: output first, unlike in the recorded run
+#: a frame recorded after a REST answer goes at least this long after that answer was served:
+#: the answer has left the server, but the client may not have taken it in yet (its HTTP
+#: client still reading, its task not yet run), and a frame that overtook it would reach the
+#: client's output first, unlike in the recorded run
 REST_SETTLE_S = 0.2
 _BY_PATH = {path: endpoint for endpoint, path in PATHS.items()}
 #: query parameters that do not select an answer (times differ between runs; paging is one page)
@@ -212,6 +212,9 @@ class PlaybackApp:
         self.frames_sent = 0
         #: REST answers served (a frame recorded after N of them waits for N: :meth:`_after_rest`)
         self.rest_served = 0
+        #: when each REST answer was served (monotonic): a frame recorded after the n-th goes
+        #: :data:`REST_SETTLE_S` after it at the earliest
+        self._served_at: list[float] = []
         self._rest_event = asyncio.Event()
         #: recording time of the last frame sent (a later connection starts after it)
         self.last_sent_ms: int | None = None
@@ -236,15 +239,17 @@ class PlaybackApp:
         """Until ``n`` REST answers have been served (at most :data:`REST_WAIT_S`, for a
         client that makes no such request), so a frame recorded after a REST answer reaches
         the client after it, as it did when recorded."""
-        if self.rest_served >= n:
+        if n <= 0:
             return
         deadline = self.monotonic() + REST_WAIT_S
         while self.rest_served < n and self.monotonic() < deadline:
             self._rest_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._rest_event.wait(), deadline - self.monotonic())
-        if self.rest_served >= n:
-            await asyncio.sleep(REST_SETTLE_S)  # the answer has been sent, not yet taken in
+        if self.rest_served >= n:  # the n-th answer has been sent, maybe not yet taken in
+            left = self._served_at[n - 1] + REST_SETTLE_S - self.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
 
     # -- ASGI -----------------------------------------------------------------------------
 
@@ -257,6 +262,7 @@ class PlaybackApp:
             if response is not None:
                 await response(scope, receive, send)
                 self.rest_served += 1
+                self._served_at.append(self.monotonic())
                 self._rest_event.set()
                 return
         await self.fallback(scope, receive, send)
