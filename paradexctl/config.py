@@ -70,7 +70,7 @@ ENV_VARS: dict[str, str] = {
     "PARADEX_L2_KEY_FILE": "path of a file holding the private key (mode 0600)",
     "PARADEX_KEY_COMMAND": "command whose stdout is the private key",
     "PARADEX_SUBKEY": "1 when the key is a trade-only subkey",
-    "PARADEX_API_TOKEN": "a read-only API token (used when no private key is configured)",
+    "PARADEX_API_TOKEN": "a read-only API token (it wins over any key but --key-file)",
     "PARADEX_API_TOKEN_FILE": "path of a file holding a read-only API token (mode 0600)",
     "PARADEX_TOKEN_COMMAND": "command whose stdout is a read-only API token",
     "XDG_CONFIG_HOME": "base of the config directory",
@@ -86,8 +86,8 @@ PROFILE_KEYS: dict[str, str] = {
     "key_command": "command printing the private key (e.g. a password manager)",
     "private_key": "the key itself: discouraged, needs --allow-plaintext-key",
     "subkey": "true when the key is a trade-only subkey",
-    "token_file": "path of a read-only API token file (mode 0600), for a profile without a key",
-    "token_command": "command printing a read-only API token, for a profile without a key",
+    "token_file": "path of a read-only API token file (mode 0600): a read-only profile",
+    "token_command": "command printing a read-only API token: a read-only profile",
     "api_url": "REST base URL override",
     "ws_url": "WebSocket URL override",
     # network tunables (paradexctl.cli._session.TUNABLES; docs/configuration.md)
@@ -271,7 +271,7 @@ class Settings:
     real_money: bool
     #: where each value came from: "flag", "env", "profile" or "default"
     origins: dict[str, str] = field(default_factory=dict)
-    #: a read-only API token's source; used only when no key is configured (:attr:`credential`)
+    #: a read-only API token's source (which of key and token is used: :attr:`credential`)
     token_source: KeySource | None = None
 
     @property
@@ -288,6 +288,11 @@ class Settings:
         if self.token_source is None or self.origins.get("key") == "flag":
             return key
         return "read-only token"
+
+    @property
+    def credential_source(self) -> KeySource | None:
+        """Where the credential in use (:attr:`credential`) comes from."""
+        return self.token_source if self.credential == "read-only token" else self.key_source
 
     @property
     def credential_note(self) -> str | None:

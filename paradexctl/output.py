@@ -190,8 +190,6 @@ def jq_lines(program: Any, data: Any) -> Iterator[str]:
     Raises:
         UsageError: the program failed on this data (exit 2).
     """
-    import json
-
     from paradexctl.errors import UsageError
 
     try:
@@ -199,8 +197,7 @@ def jq_lines(program: Any, data: Any) -> Iterator[str]:
     except ValueError as err:
         raise UsageError(f"--jq: {str(err).strip().splitlines()[0]}") from None
     for r in results:
-        text = r if isinstance(r, str) else json.dumps(r, separators=(",", ":"), ensure_ascii=False)
-        yield escape_surrogates(text) + "\n"
+        yield escape_surrogates(r if isinstance(r, str) else ndjson_line(r)) + "\n"
 
 
 def select_fields(data: Any, fields: Sequence[str]) -> Any:

@@ -117,12 +117,10 @@ def balances(watch: WatchOpt = False, output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
 
     if watch:
+        from paradexctl.cli.watch import by_key
         from paradexctl.cli.watch import watch as run_watch
 
-        def live_balances(state: Any) -> list[dict[str, Any]]:
-            return [dict(b.raw) for _, b in sorted(state.balances.items())]
-
-        run_watch("balances", rows=live_balances, columns=BALANCE_COLUMNS, output=output)
+        run_watch("balances", rows=by_key("balances"), columns=BALANCE_COLUMNS, output=output)
         return
 
     out = get_ctx().output(output)
@@ -138,12 +136,10 @@ def positions(watch: WatchOpt = False, output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
 
     if watch:
+        from paradexctl.cli.watch import by_key
         from paradexctl.cli.watch import watch as run_watch
 
-        def live_positions(state: Any) -> list[dict[str, Any]]:
-            return [dict(p.raw) for _, p in sorted(state.positions.items())]
-
-        run_watch("positions", rows=live_positions, columns=POSITION_COLUMNS, output=output)
+        run_watch("positions", rows=by_key("positions"), columns=POSITION_COLUMNS, output=output)
         return
 
     out = get_ctx().output(output)
@@ -189,7 +185,7 @@ def margin(
     if typer_ctx.invoked_subcommand is not None:
         return
     from paradexctl.cli._session import open_session
-    from paradexctl.paradex.rest import expect_object, expect_rows
+    from paradexctl.paradex.rest import expect_rows
 
     out = get_ctx().output(output)
     with open_session() as sess:
@@ -198,16 +194,21 @@ def margin(
         else:
             positions = expect_rows(sess.client.get("/positions", private=True), "GET /positions")
             markets = sorted({str(p.get("market")) for p in positions if p.get("market")})
-        rows = []
-        for m in markets:
-            body = expect_object(
-                sess.client.get("/account/margin", {"market": m}, private=True),
-                "GET /account/margin",
-            )
-            rows += expect_rows(body, "GET /account/margin", "configs")
+        rows = [row for m in markets for row in _margin_configs(sess, m)]
     if not rows and market is None:
         out.info("no open positions: pass --market M for a market's leverage")
     out.emit(rows, columns=MARGIN_COLUMNS)
+
+
+def _margin_configs(sess: Any, market: str) -> list[dict[str, Any]]:
+    """``GET /account/margin?market=``'s ``configs`` (shape-checked)."""
+    from paradexctl.paradex.rest import expect_object, expect_rows
+
+    body = expect_object(
+        sess.client.get("/account/margin", {"market": market}, private=True),
+        "GET /account/margin",
+    )
+    return expect_rows(body, "GET /account/margin", "configs")
 
 
 def max_leverage(market: dict[str, Any]) -> int | None:
@@ -268,15 +269,8 @@ def margin_set(
                 "(1 / imf_base of its metadata); nothing was sent"
             )
         if mode is None:
-            current = expect_object(
-                sess.client.get("/account/margin", {"market": market}, private=True),
-                "GET /account/margin",
-            )
-            configs = current.get("configs")
-            first = configs[0] if isinstance(configs, list) and configs else {}
-            margin_type = (
-                str(first.get("margin_type") or "CROSS") if isinstance(first, dict) else "CROSS"
-            )
+            configs = _margin_configs(sess, market)
+            margin_type = str((configs[0] if configs else {}).get("margin_type") or "CROSS")
         else:
             margin_type = mode.upper()
         body = {"leverage": leverage, "margin_type": margin_type}

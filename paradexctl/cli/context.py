@@ -193,10 +193,11 @@ class AppContext:
         """ConfigError (exit 3) when the credential in use is a read-only API token: called
         by every command that writes (or signs), before any request and any question."""
         s = settings or self.settings()
-        if s.credential == "read-only token" and s.token_source is not None:
+        if s.credential == "read-only token" and s.credential_source is not None:
             raise ConfigError(
                 "this needs a private key: the configured credential is a read-only API "
-                f"token ({s.token_source.describe()}), which can only read (nothing was sent)"
+                f"token ({s.credential_source.describe()}), which can only read (nothing was "
+                "sent)"
             )
 
     def account_address(self, settings: Settings | None = None) -> str:

@@ -262,21 +262,39 @@ def _channels(ctx: Any) -> list[str]:
     return list(CHANNEL_CHOICES)
 
 
+def _order_words(table: str) -> Callable[[Any], list[str]]:
+    """The CLI spellings of one of :mod:`paradexctl.paradex.orders`' tables (imported when
+    the shell asks, not at start-up)."""
+
+    def load(ctx: Any) -> list[str]:
+        from paradexctl.paradex import orders
+
+        return list(getattr(orders, table))
+
+    return load
+
+
+def _formats(ctx: Any) -> list[str]:
+    from paradexctl.output import FORMATS
+
+    return [*FORMATS[:1], "wide", *FORMATS[1:]]
+
+
 #: Value completion by option long name or argument name: what the shell offers after
 #: ``--env ``, ``stream ``, ``--market `` ... (applied by :func:`normalize`).
 COMPLETERS: dict[str, Callable[[Any, Any, str], list[str]]] = {
     "--env": _from(_environments),
     "--profile": _from(_profiles),
-    "--output": _words("table", "wide", "json", "ndjson", "csv"),
+    "--output": _from(_formats),
     "--market": _from(_cached_markets),
     "market": _from(_cached_markets),
     "channels": _from(_channels),
-    "side": _words("buy", "sell"),
-    "--side": _words("buy", "sell"),
-    "--type": _words("limit", "market", "stop-limit", "stop-market"),
-    "--tif": _words("gtc", "ioc", "post-only"),
-    "--stp": _words("expire-maker", "expire-taker", "expire-both"),
-    "--wait": _words("accepted", "open", "filled", "closed"),
+    "side": _from(_order_words("SIDES")),
+    "--side": _from(_order_words("SIDES")),
+    "--type": _from(_order_words("ORDER_TYPES")),
+    "--tif": _from(_order_words("TIFS")),
+    "--stp": _from(_order_words("STP_MODES")),
+    "--wait": _from(_order_words("WAIT_TARGETS")),
     "--mode": _words("cross", "isolated"),
     "--status": _words("new", "open", "closed", "untriggered"),
 }

@@ -26,9 +26,6 @@ unavailable) after the report. --wait-ok S waits up to S seconds for the state t
 ok first (the report is printed either way).
 """
 
-#: a clock this far off the exchange's gets a warning (timestamps in signatures drift)
-SKEW_WARN_MS = 5_000
-
 WaitOkOpt = Annotated[
     float | None,
     typer.Option(
@@ -71,13 +68,12 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
     from paradexctl.cli._session import open_session
     from paradexctl.errors import ExchangeRestricted, ParadexctlError
     from paradexctl.paradex.auth import jwt_expiry
-    from paradexctl.paradex.rest import expect_object
-    from paradexctl.paradex.system import read_clock, read_state, restricted
+    from paradexctl.paradex.system import SKEW_FAIL_MS, read_clock, read_state, restricted
 
     ctx = get_ctx()
     out = ctx.report_output(output, "status")
     s = ctx.settings()
-    source = s.token_source if s.credential == "read-only token" else s.key_source
+    source = s.credential_source
     report: dict[str, Any] = {"env": s.env, "api_url": s.api_url, "ws_url": s.ws_url}
     waited_out: ExchangeRestricted | None = None
     auth_failure: ParadexctlError | None = None
@@ -104,11 +100,9 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
         )
         if s.credential is not None:
             try:
+                token = sess.prove_authenticated()
                 auth = sess.authenticator
                 assert auth is not None
-                # a private read proves the credential is accepted (a cached JWT may not be)
-                expect_object(sess.client.get("/account", private=True), "GET /account")
-                token = auth.authorization(sess.client).split(" ", 1)[1]
                 exp = jwt_expiry(token)
                 report.update(
                     account=sess.account_address(),
@@ -120,11 +114,10 @@ def status(wait_ok: WaitOkOpt = None, output: OutputOpt = None) -> None:
                 auth_failure = err
                 report.update(authenticated=False, auth_error=err.message)
     out.emit(report)
-    if abs(clock.skew_ms) > SKEW_WARN_MS:
-        way = "behind" if clock.skew_ms > 0 else "ahead of"
+    if abs(clock.skew_ms) > SKEW_FAIL_MS:
         out.warn(
-            f"the local clock is {abs(clock.skew_ms)} ms {way} the exchange's: signed "
-            "timestamps may be refused; synchronise it (NTP)"
+            f"the local clock is {clock.skew_text()}: signed timestamps may be refused; "
+            "synchronise it (NTP)"
         )
     if waited_out is not None and state != "ok":
         raise waited_out

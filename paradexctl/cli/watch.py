@@ -10,13 +10,14 @@ interrupted (exit 130), like ``stream``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from paradexctl.cli.context import get_ctx
 from paradexctl.errors import UsageError
 
-__all__ = ["REDRAW_S", "watch"]
+__all__ = ["REDRAW_S", "by_key", "watch"]
 
 #: the shortest time between two redraws of the table
 REDRAW_S = 0.2
@@ -29,7 +30,6 @@ def watch(
     columns: list[str] | None,
     market: str | None = None,
     output: str | None = None,
-    duration: float | None = None,
 ) -> None:
     """Watch ``channel`` (``orders``, ``positions``, ``balances``, ``account``); ``rows(state)``
     gives what the table shows (a list of mappings, or one mapping)."""
@@ -66,13 +66,13 @@ def watch(
             redraw = asyncio.get_running_loop().create_task(view.run()) if view else None
             try:
                 await run_stream(
-                    feed, state=state, lines=lines, duration=duration, merged=True,
+                    feed, state=state, lines=lines, merged=True,
                     on_decision=(view.changed if view is not None else None),
                 )  # fmt: skip
             finally:
                 if redraw is not None:
                     redraw.cancel()
-                    with _suppress():
+                    with contextlib.suppress(BaseException):
                         await redraw
                 if view is not None:
                     view.close()
@@ -89,10 +89,14 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
-def _suppress() -> Any:
-    import contextlib
+def by_key(entity: str) -> Callable[[Any], list[dict[str, Any]]]:
+    """``rows(state)`` for ``--watch`` of a keyed entity of the state manager (``positions``,
+    ``balances``): each one's payload as received, in key order."""
 
-    return contextlib.suppress(BaseException)
+    def rows(state: Any) -> list[dict[str, Any]]:
+        return [dict(v.raw) for _, v in sorted(getattr(state, entity).items())]
+
+    return rows
 
 
 class _Table:

@@ -215,17 +215,23 @@ class TokenAuth:
         """Nothing to renew: a token the exchange refuses stays refused (revoked, expired)."""
 
     @staticmethod
-    def _check_account(token: str, account: str) -> None:
-        """ConfigError when the token names another account than the configured one: every
-        read would be the token's account's, whatever the configuration says."""
+    def _named_account(token: str) -> str | None:
+        """The account the token's ``sub`` claim names (unverified); None for an opaque token
+        or one naming no readable account."""
         sub = jwt_claims(token).get("sub")
         if not isinstance(sub, str) or not sub:
-            return  # an opaque token: the exchange knows its account
+            return None
         try:
-            named = normalize_address(sub)
+            return normalize_address(sub)
         except ConfigError:
-            return
-        if named != account:
+            return None
+
+    @classmethod
+    def _check_account(cls, token: str, account: str) -> None:
+        """ConfigError when the token names another account than the configured one: every
+        read would be the token's account's, whatever the configuration says."""
+        named = cls._named_account(token)
+        if named is not None and named != account:
             raise ConfigError(
                 f"the API token is for account {named}, but account_address is {account}: "
                 "remove account_address or use that account's token"
@@ -237,13 +243,13 @@ class TokenAuth:
         Raises:
             ConfigError: the token is no JWT naming an account; set account_address.
         """
-        sub = jwt_claims(self.token()).get("sub")
-        if not isinstance(sub, str) or not sub:
+        named = self._named_account(self.token())
+        if named is None:
             raise ConfigError(
                 "the API token names no account: set PARADEX_ACCOUNT_ADDRESS or "
                 "'paradexctl config set account_address 0x...'"
             )
-        return normalize_address(sub)
+        return named
 
 
 class Authenticator:
@@ -448,6 +454,20 @@ class Session:
             else:
                 self._account = self._derive_address()
         return self._account
+
+    def prove_authenticated(self) -> str:
+        """A private read (``GET /account``) with the session's credential: proof that the
+        exchange accepts it (a cached JWT may no longer be). Returns the JWT (or token) the
+        read went with.
+
+        Raises:
+            ParadexctlError: the credential cannot be loaded or is refused, or the read failed.
+        """
+        auth = self.authenticator
+        if auth is None:  # pragma: no cover - every CLI session has one
+            raise ConfigError("no credential: nothing to authenticate with")
+        expect_object(self.client.get("/account", private=True), "GET /account")
+        return auth.authorization(self.client).split(" ", 1)[1]
 
     def _derive_address(self) -> str:
         from paradexctl.signing import derive_account_address

@@ -10,6 +10,7 @@ reason. The clocks are passed in. Only :func:`probe_ws` does I/O of its own (ove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import stat
 import time
 from collections.abc import Awaitable, Callable
@@ -23,11 +24,7 @@ if TYPE_CHECKING:
     from paradexctl.config import Settings
     from paradexctl.paradex.auth import Session
 
-__all__ = ["CLOCK_FAIL_MS", "CLOCK_WARN_MS", "Check", "check_file_mode", "probe_ws", "run"]
-
-#: clock skew against the exchange: over this a warning, over the next a failure
-CLOCK_WARN_MS = 1_000
-CLOCK_FAIL_MS = 5_000
+__all__ = ["Check", "check_file_mode", "probe_ws", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,28 +106,19 @@ async def probe_ws(
     finally:
         client.stop()
         task.cancel()
-        with _suppress():
+        with contextlib.suppress(BaseException):
             await task
 
 
-def _holds_key(path: Path) -> bool:
-    """True when the config file has a plaintext ``private_key`` in any profile."""
-    import tomllib
+def _holds_key() -> bool:
+    """True when config.toml has a plaintext ``private_key`` in any profile."""
+    from paradexctl.config import load_config
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        profiles = load_config().get("profiles") or {}
+    except ParadexctlError:  # unreadable: the credential check says why
         return False
-    profiles = data.get("profiles")
-    return isinstance(profiles, dict) and any(
-        isinstance(p, dict) and p.get("private_key") for p in profiles.values()
-    )
-
-
-def _suppress() -> Any:
-    import contextlib
-
-    return contextlib.suppress(BaseException)
+    return any(isinstance(p, dict) and p.get("private_key") for p in profiles.values())
 
 
 def run(
@@ -144,19 +132,18 @@ def run(
 ) -> list[Check]:
     """Every check, in order (see ``docs/cron-and-ci.md``, doctor)."""
     from paradexctl.paradex.auth import TokenAuth, jwt_expiry
-    from paradexctl.paradex.rest import expect_object
-    from paradexctl.paradex.system import read_clock, read_state
+    from paradexctl.paradex.system import SKEW_FAIL_MS, SKEW_WARN_MS, read_clock, read_state
 
     checks: list[Check] = []
     add = checks.append
     # a config readable by others is refused only when it holds a key (config.py): a warning
-    holds_key = _holds_key(config_file)
+    holds_key = _holds_key()
     cfg = check_file_mode("config", config_file, "config file", required=False,
                           lax="fail" if holds_key else "warn")  # fmt: skip
     add(cfg if cfg.status != "skip" else Check("config", "ok", f"no config file ({config_file}): environment and defaults"))  # fmt: skip
     add(Check("environment", "ok", f"{settings.env}: {settings.api_url} and {settings.ws_url}"))
     credential = settings.credential
-    source = settings.token_source if credential == "read-only token" else settings.key_source
+    source = settings.credential_source
     if source is None:
         add(Check("credential", "skip", "no key or token configured: public checks only"))
     else:
@@ -192,12 +179,10 @@ def run(
     add(Check("system_state", "ok" if state == "ok" else "warn", f"system state {state}"))
     try:
         reading = read_clock(session.client, wall_ms)
-        skew = reading.skew_ms
-        level = (
-            "ok" if abs(skew) < CLOCK_WARN_MS else "warn" if abs(skew) < CLOCK_FAIL_MS else "fail"
-        )
-        way = "behind" if skew > 0 else "ahead of"
-        add(Check("clock", level, f"local clock {abs(skew)} ms {way} the exchange's "
+        skew = abs(reading.skew_ms)
+        level = "ok" if skew < SKEW_WARN_MS else "warn" if skew < SKEW_FAIL_MS else "fail"
+        add(Check("clock", level,
+                  f"local clock {reading.skew_text()} "
                   f"(round trip {reading.round_trip_ms} ms)"))  # fmt: skip
     except ParadexctlError as err:
         add(Check("clock", "fail", err.message))
@@ -210,10 +195,9 @@ def run(
     else:
         t0 = clock()
         try:
-            expect_object(session.client.get("/account", private=True), "GET /account")
-            token = auth.authorization(session.client).split(" ", 1)[1]
+            token = session.prove_authenticated()
             exp = jwt_expiry(token)
-            left = "" if exp is None else f", expires in {max(0, exp - int(time.time()))} s"
+            left = "" if exp is None else f", expires in {max(0, exp - wall_ms() // 1000)} s"
             add(Check("auth", "ok", f"account {session.account_address()} authenticated{left}",
                       round((clock() - t0) * 1000)))  # fmt: skip
 

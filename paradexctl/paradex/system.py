@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_STATES",
     "POLL_BACKOFF",
+    "SKEW_FAIL_MS",
+    "SKEW_WARN_MS",
     "ClockReading",
     "order_gate",
     "read_clock",
@@ -42,6 +44,11 @@ __all__ = [
 
 #: ``GET /system/state``'s documented values
 KNOWN_STATES = ("ok", "maintenance", "cancel_only", "post_only")
+
+#: clock skew against the exchange: over this ``doctor`` warns; over the next it fails and
+#: ``status`` warns (timestamps in signatures drift)
+SKEW_WARN_MS = 1_000
+SKEW_FAIL_MS = 5_000
 
 #: the delays between reads of the state while waiting for ``ok`` (1 s doubling to 15 s)
 POLL_BACKOFF = Backoff(base=1.0, cap=15.0)
@@ -115,6 +122,12 @@ class ClockReading:
     def skew_ms(self) -> int:
         """How far the local clock is behind the server's (negative: ahead)."""
         return self.server_ms - self.local_ms
+
+    def skew_text(self) -> str:
+        """How far the local clock is off: ``60012 ms behind the exchange's`` (or ``ahead
+        of``)."""
+        way = "behind" if self.skew_ms > 0 else "ahead of"
+        return f"{abs(self.skew_ms)} ms {way} the exchange's"
 
 
 def read_clock(client: RestClient, clock_ms: Callable[[], int]) -> ClockReading:
